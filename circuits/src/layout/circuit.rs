@@ -1,0 +1,169 @@
+//! The halo2 circuit: columns, the universal gate, the range lookups, and assignment of a
+//! [`LayoutCtx`]. Single phase (no challenges), so the CUDA prover can prove it too.
+
+use halo2_proofs::circuit::{Cell, Layouter, SimpleFloorPlanner, Value};
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::ff::PrimeField;
+use halo2_proofs::plonk::{Advice, Any, Circuit, Column, ConstraintSystem, Error, Expression, Fixed, Instance, TableColumn};
+use halo2_proofs::poly::Rotation;
+
+use super::ctx::{Col, LayoutCtx, Shape, LIMB};
+
+/// Field element of a signed integer.
+pub fn fe(v: i128) -> Fr {
+    let m = Fr::from_u128(v.unsigned_abs());
+    if v < 0 { -m } else { m }
+}
+
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    pub x: Vec<Column<Advice>>,
+    pub out: Column<Advice>,
+    pub w: Vec<Column<Fixed>>,
+    pub c: Column<Fixed>,
+    pub q_out: Column<Fixed>,
+    pub q_chain: Column<Fixed>,
+    pub q_mul: Column<Fixed>,
+    pub q_range: Vec<Column<Fixed>>,
+    pub table: TableColumn,
+    pub instance: Column<Instance>,
+}
+
+impl ModelConfig {
+    pub fn configure(meta: &mut ConstraintSystem<Fr>, shape: Shape) -> Self {
+        let x: Vec<_> = (0..shape.width).map(|_| meta.advice_column()).collect();
+        let out = meta.advice_column();
+        let w: Vec<_> = (0..shape.width).map(|_| meta.fixed_column()).collect();
+        let (c, q_out, q_chain, q_mul) = (meta.fixed_column(), meta.fixed_column(), meta.fixed_column(), meta.fixed_column());
+        let q_range: Vec<_> = (0..shape.lookup_width).map(|_| meta.fixed_column()).collect();
+        let table = meta.lookup_table_column();
+        let instance = meta.instance_column();
+        for col in x.iter().chain(std::iter::once(&out)) {
+            meta.enable_equality(*col);
+        }
+        meta.enable_equality(instance);
+
+        meta.create_gate("universal", |m| {
+            let q = |col: Column<Fixed>, m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>| m.query_fixed(col, Rotation::cur());
+            let xs: Vec<Expression<Fr>> = x.iter().map(|&col| m.query_advice(col, Rotation::cur())).collect();
+            let o = m.query_advice(out, Rotation::cur());
+            let o_prev = m.query_advice(out, Rotation::prev());
+            let mut e = q(q_out, m) * o - q(q_chain, m) * o_prev - q(c, m) - q(q_mul, m) * xs[0].clone() * xs[1].clone();
+            for (j, xj) in xs.iter().enumerate() {
+                e = e - q(w[j], m) * xj.clone();
+            }
+            vec![e]
+        });
+        for j in 0..shape.lookup_width {
+            meta.lookup("range", |m| {
+                let qr = m.query_fixed(q_range[j], Rotation::cur());
+                let xj = m.query_advice(x[j], Rotation::cur());
+                vec![(qr * xj, table)]
+            });
+        }
+        ModelConfig { x, out, w, c, q_out, q_chain, q_mul, q_range, table, instance }
+    }
+}
+
+/// A laid-out model, ready for keygen, proving or the MockProver.
+#[derive(Clone, Debug)]
+pub struct ModelCircuit {
+    pub ctx: LayoutCtx,
+}
+
+impl ModelCircuit {
+    /// Rows the circuit needs, including the 2^LIMB_BITS-row lookup table.
+    pub fn rows(&self) -> usize {
+        self.ctx.rows.len().max(LIMB as usize)
+    }
+
+    fn cell(config: &ModelConfig, r: usize, col: Col) -> Cell {
+        let column: Column<Any> = match col {
+            Col::X(j) => config.x[j].into(),
+            Col::Out => config.out.into(),
+        };
+        Cell { row_offset: r, column }
+    }
+}
+
+impl Circuit<Fr> for ModelCircuit {
+    type Config = ModelConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = Shape;
+
+    fn without_witnesses(&self) -> Self {
+        self.clone()
+    }
+
+    fn params(&self) -> Shape {
+        self.ctx.shape
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, params: Shape) -> ModelConfig {
+        ModelConfig::configure(meta, params)
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> ModelConfig {
+        ModelConfig::configure(meta, Shape::default())
+    }
+
+    fn synthesize(&self, config: ModelConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        layouter.assign_table(
+            || "range table",
+            |mut table| {
+                for i in 0..LIMB as usize {
+                    table.assign_cell(|| "range", config.table, i, || Value::known(Fr::from(i as u64)))?;
+                }
+                Ok(())
+            },
+        )?;
+        let one = Fr::one();
+        layouter.assign_region(
+            || "model",
+            |mut region| {
+                for (r, row) in self.ctx.rows.iter().enumerate() {
+                    for (j, xc) in row.x.iter().enumerate() {
+                        if let Some(xc) = xc {
+                            region.assign_advice(config.x[j], r, Value::known(fe(xc.val)));
+                            if xc.lookup {
+                                region.assign_fixed(config.q_range[j], r, one);
+                            }
+                        }
+                        if row.w[j] != 0 {
+                            region.assign_fixed(config.w[j], r, fe(row.w[j]));
+                        }
+                    }
+                    if let Some(o) = row.out {
+                        region.assign_advice(config.out, r, Value::known(fe(o)));
+                    }
+                    if row.c != 0 {
+                        region.assign_fixed(config.c, r, fe(row.c));
+                    }
+                    for (flag, col) in [(row.q_out, config.q_out), (row.q_chain, config.q_chain), (row.q_mul, config.q_mul)] {
+                        if flag {
+                            region.assign_fixed(col, r, one);
+                        }
+                    }
+                }
+                for (a, b) in &self.ctx.copies {
+                    region.constrain_equal(Self::cell(&config, a.row, a.col), Self::cell(&config, b.row, b.col));
+                }
+                Ok(())
+            },
+        )?;
+        for (c, i) in &self.ctx.instances {
+            layouter.constrain_instance(Self::cell(&config, c.row, c.col), config.instance, *i);
+        }
+        Ok(())
+    }
+}
+
+/// Public instance values of a laid-out circuit, in instance-row order.
+pub fn instance_values(ctx: &LayoutCtx) -> Vec<Fr> {
+    let n = ctx.instances.iter().map(|(_, i)| i + 1).max().unwrap_or(0);
+    let mut v = vec![Fr::zero(); n];
+    for (c, i) in &ctx.instances {
+        v[*i] = fe(ctx.value(*c));
+    }
+    v
+}

@@ -1,0 +1,325 @@
+//! `LayoutCtx`: the virtual row builder every gadget writes into.
+//!
+//! The circuit has one universal gate over `width` advice columns `x[j]`, an advice column
+//! `out`, and fixed columns `w[j]`, `c`, `q_out`, `q_chain`, `q_mul`:
+//!
+//! ```text
+//! q_out·out = q_chain·out[-1] + c + Σ_j w[j]·x[j] + q_mul·x[0]·x[1]
+//! ```
+//!
+//! A row whose fixed columns are all zero constrains nothing, so rows that only carry
+//! range-checked cells need no selector. Columns `x[0..lookup_width]` each have a lookup
+//! `q_range[j]·x[j] ∈ [0, 2^LIMB_BITS)`.
+//!
+//! Gadgets never see columns: they pass [`Operand`]s and coefficients, and get back
+//! [`AValue`]s (an assigned cell with its integer value). Reusing an `AValue` in another row
+//! adds a copy constraint. The row structure depends only on the graph (never on witness
+//! values), so key generation and proving lay out identical circuits.
+
+/// Bits per range-check limb: the lookup table is `[0, 2^LIMB_BITS)`.
+pub const LIMB_BITS: u32 = 8;
+pub const LIMB: i128 = 1 << LIMB_BITS;
+
+/// Where a cell lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Col {
+    X(usize),
+    Out,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CellRef {
+    pub row: usize,
+    pub col: Col,
+}
+
+/// An assigned value: a cell and its integer value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AValue {
+    pub cell: CellRef,
+    pub val: i128,
+}
+
+/// One input of a linear row.
+#[derive(Clone, Copy, Debug)]
+pub enum Operand {
+    /// An existing value, copied in.
+    Cell(AValue),
+    /// A fresh witness.
+    New(i128),
+    /// A fresh witness range-checked to `[0, 2^LIMB_BITS)` by the lookup.
+    Limb(i128),
+}
+
+/// One x-cell of a row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XCell {
+    pub val: i128,
+    pub lookup: bool,
+}
+
+/// One row of the universal gate, with its witness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    pub x: Vec<Option<XCell>>,
+    pub w: Vec<i128>,
+    pub c: i128,
+    pub q_out: bool,
+    pub q_chain: bool,
+    pub q_mul: bool,
+    pub out: Option<i128>,
+}
+
+impl Row {
+    fn new(width: usize) -> Self {
+        Row { x: vec![None; width], w: vec![0; width], c: 0, q_out: false, q_chain: false, q_mul: false, out: None }
+    }
+
+    /// The gate's value on this row given the previous row's `out` (0 means satisfied).
+    pub fn residual(&self, prev_out: i128) -> i128 {
+        let xv = |j: usize| self.x[j].map_or(0, |c| c.val);
+        let mut r = if self.q_out { self.out.unwrap_or(0) } else { 0 };
+        if self.q_chain {
+            r -= prev_out;
+        }
+        r -= self.c;
+        for j in 0..self.x.len() {
+            r -= self.w[j] * xv(j);
+        }
+        if self.q_mul {
+            r -= xv(0) * xv(1);
+        }
+        r
+    }
+}
+
+/// Shape of the columns: how many x columns and how many of them have range lookups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shape {
+    pub width: usize,
+    pub lookup_width: usize,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape { width: 8, lookup_width: 4 }
+    }
+}
+
+/// The virtual circuit: rows, copy constraints and public-instance bindings.
+#[derive(Clone, Debug)]
+pub struct LayoutCtx {
+    pub shape: Shape,
+    pub rows: Vec<Row>,
+    pub copies: Vec<(CellRef, CellRef)>,
+    /// (cell, instance row)
+    pub instances: Vec<(CellRef, usize)>,
+    /// Row currently used to pack single-limb range checks, and its next free lookup column.
+    pack: Option<(usize, usize)>,
+}
+
+impl LayoutCtx {
+    pub fn new(shape: Shape) -> Self {
+        assert!(shape.width >= 2 && shape.lookup_width >= 1 && shape.lookup_width <= shape.width, "invalid layout shape");
+        // Row 0 stays empty: the gate reads `out` at rotation -1, which at row 0 would wrap
+        // into the blinding rows.
+        let rows = vec![Row::new(shape.width)];
+        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), pack: None }
+    }
+
+    /// Binds `v` to public instance row `index`.
+    pub fn expose(&mut self, v: AValue, index: usize) {
+        self.instances.push((v.cell, index));
+    }
+
+    fn push_row(&mut self) -> usize {
+        self.rows.push(Row::new(self.shape.width));
+        self.rows.len() - 1
+    }
+
+    /// Puts `op` into (row, col); returns the cell now holding it.
+    fn place(&mut self, row: usize, col: usize, op: Operand) -> AValue {
+        let cell = CellRef { row, col: Col::X(col) };
+        let (val, lookup) = match op {
+            Operand::Cell(a) => {
+                self.copies.push((a.cell, cell));
+                (a.val, false)
+            }
+            Operand::New(v) => (v, false),
+            Operand::Limb(v) => (v, true),
+        };
+        debug_assert!(!lookup || col < self.shape.lookup_width);
+        self.rows[row].x[col] = Some(XCell { val, lookup });
+        AValue { cell, val }
+    }
+
+    /// Lays out `Σ coef·operand + c`; with `want_out` the result is returned as a new cell,
+    /// otherwise the sum is constrained to be zero. Also returns where each operand was put.
+    fn linear(&mut self, terms: &[(Operand, i128)], c: i128, want_out: bool) -> (Option<AValue>, Vec<AValue>) {
+        let (w, lw) = (self.shape.width, self.shape.lookup_width);
+        // Limbs need lookup columns; everything else prefers the other columns.
+        let mut limbs: Vec<usize> = Vec::new();
+        let mut others: Vec<usize> = Vec::new();
+        for (i, (op, _)) in terms.iter().enumerate() {
+            match op {
+                Operand::Limb(_) => limbs.push(i),
+                _ => others.push(i),
+            }
+        }
+        let mut placed: Vec<Option<AValue>> = vec![None; terms.len()];
+        let (mut li, mut oi) = (0, 0);
+        let mut acc: i128 = c;
+        let mut first = true;
+        let mut last_out: Option<AValue> = None;
+        loop {
+            let r = self.push_row();
+            let mut free: Vec<usize> = (0..w).collect();
+            // limbs first, into lookup columns
+            let mut col = 0;
+            while li < limbs.len() && col < lw {
+                let t = limbs[li];
+                placed[t] = Some(self.place(r, col, terms[t].0));
+                self.rows[r].w[col] = terms[t].1;
+                acc += terms[t].1 * placed[t].map_or(0, |a| a.val);
+                free.retain(|&f| f != col);
+                li += 1;
+                col += 1;
+            }
+            // then the rest, non-lookup columns first
+            free.sort_by_key(|&f| (f < lw, f));
+            for f in free {
+                if oi >= others.len() {
+                    break;
+                }
+                let t = others[oi];
+                placed[t] = Some(self.place(r, f, terms[t].0));
+                self.rows[r].w[f] = terms[t].1;
+                acc += terms[t].1 * placed[t].map_or(0, |a| a.val);
+                oi += 1;
+            }
+            let row = &mut self.rows[r];
+            row.c = if first { c } else { 0 };
+            row.q_chain = !first;
+            let done = li >= limbs.len() && oi >= others.len();
+            if !done || want_out {
+                row.q_out = true;
+                row.out = Some(acc);
+                last_out = Some(AValue { cell: CellRef { row: r, col: Col::Out }, val: acc });
+            }
+            first = false;
+            if done {
+                break;
+            }
+        }
+        let placed = placed.into_iter().map(|p| p.expect("every term is placed")).collect();
+        (if want_out { last_out } else { None }, placed)
+    }
+
+    /// A new cell equal to `c + Σ coef·operand`.
+    pub fn lin(&mut self, terms: &[(Operand, i128)], c: i128) -> AValue {
+        let (out, _) = self.linear(terms, c, true);
+        out.expect("want_out yields a cell")
+    }
+
+    /// Like [`Self::lin`], also returning the cells the operands were placed in.
+    pub fn lin_placed(&mut self, terms: &[(Operand, i128)], c: i128) -> (AValue, Vec<AValue>) {
+        let (out, placed) = self.linear(terms, c, true);
+        (out.expect("want_out yields a cell"), placed)
+    }
+
+    /// Constrains `c + Σ coef·operand = 0`; returns where the operands were placed.
+    pub fn assert_zero(&mut self, terms: &[(Operand, i128)], c: i128) -> Vec<AValue> {
+        self.linear(terms, c, false).1
+    }
+
+    /// Constrains `a · (b + k) = 0`; returns the cells of `a` and `b`.
+    pub fn assert_product_zero(&mut self, a: Operand, b: Operand, k: i128) -> (AValue, AValue) {
+        let r = self.push_row();
+        let a = self.place(r, 0, a);
+        let b = self.place(r, 1, b);
+        let row = &mut self.rows[r];
+        row.q_mul = true;
+        row.w[0] = k;
+        (a, b)
+    }
+
+    /// A new cell holding `val`, constrained to `[0, 2^(LIMB_BITS·limbs))`.
+    pub fn range(&mut self, val: i128, limbs: usize) -> AValue {
+        debug_assert!(val >= 0 && limbs >= 1 && (limbs as u32) * LIMB_BITS < 127 && val < 1i128 << (LIMB_BITS * limbs as u32));
+        if limbs == 1 {
+            let (r, col) = match self.pack {
+                Some((r, col)) if col < self.shape.lookup_width => (r, col),
+                _ => (self.push_row(), 0),
+            };
+            self.pack = Some((r, col + 1));
+            return self.place(r, col, Operand::Limb(val));
+        }
+        let terms: Vec<(Operand, i128)> =
+            (0..limbs).map(|j| (Operand::Limb((val >> (LIMB_BITS * j as u32)) & (LIMB - 1)), LIMB.pow(j as u32))).collect();
+        self.lin(&terms, 0)
+    }
+
+    /// A new cell holding `val`, constrained to the inclusive range `[lo, hi]`.
+    pub fn bounded(&mut self, val: i128, lo: i128, hi: i128) -> AValue {
+        debug_assert!(lo <= val && val <= hi);
+        let n = limbs_for(hi - lo);
+        let t = val - lo;
+        let terms: Vec<(Operand, i128)> =
+            (0..n).map(|j| (Operand::Limb((t >> (LIMB_BITS * j as u32)) & (LIMB - 1)), LIMB.pow(j as u32))).collect();
+        let y = self.lin(&terms, lo);
+        if hi - lo + 1 != LIMB.pow(n as u32) {
+            // also hi - y >= 0
+            self.assert_range_of(hi - val, n, &[(Operand::Cell(y), 1)], -hi);
+        }
+        y
+    }
+
+    /// Constrains `s := -(c + Σ coef·operand)` to `[0, 2^(LIMB_BITS·limbs))`, where `s_val` is its value.
+    pub fn assert_range_of(&mut self, s_val: i128, limbs: usize, terms: &[(Operand, i128)], c: i128) {
+        let mut all: Vec<(Operand, i128)> = (0..limbs)
+            .map(|j| (Operand::Limb((s_val >> (LIMB_BITS * j as u32)) & (LIMB - 1)), LIMB.pow(j as u32)))
+            .collect();
+        all.extend_from_slice(terms);
+        self.assert_zero(&all, c);
+    }
+
+    /// Checks every row's gate, every copy and every limb range on the integer witness:
+    /// a fast pre-check before handing the circuit to halo2.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let mut prev = 0;
+        for (i, row) in self.rows.iter().enumerate() {
+            let res = row.residual(prev);
+            if res != 0 {
+                return Err(format!("row {i}: gate residual {res}"));
+            }
+            for (j, x) in row.x.iter().enumerate() {
+                if let Some(x) = x {
+                    if x.lookup && !(0..LIMB).contains(&x.val) {
+                        return Err(format!("row {i} col {j}: limb {} out of range", x.val));
+                    }
+                }
+            }
+            prev = row.out.unwrap_or(0);
+        }
+        for (a, b) in &self.copies {
+            if self.value(*a) != self.value(*b) {
+                return Err(format!("copy {a:?} -> {b:?} differs"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn value(&self, c: CellRef) -> i128 {
+        let row = &self.rows[c.row];
+        match c.col {
+            Col::X(j) => row.x[j].map_or(0, |x| x.val),
+            Col::Out => row.out.unwrap_or(0),
+        }
+    }
+}
+
+/// Number of limbs to hold any value in `[0, span]`.
+pub fn limbs_for(span: i128) -> usize {
+    let bits = 128 - span.max(1).leading_zeros();
+    bits.div_ceil(LIMB_BITS) as usize
+}

@@ -1,0 +1,62 @@
+//! Circuit layout: gadgets write virtual rows into a [`LayoutCtx`]; [`circuit`] turns them
+//! into a halo2 circuit.
+
+pub mod circuit;
+pub mod ctx;
+#[cfg(test)]
+mod tests;
+
+use ctx::{AValue, LayoutCtx, Shape};
+
+use crate::error::{CircuitError, Result};
+use crate::ir::{Graph, Tensor};
+
+/// A tensor of assigned cells.
+#[derive(Clone, Debug)]
+pub struct CellTensor {
+    pub shape: Vec<usize>,
+    pub cells: Vec<AValue>,
+}
+
+/// Lays out the whole graph on the given quantized inputs. Public instances are all input
+/// elements followed by all output elements, in order.
+pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> {
+    if inputs.len() != g.inputs.len() {
+        return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
+    }
+    let mut ctx = LayoutCtx::new(shape);
+    let mut vals: Vec<Option<CellTensor>> = vec![None; g.values.len()];
+    let mut instance = 0;
+    for (spec, t) in g.inputs.iter().zip(inputs) {
+        let info = g.info(spec.value);
+        if t.shape != info.shape {
+            return Err(CircuitError::Internal(format!("input {} has shape {:?}, expected {:?}", spec.name, t.shape, info.shape)));
+        }
+        let mut cells = Vec::with_capacity(t.len());
+        for &v in &t.data {
+            let c = ctx.bounded(v as i128, info.lo as i128, info.hi as i128);
+            ctx.expose(c, instance);
+            instance += 1;
+            cells.push(c);
+        }
+        vals[spec.value] = Some(CellTensor { shape: t.shape.clone(), cells });
+    }
+    for node in &g.nodes {
+        let ins: Vec<&CellTensor> = node
+            .op
+            .inputs()
+            .iter()
+            .map(|&i| vals[i].as_ref().ok_or_else(|| CircuitError::Internal(format!("value {i} used before defined"))))
+            .collect::<Result<_>>()?;
+        let out = node.op.layout(&mut ctx, g, &ins);
+        vals[node.output] = Some(out);
+    }
+    for o in &g.outputs {
+        let t = vals[o.value].as_ref().ok_or_else(|| CircuitError::Internal(format!("output {} undefined", o.name)))?;
+        for &c in &t.cells {
+            ctx.expose(c, instance);
+            instance += 1;
+        }
+    }
+    Ok(ctx)
+}

@@ -1,0 +1,140 @@
+//! Circuit tests on hand-built graphs: the layout agrees with the reference executor, the
+//! MockProver accepts, and corrupting any sampled witness cell or an output is rejected.
+
+use halo2_proofs::dev::MockProver;
+use halo2_proofs::halo2curves::bn256::Fr;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::circuit::{instance_values, ModelCircuit};
+use super::ctx::{Col, Shape};
+use super::lay_out;
+use crate::exec;
+use crate::ir::{Graph, InputSpec, OutputSpec, Tensor};
+use crate::ops::window::Window2d;
+use crate::ops::{Conv, Dense, MaxPool, Op, Rescale, RescaleTerm, Reshape, SumPool};
+
+pub(crate) fn k_for(rows: usize) -> u32 {
+    (rows + 16).next_power_of_two().trailing_zeros()
+}
+
+/// Runs every check on one graph and input; `samples` witness cells are corrupted one by one.
+pub(crate) fn check_graph(g: &Graph, inputs: &[Tensor], samples: usize) {
+    let expected = exec::outputs(g, inputs).expect("executor runs");
+    let ctx = lay_out(g, inputs, Shape::default()).expect("layout");
+    ctx.check().expect("integer witness satisfies the gates");
+    let inst = instance_values(&ctx);
+    let n_in: usize = inputs.iter().map(|t| t.len()).sum();
+    let want: Vec<Fr> = expected.iter().flat_map(|t| t.data.iter().map(|&v| super::circuit::fe(v as i128))).collect();
+    assert_eq!(&inst[n_in..], &want[..], "layout outputs equal the reference executor");
+
+    let circuit = ModelCircuit { ctx: ctx.clone() };
+    let k = k_for(circuit.rows());
+    let res = MockProver::run(k, &circuit, vec![inst.clone()]).expect("mock runs").verify();
+    assert!(res.is_ok(), "honest witness rejected: {} failures, first {:?}", res.as_ref().err().map_or(0, |e| e.len()), res.as_ref().err().and_then(|e| e.first().map(|f| format!("{f:?}"))));
+
+    // a wrong output must be rejected
+    let mut bad = inst.clone();
+    let last = bad.len() - 1;
+    bad[last] += Fr::one();
+    assert!(MockProver::run(k, &circuit, vec![bad]).expect("mock runs").verify().is_err(), "wrong output accepted");
+
+    // every sampled witness cell is constrained
+    let mut cells = Vec::new();
+    for (r, row) in ctx.rows.iter().enumerate() {
+        for (j, x) in row.x.iter().enumerate() {
+            if x.is_some() {
+                cells.push((r, Col::X(j)));
+            }
+        }
+        if row.out.is_some() {
+            cells.push((r, Col::Out));
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..samples.min(cells.len()) {
+        let (r, col) = cells[rng.gen_range(0..cells.len())];
+        let mut bad = ctx.clone();
+        match col {
+            Col::X(j) => {
+                if let Some(x) = bad.rows[r].x[j].as_mut() {
+                    x.val += 1;
+                }
+            }
+            Col::Out => bad.rows[r].out = bad.rows[r].out.map(|v| v + 1),
+        }
+        let c = ModelCircuit { ctx: bad };
+        let res = MockProver::run(k, &c, vec![inst.clone()]).expect("mock runs").verify();
+        assert!(res.is_err(), "corrupting cell ({r}, {col:?}) was not detected");
+    }
+}
+
+fn input_graph(shape: Vec<usize>, lo: i64, hi: i64) -> (Graph, usize) {
+    let mut g = Graph::default();
+    let v = g.add_value("x", shape.clone(), lo, hi).expect("small bound");
+    g.inputs.push(InputSpec { name: "x".into(), value: v, shape, scale: 1.0, zero_point: 0, lo, hi });
+    (g, v)
+}
+
+fn output(g: &mut Graph, v: usize) {
+    let shape = g.info(v).shape.clone();
+    g.outputs.push(OutputSpec { name: "y".into(), value: v, shape, scale: 1.0, zero_point: 0 });
+}
+
+fn random(shape: Vec<usize>, lo: i64, hi: i64, seed: u64) -> Tensor {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n = shape.iter().product();
+    Tensor { shape, data: (0..n).map(|_| rng.gen_range(lo..=hi)).collect() }
+}
+
+#[test]
+fn dense_rescale_relu_clamps_both_sides() {
+    let (mut g, x) = input_graph(vec![1, 6], 0, 255);
+    let w = Tensor::new(vec![4, 6], vec![3, -7, 12, 0, 5, -1, 127, 127, 127, 127, 127, 127, -128, -128, -90, -80, -70, -60, 1, 2, 3, 4, 5, 6])
+        .expect("shape");
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 17, weight: w, bias: vec![100, -5, 7, -1000] })).expect("dense");
+    let r = Rescale {
+        terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![1_234_567] }],
+        channel_axis: 1,
+        shift: 32,
+        out_zp: 3,
+        lo: 3,
+        hi: 255,
+    };
+    let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
+    output(&mut g, y);
+    for seed in 0..3 {
+        check_graph(&g, &[random(vec![1, 6], 0, 255, seed)], if seed == 0 { 60 } else { 0 });
+    }
+}
+
+#[test]
+fn conv_maxpool_sumpool_reshape() {
+    let (mut g, x) = input_graph(vec![1, 2, 5, 5], -128, 127);
+    let wt = random(vec![3, 2, 3, 3], -20, 20, 11);
+    let win = |k: usize, s: usize, p: usize| Window2d { kernel: [k, k], strides: [s, s], pads: [p, p, p, p], dilations: [1, 1] };
+    let c = g.add_node("conv", Op::Conv(Conv { input: x, input_zp: -3, weight: wt, bias: vec![5, -9, 0], window: win(3, 1, 1), group: 1 })).expect("conv");
+    let rs = Rescale {
+        terms: vec![RescaleTerm { input: c, zero_point: 0, mult: vec![3_000_001, 5_000_003, 7_000_005] }],
+        channel_axis: 1,
+        shift: 32,
+        out_zp: -128,
+        lo: -128,
+        hi: 127,
+    };
+    let a = g.add_node("q1", Op::Rescale(rs)).expect("rescale");
+    let m = g.add_node("pool", Op::MaxPool(MaxPool { input: a, window: win(2, 2, 1) })).expect("maxpool");
+    let s = g.add_node("avg", Op::SumPool(SumPool { input: m, window: win(2, 1, 0) })).expect("sumpool");
+    let add = Rescale {
+        terms: vec![RescaleTerm { input: s, zero_point: -512, mult: vec![64] }, RescaleTerm { input: s, zero_point: 0, mult: vec![3] }],
+        channel_axis: 1,
+        shift: 8,
+        out_zp: 0,
+        lo: 0,
+        hi: 200,
+    };
+    let q = g.add_node("q2", Op::Rescale(add)).expect("rescale");
+    let f = g.add_node("flat", Op::Reshape(Reshape { input: q, shape: vec![1, 12] })).expect("reshape");
+    output(&mut g, f);
+    check_graph(&g, &[random(vec![1, 2, 5, 5], -128, 127, 5)], 60);
+}

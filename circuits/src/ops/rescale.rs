@@ -1,0 +1,183 @@
+//! Rescale: requantization of a sum of integer terms, with clamping.
+//!
+//! ```text
+//! P = Σ_t mult_t[ch] · (x_t - zp_t) + half        half = 2^(shift-1), or 0 when shift = 0
+//! y = clamp(floor(P / 2^shift) + out_zp, lo, hi)
+//! ```
+//!
+//! This one op expresses QuantizeLinear after Gemm/Conv (per-tensor or per-channel scales),
+//! quantized Add, average pooling's division, fixed-point rescaling of float models, and a
+//! fused Relu/Clip (a raised `lo` / lowered `hi`). Rounding is half-up on the fixed-point
+//! product; the importer picks `shift` so that exact ties cannot occur for single-term
+//! rescales, where it equals ONNX's round-half-even.
+//!
+//! # Constraints (per element)
+//! * `y = lo + t`, `t` in limbs (and `hi - y ≥ 0` in limbs): `y ∈ [lo, hi]`.
+//! * `P - r - 2^shift·(y + d_pos - d_neg - out_zp) = 0` with `r` in `shift/8` limbs.
+//! * `d_pos·(y - hi) = 0`, `d_neg·(y - lo) = 0`, both range-checked: overflow above `hi`
+//!   is only allowed when `y = hi`, and below `lo` only when `y = lo`.
+//!   `d_pos` (`d_neg`) is omitted when the static bound rules out clamping high (low).
+
+use serde::{Deserialize, Serialize};
+
+use super::Facts;
+use crate::error::{CircuitError, Result};
+use crate::ir::tensor::channel_of;
+use crate::ir::{Graph, Tensor, ValueId};
+use crate::layout::ctx::{limbs_for, LayoutCtx, Operand, LIMB, LIMB_BITS};
+use crate::layout::CellTensor;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RescaleTerm {
+    pub input: ValueId,
+    pub zero_point: i64,
+    /// One multiplier, or one per channel along `Rescale::channel_axis`.
+    pub mult: Vec<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rescale {
+    pub terms: Vec<RescaleTerm>,
+    pub channel_axis: usize,
+    /// A multiple of 8 (the range-check limb size).
+    pub shift: u32,
+    pub out_zp: i64,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl Rescale {
+    pub fn inputs(&self) -> Vec<ValueId> {
+        self.terms.iter().map(|t| t.input).collect()
+    }
+
+    fn half(&self) -> i128 {
+        if self.shift == 0 { 0 } else { 1i128 << (self.shift - 1) }
+    }
+
+    fn mult(&self, t: usize, shape: &[usize], flat: usize) -> i128 {
+        let m = &self.terms[t].mult;
+        if m.len() == 1 { m[0] as i128 } else { m[channel_of(shape, self.channel_axis, flat)] as i128 }
+    }
+
+    /// Bounds of P over all elements and channels.
+    fn p_bounds(&self, g: &Graph) -> (i128, i128) {
+        let (mut a, mut b) = (self.half(), self.half());
+        for t in &self.terms {
+            let x = g.info(t.input);
+            let (xl, xh) = (x.lo as i128 - t.zero_point as i128, x.hi as i128 - t.zero_point as i128);
+            let (mut ta, mut tb) = (i128::MAX, i128::MIN);
+            for &m in &t.mult {
+                let (p, q) = (m as i128 * xl, m as i128 * xh);
+                ta = ta.min(p.min(q));
+                tb = tb.max(p.max(q));
+            }
+            a += ta;
+            b += tb;
+        }
+        (a, b)
+    }
+
+    /// Bounds of the unclamped result v = floor(P / 2^shift) + out_zp.
+    fn v_bounds(&self, g: &Graph) -> (i128, i128) {
+        let (a, b) = self.p_bounds(g);
+        ((a >> self.shift) + self.out_zp as i128, (b >> self.shift) + self.out_zp as i128)
+    }
+
+    pub fn infer(&self, g: &Graph, node: &str) -> Result<Facts> {
+        let bad = |why: String| CircuitError::Shape { node: node.into(), why };
+        let first = self.terms.first().ok_or_else(|| bad("Rescale without terms".into()))?;
+        let shape = g.info(first.input).shape.clone();
+        for t in &self.terms {
+            let s = &g.info(t.input).shape;
+            if *s != shape {
+                return Err(bad(format!("operand shapes differ: {s:?} vs {shape:?}")));
+            }
+            let ch = shape.get(self.channel_axis).copied().unwrap_or(1);
+            if t.mult.len() != 1 && t.mult.len() != ch {
+                return Err(bad(format!("{} multipliers for {ch} channels", t.mult.len())));
+            }
+        }
+        if self.shift % LIMB_BITS != 0 || self.shift > 96 || self.lo > self.hi {
+            return Err(CircuitError::Internal(format!("bad Rescale at {node}: shift {} lo {} hi {}", self.shift, self.lo, self.hi)));
+        }
+        let (vl, vh) = self.v_bounds(g);
+        let lo = (self.lo as i128).max(vl.min(self.hi as i128)) as i64;
+        let hi = (self.hi as i128).min(vh.max(self.lo as i128)) as i64;
+        Ok((shape, lo, hi))
+    }
+
+    fn eval_at(&self, xs: &[i128], shape: &[usize], flat: usize) -> (i128, i128) {
+        let mut p = self.half();
+        for (t, &x) in xs.iter().enumerate() {
+            p += self.mult(t, shape, flat) * (x - self.terms[t].zero_point as i128);
+        }
+        let v = (p >> self.shift) + self.out_zp as i128;
+        (p, v.clamp(self.lo as i128, self.hi as i128))
+    }
+
+    pub fn eval(&self, inputs: &[&Tensor]) -> Tensor {
+        let shape = inputs[0].shape.clone();
+        let mut xs = vec![0i128; inputs.len()];
+        let data = (0..inputs[0].len())
+            .map(|e| {
+                for (t, x) in inputs.iter().enumerate() {
+                    xs[t] = x.data[e] as i128;
+                }
+                self.eval_at(&xs, &shape, e).1 as i64
+            })
+            .collect();
+        Tensor { shape, data }
+    }
+
+    pub fn layout(&self, ctx: &mut LayoutCtx, g: &Graph, inputs: &[&CellTensor]) -> CellTensor {
+        let shape = inputs[0].shape.clone();
+        let (vl, vh) = self.v_bounds(g);
+        let (lo, hi) = (self.lo as i128, self.hi as i128);
+        let pos_limbs = (vh > hi).then(|| limbs_for(vh - hi));
+        let neg_limbs = (vl < lo).then(|| limbs_for(lo - vl));
+        let r_limbs = (self.shift / LIMB_BITS) as usize;
+        let two_s = 1i128 << self.shift;
+        let mut xs = vec![0i128; inputs.len()];
+        let mut cells = Vec::with_capacity(inputs[0].cells.len());
+        for e in 0..inputs[0].cells.len() {
+            for (t, x) in inputs.iter().enumerate() {
+                xs[t] = x.cells[e].val;
+            }
+            let (p, y_val) = self.eval_at(&xs, &shape, e);
+            let v = (p >> self.shift) + self.out_zp as i128;
+            let r = p - ((p >> self.shift) << self.shift);
+            let y = ctx.bounded(y_val, lo, hi);
+            let mut terms: Vec<(Operand, i128)> = Vec::with_capacity(inputs.len() + r_limbs + 3);
+            let mut c = self.half() + self.out_zp as i128 * two_s;
+            for (t, x) in inputs.iter().enumerate() {
+                let m = self.mult(t, &shape, e);
+                terms.push((Operand::Cell(x.cells[e]), m));
+                c -= m * self.terms[t].zero_point as i128;
+            }
+            for j in 0..r_limbs {
+                terms.push((Operand::Limb((r >> (LIMB_BITS * j as u32)) & (LIMB - 1)), -LIMB.pow(j as u32)));
+            }
+            terms.push((Operand::Cell(y), -two_s));
+            if let Some(n) = pos_limbs {
+                let d = clamp_gap(v - hi, ctx, n);
+                let (d, _) = ctx.assert_product_zero(d, Operand::Cell(y), -hi);
+                terms.push((Operand::Cell(d), -two_s));
+            }
+            if let Some(n) = neg_limbs {
+                let d = clamp_gap(lo - v, ctx, n);
+                let (d, _) = ctx.assert_product_zero(d, Operand::Cell(y), -lo);
+                terms.push((Operand::Cell(d), two_s));
+            }
+            ctx.assert_zero(&terms, c);
+            cells.push(y);
+        }
+        CellTensor { shape, cells }
+    }
+}
+
+/// The range-checked overshoot max(gap, 0), as an operand for the product row.
+fn clamp_gap(gap: i128, ctx: &mut LayoutCtx, limbs: usize) -> Operand {
+    let d = gap.max(0);
+    if limbs == 1 { Operand::Limb(d) } else { Operand::Cell(ctx.range(d, limbs)) }
+}

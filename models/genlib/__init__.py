@@ -1,0 +1,1 @@
+"""Helpers for models/gen.py."""
