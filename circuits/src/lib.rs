@@ -9,6 +9,7 @@ pub mod error;
 pub mod exec;
 pub mod ir;
 pub mod layout;
+pub mod onnx;
 pub mod ops;
 
 pub use error::{CircuitError, Result};

@@ -96,6 +96,7 @@ fn dense_rescale_relu_clamps_both_sides() {
     let r = Rescale {
         terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![1_234_567] }],
         channel_axis: 1,
+        bias: vec![],
         shift: 32,
         out_zp: 3,
         lo: 3,
@@ -117,6 +118,7 @@ fn conv_maxpool_sumpool_reshape() {
     let rs = Rescale {
         terms: vec![RescaleTerm { input: c, zero_point: 0, mult: vec![3_000_001, 5_000_003, 7_000_005] }],
         channel_axis: 1,
+        bias: vec![],
         shift: 32,
         out_zp: -128,
         lo: -128,
@@ -128,6 +130,7 @@ fn conv_maxpool_sumpool_reshape() {
     let add = Rescale {
         terms: vec![RescaleTerm { input: s, zero_point: -512, mult: vec![64] }, RescaleTerm { input: s, zero_point: 0, mult: vec![3] }],
         channel_axis: 1,
+        bias: vec![],
         shift: 8,
         out_zp: 0,
         lo: 0,

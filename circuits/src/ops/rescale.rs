@@ -1,7 +1,7 @@
 //! Rescale: requantization of a sum of integer terms, with clamping.
 //!
 //! ```text
-//! P = Σ_t mult_t[ch] · (x_t - zp_t) + half        half = 2^(shift-1), or 0 when shift = 0
+//! P = Σ_t mult_t[ch] · (x_t - zp_t) + bias[ch] + half     half = 2^(shift-1), or 0 if shift = 0
 //! y = clamp(floor(P / 2^shift) + out_zp, lo, hi)
 //! ```
 //!
@@ -39,6 +39,9 @@ pub struct RescaleTerm {
 pub struct Rescale {
     pub terms: Vec<RescaleTerm>,
     pub channel_axis: usize,
+    /// Empty, one value, or one per channel along `channel_axis`.
+    #[serde(default)]
+    pub bias: Vec<i64>,
     /// A multiple of 8 (the range-check limb size).
     pub shift: u32,
     pub out_zp: i64,
@@ -55,6 +58,14 @@ impl Rescale {
         if self.shift == 0 { 0 } else { 1i128 << (self.shift - 1) }
     }
 
+    fn bias_at(&self, shape: &[usize], flat: usize) -> i128 {
+        match self.bias.len() {
+            0 => 0,
+            1 => self.bias[0] as i128,
+            _ => self.bias[channel_of(shape, self.channel_axis, flat)] as i128,
+        }
+    }
+
     fn mult(&self, t: usize, shape: &[usize], flat: usize) -> i128 {
         let m = &self.terms[t].mult;
         if m.len() == 1 { m[0] as i128 } else { m[channel_of(shape, self.channel_axis, flat)] as i128 }
@@ -62,7 +73,9 @@ impl Rescale {
 
     /// Bounds of P over all elements and channels.
     fn p_bounds(&self, g: &Graph) -> (i128, i128) {
-        let (mut a, mut b) = (self.half(), self.half());
+        let bmin = self.bias.iter().copied().min().unwrap_or(0) as i128;
+        let bmax = self.bias.iter().copied().max().unwrap_or(0) as i128;
+        let (mut a, mut b) = (self.half() + bmin, self.half() + bmax);
         for t in &self.terms {
             let x = g.info(t.input);
             let (xl, xh) = (x.lo as i128 - t.zero_point as i128, x.hi as i128 - t.zero_point as i128);
@@ -98,6 +111,10 @@ impl Rescale {
                 return Err(bad(format!("{} multipliers for {ch} channels", t.mult.len())));
             }
         }
+        let ch = shape.get(self.channel_axis).copied().unwrap_or(1);
+        if self.bias.len() > 1 && self.bias.len() != ch {
+            return Err(bad(format!("{} biases for {ch} channels", self.bias.len())));
+        }
         if self.shift % LIMB_BITS != 0 || self.shift > 96 || self.lo > self.hi {
             return Err(CircuitError::Internal(format!("bad Rescale at {node}: shift {} lo {} hi {}", self.shift, self.lo, self.hi)));
         }
@@ -108,7 +125,7 @@ impl Rescale {
     }
 
     fn eval_at(&self, xs: &[i128], shape: &[usize], flat: usize) -> (i128, i128) {
-        let mut p = self.half();
+        let mut p = self.half() + self.bias_at(shape, flat);
         for (t, &x) in xs.iter().enumerate() {
             p += self.mult(t, shape, flat) * (x - self.terms[t].zero_point as i128);
         }
@@ -149,7 +166,7 @@ impl Rescale {
             let r = p - ((p >> self.shift) << self.shift);
             let y = ctx.bounded(y_val, lo, hi);
             let mut terms: Vec<(Operand, i128)> = Vec::with_capacity(inputs.len() + r_limbs + 3);
-            let mut c = self.half() + self.out_zp as i128 * two_s;
+            let mut c = self.half() + self.bias_at(&shape, e) + self.out_zp as i128 * two_s;
             for (t, x) in inputs.iter().enumerate() {
                 let m = self.mult(t, &shape, e);
                 terms.push((Operand::Cell(x.cells[e]), m));

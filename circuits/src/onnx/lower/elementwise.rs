@@ -1,0 +1,144 @@
+//! Add / Sub of real values, Relu and Clip (pending clamps, applied when requantized).
+
+use super::super::attrs::{self, node_name};
+use super::super::proto::NodeProto;
+use super::super::sym::{Lowering, Real, Sym, Term};
+use super::{need, unsupported_use, Ins};
+use crate::error::Result;
+
+pub fn relu(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let mut r = lw.real(need(n, ins, 0)?, &node_name(n))?;
+    r.clamp_lo = Some(r.clamp_lo.map_or(0.0, |c| c.max(0.0)));
+    Ok(vec![Sym::Real(r)])
+}
+
+fn scalar(n: &NodeProto, s: Option<&Sym>) -> Result<Option<f64>> {
+    match s {
+        None => Ok(None),
+        Some(Sym::Const(c)) if c.len() == 1 => Ok(Some(c.floats()[0])),
+        Some(_) => Err(unsupported_use(n, "min/max must be constant scalars")),
+    }
+}
+
+pub fn clip(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let mut r = lw.real(need(n, ins, 0)?, &node_name(n))?;
+    let (lo, hi) = if n.input.len() > 1 {
+        (scalar(n, ins.get(1).copied().flatten())?, scalar(n, ins.get(2).copied().flatten())?)
+    } else {
+        // opset < 11: attributes
+        let f = |k: &str| n.attribute.iter().any(|a| a.name() == k).then(|| attrs::float(n, k, 0.0) as f64);
+        (f("min"), f("max"))
+    };
+    if let Some(lo) = lo {
+        r.clamp_lo = Some(r.clamp_lo.map_or(lo, |c| c.max(lo)));
+    }
+    if let Some(hi) = hi {
+        r.clamp_hi = Some(r.clamp_hi.map_or(hi, |c| c.min(hi)));
+    }
+    Ok(vec![Sym::Real(r)])
+}
+
+/// Channel axis along which a constant of `dims` broadcasts onto `shape`, or `None` for a
+/// scalar; errors for anything else.
+fn broadcast_axis(n: &NodeProto, dims: &[usize], shape: &[usize]) -> Result<Option<usize>> {
+    let non1: Vec<usize> = (0..dims.len()).filter(|&i| dims[i] != 1).collect();
+    if non1.is_empty() {
+        return Ok(None);
+    }
+    if dims.len() > shape.len() || non1.len() != 1 {
+        return Err(unsupported_use(n, format!("cannot broadcast constant {dims:?} onto {shape:?}")));
+    }
+    let axis = shape.len() - dims.len() + non1[0];
+    if shape[axis] != dims[non1[0]] {
+        return Err(unsupported_use(n, format!("cannot broadcast constant {dims:?} onto {shape:?}")));
+    }
+    Ok(Some(axis))
+}
+
+fn combine(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym, sign: f64) -> Result<Real> {
+    let name = node_name(n);
+    let settle = |lw: &mut Lowering, r: Real| -> Result<Real> {
+        if r.clamp_lo.is_some() || r.clamp_hi.is_some() {
+            let q = lw.plain(&r, &format!("{name}/operand"))?;
+            Ok(Real::of(q.id, q.zp, q.scale))
+        } else {
+            Ok(r)
+        }
+    };
+    let const_of = |s: &Sym| -> Option<(Vec<usize>, Vec<f64>)> {
+        match s {
+            Sym::Const(c) => Some((c.dims.clone(), c.floats())),
+            Sym::ConstQ(q) => Some((q.q.dims.clone(), super::linear::bias_values(n, s, q.q.len()).ok()?)),
+            _ => None,
+        }
+    };
+    if let Some((dims, vals)) = const_of(b) {
+        let r0 = lw.real(a, &name)?;
+        let mut r = settle(lw, r0)?;
+        let shape = lw.g.info(r.terms[0].id).shape.clone();
+        let vals: Vec<f64> = vals.iter().map(|v| v * sign).collect();
+        match broadcast_axis(n, &dims, &shape)? {
+            None => {
+                let base = if r.offset.is_empty() { vec![0.0] } else { r.offset.clone() };
+                r.offset = base.iter().map(|o| o + vals[0]).collect();
+            }
+            Some(axis) => {
+                let per_channel = r.terms.iter().any(|t| t.scale.len() > 1) || r.offset.len() > 1;
+                if per_channel && axis != r.axis {
+                    let q = lw.plain(&r, &format!("{name}/operand"))?;
+                    r = Real::of(q.id, q.zp, q.scale);
+                }
+                let base = match r.offset.len() {
+                    0 => vec![0.0; vals.len()],
+                    1 => vec![r.offset[0]; vals.len()],
+                    _ => r.offset.clone(),
+                };
+                r.offset = base.iter().zip(&vals).map(|(o, v)| o + v).collect();
+                r.axis = axis;
+            }
+        }
+        return Ok(r);
+    }
+    if const_of(a).is_some() {
+        if sign < 0.0 {
+            return Err(unsupported_use(n, "constant minus tensor"));
+        }
+        return combine(lw, n, b, a, sign);
+    }
+    let ra0 = lw.real(a, &name)?;
+    let ra = settle(lw, ra0)?;
+    let rb0 = lw.real(b, &name)?;
+    let mut rb = settle(lw, rb0)?;
+    let sa = lw.g.info(ra.terms[0].id).shape.clone();
+    let sb = lw.g.info(rb.terms[0].id).shape.clone();
+    if sa != sb {
+        return Err(unsupported_use(n, format!("operand shapes {sa:?} and {sb:?} differ (broadcasting tensors is not supported yet)")));
+    }
+    let pc = |r: &Real| r.terms.iter().any(|t| t.scale.len() > 1) || r.offset.len() > 1;
+    let mut ra = ra;
+    if pc(&ra) && pc(&rb) && ra.axis != rb.axis {
+        let q = lw.plain(&rb, &format!("{name}/operand"))?;
+        rb = Real::of(q.id, q.zp, q.scale);
+    }
+    let axis = if pc(&rb) { rb.axis } else { ra.axis };
+    for t in &rb.terms {
+        ra.terms.push(Term { id: t.id, zp: t.zp, scale: t.scale.iter().map(|s| s * sign).collect() });
+    }
+    let off = |r: &Real, i: usize| match r.offset.len() {
+        0 => 0.0,
+        1 => r.offset[0],
+        _ => r.offset[i],
+    };
+    let len = ra.offset.len().max(rb.offset.len());
+    ra.offset = (0..len).map(|i| off(&ra, i) + sign * off(&rb, i)).collect();
+    ra.axis = axis;
+    Ok(ra)
+}
+
+pub fn add(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    Ok(vec![Sym::Real(combine(lw, n, need(n, ins, 0)?, need(n, ins, 1)?, 1.0)?)])
+}
+
+pub fn sub(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    Ok(vec![Sym::Real(combine(lw, n, need(n, ins, 0)?, need(n, ins, 1)?, -1.0)?)])
+}

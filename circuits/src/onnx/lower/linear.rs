@@ -1,0 +1,183 @@
+//! Gemm, MatMul (constant right operand) and Conv: integer Dense / Conv nodes whose
+//! accumulator, times per-channel scales, is the real result.
+
+use super::super::attrs::{self, node_name};
+use super::super::proto::NodeProto;
+use super::super::sym::{ConstQ, Lowering, Real, Sym, Term};
+use super::{need, unsupported_use, Ins};
+use crate::error::Result;
+use crate::ir::Tensor;
+use crate::ops::window::Window2d;
+use crate::ops::{Conv, Dense, Op};
+
+/// Constant weights in integer form: `real[i] = scale[ch(i)]·q[i]` (zero point removed).
+pub(crate) struct QWeights {
+    pub dims: Vec<usize>,
+    pub q: Vec<i64>,
+    /// One scale, or one per index along `axis`.
+    pub scale: Vec<f64>,
+    pub axis: usize,
+}
+
+impl QWeights {
+    pub fn scale_at(&self, idx_on_axis: usize) -> f64 {
+        if self.scale.len() == 1 { self.scale[0] } else { self.scale[idx_on_axis] }
+    }
+}
+
+/// Integer weights from a constant: dequantized integers keep their own scales, float
+/// weights are quantized to `2^-param_scale_bits`.
+pub(crate) fn weights(lw: &Lowering, n: &NodeProto, s: &Sym) -> Result<QWeights> {
+    match s {
+        Sym::ConstQ(ConstQ { q, scale, zp, axis }) => {
+            let ints = q.ints().ok_or_else(|| unsupported_use(n, "dequantized weights are not integers"))?;
+            let dims = q.dims.clone();
+            let strides = crate::ir::tensor::strides(&dims);
+            let qv = ints
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let ch = if zp.len() == 1 { 0 } else { (i / strides[*axis]) % dims[*axis] };
+                    v - zp[ch]
+                })
+                .collect();
+            Ok(QWeights { dims, q: qv, scale: scale.clone(), axis: *axis })
+        }
+        Sym::Const(c) => {
+            let f = (lw.opts.param_scale_bits as f64).exp2();
+            let q = c.floats().iter().map(|w| (w * f).round() as i64).collect();
+            Ok(QWeights { dims: c.dims.clone(), q, scale: vec![1.0 / f], axis: 0 })
+        }
+        _ => Err(unsupported_use(n, "only constant weights are supported (activation × activation products are not yet)")),
+    }
+}
+
+/// Real bias values of a constant (plain or dequantized), broadcast to `len`.
+pub(crate) fn bias_values(n: &NodeProto, s: &Sym, len: usize) -> Result<Vec<f64>> {
+    let v: Vec<f64> = match s {
+        Sym::Const(c) => c.floats(),
+        Sym::ConstQ(ConstQ { q, scale, zp, .. }) => q
+            .floats()
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let k = |v: usize| if v == 1 { 0 } else { i };
+                scale[k(scale.len())] * (x - zp[k(zp.len())] as f64)
+            })
+            .collect(),
+        _ => return Err(unsupported_use(n, "the bias must be a constant")),
+    };
+    match v.len() {
+        1 => Ok(vec![v[0]; len]),
+        l if l == len => Ok(v),
+        l => Err(unsupported_use(n, format!("bias has {l} values for {len} outputs"))),
+    }
+}
+
+/// Core of Gemm / MatMul / QLinearMatMul / QGemm: `alpha·A·W + beta·C` with A real.
+pub(crate) fn dense_core(lw: &mut Lowering, n: &NodeProto, a: &Sym, w: QWeights, trans_b: bool, bias: Option<Vec<f64>>, alpha: f64) -> Result<Real> {
+    let name = node_name(n);
+    let ar = lw.real(a, &name)?;
+    let x = lw.plain(&ar, &format!("{name}/input"))?;
+    if w.dims.len() != 2 {
+        return Err(unsupported_use(n, format!("weights must be 2-D, got {:?}", w.dims)));
+    }
+    let (k, nn) = if trans_b { (w.dims[1], w.dims[0]) } else { (w.dims[0], w.dims[1]) };
+    // weight as [N, K]; its per-channel axis must be the output axis
+    let out_axis = if trans_b { 0 } else { 1 };
+    if w.scale.len() > 1 && w.axis != out_axis {
+        return Err(unsupported_use(n, "per-channel weight scales must run along the output dimension"));
+    }
+    let mut wt = vec![0i64; nn * k];
+    for r in 0..k {
+        for c in 0..nn {
+            wt[c * k + r] = if trans_b { w.q[c * k + r] } else { w.q[r * nn + c] };
+        }
+    }
+    let sx = x.scale;
+    let scales: Vec<f64> = (0..nn).map(|o| alpha * sx * w.scale_at(o)).collect();
+    let bias_int = match bias {
+        Some(b) => b.iter().zip(&scales).map(|(b, s)| (b / s).round() as i64).collect(),
+        None => vec![0; nn],
+    };
+    let weight = Tensor::new(vec![nn, k], wt).ok_or_else(|| unsupported_use(n, "weight size mismatch"))?;
+    let acc = lw.g.add_node(&name, Op::Dense(Dense { input: x.id, input_zp: x.zp, weight, bias: bias_int }))?;
+    let rank = lw.g.info(acc).shape.len();
+    Ok(Real { terms: vec![Term { id: acc, zp: 0, scale: collapse(scales) }], axis: rank - 1, offset: vec![], clamp_lo: None, clamp_hi: None })
+}
+
+/// One scale if all are equal.
+pub(crate) fn collapse(v: Vec<f64>) -> Vec<f64> {
+    if v.iter().all(|&s| s == v[0]) { vec![v[0]] } else { v }
+}
+
+pub fn gemm(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    if attrs::int(n, "transA", 0) != 0 {
+        return Err(unsupported_use(n, "transA = 1"));
+    }
+    let trans_b = attrs::int(n, "transB", 0) != 0;
+    let (alpha, beta) = (attrs::float(n, "alpha", 1.0) as f64, attrs::float(n, "beta", 1.0) as f64);
+    let w = weights(lw, n, need(n, ins, 1)?)?;
+    let nn = if trans_b { w.dims.first() } else { w.dims.get(1) }.copied().unwrap_or(0);
+    let bias = match ins.get(2).copied().flatten() {
+        Some(c) => Some(bias_values(n, c, nn)?.iter().map(|b| b * beta).collect()),
+        None => None,
+    };
+    Ok(vec![Sym::Real(dense_core(lw, n, need(n, ins, 0)?, w, trans_b, bias, alpha)?)])
+}
+
+pub fn matmul(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let w = weights(lw, n, need(n, ins, 1)?)?;
+    Ok(vec![Sym::Real(dense_core(lw, n, need(n, ins, 0)?, w, false, None, 1.0)?)])
+}
+
+/// 2-D convolution window from a node's attributes.
+pub(crate) fn window(n: &NodeProto, kernel: &[usize]) -> Result<Window2d> {
+    let pad = attrs::string(n, "auto_pad").unwrap_or_else(|| "NOTSET".into());
+    if pad != "NOTSET" && pad != "VALID" {
+        return Err(unsupported_use(n, format!("auto_pad = {pad}")));
+    }
+    let get = |name: &str, d: Vec<i64>| -> Result<Vec<usize>> { attrs::usizes(n, name, &attrs::ints(n, name).unwrap_or(d)) };
+    let strides = get("strides", vec![1, 1])?;
+    let dil = get("dilations", vec![1, 1])?;
+    let pads = if pad == "VALID" { vec![0; 4] } else { get("pads", vec![0, 0, 0, 0])? };
+    if kernel.len() != 2 || strides.len() != 2 || dil.len() != 2 || pads.len() != 4 {
+        return Err(unsupported_use(n, "only 2-D windows are supported"));
+    }
+    if attrs::int(n, "ceil_mode", 0) != 0 {
+        return Err(unsupported_use(n, "ceil_mode = 1"));
+    }
+    Ok(Window2d { kernel: [kernel[0], kernel[1]], strides: [strides[0], strides[1]], pads: [pads[0], pads[1], pads[2], pads[3]], dilations: [dil[0], dil[1]] })
+}
+
+/// Core of Conv / QLinearConv.
+pub(crate) fn conv_core(lw: &mut Lowering, n: &NodeProto, x: &Sym, w: QWeights, bias: Option<Vec<f64>>) -> Result<Real> {
+    let name = node_name(n);
+    let xr = lw.real(x, &name)?;
+    let x = lw.plain(&xr, &format!("{name}/input"))?;
+    if w.dims.len() != 4 {
+        return Err(unsupported_use(n, format!("only 2-D convolution (4-D weights) is supported, got weights {:?}", w.dims)));
+    }
+    if w.scale.len() > 1 && w.axis != 0 {
+        return Err(unsupported_use(n, "per-channel weight scales must run along output channels"));
+    }
+    let kernel = attrs::ints(n, "kernel_shape").map(|k| attrs::usizes(n, "kernel_shape", &k)).transpose()?.unwrap_or_else(|| w.dims[2..].to_vec());
+    let window = window(n, &kernel)?;
+    let group = usize::try_from(attrs::int(n, "group", 1)).map_err(|_| unsupported_use(n, "negative group"))?;
+    let oc = w.dims[0];
+    let scales: Vec<f64> = (0..oc).map(|o| x.scale * w.scale_at(o)).collect();
+    let bias_int = match bias {
+        Some(b) => b.iter().zip(&scales).map(|(b, s)| (b / s).round() as i64).collect(),
+        None => vec![0; oc],
+    };
+    let weight = Tensor::new(w.dims.clone(), w.q).ok_or_else(|| unsupported_use(n, "weight size mismatch"))?;
+    let acc = lw.g.add_node(&name, Op::Conv(Conv { input: x.id, input_zp: x.zp, weight, bias: bias_int, window, group }))?;
+    Ok(Real { terms: vec![Term { id: acc, zp: 0, scale: collapse(scales) }], axis: 1, offset: vec![], clamp_lo: None, clamp_hi: None })
+}
+
+pub fn conv(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let w = weights(lw, n, need(n, ins, 1)?)?;
+    let oc = w.dims.first().copied().unwrap_or(0);
+    let bias = ins.get(2).copied().flatten().map(|b| bias_values(n, b, oc)).transpose()?;
+    Ok(vec![Sym::Real(conv_core(lw, n, need(n, ins, 0)?, w, bias)?)])
+}

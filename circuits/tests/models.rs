@@ -1,0 +1,96 @@
+//! The integer reference executor against onnxruntime on the bundled models
+//! (`models/*/samples.json`, produced by `models/gen.py` with ORT_DISABLE_ALL).
+//!
+//! Quantized models must match within 1 LSB of the output scale per element with the same
+//! argmax; float models (fixed point by default options) within `FLOAT_TOL`.
+
+use std::path::{Path, PathBuf};
+
+use zkinfer_circuits::exec;
+use zkinfer_circuits::layout::{ctx::Shape, lay_out};
+use zkinfer_circuits::onnx::{import_file, ImportOptions};
+
+const FLOAT_TOL: f64 = 0.05;
+
+fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn samples(dir: &Path) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("samples.json")).expect("samples.json")).expect("json");
+    let arr = |k: &str| -> Vec<Vec<f64>> {
+        s[k].as_array().expect("array").iter().map(|r| r.as_array().expect("row").iter().map(|v| v.as_f64().expect("num")).collect()).collect()
+    };
+    (arr("inputs"), arr("outputs"))
+}
+
+fn argmax(v: &[f64]) -> usize {
+    v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
+}
+
+/// Returns (max abs error, max error in output LSBs, argmax agreement count, samples).
+fn check_model(dir: &Path) -> (f64, f64, usize, usize) {
+    let g = import_file(&dir.join("model.onnx"), &ImportOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let (ins, outs) = samples(dir);
+    let spec = &g.inputs[0];
+    let o = &g.outputs[0];
+    let (mut max_err, mut max_lsb, mut agree) = (0.0f64, 0.0f64, 0);
+    for (x, want) in ins.iter().zip(&outs) {
+        let q = exec::quantize_input(spec, x, true).expect("quantize");
+        let got = exec::outputs(&g, &[q]).expect("run");
+        let got = exec::dequantize(o.scale, o.zero_point, &got[0]);
+        assert_eq!(got.len(), want.len(), "{}: output length", dir.display());
+        for (a, b) in got.iter().zip(want) {
+            max_err = max_err.max((a - b).abs());
+            max_lsb = max_lsb.max((a - b).abs() / o.scale);
+        }
+        if argmax(&got) == argmax(want) {
+            agree += 1;
+        }
+    }
+    (max_err, max_lsb, agree, ins.len())
+}
+
+fn is_quantized(name: &str) -> bool {
+    name.contains("int8")
+}
+
+#[test]
+fn executor_matches_onnxruntime_on_bundled_models() {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for base in [models_dir(), models_dir().join("ops")] {
+        for e in std::fs::read_dir(&base).expect("models dir") {
+            let p = e.expect("entry").path();
+            if p.join("model.onnx").exists() && p.join("samples.json").exists() {
+                dirs.push(p);
+            }
+        }
+    }
+    dirs.sort();
+    assert!(dirs.len() >= 6, "bundled models missing");
+    let mut failures = Vec::new();
+    for d in &dirs {
+        let name = d.file_name().expect("name").to_string_lossy().to_string();
+        let (err, lsb, agree, n) = check_model(d);
+        eprintln!("{name:28} max|err| {err:.5}  ({lsb:.2} LSB)  argmax {agree}/{n}");
+        let ok = if is_quantized(&name) { lsb <= 1.0 + 1e-6 } else { err <= FLOAT_TOL };
+        // argmax must agree wherever the reference has no near-tie
+        if !ok || (name.starts_with("digits") && agree + 1 < n) {
+            failures.push(name);
+        }
+    }
+    assert!(failures.is_empty(), "models off tolerance: {failures:?}");
+}
+
+#[test]
+fn bundled_models_lay_out_and_satisfy_gates() {
+    for m in ["digits_mlp_int8", "digits_cnn_int8", "digits_mlp"] {
+        let dir = models_dir().join(m);
+        let g = import_file(&dir.join("model.onnx"), &ImportOptions::default()).expect("import");
+        let (ins, _) = samples(&dir);
+        let q = exec::quantize_input(&g.inputs[0], &ins[0], true).expect("quantize");
+        let ctx = lay_out(&g, &[q], Shape::default()).expect("layout");
+        ctx.check().expect("gates hold on the honest witness");
+        eprintln!("{m}: {} rows, {} copies, {} nodes", ctx.rows.len(), ctx.copies.len(), g.nodes.len());
+    }
+}
