@@ -10,7 +10,7 @@ use zkinfer_circuits::exec;
 use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
 
-const FLOAT_TOL: f64 = 0.05;
+const FLOAT_TOL: f64 = 0.02;
 
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
@@ -73,7 +73,8 @@ fn executor_matches_onnxruntime_on_bundled_models() {
         let name = d.file_name().expect("name").to_string_lossy().to_string();
         let (err, lsb, agree, n) = check_model(d);
         eprintln!("{name:28} max|err| {err:.5}  ({lsb:.2} LSB)  argmax {agree}/{n}");
-        let ok = if is_quantized(&name) { lsb <= 1.0 + 1e-6 } else { err <= FLOAT_TOL };
+        // 1 LSB, plus slack for the 8 significant digits the JSON references keep
+        let ok = if is_quantized(&name) { lsb <= 1.0 + 1e-3 } else { err <= FLOAT_TOL };
         // argmax must agree wherever the reference has no near-tie
         if !ok || (name.starts_with("digits") && agree + 1 < n) {
             failures.push(name);

@@ -124,7 +124,8 @@ impl Circuit<Fr> for ModelCircuit {
                 for (r, row) in self.ctx.rows.iter().enumerate() {
                     for (j, xc) in row.x.iter().enumerate() {
                         if let Some(xc) = xc {
-                            region.assign_advice(config.x[j], r, Value::known(fe(xc.val)));
+                            let v = if xc.inverse { fe(xc.val).invert().unwrap_or(Fr::zero()) } else { fe(xc.val) };
+                            region.assign_advice(config.x[j], r, Value::known(v));
                             if xc.lookup {
                                 region.assign_fixed(config.q_range[j], r, one);
                             }

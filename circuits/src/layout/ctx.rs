@@ -49,13 +49,18 @@ pub enum Operand {
     New(i128),
     /// A fresh witness range-checked to `[0, 2^LIMB_BITS)` by the lookup.
     Limb(i128),
+    /// A fresh witness holding the field inverse of the given integer (0 for 0).
+    Inverse(i128),
 }
 
 /// One x-cell of a row.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct XCell {
+    /// The integer value, or for an inverse cell the integer it inverts.
     pub val: i128,
     pub lookup: bool,
+    /// The assigned field element is `val^-1` (0 when `val = 0`).
+    pub inverse: bool,
 }
 
 /// One row of the universal gate, with its witness.
@@ -87,7 +92,14 @@ impl Row {
             r -= self.w[j] * xv(j);
         }
         if self.q_mul {
-            r -= xv(0) * xv(1);
+            let inv = |j: usize| self.x[j].is_some_and(|c| c.inverse);
+            r -= match (inv(0), inv(1)) {
+                (false, false) => xv(0) * xv(1),
+                // a·a^-1 = 1 for a ≠ 0; any other product with an inverse is not an integer
+                (false, true) if xv(1) != 0 => if xv(0) == xv(1) { 1 } else { return i128::MIN },
+                (true, false) if xv(0) != 0 => if xv(1) == xv(0) { 1 } else { return i128::MIN },
+                _ => 0,
+            };
         }
         r
     }
@@ -140,16 +152,18 @@ impl LayoutCtx {
     /// Puts `op` into (row, col); returns the cell now holding it.
     fn place(&mut self, row: usize, col: usize, op: Operand) -> AValue {
         let cell = CellRef { row, col: Col::X(col) };
-        let (val, lookup) = match op {
+        let (val, lookup, inverse) = match op {
             Operand::Cell(a) => {
                 self.copies.push((a.cell, cell));
-                (a.val, false)
+                (a.val, false, false)
             }
-            Operand::New(v) => (v, false),
-            Operand::Limb(v) => (v, true),
+            Operand::New(v) => (v, false, false),
+            Operand::Limb(v) => (v, true, false),
+            Operand::Inverse(v) => (v, false, true),
         };
         debug_assert!(!lookup || col < self.shape.lookup_width);
-        self.rows[row].x[col] = Some(XCell { val, lookup });
+        debug_assert!(!inverse || col < 2, "inverse cells only enter products");
+        self.rows[row].x[col] = Some(XCell { val, lookup, inverse });
         AValue { cell, val }
     }
 
@@ -241,6 +255,45 @@ impl LayoutCtx {
         row.q_mul = true;
         row.w[0] = k;
         (a, b)
+    }
+
+    /// Lays out `a·b + Σ coef·operand + c` (at most `width - 2` terms): returned as a new cell
+    /// with `want_out`, else constrained to zero. Returns the cells of `a` and `b` too.
+    pub fn mul_add(&mut self, a: Operand, b: Operand, terms: &[(Operand, i128)], c: i128, want_out: bool) -> (Option<AValue>, Vec<AValue>) {
+        assert!(terms.len() + 2 <= self.shape.width, "mul_add: too many terms");
+        let r = self.push_row();
+        let ab_inverse = matches!(b, Operand::Inverse(_));
+        let a = self.place(r, 0, a);
+        let b = self.place(r, 1, b);
+        let mut acc = if ab_inverse { (a.val != 0 && a.val == b.val) as i128 } else { a.val * b.val } + c;
+        let mut placed = vec![a, b];
+        for (j, (op, coef)) in terms.iter().enumerate() {
+            let p = self.place(r, j + 2, *op);
+            self.rows[r].w[j + 2] = *coef;
+            acc += coef * p.val;
+            placed.push(p);
+        }
+        let row = &mut self.rows[r];
+        row.q_mul = true;
+        row.c = c;
+        let out = want_out.then(|| {
+            row.q_out = true;
+            row.out = Some(acc);
+            AValue { cell: CellRef { row: r, col: Col::Out }, val: acc }
+        });
+        (out, placed)
+    }
+
+    /// A new cell holding `v`, constrained to be 0 or 1 (`v·v - v = 0`).
+    pub fn assert_bool(&mut self, v: i128) -> AValue {
+        debug_assert!(v == 0 || v == 1);
+        let r = self.push_row();
+        let a = self.place(r, 0, Operand::New(v));
+        self.place(r, 1, Operand::Cell(a));
+        let row = &mut self.rows[r];
+        row.q_mul = true;
+        row.w[0] = -1;
+        a
     }
 
     /// A new cell holding `val`, constrained to `[0, 2^(LIMB_BITS·limbs))`.

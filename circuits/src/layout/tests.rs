@@ -101,6 +101,7 @@ fn dense_rescale_relu_clamps_both_sides() {
         out_zp: 3,
         lo: 3,
         hi: 255,
+        half_even: false,
     };
     let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
     output(&mut g, y);
@@ -123,6 +124,7 @@ fn conv_maxpool_sumpool_reshape() {
         out_zp: -128,
         lo: -128,
         hi: 127,
+        half_even: false,
     };
     let a = g.add_node("q1", Op::Rescale(rs)).expect("rescale");
     let m = g.add_node("pool", Op::MaxPool(MaxPool { input: a, window: win(2, 2, 1) })).expect("maxpool");
@@ -135,6 +137,7 @@ fn conv_maxpool_sumpool_reshape() {
         out_zp: 0,
         lo: 0,
         hi: 200,
+        half_even: true,
     };
     let q = g.add_node("q2", Op::Rescale(add)).expect("rescale");
     let f = g.add_node("flat", Op::Reshape(Reshape { input: q, shape: vec![1, 12] })).expect("reshape");

@@ -157,13 +157,15 @@ impl Lowering<'_> {
             Some(q) => Ok(q),
             None => {
                 let t = self.float_target();
-                self.materialize(r, t, node)
+                self.materialize(r, t, false, node)
             }
         }
     }
 
-    /// Emits the Rescale node computing `QuantizeLinear(r)` with `target`.
-    pub fn materialize(&mut self, r: &Real, t: QTarget, node: &str) -> Result<QT> {
+    /// Emits the Rescale node computing `QuantizeLinear(r)` with `target`. With `ties_even`
+    /// (a QuantizeLinear of the model) exact ties round half to even as ONNX specifies;
+    /// zkinfer's own fixed-point rescales of float models round half up.
+    pub fn materialize(&mut self, r: &Real, t: QTarget, ties_even: bool, node: &str) -> Result<QT> {
         if let Some(q) = r.as_plain() {
             if (q.scale - t.scale).abs() <= 1e-12 * t.scale.abs() && q.zp == t.zp {
                 let info = self.g.info(q.id);
@@ -183,7 +185,7 @@ impl Lowering<'_> {
             let i = self.g.info(term.id);
             crate::ir::bound_bits(i.lo - term.zp, i.hi - term.zp)
         }).max().unwrap_or(0);
-        let shift = choose_shift(&ratios, acc_bits, r.terms.len() == 1);
+        let (shift, exact) = choose_shift(&ratios, acc_bits, r.terms.len() == 1);
         let two_s = (shift as f64).exp2();
         let terms = r
             .terms
@@ -192,7 +194,9 @@ impl Lowering<'_> {
             .map(|(term, rs)| RescaleTerm { input: term.id, zero_point: term.zp, mult: rs.iter().map(|x| (x * two_s).round() as i64).collect() })
             .collect();
         let bias = r.offset.iter().map(|o| (o / t.scale * two_s).round() as i64).collect();
-        let op = Rescale { terms, channel_axis: r.axis, shift, bias, out_zp: t.zp, lo, hi: hi.max(lo) };
+        // ties occur for exact (dyadic) multipliers and for sums of several terms
+        let half_even = ties_even && shift > 0 && (exact || r.terms.len() > 1);
+        let op = Rescale { terms, channel_axis: r.axis, shift, bias, out_zp: t.zp, lo, hi: hi.max(lo), half_even };
         let id = self.g.add_node(node, Op::Rescale(op))?;
         Ok(QT { id, scale: t.scale, zp: t.zp })
     }
@@ -202,15 +206,16 @@ impl Lowering<'_> {
 /// exactly representable dyadic ratios get the smallest exact shift; otherwise every
 /// multiplier gets at least 24 significant bits, and for one term the shift exceeds the
 /// accumulator's bits so that exact ties (where half-up and half-even differ) cannot occur.
-pub fn choose_shift(ratios: &[Vec<f64>], acc_bits: u32, single: bool) -> u32 {
+/// Returns the shift and whether the multipliers are exact.
+pub fn choose_shift(ratios: &[Vec<f64>], acc_bits: u32, single: bool) -> (u32, bool) {
     let all: Vec<f64> = ratios.iter().flatten().map(|x| x.abs()).filter(|x| *x > 0.0).collect();
     if all.is_empty() {
-        return 0;
+        return (0, true);
     }
     for s in (0..=48).step_by(8) {
         let f = (s as f64).exp2();
         if all.iter().all(|x| (x * f).fract() == 0.0 && x * f < 2f64.powi(40)) {
-            return s;
+            return (s, true);
         }
     }
     let min = all.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -223,5 +228,5 @@ pub fn choose_shift(ratios: &[Vec<f64>], acc_bits: u32, single: bool) -> u32 {
     while s > 8 && max * (s as f64).exp2() >= 2f64.powi(56) {
         s -= 8;
     }
-    s
+    (s, false)
 }

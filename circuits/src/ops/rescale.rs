@@ -8,8 +8,9 @@
 //! This one op expresses QuantizeLinear after Gemm/Conv (per-tensor or per-channel scales),
 //! quantized Add, average pooling's division, fixed-point rescaling of float models, and a
 //! fused Relu/Clip (a raised `lo` / lowered `hi`). Rounding is half-up on the fixed-point
-//! product; the importer picks `shift` so that exact ties cannot occur for single-term
-//! rescales, where it equals ONNX's round-half-even.
+//! product, or exact round-half-even when `half_even` is set. The importer sets it where the
+//! multipliers are exact dyadic rationals (ties really happen, e.g. averaging four values);
+//! elsewhere it picks `shift` so that exact ties cannot occur for single-term rescales.
 //!
 //! # Constraints (per element)
 //! * `y = lo + t`, `t` in limbs (and `hi - y ≥ 0` in limbs): `y ∈ [lo, hi]`.
@@ -17,6 +18,9 @@
 //! * `d_pos·(y - hi) = 0`, `d_neg·(y - lo) = 0`, both range-checked: overflow above `hi`
 //!   is only allowed when `y = hi`, and below `lo` only when `y = lo`.
 //!   `d_pos` (`d_neg`) is omitted when the static bound rules out clamping high (low).
+//! * With `half_even`, `u0 = floor(P / 2^shift)` is written `2h + b` (`b` boolean, `h` in
+//!   limbs), `z = [r = 0]` via `r·inv + z = 1`, `r·z = 0`, and the result is `u0 - z·b`:
+//!   an exact tie (`r = 0`) with odd `u0` rounds down to the even neighbour.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,11 +51,17 @@ pub struct Rescale {
     pub out_zp: i64,
     pub lo: i64,
     pub hi: i64,
+    #[serde(default)]
+    pub half_even: bool,
 }
 
 impl Rescale {
     pub fn inputs(&self) -> Vec<ValueId> {
         self.terms.iter().map(|t| t.input).collect()
+    }
+
+    fn ties_even(&self) -> bool {
+        self.half_even && self.shift > 0
     }
 
     fn half(&self) -> i128 {
@@ -129,8 +139,16 @@ impl Rescale {
         for (t, &x) in xs.iter().enumerate() {
             p += self.mult(t, shape, flat) * (x - self.terms[t].zero_point as i128);
         }
-        let v = (p >> self.shift) + self.out_zp as i128;
-        (p, v.clamp(self.lo as i128, self.hi as i128))
+        (p, self.unclamped(p).clamp(self.lo as i128, self.hi as i128))
+    }
+
+    /// The rounded, unclamped result for a given P.
+    fn unclamped(&self, p: i128) -> i128 {
+        let mut u = p >> self.shift;
+        if self.ties_even() && p & ((1i128 << self.shift) - 1) == 0 && u & 1 == 1 {
+            u -= 1;
+        }
+        u + self.out_zp as i128
     }
 
     pub fn eval(&self, inputs: &[&Tensor]) -> Tensor {
@@ -162,7 +180,7 @@ impl Rescale {
                 xs[t] = x.cells[e].val;
             }
             let (p, y_val) = self.eval_at(&xs, &shape, e);
-            let v = (p >> self.shift) + self.out_zp as i128;
+            let v = self.unclamped(p);
             let r = p - ((p >> self.shift) << self.shift);
             let y = ctx.bounded(y_val, lo, hi);
             let mut terms: Vec<(Operand, i128)> = Vec::with_capacity(inputs.len() + r_limbs + 3);
@@ -172,24 +190,69 @@ impl Rescale {
                 terms.push((Operand::Cell(x.cells[e]), m));
                 c -= m * self.terms[t].zero_point as i128;
             }
-            for j in 0..r_limbs {
-                terms.push((Operand::Limb((r >> (LIMB_BITS * j as u32)) & (LIMB - 1)), -LIMB.pow(j as u32)));
-            }
-            terms.push((Operand::Cell(y), -two_s));
+            let tie_fix = if self.ties_even() {
+                self.lay_out_tie(ctx, g, p, r, &mut terms)
+            } else {
+                for j in 0..r_limbs {
+                    terms.push((Operand::Limb((r >> (LIMB_BITS * j as u32)) & (LIMB - 1)), -LIMB.pow(j as u32)));
+                }
+                terms.push((Operand::Cell(y), -two_s));
+                None
+            };
+            // v = y + d_pos - d_neg: with a tie fix in its own row, else folded into the main row
+            let mut v_terms: Vec<(Operand, i128)> = Vec::new();
             if let Some(n) = pos_limbs {
                 let d = clamp_gap(v - hi, ctx, n);
                 let (d, _) = ctx.assert_product_zero(d, Operand::Cell(y), -hi);
-                terms.push((Operand::Cell(d), -two_s));
+                v_terms.push((Operand::Cell(d), 1));
             }
             if let Some(n) = neg_limbs {
                 let d = clamp_gap(lo - v, ctx, n);
                 let (d, _) = ctx.assert_product_zero(d, Operand::Cell(y), -lo);
-                terms.push((Operand::Cell(d), two_s));
+                v_terms.push((Operand::Cell(d), -1));
             }
-            ctx.assert_zero(&terms, c);
+            match tie_fix {
+                None => {
+                    terms.extend(v_terms.iter().map(|&(op, k)| (op, -k * two_s)));
+                    ctx.assert_zero(&terms, c);
+                }
+                Some((h, b, t)) => {
+                    // main row: P - r - 2^s·(2h + b) = 0
+                    terms.push((Operand::Cell(h), -2 * two_s));
+                    terms.push((Operand::Cell(b), -two_s));
+                    ctx.assert_zero(&terms, c);
+                    // 2h + b - t + out_zp = y + d_pos - d_neg
+                    let mut e2 = vec![(Operand::Cell(h), 2), (Operand::Cell(b), 1), (Operand::Cell(t), -1), (Operand::Cell(y), -1)];
+                    e2.extend(v_terms.iter().map(|&(op, k)| (op, -k)));
+                    ctx.assert_zero(&e2, self.out_zp as i128);
+                }
+            }
             cells.push(y);
         }
         CellTensor { shape, cells }
+    }
+}
+
+impl Rescale {
+    /// Tie handling for one element: pushes `-r` into the main row's terms and returns the
+    /// cells (h, b, t = z·b) with u0 = floor(P / 2^s) = 2h + b.
+    fn lay_out_tie(&self, ctx: &mut LayoutCtx, g: &Graph, p: i128, r: i128, terms: &mut Vec<(Operand, i128)>) -> Option<(crate::layout::ctx::AValue, crate::layout::ctx::AValue, crate::layout::ctx::AValue)> {
+        let r_cell = ctx.range(r, (self.shift / LIMB_BITS) as usize);
+        terms.push((Operand::Cell(r_cell), -1));
+        // z = [r = 0]:  r·inv + z - 1 = 0  and  r·z = 0
+        let z = (r == 0) as i128;
+        let (_, placed) = ctx.mul_add(Operand::Cell(r_cell), Operand::Inverse(r), &[(Operand::New(z), 1)], -1, false);
+        let z_cell = placed[2];
+        ctx.assert_product_zero(Operand::Cell(r_cell), Operand::Cell(z_cell), 0);
+        // u0 = 2h + b
+        let u0 = p >> self.shift;
+        let (pl, ph) = self.p_bounds(g);
+        let (hl, hh) = ((pl >> self.shift) >> 1, (ph >> self.shift) >> 1);
+        let h_off = ctx.range((u0 >> 1) - hl, limbs_for(hh - hl));
+        let h = ctx.lin(&[(Operand::Cell(h_off), 1)], hl);
+        let b = ctx.assert_bool(u0 & 1);
+        let (t, _) = ctx.mul_add(Operand::Cell(z_cell), Operand::Cell(b), &[], 0, true);
+        Some((h, b, t.expect("want_out yields a cell")))
     }
 }
 

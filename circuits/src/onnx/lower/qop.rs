@@ -28,7 +28,7 @@ fn out_target(n: &NodeProto, ins: &Ins, i: usize) -> Result<QTarget> {
 
 fn finish(lw: &mut Lowering, n: &NodeProto, r: Real, t: Option<QTarget>) -> Result<Vec<Sym>> {
     match t {
-        Some(t) => Ok(vec![Sym::Q(lw.materialize(&r, t, &node_name(n))?)]),
+        Some(t) => Ok(vec![Sym::Q(lw.materialize(&r, t, true, &node_name(n))?)]),
         None => Ok(vec![Sym::Real(r)]),
     }
 }

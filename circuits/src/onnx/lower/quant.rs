@@ -66,7 +66,7 @@ pub fn quantize(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>>
         return Ok(vec![Sym::Q(lw.add_input(iname, shape, t)?)]);
     }
     let r = lw.real(x, &name)?;
-    Ok(vec![Sym::Q(lw.materialize(&r, t, &name)?)])
+    Ok(vec![Sym::Q(lw.materialize(&r, t, true, &name)?)])
 }
 
 fn norm_axis(n: &NodeProto, rank: usize) -> Result<usize> {
