@@ -1,1 +1,28 @@
-//! placeholder
+//! zkinfer prover: SRS, key generation, proving, native and EVM verification, and the on-disk
+//! artifacts, for circuits laid out by `zkinfer-circuits`.
+//!
+//! Flow: [`srs::dev_srs`] or [`srs::load_srs`] → [`keys::keygen`] → [`prove::prove`] →
+//! [`verify::verify`] (native) or [`evm::gen_sol`] → [`evm::compile_sol`] → [`evm::evm_verify`].
+//! Proofs use SHPLONK KZG on BN254 with the Keccak transcript, so one proof verifies both ways.
+
+pub mod artifacts;
+pub mod error;
+pub mod evm;
+mod fsutil;
+pub mod keys;
+pub mod prove;
+pub mod sizing;
+pub mod srs;
+pub mod util;
+pub mod verify;
+
+pub use error::{ProverError, Result};
+pub use keys::{keygen, vk_hash};
+pub use prove::prove;
+pub use sizing::k_for_rows;
+pub use verify::{verify, Verdict};
+
+/// Re-exports of the proving system types in this crate's API.
+pub use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+pub use halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+pub use halo2_proofs::poly::kzg::commitment::ParamsKZG;

@@ -1,1 +1,15 @@
-fn main() {}
+//! `zkinfer`: prove that an ONNX model produced an output, and verify it natively or on an EVM.
+
+mod cmd;
+mod files;
+mod pipeline;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cmd::Cli::parse();
+    if let Err(e) = cmd::run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

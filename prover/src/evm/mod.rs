@@ -1,0 +1,78 @@
+//! The EVM verifier: Solidity generation (snark-verifier), compilation (solcjs, see
+//! [`solc`]) and in-process deployment and calls (revm, see [`chain`]).
+
+pub mod chain;
+pub mod solc;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use halo2_proofs::circuit::Layouter;
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::{Circuit, ConstraintSystem, Error, VerifyingKey};
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use snark_verifier_sdk::evm::gen_evm_verifier_sol_code;
+use snark_verifier_sdk::{CircuitExt, SHPLONK};
+use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit, ModelConfig};
+use zkinfer_circuits::layout::ctx::Shape;
+
+pub use chain::{evm_verify, EvmOutcome, EvmVerifier, EIP170_LIMIT};
+pub use snark_verifier_sdk::evm::encode_calldata;
+pub use solc::{compile_sol, compile_sol_in, contracts_dir, install_solc, CompiledVerifier};
+
+use crate::error::{ProverError, Result};
+use crate::util;
+
+/// Generates the Solidity verifier (contract `Halo2Verifier`, `pragma solidity 0.8.19`) for
+/// `vk` with `num_instances` public instances. Its calldata is
+/// [`calldata`]`(instances, proof)`; it reverts unless the proof verifies.
+pub fn gen_sol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> Result<String> {
+    catch_unwind(AssertUnwindSafe(|| gen_evm_verifier_sol_code::<EvmCircuit, SHPLONK>(params, vk, vec![num_instances])))
+        .map_err(|p| ProverError::Evm(format!("Solidity verifier generation failed: {}", util::panic_message(&p))))
+}
+
+/// Calldata for the verifier: instances as 32-byte big-endian words, then the proof bytes.
+pub fn calldata(instances: &[Fr], proof: &[u8]) -> Vec<u8> {
+    encode_calldata(&[instances.to_vec()], proof)
+}
+
+/// [`ModelCircuit`] as snark-verifier's [`CircuitExt`], which only contributes its (absent)
+/// accumulator indices to the verifier. A local newtype because of the orphan rule.
+#[derive(Clone, Debug)]
+#[allow(dead_code)] // only ever used as a type parameter
+struct EvmCircuit(ModelCircuit);
+
+impl Circuit<Fr> for EvmCircuit {
+    type Config = ModelConfig;
+    type FloorPlanner = <ModelCircuit as Circuit<Fr>>::FloorPlanner;
+    type Params = Shape;
+
+    fn without_witnesses(&self) -> Self {
+        EvmCircuit(self.0.without_witnesses())
+    }
+
+    fn params(&self) -> Shape {
+        self.0.params()
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, params: Shape) -> ModelConfig {
+        ModelCircuit::configure_with_params(meta, params)
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> ModelConfig {
+        ModelCircuit::configure(meta)
+    }
+
+    fn synthesize(&self, config: ModelConfig, layouter: impl Layouter<Fr>) -> std::result::Result<(), Error> {
+        self.0.synthesize(config, layouter)
+    }
+}
+
+impl CircuitExt<Fr> for EvmCircuit {
+    fn num_instance(&self) -> Vec<usize> {
+        vec![instance_values(&self.0.ctx).len()]
+    }
+
+    fn instances(&self) -> Vec<Vec<Fr>> {
+        vec![instance_values(&self.0.ctx)]
+    }
+}

@@ -1,0 +1,229 @@
+//! Key generation, and the proving/verifying key files.
+//!
+//! A key file is a fixed header followed by the halo2 key bytes (`SerdeFormat::RawBytes`):
+//!
+//! ```text
+//! magic        8 bytes   "ZKIVK001" (verifying key) or "ZKIPK001" (proving key)
+//! k            u32 LE    the circuit has 2^k rows
+//! width        u32 LE    circuit Shape::width
+//! lookup_width u32 LE    circuit Shape::lookup_width
+//! srs          32 bytes  srs_fingerprint of the SRS the key was made with
+//! vk_hash      32 bytes  sha256 of the verifying key bytes: identifies model + circuit
+//! payload_len  u64 LE
+//! payload_sha  32 bytes  sha256 of the payload
+//! payload      the key, as written by halo2
+//! ```
+//!
+//! The payload hash is checked before halo2 parses anything, so a corrupt file is a clear
+//! error: halo2's readers panic on some malformed input.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
+use halo2_proofs::plonk::{keygen_pk, keygen_vk, ProvingKey, VerifyingKey};
+use halo2_proofs::poly::commitment::Params;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2_proofs::SerdeFormat;
+use sha2::{Digest, Sha256};
+use zkinfer_circuits::layout::circuit::ModelCircuit;
+use zkinfer_circuits::layout::ctx::Shape;
+
+use crate::error::{ProverError, Result};
+use crate::sizing::{check_fits, check_shape};
+use crate::srs::srs_fingerprint;
+use crate::{fsutil, util};
+
+const VK_MAGIC: &[u8; 8] = b"ZKIVK001";
+const PK_MAGIC: &[u8; 8] = b"ZKIPK001";
+const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 32 + 32 + 8 + 32;
+const FORMAT: SerdeFormat = SerdeFormat::RawBytes;
+
+/// Which key a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Verifying,
+    Proving,
+}
+
+impl KeyKind {
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            KeyKind::Verifying => VK_MAGIC,
+            KeyKind::Proving => PK_MAGIC,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            KeyKind::Verifying => "zkinfer verifying key file",
+            KeyKind::Proving => "zkinfer proving key file",
+        }
+    }
+}
+
+/// What a key file says about its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyHeader {
+    pub kind: KeyKind,
+    pub k: u32,
+    pub shape: Shape,
+    pub srs_fingerprint: [u8; 32],
+    pub vk_hash: [u8; 32],
+}
+
+impl KeyHeader {
+    /// Checks `params` are the SRS (at the same size) the key was generated with.
+    pub fn check_params(&self, params: &ParamsKZG<Bn256>) -> Result<()> {
+        let what = match self.kind {
+            KeyKind::Verifying => "the verifying key",
+            KeyKind::Proving => "the proving key",
+        };
+        if srs_fingerprint(params) != self.srs_fingerprint {
+            return Err(ProverError::SrsMismatch { what: what.into() });
+        }
+        if params.k() != self.k {
+            return Err(ProverError::KMismatch { what: format!("the SRS given for {what}"), expected: self.k, found: params.k() });
+        }
+        Ok(())
+    }
+}
+
+/// Generates the proving key (which contains the verifying key, `pk.get_vk()`) for `circuit`
+/// with `params` of the circuit's size.
+pub fn keygen(params: &ParamsKZG<Bn256>, circuit: &ModelCircuit) -> Result<ProvingKey<G1Affine>> {
+    check_fits(circuit, params.k())?;
+    // Backstop: halo2 panics on some malformed circuits instead of returning an error.
+    catch_unwind(AssertUnwindSafe(|| {
+        let vk = keygen_vk(params, circuit).map_err(|e| ProverError::halo2("verifying key generation", e))?;
+        keygen_pk(params, vk, circuit).map_err(|e| ProverError::halo2("proving key generation", e))
+    }))
+    .map_err(|p| ProverError::halo2("key generation", util::panic_message(&p)))?
+}
+
+/// The verifying key as bytes (`SerdeFormat::RawBytes`).
+pub fn vk_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
+    vk.to_bytes(FORMAT)
+}
+
+/// sha256 of the verifying key bytes: identifies the model (its weights are fixed columns) and
+/// the circuit. Proof files name it as `model_hash`.
+pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> [u8; 32] {
+    Sha256::digest(vk_bytes(vk)).into()
+}
+
+/// Writes a verifying key file.
+pub fn write_vk(path: &Path, vk: &VerifyingKey<G1Affine>, shape: Shape, params: &ParamsKZG<Bn256>) -> Result<()> {
+    let payload = vk_bytes(vk);
+    let header = KeyHeader { kind: KeyKind::Verifying, k: vk.get_domain().k(), shape, srs_fingerprint: srs_fingerprint(params), vk_hash: Sha256::digest(&payload).into() };
+    write_key(path, &header, &payload)
+}
+
+/// Writes a proving key file.
+pub fn write_pk(path: &Path, pk: &ProvingKey<G1Affine>, shape: Shape, params: &ParamsKZG<Bn256>) -> Result<()> {
+    let vk = pk.get_vk();
+    let header = KeyHeader { kind: KeyKind::Proving, k: vk.get_domain().k(), shape, srs_fingerprint: srs_fingerprint(params), vk_hash: vk_hash(vk) };
+    write_key(path, &header, &pk.to_bytes(FORMAT))
+}
+
+/// Reads a verifying key file written by [`write_vk`].
+pub fn read_vk(path: &Path) -> Result<(VerifyingKey<G1Affine>, KeyHeader)> {
+    let bytes = fsutil::read(path)?;
+    let (header, payload) = parse_header(path, &bytes, KeyKind::Verifying)?;
+    let shape = header.shape;
+    let vk = parse_payload(path, KeyKind::Verifying, payload, |r| VerifyingKey::read::<_, ModelCircuit>(r, FORMAT, shape))?;
+    check_parsed(path, &header, &vk)?;
+    Ok((vk, header))
+}
+
+/// Reads a proving key file written by [`write_pk`].
+pub fn read_pk(path: &Path) -> Result<(ProvingKey<G1Affine>, KeyHeader)> {
+    let bytes = fsutil::read(path)?;
+    let (header, payload) = parse_header(path, &bytes, KeyKind::Proving)?;
+    let shape = header.shape;
+    let pk = parse_payload(path, KeyKind::Proving, payload, |r| ProvingKey::read::<_, ModelCircuit>(r, FORMAT, shape))?;
+    check_parsed(path, &header, pk.get_vk())?;
+    Ok((pk, header))
+}
+
+fn write_key(path: &Path, h: &KeyHeader, payload: &[u8]) -> Result<()> {
+    let mut head = Vec::with_capacity(HEADER_LEN);
+    head.extend_from_slice(h.kind.magic());
+    head.extend_from_slice(&h.k.to_le_bytes());
+    for d in [h.shape.width, h.shape.lookup_width] {
+        let d = u32::try_from(d).map_err(|_| ProverError::Invalid { what: "circuit shape", why: format!("{:?} too wide", h.shape) })?;
+        head.extend_from_slice(&d.to_le_bytes());
+    }
+    head.extend_from_slice(&h.srs_fingerprint);
+    head.extend_from_slice(&h.vk_hash);
+    head.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    head.extend_from_slice(&Sha256::digest(payload));
+    debug_assert_eq!(head.len(), HEADER_LEN);
+    fsutil::write_atomic(path, |w| {
+        w.write_all(&head)?;
+        w.write_all(payload)
+    })
+}
+
+fn parse_header<'a>(path: &Path, bytes: &'a [u8], kind: KeyKind) -> Result<(KeyHeader, &'a [u8])> {
+    let what = kind.what();
+    let corrupt = |why: String| ProverError::corrupt(path, what, why);
+    if bytes.len() < HEADER_LEN {
+        return Err(corrupt(format!("it is only {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len())));
+    }
+    let (head, payload) = bytes.split_at(HEADER_LEN);
+    let magic = &head[0..8];
+    if magic != kind.magic() {
+        let other = if kind == KeyKind::Verifying { KeyKind::Proving } else { KeyKind::Verifying };
+        let why = if magic == other.magic() {
+            format!("it is a {} instead", other.what())
+        } else {
+            format!("it does not start with {:?}", String::from_utf8_lossy(kind.magic()))
+        };
+        return Err(corrupt(why));
+    }
+    let u32_at = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+    let arr32 = |i: usize| -> [u8; 32] {
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&head[i..i + 32]);
+        a
+    };
+    let k = u32_at(8);
+    let shape = Shape { width: u32_at(12) as usize, lookup_width: u32_at(16) as usize };
+    let mut len_bytes = [0u8; 8];
+    len_bytes.copy_from_slice(&head[84..92]);
+    let payload_len = u64::from_le_bytes(len_bytes);
+    if payload_len != payload.len() as u64 {
+        return Err(corrupt(format!("header says {payload_len} key bytes follow, the file has {} (truncated?)", payload.len())));
+    }
+    if <[u8; 32]>::from(Sha256::digest(payload)) != arr32(92) {
+        return Err(corrupt("checksum mismatch: the file is damaged".into()));
+    }
+    if k > crate::srs::MAX_K {
+        return Err(corrupt(format!("k = {k} is out of range")));
+    }
+    check_shape(shape).map_err(|e| corrupt(e.to_string()))?;
+    Ok((KeyHeader { kind, k, shape, srs_fingerprint: arr32(20), vk_hash: arr32(52) }, payload))
+}
+
+fn parse_payload<T>(path: &Path, kind: KeyKind, payload: &[u8], read: impl FnOnce(&mut &[u8]) -> std::io::Result<T>) -> Result<T> {
+    let mut r = payload;
+    let parsed = catch_unwind(AssertUnwindSafe(|| read(&mut r)))
+        .map_err(|p| ProverError::corrupt(path, kind.what(), format!("halo2 cannot parse the key ({})", util::panic_message(&p))))?
+        .map_err(|e| ProverError::corrupt(path, kind.what(), format!("halo2 cannot parse the key ({e})")))?;
+    if !r.is_empty() {
+        return Err(ProverError::corrupt(path, kind.what(), format!("{} unexpected bytes after the key (written for another circuit shape?)", r.len())));
+    }
+    Ok(parsed)
+}
+
+fn check_parsed(path: &Path, h: &KeyHeader, vk: &VerifyingKey<G1Affine>) -> Result<()> {
+    let k = vk.get_domain().k();
+    if k != h.k {
+        return Err(ProverError::corrupt(path, h.kind.what(), format!("header says k = {} but the key is for k = {k}", h.k)));
+    }
+    if vk_hash(vk) != h.vk_hash {
+        return Err(ProverError::corrupt(path, h.kind.what(), "the key does not match its recorded hash (written for another circuit shape?)"));
+    }
+    Ok(())
+}

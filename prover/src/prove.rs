@@ -1,0 +1,62 @@
+//! Proof generation: SHPLONK KZG over BN254 with the Keccak (EVM) transcript, so the same proof
+//! bytes verify natively ([`crate::verify`]) and in the generated Solidity verifier
+//! ([`crate::evm`]).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::{create_proof, ProvingKey};
+use halo2_proofs::poly::commitment::Params;
+use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
+use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
+use halo2_proofs::transcript::TranscriptWriterBuffer;
+use rand::RngCore;
+use snark_verifier_sdk::snark_verifier::loader::native::NativeLoader;
+use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
+use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
+
+use crate::error::{ProverError, Result};
+use crate::sizing::check_fits;
+use crate::util;
+
+/// The transcript both prover and verifiers use: Keccak-256 Fiat–Shamir, as the EVM verifier.
+pub type ProofTranscriptWriter = EvmTranscript<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>;
+
+/// Proves `circuit` with public `instances` (which must equal
+/// `instance_values(&circuit.ctx)`: quantized inputs then outputs). `params` must be the SRS
+/// the key was generated with, at the key's size.
+pub fn prove(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: &ModelCircuit,
+    instances: &[Fr],
+    rng: impl RngCore,
+) -> Result<Vec<u8>> {
+    let k = pk.get_vk().get_domain().k();
+    if params.k() != k {
+        return Err(ProverError::KMismatch { what: "the SRS given for proving".into(), expected: k, found: params.k() });
+    }
+    check_fits(circuit, k)?;
+    circuit.ctx.check().map_err(ProverError::Witness)?;
+    let own = instance_values(&circuit.ctx);
+    if own.as_slice() != instances {
+        let index = own.iter().zip(instances).position(|(a, b)| a != b).unwrap_or(own.len().min(instances.len()));
+        return Err(ProverError::InstanceMismatch { index, len: own.len() });
+    }
+    let columns: [&[Fr]; 1] = [instances];
+    // Backstop: halo2 panics on some malformed circuits instead of returning an error.
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut transcript = ProofTranscriptWriter::init(Vec::new());
+        create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+            params,
+            pk,
+            std::slice::from_ref(circuit),
+            &[&columns],
+            rng,
+            &mut transcript,
+        )
+        .map_err(|e| ProverError::halo2("proving", e))?;
+        Ok(transcript.finalize())
+    }))
+    .map_err(|p| ProverError::halo2("proving", util::panic_message(&p)))?
+}

@@ -1,0 +1,155 @@
+//! The KZG structured reference string (SRS, "params"): a deterministic unsafe one for
+//! development, and loading/saving the halo2 file format.
+//!
+//! File format (halo2 `ParamsKZG::write`, also used by the public perpetual-powers-of-tau
+//! derived `kzg_bn254_NN.srs` files): `k: u32 LE`, then `2^k` G1 points `g`, `2^k` G1 points
+//! `g_lagrange`, then `g2` and `s_g2`; points are uncompressed with coordinates in Montgomery
+//! form (64 bytes per G1 point, 128 per G2 point).
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine, G2Affine};
+use halo2_proofs::poly::commitment::ParamsProver;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2_proofs::{SerdeCurveAffine, SerdeFormat};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ProverError, Result};
+use crate::fsutil;
+
+/// Seed of the dev SRS. Published on purpose: anyone can recompute its secret.
+pub const DEV_SRS_SEED: [u8; 32] = *b"zkinfer dev SRS - NOT FOR USE!!!";
+
+/// Printed whenever a dev SRS is made.
+pub const DEV_SRS_WARNING: &str = "UNSAFE dev SRS: toxic waste is known, for tests and demos only \
+(anyone can forge proofs that verify against it; use a powers-of-tau SRS file for real use)";
+
+/// Largest k BN254 supports (its scalar field has 2-adicity 28).
+pub const MAX_K: u32 = 28;
+
+const G1_BYTES: u64 = 64;
+const G2_BYTES: u64 = 128;
+const SRS_WHAT: &str = "KZG SRS file";
+
+/// A deterministic SRS for `2^k` rows whose secret is derived from the published
+/// [`DEV_SRS_SEED`]. Prints [`DEV_SRS_WARNING`] to stderr and also returns it.
+///
+/// The same secret is used for every `k`, so `dev_srs(k)` downsized to `j` equals `dev_srs(j)`.
+pub fn dev_srs(k: u32) -> Result<(ParamsKZG<Bn256>, &'static str)> {
+    if k > MAX_K {
+        return Err(ProverError::SrsTooSmall { have: MAX_K, need: k });
+    }
+    eprintln!("WARNING: {DEV_SRS_WARNING}");
+    let params = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SRS_SEED));
+    Ok((params, DEV_SRS_WARNING))
+}
+
+/// Size in bytes of an SRS file for `2^k` rows.
+pub fn srs_file_len(k: u32) -> u64 {
+    4 + 2 * (1u64 << k) * G1_BYTES + 2 * G2_BYTES
+}
+
+/// Loads an SRS file for (at least) `2^k` rows and returns params for exactly `2^k` rows.
+///
+/// A larger file is downsized: only its first `2^k` points are read. Every point read is
+/// checked to lie on the curve, so a corrupt file is an error, never a panic.
+pub fn load_srs(path: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
+    let file = File::open(path).map_err(|e| ProverError::io(path, e))?;
+    let len = file.metadata().map_err(|e| ProverError::io(path, e))?.len();
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let corrupt = |why: String| ProverError::corrupt(path, SRS_WHAT, why);
+    let mut kb = [0u8; 4];
+    r.read_exact(&mut kb).map_err(|e| corrupt(format!("cannot read its header ({e})")))?;
+    let have = u32::from_le_bytes(kb);
+    if have > MAX_K {
+        return Err(corrupt(format!("header says k = {have}, more than BN254 supports ({MAX_K})")));
+    }
+    if len != srs_file_len(have) {
+        return Err(corrupt(format!(
+            "it is {len} bytes but an SRS for k = {have} has {} bytes (truncated download?)",
+            srs_file_len(have)
+        )));
+    }
+    if have < k {
+        return Err(ProverError::SrsTooSmall { have, need: k });
+    }
+    let read_err = |e: std::io::Error| corrupt(format!("bad curve point ({e})"));
+    if have == k {
+        r.seek(SeekFrom::Start(0)).map_err(|e| ProverError::io(path, e))?;
+        return ParamsKZG::<Bn256>::read_custom(&mut r, SerdeFormat::RawBytes).map_err(read_err);
+    }
+    let n = 1usize << k;
+    let g = (0..n).map(|_| G1Affine::read(&mut r, SerdeFormat::RawBytes)).collect::<std::io::Result<Vec<_>>>().map_err(read_err)?;
+    // skip the rest of `g` and all of `g_lagrange`
+    r.seek(SeekFrom::Start(4 + 2 * (1u64 << have) * G1_BYTES)).map_err(|e| ProverError::io(path, e))?;
+    let g2 = G2Affine::read(&mut r, SerdeFormat::RawBytes).map_err(read_err)?;
+    let s_g2 = G2Affine::read(&mut r, SerdeFormat::RawBytes).map_err(read_err)?;
+    from_points(k, g, g2, s_g2).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Builds params from the first `2^k` powers `g`; `g_lagrange` is recomputed.
+fn from_points(k: u32, g: Vec<G1Affine>, g2: G2Affine, s_g2: G2Affine) -> std::io::Result<ParamsKZG<Bn256>> {
+    // ParamsKZG has no free constructor from parts, only the method `from_parts(&self, ..)`,
+    // which ignores `self`: make a throwaway k = 0 instance to call it on.
+    let first = g.first().copied().ok_or_else(|| std::io::Error::other("no points"))?;
+    let mut tiny = Vec::with_capacity((4 + 2 * G1_BYTES + 2 * G2_BYTES) as usize);
+    tiny.extend_from_slice(&0u32.to_le_bytes());
+    for p in [first, first] {
+        p.write(&mut tiny, SerdeFormat::RawBytes)?;
+    }
+    g2.write(&mut tiny, SerdeFormat::RawBytes)?;
+    s_g2.write(&mut tiny, SerdeFormat::RawBytes)?;
+    let seed = ParamsKZG::<Bn256>::read_custom(&mut tiny.as_slice(), SerdeFormat::RawBytes)?;
+    Ok(seed.from_parts(k, g, None, g2, s_g2))
+}
+
+/// Writes params in the halo2 file format (readable by [`load_srs`] and by other halo2 tools).
+pub fn save_srs(params: &ParamsKZG<Bn256>, path: &Path) -> Result<()> {
+    fsutil::write_atomic(path, |mut w| params.write_custom(&mut w, SerdeFormat::RawBytes))
+}
+
+/// Identifies the SRS independently of its size: `sha256(raw(s·G1) || raw(s·G2))`, equal for an
+/// SRS and any downsized version of it. Keys record it so a wrong SRS gives a clear error.
+pub fn srs_fingerprint(params: &ParamsKZG<Bn256>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut buf = Vec::with_capacity((G1_BYTES + G2_BYTES) as usize);
+    // k = 0 params have only g[0]; use it then (such params cannot prove anything anyway).
+    let g = params.get_g();
+    let p = g.get(1).or(g.first());
+    // Writing into a Vec cannot fail.
+    if let Some(p) = p {
+        let _ = p.write(&mut buf, SerdeFormat::RawBytes);
+    }
+    let _ = params.s_g2().write(&mut buf, SerdeFormat::RawBytes);
+    h.update(&buf);
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_srs_is_deterministic_and_downsizes_consistently() {
+        let (a, warning) = dev_srs(4).expect("k = 4");
+        assert!(warning.starts_with("UNSAFE dev SRS"));
+        let (b, _) = dev_srs(4).expect("k = 4");
+        assert_eq!(a.get_g(), b.get_g());
+        let (mut big, _) = dev_srs(6).expect("k = 6");
+        big.downsize(4);
+        assert_eq!(big.get_g(), a.get_g());
+        assert_eq!(srs_fingerprint(&big), srs_fingerprint(&a));
+    }
+
+    #[test]
+    fn file_len_matches_writer() {
+        let (p, _) = dev_srs(3).expect("k = 3");
+        let mut buf = Vec::new();
+        p.write_custom(&mut buf, SerdeFormat::RawBytes).expect("write to vec");
+        assert_eq!(buf.len() as u64, srs_file_len(3));
+    }
+}

@@ -1,0 +1,52 @@
+//! Subcommands: one module each; this file only parses and dispatches.
+
+mod compile;
+mod demo;
+mod prove;
+mod setup;
+mod verify;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "zkinfer", version, about = "Zero-knowledge proofs of ONNX model inference (halo2/KZG on BN254)")]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Import an ONNX model and lay out its circuit: writes OUT/settings.json.
+    Compile(compile::Args),
+    /// Generate proving and verifying keys (UNSAFE dev SRS unless --srs is given).
+    Setup(setup::Args),
+    /// Run the model on an input and prove the output.
+    Prove(prove::Args),
+    /// Verify a proof natively.
+    Verify(verify::Args),
+    /// Run compile, setup, prove and verify on the bundled digits model, with a tamper check.
+    Demo(demo::Args),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Compile(a) => compile::run(a),
+        Cmd::Setup(a) => setup::run(a),
+        Cmd::Prove(a) => prove::run(a),
+        Cmd::Verify(a) => verify::run(a),
+        Cmd::Demo(a) => demo::run(a),
+    }
+}
+
+/// Options shared by the commands that need an SRS.
+#[derive(clap::Args, Clone)]
+pub struct SrsArgs {
+    /// SRS file (halo2 ParamsKZG format, e.g. from a powers-of-tau ceremony). Without it an
+    /// UNSAFE deterministic dev SRS is generated: for tests and demos only.
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+}

@@ -1,0 +1,26 @@
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::SrsArgs;
+use crate::files::Workdir;
+use crate::pipeline;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory written by `zkinfer compile`.
+    dir: PathBuf,
+    #[command(flatten)]
+    srs: SrsArgs,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let wd = Workdir(a.dir);
+    let s = wd.load_settings()?;
+    let t = Instant::now();
+    let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+    pipeline::setup(&wd, &s, &params)?;
+    println!("keys for k = {} written to {} and {} ({:.2} s)", s.k, wd.pk().display(), wd.vk().display(), t.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,30 @@
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use super::SrsArgs;
+use crate::files::{read_json, Workdir};
+use crate::pipeline;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory with settings.json and vk.bin.
+    dir: PathBuf,
+    /// The proof file.
+    proof: PathBuf,
+    #[command(flatten)]
+    srs: SrsArgs,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let wd = Workdir(a.dir);
+    let s = wd.load_settings()?;
+    let p = read_json(&a.proof)?;
+    let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+    let v = pipeline::verify(&wd, &s, &params, &p)?;
+    println!("proof {}: {v}", a.proof.display());
+    if !v.is_valid() {
+        bail!("verification failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The files of a compiled-model directory and their versioned JSON formats.
+//!
+//! ```text
+//! OUT/settings.json   compiled circuit: IR graph, layout shape, k   (zkinfer-settings/1)
+//! OUT/pk.bin OUT/vk.bin   keys (headers checked on load)
+//! OUT/proof.json      proof, public instances, decoded outputs      (zkinfer-proof/1)
+//! OUT/Verifier.sol OUT/verifier.json   EVM verifier source and bytecode
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use zkinfer_circuits::ir::Graph;
+use zkinfer_circuits::layout::ctx::Shape;
+use zkinfer_circuits::onnx::ImportOptions;
+
+pub const SETTINGS_FORMAT: &str = "zkinfer-settings/1";
+pub const PROOF_FORMAT: &str = "zkinfer-proof/1";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    pub format: String,
+    pub model: String,
+    pub model_sha256: String,
+    pub options: ImportOptions,
+    pub shape: Shape,
+    pub k: u32,
+    pub rows: usize,
+    pub num_instances: usize,
+    pub graph: Graph,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OutputTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub quantized: Vec<i64>,
+    pub values: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProofFile {
+    pub format: String,
+    /// sha256 of the verifying key: identifies model + circuit.
+    pub model_hash: String,
+    pub k: u32,
+    /// Public instances: quantized inputs then outputs, 32-byte big-endian hex.
+    pub instances: Vec<String>,
+    pub proof: String,
+    pub outputs: Vec<OutputTensor>,
+    pub prove_seconds: f64,
+}
+
+pub struct Workdir(pub PathBuf);
+
+impl Workdir {
+    pub fn settings(&self) -> PathBuf {
+        self.0.join("settings.json")
+    }
+    pub fn pk(&self) -> PathBuf {
+        self.0.join("pk.bin")
+    }
+    pub fn vk(&self) -> PathBuf {
+        self.0.join("vk.bin")
+    }
+    pub fn proof(&self) -> PathBuf {
+        self.0.join("proof.json")
+    }
+    pub fn sol(&self) -> PathBuf {
+        self.0.join("Verifier.sol")
+    }
+    pub fn verifier(&self) -> PathBuf {
+        self.0.join("verifier.json")
+    }
+
+    pub fn load_settings(&self) -> Result<Settings> {
+        let p = self.settings();
+        let s: Settings = read_json(&p).with_context(|| format!("run `zkinfer compile MODEL -o {}` first", self.0.display()))?;
+        if s.format != SETTINGS_FORMAT {
+            bail!("{}: format `{}` is not {SETTINGS_FORMAT}; recompile the model", p.display(), s.format);
+        }
+        Ok(s)
+    }
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid file of this kind (corrupt or wrong version)", p.display()))
+}
+
+/// Writes JSON atomically (temp file + rename), so a crash never leaves half a file.
+pub fn write_json<T: Serialize>(p: &Path, v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v)?;
+    write_atomic(p, text.as_bytes())
+}
+
+pub fn write_atomic(p: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = p.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, p).with_context(|| format!("cannot move {} into place", p.display()))?;
+    Ok(())
+}
+
+/// Reads an EZKL-style input file: `{"input_data": [[...], ...]}`, one flat list per input.
+pub fn read_inputs(p: &Path) -> Result<Vec<Vec<f64>>> {
+    let v: serde_json::Value = read_json(p)?;
+    let data = v.get("input_data").with_context(|| format!("{}: no `input_data` key", p.display()))?;
+    let lists = data.as_array().with_context(|| format!("{}: `input_data` must be a list of lists", p.display()))?;
+    lists
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let l = l.as_array().with_context(|| format!("{}: input_data[{i}] is not a list", p.display()))?;
+            l.iter()
+                .enumerate()
+                .map(|(j, x)| x.as_f64().with_context(|| format!("{}: input_data[{i}][{j}] = {x} is not a number", p.display())))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
