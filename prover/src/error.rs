@@ -24,7 +24,7 @@ pub enum ProverError {
     #[error("the SRS supports circuits up to k = {have} (2^{have} rows) but k = {need} is needed; use a larger SRS file (e.g. kzg_bn254_{need}.srs)")]
     SrsTooSmall { have: u32, need: u32 },
 
-    #[error("{what} is for k = {found} but k = {expected} is expected; regenerate the keys with this SRS size")]
+    #[error("{what} is for k = {found} but k = {expected} is needed; load the SRS at k = {expected} (a larger SRS file is downsized) or regenerate the keys")]
     KMismatch { what: String, expected: u32, found: u32 },
 
     #[error("{what} was generated with a different SRS than the one given; use the SRS the keys were generated with, or regenerate the keys")]

@@ -10,11 +10,11 @@
 //! srs          32 bytes  srs_fingerprint of the SRS the key was made with
 //! vk_hash      32 bytes  sha256 of the verifying key bytes: identifies model + circuit
 //! payload_len  u64 LE
-//! payload_sha  32 bytes  sha256 of the payload
+//! checksum     32 bytes  sha256 of all the bytes above and the payload
 //! payload      the key, as written by halo2
 //! ```
 //!
-//! The payload hash is checked before halo2 parses anything, so a corrupt file is a clear
+//! The checksum is checked before halo2 parses anything, so a corrupt file is a clear
 //! error: halo2's readers panic on some malformed input.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -37,6 +37,7 @@ use crate::{fsutil, util};
 const VK_MAGIC: &[u8; 8] = b"ZKIVK001";
 const PK_MAGIC: &[u8; 8] = b"ZKIPK001";
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 32 + 32 + 8 + 32;
+const CHECKSUM_AT: usize = HEADER_LEN - 32;
 const FORMAT: SerdeFormat = SerdeFormat::RawBytes;
 
 /// Which key a file holds.
@@ -157,7 +158,8 @@ fn write_key(path: &Path, h: &KeyHeader, payload: &[u8]) -> Result<()> {
     head.extend_from_slice(&h.srs_fingerprint);
     head.extend_from_slice(&h.vk_hash);
     head.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    head.extend_from_slice(&Sha256::digest(payload));
+    let sum = checksum(&head, payload);
+    head.extend_from_slice(&sum);
     debug_assert_eq!(head.len(), HEADER_LEN);
     fsutil::write_atomic(path, |w| {
         w.write_all(&head)?;
@@ -165,14 +167,17 @@ fn write_key(path: &Path, h: &KeyHeader, payload: &[u8]) -> Result<()> {
     })
 }
 
+fn checksum(head: &[u8], payload: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(head);
+    h.update(payload);
+    h.finalize().into()
+}
+
 fn parse_header<'a>(path: &Path, bytes: &'a [u8], kind: KeyKind) -> Result<(KeyHeader, &'a [u8])> {
     let what = kind.what();
     let corrupt = |why: String| ProverError::corrupt(path, what, why);
-    if bytes.len() < HEADER_LEN {
-        return Err(corrupt(format!("it is only {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len())));
-    }
-    let (head, payload) = bytes.split_at(HEADER_LEN);
-    let magic = &head[0..8];
+    let magic = &bytes[..bytes.len().min(8)];
     if magic != kind.magic() {
         let other = if kind == KeyKind::Verifying { KeyKind::Proving } else { KeyKind::Verifying };
         let why = if magic == other.magic() {
@@ -182,6 +187,10 @@ fn parse_header<'a>(path: &Path, bytes: &'a [u8], kind: KeyKind) -> Result<(KeyH
         };
         return Err(corrupt(why));
     }
+    if bytes.len() < HEADER_LEN {
+        return Err(corrupt(format!("it is only {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len())));
+    }
+    let (head, payload) = bytes.split_at(HEADER_LEN);
     let u32_at = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
     let arr32 = |i: usize| -> [u8; 32] {
         let mut a = [0u8; 32];
@@ -196,7 +205,7 @@ fn parse_header<'a>(path: &Path, bytes: &'a [u8], kind: KeyKind) -> Result<(KeyH
     if payload_len != payload.len() as u64 {
         return Err(corrupt(format!("header says {payload_len} key bytes follow, the file has {} (truncated?)", payload.len())));
     }
-    if <[u8; 32]>::from(Sha256::digest(payload)) != arr32(92) {
+    if checksum(&head[..CHECKSUM_AT], payload) != arr32(CHECKSUM_AT) {
         return Err(corrupt("checksum mismatch: the file is damaged".into()));
     }
     if k > crate::srs::MAX_K {

@@ -1,0 +1,170 @@
+//! The `zkinfer` binary end to end, and its answers to bad input: every failure must exit
+//! non-zero with a message naming the problem, and never panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use prost::Message;
+use zkinfer_circuits::onnx::proto;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn zkinfer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).current_dir(repo()).output().expect("runs zkinfer")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("zkinfer-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d
+}
+
+/// Asserts a clean failure whose stderr contains `needle`.
+fn fails_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
+}
+
+fn ok(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "command failed: {err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const MLP: &str = "models/digits_mlp_int8/model.onnx";
+
+fn compiled(name: &str) -> PathBuf {
+    let d = tmp(name);
+    ok(&zkinfer(&["compile", MLP, "-o", d.to_str().expect("utf8")]));
+    ok(&zkinfer(&["setup", d.to_str().expect("utf8")]));
+    d
+}
+
+fn write_input(dir: &Path, json: &str) -> String {
+    let p = dir.join("in.json");
+    std::fs::write(&p, json).expect("write");
+    p.to_str().expect("utf8").to_string()
+}
+
+#[test]
+fn prove_verify_and_reject_tampering() {
+    let d = compiled("e2e");
+    let ds = d.to_str().expect("utf8");
+    let out = ok(&zkinfer(&["prove", ds, "--input", "models/digits_mlp_int8/input.json"]));
+    assert!(out.contains("proof:"), "{out}");
+    let proof = d.join("proof.json");
+    ok(&zkinfer(&["verify", ds, proof.to_str().expect("utf8")]));
+
+    // change one output value in the proof file: must be INVALID (exit 1, no panic)
+    let mut p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).expect("read")).expect("json");
+    let inst = p["instances"].as_array_mut().expect("instances");
+    let last = inst.len() - 1;
+    inst[last] = serde_json::Value::String(format!("0x{}", "00".repeat(31) + "05"));
+    let forged = d.join("forged.json");
+    std::fs::write(&forged, serde_json::to_string(&p).expect("ser")).expect("write");
+    fails_with(&zkinfer(&["verify", ds, forged.to_str().expect("utf8")]), "verification failed");
+
+    // flip one proof byte
+    let mut p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).expect("read")).expect("json");
+    let s = p["proof"].as_str().expect("proof").to_string();
+    let mut b = s.into_bytes();
+    b[100] = if b[100] == b'0' { b'1' } else { b'0' };
+    p["proof"] = serde_json::Value::String(String::from_utf8(b).expect("hex"));
+    std::fs::write(&forged, serde_json::to_string(&p).expect("ser")).expect("write");
+    fails_with(&zkinfer(&["verify", ds, forged.to_str().expect("utf8")]), "verification failed");
+}
+
+#[test]
+fn proof_for_another_model_is_refused() {
+    let a = compiled("model-a");
+    let b = tmp("model-b");
+    let bs = b.to_str().expect("utf8");
+    ok(&zkinfer(&["compile", "models/digits_mlp_int8_qop/model.onnx", "-o", bs]));
+    ok(&zkinfer(&["setup", bs]));
+    ok(&zkinfer(&["prove", a.to_str().expect("utf8"), "--input", "models/digits_mlp_int8/input.json"]));
+    let proof = a.join("proof.json");
+    fails_with(&zkinfer(&["verify", bs, proof.to_str().expect("utf8")]), "was made for model");
+}
+
+#[test]
+fn bad_inputs_are_named() {
+    let d = compiled("inputs");
+    let ds = d.to_str().expect("utf8");
+    let prove = |json: &str| zkinfer(&["prove", ds, "--input", &write_input(&d, json)]);
+    fails_with(&prove(r#"{"input_data": [[0.5, 0.5]]}"#), "expected 64 values");
+    fails_with(&prove(r#"{"input_data": [[0.5, "NaN"]]}"#), "is not a number");
+    fails_with(&prove(r#"{"input_data": [[1e300]]}"#), "expected 64 values");
+    let big = format!("{{\"input_data\": [[{}]]}}", vec!["1000.0"; 64].join(","));
+    fails_with(&prove(&big), "outside the representable range");
+    fails_with(&prove(r#"{"data": []}"#), "no `input_data`");
+    fails_with(&prove("{not json"), "not a valid file");
+    fails_with(&zkinfer(&["prove", ds, "--input", "/nonexistent/in.json"]), "cannot read");
+    // saturating instead of rejecting works
+    ok(&zkinfer(&["prove", ds, "--saturate", "--input", &write_input(&d, &big)]));
+}
+
+#[test]
+fn malformed_models_are_rejected() {
+    let d = tmp("models");
+    let out = d.join("o");
+    let os = out.to_str().expect("utf8");
+    fails_with(&zkinfer(&["compile", "/nonexistent/model.onnx", "-o", os]), "cannot read");
+    let junk = d.join("junk.onnx");
+    std::fs::write(&junk, b"\x0a\xff\xff\xff\xff\x0fnot an onnx file at all").expect("write");
+    fails_with(&zkinfer(&["compile", junk.to_str().expect("utf8"), "-o", os]), "ONNX");
+    let bytes = std::fs::read(repo().join(MLP)).expect("model");
+    let cut = d.join("cut.onnx");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    fails_with(&zkinfer(&["compile", cut.to_str().expect("utf8"), "-o", os]), "ONNX");
+
+    // a valid model with an op the importer does not know
+    let vi = |name: &str| proto::ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(proto::TypeProto {
+            value: Some(proto::type_proto::Value::TensorType(proto::type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(proto::TensorShapeProto {
+                    dim: vec![proto::tensor_shape_proto::Dimension { value: Some(proto::tensor_shape_proto::dimension::Value::DimValue(4)), ..Default::default() }],
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = proto::NodeProto { op_type: Some("Hardmax".into()), name: Some("mystery".into()), input: vec!["x".into()], output: vec!["y".into()], ..Default::default() };
+    let m = proto::ModelProto {
+        ir_version: Some(8),
+        graph: Some(proto::GraphProto { node: vec![node], input: vec![vi("x")], output: vec![vi("y")], ..Default::default() }),
+        ..Default::default()
+    };
+    let p = d.join("hardmax.onnx");
+    std::fs::write(&p, m.encode_to_vec()).expect("write");
+    fails_with(&zkinfer(&["compile", p.to_str().expect("utf8"), "-o", os]), "unsupported ONNX op `Hardmax` (node `mystery`)");
+}
+
+#[test]
+fn corrupt_or_missing_artifacts_are_named() {
+    let d = compiled("artifacts");
+    let ds = d.to_str().expect("utf8");
+    let input = "models/digits_mlp_int8/input.json";
+    // corrupt proving key
+    let pk = d.join("pk.bin");
+    let mut bytes = std::fs::read(&pk).expect("pk");
+    let n = bytes.len();
+    bytes.truncate(n / 3);
+    std::fs::write(&pk, &bytes).expect("write");
+    let out = zkinfer(&["prove", ds, "--input", input]);
+    fails_with(&out, "pk.bin");
+    // settings missing
+    let empty = tmp("empty");
+    fails_with(&zkinfer(&["prove", empty.to_str().expect("utf8"), "--input", input]), "zkinfer compile");
+    // garbage proof file
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, "{\"format\": \"zkinfer-proof/1\"}").expect("write");
+    fails_with(&zkinfer(&["verify", ds, bad.to_str().expect("utf8")]), "bad.json");
+}
