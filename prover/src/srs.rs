@@ -11,6 +11,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine, G2Affine};
+use halo2_proofs::halo2curves::pairing::Engine;
 use halo2_proofs::poly::commitment::ParamsProver;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2_proofs::{SerdeCurveAffine, SerdeFormat};
@@ -56,7 +57,8 @@ pub fn srs_file_len(k: u32) -> u64 {
 /// Loads an SRS file for (at least) `2^k` rows and returns params for exactly `2^k` rows.
 ///
 /// A larger file is downsized: only its first `2^k` points are read. Every point read is
-/// checked to lie on the curve, so a corrupt file is an error, never a panic.
+/// checked to lie on the curve, and `s` in G1 and G2 must agree (a pairing check), so a
+/// corrupt file is an error, never a panic or a bad proof.
 pub fn load_srs(path: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
     let file = File::open(path).map_err(|e| ProverError::io(path, e))?;
     let len = file.metadata().map_err(|e| ProverError::io(path, e))?.len();
@@ -77,22 +79,45 @@ pub fn load_srs(path: &Path, k: u32) -> Result<ParamsKZG<Bn256>> {
     if have < k {
         return Err(ProverError::SrsTooSmall { have, need: k });
     }
-    let read_err = |e: std::io::Error| corrupt(format!("bad curve point ({e})"));
-    if have == k {
-        r.seek(SeekFrom::Start(0)).map_err(|e| ProverError::io(path, e))?;
-        return ParamsKZG::<Bn256>::read_custom(&mut r, SerdeFormat::RawBytes).map_err(read_err);
-    }
     let n = 1usize << k;
-    let g = (0..n).map(|_| G1Affine::read(&mut r, SerdeFormat::RawBytes)).collect::<std::io::Result<Vec<_>>>().map_err(read_err)?;
-    // skip the rest of `g` and all of `g_lagrange`
-    r.seek(SeekFrom::Start(4 + 2 * (1u64 << have) * G1_BYTES)).map_err(|e| ProverError::io(path, e))?;
-    let g2 = G2Affine::read(&mut r, SerdeFormat::RawBytes).map_err(read_err)?;
-    let s_g2 = G2Affine::read(&mut r, SerdeFormat::RawBytes).map_err(read_err)?;
-    from_points(k, g, g2, s_g2).map_err(|e| corrupt(e.to_string()))
+    let g = read_points::<G1Affine>(&mut r, n).map_err(|e| corrupt(format!("in the powers of s: {e}")))?;
+    let g_lagrange = if have == k {
+        Some(read_points::<G1Affine>(&mut r, n).map_err(|e| corrupt(format!("in the Lagrange basis: {e}")))?)
+    } else {
+        // skip the rest of `g` and all of `g_lagrange`; the basis is recomputed for 2^k
+        r.seek(SeekFrom::Start(4 + 2 * (1u64 << have) * G1_BYTES)).map_err(|e| ProverError::io(path, e))?;
+        None
+    };
+    let [g2, s_g2] = read_points::<G2Affine>(&mut r, 2)
+        .map_err(|e| corrupt(format!("in the G2 points: {e}")))?
+        .try_into()
+        .map_err(|_| corrupt("missing G2 points".into()))?;
+    if let Some(g1) = g.get(1) {
+        if Bn256::pairing(g1, &g2) != Bn256::pairing(&g[0], &s_g2) {
+            return Err(corrupt("its G1 and G2 points are not powers of the same secret".into()));
+        }
+    }
+    from_parts(k, g, g_lagrange, g2, s_g2).map_err(|e| corrupt(e.to_string()))
 }
 
-/// Builds params from the first `2^k` powers `g`; `g_lagrange` is recomputed.
-fn from_points(k: u32, g: Vec<G1Affine>, g2: G2Affine, s_g2: G2Affine) -> std::io::Result<ParamsKZG<Bn256>> {
+/// Reads `n` uncompressed points, checking each lies on the curve (halo2curves' `RawBytes`
+/// reader only checks the coordinates are field elements).
+fn read_points<C: SerdeCurveAffine>(r: &mut impl Read, n: usize) -> std::io::Result<Vec<C>> {
+    (0..n)
+        .map(|i| {
+            let p = C::read(r, SerdeFormat::RawBytes)?;
+            if bool::from(p.is_on_curve()) {
+                Ok(p)
+            } else {
+                Err(std::io::Error::other(format!("point {i} is not on the curve")))
+            }
+        })
+        .collect()
+}
+
+/// Builds params from the first `2^k` powers `g` (and their Lagrange basis, recomputed if
+/// `None`).
+fn from_parts(k: u32, g: Vec<G1Affine>, g_lagrange: Option<Vec<G1Affine>>, g2: G2Affine, s_g2: G2Affine) -> std::io::Result<ParamsKZG<Bn256>> {
     // ParamsKZG has no free constructor from parts, only the method `from_parts(&self, ..)`,
     // which ignores `self`: make a throwaway k = 0 instance to call it on.
     let first = g.first().copied().ok_or_else(|| std::io::Error::other("no points"))?;
@@ -104,7 +129,7 @@ fn from_points(k: u32, g: Vec<G1Affine>, g2: G2Affine, s_g2: G2Affine) -> std::i
     g2.write(&mut tiny, SerdeFormat::RawBytes)?;
     s_g2.write(&mut tiny, SerdeFormat::RawBytes)?;
     let seed = ParamsKZG::<Bn256>::read_custom(&mut tiny.as_slice(), SerdeFormat::RawBytes)?;
-    Ok(seed.from_parts(k, g, None, g2, s_g2))
+    Ok(seed.from_parts(k, g, g_lagrange, g2, s_g2))
 }
 
 /// Writes params in the halo2 file format (readable by [`load_srs`] and by other halo2 tools).

@@ -126,6 +126,8 @@ pub struct LayoutCtx {
     pub copies: Vec<(CellRef, CellRef)>,
     /// (cell, instance row)
     pub instances: Vec<(CellRef, usize)>,
+    /// Rows used by each graph node, in node order (input range checks are not counted).
+    pub node_rows: Vec<usize>,
     /// Row currently used to pack single-limb range checks, and its next free lookup column.
     pack: Option<(usize, usize)>,
 }
@@ -136,7 +138,7 @@ impl LayoutCtx {
         // Row 0 stays empty: the gate reads `out` at rotation -1, which at row 0 would wrap
         // into the blinding rows.
         let rows = vec![Row::new(shape.width)];
-        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), pack: None }
+        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), node_rows: Vec::new(), pack: None }
     }
 
     /// Binds `v` to public instance row `index`.

@@ -48,7 +48,9 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
             .iter()
             .map(|&i| vals[i].as_ref().ok_or_else(|| CircuitError::Internal(format!("value {i} used before defined"))))
             .collect::<Result<_>>()?;
+        let before = ctx.rows.len();
         let out = node.op.layout(&mut ctx, g, &ins);
+        ctx.node_rows.push(ctx.rows.len() - before);
         vals[node.output] = Some(out);
     }
     for o in &g.outputs {

@@ -66,6 +66,24 @@ impl Op {
         dispatch!(self, op => op.inputs())
     }
 
+    /// Multiply-accumulates this op performs (non-zero weights), for cost reports.
+    pub fn macs(&self, g: &Graph) -> usize {
+        match self {
+            Op::Dense(d) => {
+                let rows = crate::ir::tensor::numel(&g.info(d.input).shape) / d.weight.shape[1].max(1);
+                rows * d.weight.data.iter().filter(|&&w| w != 0).count()
+            }
+            Op::Conv(c) => {
+                // every non-zero weight is used once per output position (padding taps,
+                // skipped in the circuit, make this an upper bound)
+                let x = &g.info(c.input).shape;
+                let positions = c.window.out_hw(x[2], x[3]).map_or(0, |(h, w)| x[0] * h * w);
+                positions * c.weight.data.iter().filter(|&&w| w != 0).count()
+            }
+            _ => 0,
+        }
+    }
+
     pub fn infer(&self, g: &Graph, node: &str) -> Result<Facts> {
         dispatch!(self, op => op.infer(g, node))
     }

@@ -36,5 +36,17 @@ pub fn run(a: Args) -> Result<()> {
     let wd = Workdir(a.out);
     write_json(&wd.settings(), &s)?;
     println!("compiled {}: {} nodes, {} rows, k = {}, {} public values -> {}", s.model, s.graph.nodes.len(), s.rows, s.k, s.num_instances, wd.settings().display());
+    let ctx = zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), s.shape)?;
+    println!("{:<4} {:<10} {:>8} {:>8}  {}", "node", "op", "rows", "MACs", "output");
+    for (i, (n, rows)) in s.graph.nodes.iter().zip(&ctx.node_rows).enumerate() {
+        let macs = n.op.macs(&s.graph);
+        let out = s.graph.info(n.output);
+        println!("{i:<4} {:<10} {rows:>8} {macs:>8}  {} {:?} in [{}, {}]", n.op.name(), out.name, out.shape, out.lo, out.hi);
+    }
+    let macs: usize = s.graph.nodes.iter().map(|n| n.op.macs(&s.graph)).sum();
+    let mac_rows: usize = s.graph.nodes.iter().zip(&ctx.node_rows).filter(|(n, _)| n.op.macs(&s.graph) > 0).map(|(_, r)| r).sum();
+    if macs > 0 {
+        println!("{macs} MACs in {mac_rows} rows: {:.3} rows ({:.2} advice cells) per MAC", mac_rows as f64 / macs as f64, mac_rows as f64 * (s.shape.width + 1) as f64 / macs as f64);
+    }
     Ok(())
 }
