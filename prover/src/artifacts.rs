@@ -83,7 +83,7 @@ impl ProofFile {
         self.proof_bytes()?;
         let inst = self.instances_fr()?;
         let outs: Vec<Fr> = self.outputs.iter().flat_map(|o| o.quantized.iter().map(|&q| fr_from_i64(q))).collect();
-        if outs.len() > inst.len() || inst[inst.len() - outs.len()..] != outs[..] {
+        if !inst.ends_with(&outs) {
             return Err(ProverError::Invalid { what: "proof file", why: "the listed outputs are not the proven public instances".into() });
         }
         for o in &self.outputs {

@@ -48,7 +48,7 @@ pub enum ProverError {
     #[error("EVM: {0}")]
     Evm(String),
 
-    #[error("verifier contract is {size} bytes, over the EIP-170 limit of {limit} bytes: it cannot be deployed on Ethereum mainnet; use a smaller circuit shape (fewer columns)")]
+    #[error("verifier contract is {size} bytes, over the EIP-170 limit of {limit} bytes: it cannot be deployed on Ethereum mainnet; the verifier grows ~165 bytes per public instance and ~1.8 KB per column: use fewer public instances or a narrower circuit shape")]
     ContractTooLarge { size: usize, limit: usize },
 
     #[error("Solidity compilation failed: {0}")]

@@ -156,6 +156,8 @@ pub fn srs_fingerprint(params: &ParamsKZG<Bn256>) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
+    use halo2_proofs::poly::commitment::Params;
+
     use super::*;
 
     #[test]

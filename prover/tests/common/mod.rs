@@ -37,6 +37,40 @@ pub fn tiny_graph() -> Graph {
     g
 }
 
+/// A Dense `n_in -> n_out` model with deterministic small weights, then Rescale to u8.
+pub fn dense_graph(n_in: usize, n_out: usize) -> Graph {
+    let mut g = Graph::default();
+    let x = g.add_value("x", vec![1, n_in], 0, 255).expect("small bound");
+    g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, n_in], scale: 1.0 / 255.0, zero_point: 0, lo: 0, hi: 255 });
+    let data = (0..n_in * n_out).map(|i| ((i * 37 + 11) % 255) as i64 - 127).collect();
+    let w = Tensor::new(vec![n_out, n_in], data).expect("shape");
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![0; n_out] })).expect("dense");
+    let r = Rescale {
+        terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![1 << 20] }],
+        channel_axis: 1,
+        bias: vec![],
+        shift: 32,
+        out_zp: 0,
+        lo: 0,
+        hi: 255,
+        half_even: false,
+    };
+    let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
+    g.outputs.push(OutputSpec { name: "y".into(), value: y, shape: vec![1, n_out], scale: 1.0, zero_point: 0 });
+    g
+}
+
+/// Setup for an arbitrary graph and input.
+pub fn setup_graph(g: &Graph, input: Tensor, shape: Shape) -> Setup {
+    let ctx = lay_out(g, &[input], shape).expect("layout");
+    let instances = instance_values(&ctx);
+    let circuit = ModelCircuit { ctx };
+    let k = k_for_rows(circuit.rows());
+    let (params, _) = srs::dev_srs(k).expect("dev srs");
+    let pk = keygen(&params, &circuit).expect("keygen");
+    Setup { circuit, instances, k, params, pk }
+}
+
 pub fn tiny_input() -> Tensor {
     Tensor::new(vec![1, 6], vec![0, 255, 17, 100, 3, 200]).expect("shape")
 }

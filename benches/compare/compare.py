@@ -1,0 +1,347 @@
+"""Side-by-side comparison of EZKL and zkinfer on the same ONNX models, in one process.
+
+For every model folder (model.onnx or network.onnx, plus input.json in EZKL's format) this
+runs, one after the other:
+
+  1. zkinfer: compile, then setup / prove / verify against an SRS *file* for its k (made with
+     ezkl.gen_srs, i.e. halo2's ParamsKZG::setup, the same routine as zkinfer's dev SRS), so
+     that SRS generation is timed apart from setup/prove/verify, exactly as EZKL reports it.
+     One extra `zkinfer verify` with the built-in dev SRS measures the dev SRS cost
+     (its wall time minus the file-SRS verify's). `--zk-dev-srs` runs the plain CLI instead.
+  2. EZKL: ../shared/bench/run_ezkl.py with default settings (and with `--calibrate
+     resources` when asked), in a subprocess with a timeout.
+  3. onnxruntime (ORT_DISABLE_ALL, one thread) on input.json, and the max |error| of both
+     tools' decoded outputs against it.
+
+Every child's wall time is measured here and its peak RSS read with os.wait4. Prints a
+Markdown table; `--json FILE` writes the raw results. Run it through run.sh (venv).
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+DEFAULT_MODELS = ["models/digits_mlp_int8", "models/digits_mlp", "models/digits_cnn_int8", "models/digits_cnn"]
+PEER_DIR = "../shared/peer-models"
+RUN_EZKL = "../shared/bench/run_ezkl.py"
+
+
+# ---------------------------------------------------------------- child processes
+
+def run_child(cmd, log, timeout):
+    """Runs `cmd` with stdout+stderr to `log`. Returns dict(rc, wall_s, rss_mb, timed_out)."""
+    with open(log, "w") as f:
+        start = time.perf_counter()
+        p = subprocess.Popen([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
+                             start_new_session=True)
+        killed = []
+
+        def kill():
+            killed.append(True)
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - start
+        p.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from waiting again
+    return {"rc": p.returncode, "wall_s": round(wall, 3), "rss_mb": round(ru.ru_maxrss / 1024, 1),
+            "timed_out": bool(killed)}
+
+
+def tail(log, n=3):
+    try:
+        lines = [l.strip() for l in Path(log).read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return ""
+    lines = [l for l in lines if not l.startswith("WARNING: UNSAFE dev SRS")]
+    return " | ".join(lines[-n:])
+
+
+def failure(step, r, log):
+    why = "timed out" if r["timed_out"] else f"exit {r['rc']}"
+    return f"{step} {why}: {tail(log)}"
+
+
+# ---------------------------------------------------------------- models and reference
+
+def model_file(d):
+    for n in ("model.onnx", "network.onnx"):
+        if (d / n).exists():
+            return d / n
+    return None
+
+
+def ort_outputs(model, input_json):
+    """onnxruntime outputs (flattened float lists) for EZKL-style input.json."""
+    import numpy as np
+    import onnxruntime as ort
+
+    dtypes = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64,
+              "tensor(int32)": np.int32, "tensor(bool)": np.bool_, "tensor(float16)": np.float16}
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    data = json.load(open(input_json))["input_data"]
+    feeds = {}
+    for spec, flat in zip(sess.get_inputs(), data):
+        flat = np.asarray(flat, dtype=np.float64).reshape(-1)
+        shape = [d if isinstance(d, int) and d > 0 else -1 for d in spec.shape]
+        if shape.count(-1) > 1:  # several dynamic dims: batch 1, the rest from the data
+            shape = [1 if d == -1 else d for d in shape]
+            shape[-1] = -1
+        feeds[spec.name] = flat.reshape(shape).astype(dtypes.get(spec.type, np.float32))
+    return [np.asarray(o, dtype=np.float64).reshape(-1).tolist() for o in sess.run(None, feeds)]
+
+
+def max_err(ref, got):
+    """Max |ref - got| over all outputs, or None when the outputs do not line up."""
+    if ref is None or got is None or len(ref) != len(got):
+        return None
+    worst = 0.0
+    for r, g in zip(ref, got):
+        if len(r) != len(g):
+            return None
+        worst = max([worst] + [abs(float(a) - float(b)) for a, b in zip(r, g)])
+    return worst
+
+
+# ---------------------------------------------------------------- zkinfer
+
+def zk_compile(zk, model, work, timeout):
+    """Returns (k, None, run) or (None, error message, run)."""
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "compile.log"
+    r = run_child([zk, "compile", model, "-o", work], log, timeout)
+    if r["rc"] != 0:
+        return None, tail(log, 1).removeprefix("error: "), r
+    m = re.search(r"\bk = (\d+)", log.read_text())
+    return (int(m.group(1)) if m else None), None, r
+
+
+def gen_srs_file(path, k, timeout):
+    """ezkl.gen_srs (halo2 ParamsKZG::setup) into `path`; returns the seconds it took or None."""
+    code = ("import ezkl, sys, time; t = time.perf_counter(); ezkl.gen_srs(sys.argv[1], int(sys.argv[2]));"
+            " print('srs_s', time.perf_counter() - t)")
+    log = path.with_suffix(".log")
+    r = run_child([sys.executable, "-c", code, path, k], log, timeout)
+    m = re.search(r"srs_s ([\d.]+)", log.read_text())
+    return round(float(m.group(1)), 3) if r["rc"] == 0 and m else None
+
+
+def run_zkinfer(zk, d, model, work, timeout, dev_srs):
+    res = {"steps": {}}
+    k, err, r = zk_compile(zk, model, work, timeout)
+    res["steps"]["compile"] = r
+    if err is not None:
+        res["error"] = f"unsupported: {err}" if "unsupported" in err else f"compile: {err}"
+        return res
+    res["k"] = k
+    srs = []
+    if not dev_srs:
+        srs_path = work / f"kzg_{k}.srs"
+        res["srs_file_gen_s"] = gen_srs_file(srs_path, k, timeout)
+        if res["srs_file_gen_s"] is not None:
+            srs = ["--srs", srs_path]
+        else:
+            res["note"] = "ezkl.gen_srs failed: fell back to the dev SRS"
+    res["srs_mode"] = "file" if srs else "dev"
+    steps = [("setup", [zk, "setup", work, *srs]),
+             ("prove", [zk, "prove", work, "--input", d / "input.json", *srs]),
+             ("verify", [zk, "verify", work, work / "proof.json", *srs])]
+    if srs:  # the dev SRS's cost: verify is ~ms, so this is dev SRS generation (minus a file load)
+        steps.append(("verify_dev_srs", [zk, "verify", work, work / "proof.json"]))
+    for name, cmd in steps:
+        log = work / f"{name}.log"
+        r = res["steps"][name] = run_child(cmd, log, timeout)
+        if r["rc"] != 0:
+            res["error"] = failure(name, r, log)
+            break
+    st = res["steps"]
+    res["verified"] = "verify" in st and st["verify"]["rc"] == 0
+    if "verify_dev_srs" in st and st["verify_dev_srs"]["rc"] == 0:
+        res["dev_srs_s"] = round(max(0.0, st["verify_dev_srs"]["wall_s"] - st["verify"]["wall_s"]), 3)
+    res["peak_rss_mb"] = max(st[s]["rss_mb"] for s in ("setup", "prove", "verify") if s in st) if "setup" in st else None
+    proof_path = work / "proof.json"
+    if "prove" in st and st["prove"]["rc"] == 0 and proof_path.exists():
+        p = json.load(open(proof_path))
+        res["proof_bytes"] = len(p["proof"].removeprefix("0x")) // 2
+        res["prove_internal_s"] = round(p.get("prove_seconds", 0.0), 3)
+        res["outputs"] = [o["values"] for o in p["outputs"]]
+    for f in ("pk.bin",):
+        if (work / f).exists():
+            res["pk_mb"] = round((work / f).stat().st_size / 2**20, 1)
+    return res
+
+
+# ---------------------------------------------------------------- EZKL
+
+def run_ezkl(d, work, timeout, calibrate):
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    cmd = [sys.executable, REPO / RUN_EZKL, d, work] + (["--calibrate", "resources"] if calibrate else [])
+    log = work / "run_ezkl.log"
+    r = run_child(cmd, log, timeout)
+    res = {"wall_s": r["wall_s"], "child_rss_mb": r["rss_mb"], "calibrated": calibrate}
+    line = next((l for l in reversed(log.read_text(errors="replace").splitlines()) if l.startswith("{")), None)
+    if r["rc"] != 0 or line is None:
+        res["error"] = failure("run_ezkl.py", r, log)
+        return res
+    res.update(json.loads(line))
+    w = work / "witness.json"
+    if w.exists():
+        outs = json.load(open(w)).get("pretty_elements", {}).get("rescaled_outputs")
+        if outs is not None:
+            res["outputs"] = [[float(v) for v in o] for o in outs]
+    return res
+
+
+def drop_big_files(*dirs):
+    for d in dirs:
+        for f in ("pk.key", "pk.bin", "kzg.srs"):
+            (d / f).unlink(missing_ok=True)
+        for f in d.glob("kzg_*.srs"):
+            f.unlink()
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(x, nd=2):
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        if x != 0 and abs(x) < 10 ** -nd:
+            return f"{x:.1e}"
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def ratio(zk, ez):
+    return f"{ez / zk:.0f}×" if zk and ez and ez / zk >= 10 else (f"{ez / zk:.1f}×" if zk and ez else "-")
+
+
+def triple(zk, ez):
+    return f"{fmt(zk)} / {fmt(ez)} / {ratio(zk, ez)}"
+
+
+def table(results):
+    head = ("| model | zkinfer k | EZKL logrows | SRS gen s (zk dev / ezkl) | setup s (zk / ezkl / ezkl÷zk) "
+            "| prove s (zk / ezkl / ezkl÷zk) | verify s (zk / ezkl) | peak RSS MB (zk / ezkl) "
+            "| proof bytes (zk / ezkl) | max \\|err\\| vs ORT (zk / ezkl) |")
+    rows = [head, "|" + "---|" * 10]
+    notes = []
+    for r in results:
+        z = r.get("zkinfer", {})
+        zs = z.get("steps", {})
+        zt = lambda s: zs[s]["wall_s"] if s in zs and zs[s]["rc"] == 0 else None
+        for e in r.get("ezkl", []):
+            et = e.get("t", {})
+            name = r["model"] + (" (EZKL calibrated)" if e.get("calibrated") else "")
+            rows.append("| " + " | ".join([
+                name, fmt(z.get("k")), fmt(e.get("logrows")),
+                f"{fmt(z.get('dev_srs_s'))} / {fmt(et.get('gen_srs'))}",
+                triple(zt("setup"), et.get("setup")),
+                triple(zt("prove"), et.get("prove")),
+                f"{fmt(zt('verify'), 3)} / {fmt(et.get('verify'), 3)}",
+                f"{fmt(z.get('peak_rss_mb'), 0)} / {fmt(e.get('peak_rss_mb'), 0)}",
+                f"{fmt(z.get('proof_bytes'))} / {fmt(e.get('proof_bytes'))}",
+                f"{fmt(r.get('err_zk'), 4)} / {fmt(r.get(('err_ezkl_cal' if e.get('calibrated') else 'err_ezkl')), 4)}",
+            ]) + " |")
+            if "error" in e:
+                notes.append(f"- {name}: EZKL failed: {e['error']}")
+        if "error" in z:
+            notes.append(f"- {r['model']}: zkinfer: {z['error']}")
+        if r.get("ort_error"):
+            notes.append(f"- {r['model']}: onnxruntime reference failed: {r['ort_error']}")
+    return "\n".join(rows + ([""] + notes if notes else []))
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="+", help="model folders (relative to the repo root); default: the bundled digits models")
+    ap.add_argument("--peer", action="store_true", help=f"also every folder of {PEER_DIR} that zkinfer can compile")
+    ap.add_argument("--calibrate", action="store_true", help="also run EZKL with --calibrate resources")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds per child process (default 900)")
+    ap.add_argument("--work", default="out/compare", help="work folder (relative to the repo root)")
+    ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument("--zk-dev-srs", action="store_true", help="run zkinfer with its built-in dev SRS (times then include SRS generation)")
+    ap.add_argument("--keep-keys", action="store_true", help="keep proving keys and SRS files (EZKL's pk is ~0.5 GB at logrows 17)")
+    a = ap.parse_args()
+
+    zk = Path(os.environ.get("ZKINFER", "target/release/zkinfer"))
+    zk = zk if zk.is_absolute() else REPO / zk
+    if not zk.exists():
+        sys.exit(f"zkinfer binary not found at {zk} (set ZKINFER or build it)")
+    work_root = REPO / a.work
+    entries = [(m, False) for m in (a.models or ([] if a.peer else DEFAULT_MODELS))]
+    if a.peer:
+        entries += [(f"{PEER_DIR}/{p.name}", True) for p in sorted((REPO / PEER_DIR).iterdir()) if p.is_dir()]
+
+    results, started = [], time.perf_counter()
+    for i, (m, from_peer) in enumerate(entries):
+        d = (REPO / m).resolve()
+        name = d.name
+        r = {"model": name, "dir": m}
+        results.append(r)
+        model = model_file(d)
+        if model is None or not (d / "input.json").exists():
+            r["zkinfer"] = {"error": "no model.onnx/network.onnx + input.json"}
+            continue
+        print(f"[{i + 1}/{len(entries)}] {name}", file=sys.stderr, flush=True)
+        zk_work = work_root / name / "zk"
+        if zk_work.exists():
+            shutil.rmtree(zk_work)
+        r["zkinfer"] = run_zkinfer(zk, d, model, zk_work, a.timeout, a.zk_dev_srs)
+        if from_peer and "unsupported" in r["zkinfer"].get("error", ""):
+            print(f"  zkinfer: {r['zkinfer']['error']} (skipped)", file=sys.stderr, flush=True)
+            r["ezkl"] = []
+            continue
+        r["ezkl"] = [run_ezkl(d, work_root / name / "ezkl", a.timeout, False)]
+        if a.calibrate:
+            r["ezkl"].append(run_ezkl(d, work_root / name / "ezkl_cal", a.timeout, True))
+        try:
+            ref = ort_outputs(model, d / "input.json")
+        except Exception as e:  # a reference failure is reported, not fatal
+            ref, r["ort_error"] = None, str(e).splitlines()[0][:200]
+        r["err_zk"] = max_err(ref, r["zkinfer"].get("outputs"))
+        r["err_ezkl"] = max_err(ref, r["ezkl"][0].get("outputs"))
+        if a.calibrate:
+            r["err_ezkl_cal"] = max_err(ref, r["ezkl"][1].get("outputs"))
+        if not a.keep_keys:
+            drop_big_files(zk_work, *(work_root / name / s for s in ("ezkl", "ezkl_cal")))
+        for tool, rr in [("zkinfer", r["zkinfer"])] + [("ezkl" + ("_cal" if e["calibrated"] else ""), e) for e in r["ezkl"]]:
+            print(f"  {tool}: {rr.get('error', 'ok')}", file=sys.stderr, flush=True)
+
+    total = round(time.perf_counter() - started, 1)
+    out = {"zkinfer": str(zk), "cores": os.cpu_count(), "total_s": total, "models": results}
+    if a.json:
+        Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+    print(table([r for r in results if r.get("ezkl")]))
+    unsupported = [f"{r['model']} ({r['zkinfer']['error']})" for r in results
+                   if "unsupported" in r.get("zkinfer", {}).get("error", "") and not r.get("ezkl")]
+    if unsupported:
+        print(f"\nSkipped, zkinfer cannot compile them: " + "; ".join(unsupported))
+    print(f"\nTotal {total} s on {os.cpu_count()} cores.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+//! The Solidity verifier: generate, compile with solcjs, deploy in revm, and check it accepts
+//! the honest proof and rejects tampered ones. Prints gas and code size.
+
+mod common;
+
+use std::time::Instant;
+
+use zkinfer_circuits::layout::ctx::Shape;
+use zkinfer_prover::evm::{compile_sol, contracts_dir, gen_sol, install_solc, EvmVerifier, EIP170_LIMIT};
+use zkinfer_prover::{prove, verify, Fr, Verdict};
+
+struct Measured {
+    sol_len: usize,
+    deployed_size: usize,
+    deploy_gas: u64,
+    verify_gas: u64,
+}
+
+fn run(shape: Shape, enforce_eip170: bool) -> Measured {
+    let s = if shape == Shape::default() { common::shared() } else { Box::leak(Box::new(common::setup(shape))) };
+    run_setup(s, shape, enforce_eip170)
+}
+
+fn run_setup(s: &common::Setup, shape: Shape, enforce_eip170: bool) -> Measured {
+    let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
+    assert_eq!(zkinfer_prover::verify(&s.params, s.pk.get_vk(), &s.instances, &proof), Verdict::Valid);
+
+    let t = Instant::now();
+    let sol = gen_sol(&s.params, s.pk.get_vk(), s.instances.len()).expect("gen sol");
+    eprintln!("[timing] gen_sol ({shape:?}): {:.2?}, {} bytes of Solidity", t.elapsed(), sol.len());
+    if let Ok(dir) = std::env::var("ZKINFER_DUMP_SOL") {
+        std::fs::write(format!("{dir}/verifier_{}_{}_{}.sol", shape.width, shape.lookup_width, s.instances.len()), &sol).expect("dump");
+    }
+    let dir = contracts_dir().expect("verifier-contract dir");
+    install_solc(&dir).expect("install solcjs");
+    let t = Instant::now();
+    let compiled = compile_sol(&sol).expect("compile");
+    eprintln!(
+        "[timing] solcjs compile ({shape:?}): {:.2?}; {} {}: creation {} bytes, runtime {} bytes (EIP-170 limit {EIP170_LIMIT})",
+        t.elapsed(),
+        compiled.name,
+        compiled.solc_version,
+        compiled.bytecode.len(),
+        compiled.deployed_bytecode.len()
+    );
+
+    let t = Instant::now();
+    let mut v = EvmVerifier::deploy_with(&compiled.bytecode, enforce_eip170).expect("deploy");
+    assert!(v.deployed_size() > 0);
+    assert_eq!(v.deployed_size(), compiled.deployed_bytecode.len());
+    let ok = v.verify(&s.instances, &proof).expect("call");
+    eprintln!("[timing] revm deploy + verify call: {:.2?}", t.elapsed());
+    assert!(ok.success, "honest proof rejected on chain: {}", ok.detail);
+    assert!(ok.gas_used > 21_000);
+    eprintln!(
+        "EVM ({shape:?}): verify gas {}, deploy gas {}, deployed code {} bytes, calldata {} bytes",
+        ok.gas_used,
+        ok.deploy_gas,
+        ok.deployed_size,
+        zkinfer_prover::evm::calldata(&s.instances, &proof).len()
+    );
+
+    for i in [0, proof.len() / 2, proof.len() - 1] {
+        let mut bad = proof.clone();
+        bad[i] ^= 1;
+        let out = v.verify(&s.instances, &bad).expect("call");
+        assert!(!out.success, "flipped proof byte {i} accepted on chain");
+        eprintln!("flipped byte {i}: {} (gas {})", out.detail, out.gas_used);
+    }
+    let mut wrong = s.instances.clone();
+    let last = wrong.len() - 1;
+    wrong[last] += Fr::one();
+    assert!(!verify(&s.params, s.pk.get_vk(), &wrong, &proof).is_valid());
+    let out = v.verify(&wrong, &proof).expect("call");
+    assert!(!out.success, "changed output accepted on chain");
+    let mut wrong_in = s.instances.clone();
+    wrong_in[0] += Fr::one();
+    assert!(!v.verify(&wrong_in, &proof).expect("call").success, "changed input accepted on chain");
+    assert!(!v.call(Vec::new()).expect("call").success, "empty calldata accepted on chain");
+    // the honest proof still verifies after the failed calls
+    assert!(v.verify(&s.instances, &proof).expect("call").success);
+
+    Measured { sol_len: sol.len(), deployed_size: ok.deployed_size, deploy_gas: ok.deploy_gas, verify_gas: ok.gas_used }
+}
+
+#[test]
+fn solidity_verifier_accepts_honest_and_rejects_tampered_proofs() {
+    let m = run(Shape::default(), true);
+    assert!(m.deployed_size <= EIP170_LIMIT);
+    eprintln!("default shape: sol {} B, runtime {} B, deploy gas {}, verify gas {}", m.sol_len, m.deployed_size, m.deploy_gas, m.verify_gas);
+}
+
+#[test]
+fn narrower_shape_gives_a_smaller_verifier() {
+    let narrow = run(Shape { width: 4, lookup_width: 2 }, true);
+    eprintln!("shape 4/2: sol {} B, runtime {} B, deploy gas {}, verify gas {}", narrow.sol_len, narrow.deployed_size, narrow.deploy_gas, narrow.verify_gas);
+    assert!(narrow.deployed_size <= EIP170_LIMIT);
+}
+
+/// How the verifier grows with the number of public instances (EIP-170 lifted to measure).
+/// `cargo test --release -p zkinfer-prover --test evm -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, slow"]
+fn verifier_size_vs_instances() {
+    for shape in [Shape::default(), Shape { width: 4, lookup_width: 2 }] {
+        for (n_in, n_out) in [(6, 4), (20, 10), (60, 20), (200, 56)] {
+            let g = common::dense_graph(n_in, n_out);
+            let input = zkinfer_circuits::ir::Tensor::new(vec![1, n_in], (0..n_in as i64).map(|i| (i * 7) % 256).collect()).expect("shape");
+            let s = common::setup_graph(&g, input, shape);
+            let m = run_setup(&s, shape, false);
+            eprintln!(
+                "SCALING shape {}/{} instances {:4} k {:2}: runtime {:6} B, sol {:7} B, verify gas {:8}, deploy gas {:9}",
+                shape.width, shape.lookup_width, n_in + n_out, s.k, m.deployed_size, m.sol_len, m.verify_gas, m.deploy_gas
+            );
+        }
+    }
+}
+
+#[test]
+fn verifier_over_eip170_is_a_clear_error() {
+    // 30 public instances push the default-shape verifier over 24,576 bytes.
+    let g = common::dense_graph(20, 10);
+    let input = zkinfer_circuits::ir::Tensor::new(vec![1, 20], (0..20).map(|i| (i * 13) % 256).collect()).expect("shape");
+    let s = common::setup_graph(&g, input, Shape::default());
+    let sol = gen_sol(&s.params, s.pk.get_vk(), s.instances.len()).expect("gen sol");
+    if let Ok(dir) = std::env::var("ZKINFER_DUMP_SOL") {
+        std::fs::write(format!("{dir}/verifier_30.sol"), &sol).expect("dump");
+    }
+    install_solc(&contracts_dir().expect("dir")).expect("install solcjs");
+    let compiled = compile_sol(&sol).expect("compile");
+    let err = EvmVerifier::deploy(&compiled.bytecode).err().expect("over the limit");
+    eprintln!("{err}");
+    match err {
+        zkinfer_prover::ProverError::ContractTooLarge { size, limit } => {
+            assert_eq!(size, compiled.deployed_bytecode.len());
+            assert_eq!(limit, EIP170_LIMIT);
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+}
