@@ -37,12 +37,21 @@ RUN_EZKL = "../shared/bench/run_ezkl.py"
 
 # ---------------------------------------------------------------- child processes
 
+# Linux keeps a process's peak RSS across fork and exec, so wait4 on a child forked straight
+# from this Python process (tens of MB once onnxruntime is loaded) reports at least that much.
+# GNU time forks the real command from a ~2 MB process and reports that grandchild's own peak.
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run_child(cmd, log, timeout):
     """Runs `cmd` with stdout+stderr to `log`. Returns dict(rc, wall_s, rss_mb, timed_out)."""
+    cmd = [str(c) for c in cmd]
+    rss_file = Path(str(log) + ".rss")
+    if GNU_TIME:
+        cmd = [GNU_TIME, "-f", "%M", "-o", str(rss_file)] + cmd
     with open(log, "w") as f:
         start = time.perf_counter()
-        p = subprocess.Popen([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, cwd=REPO,
-                             start_new_session=True)
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
         killed = []
 
         def kill():
@@ -60,7 +69,12 @@ def run_child(cmd, log, timeout):
             timer.cancel()
         wall = time.perf_counter() - start
         p.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from waiting again
-    return {"rc": p.returncode, "wall_s": round(wall, 3), "rss_mb": round(ru.ru_maxrss / 1024, 1),
+    rss_kb = ru.ru_maxrss  # without GNU time: an upper bound (includes this process's RSS at fork)
+    if GNU_TIME:
+        nums = re.findall(r"^(\d+)$", rss_file.read_text() if rss_file.exists() else "", re.M)
+        rss_kb = int(nums[-1]) if nums else None
+        rss_file.unlink(missing_ok=True)
+    return {"rc": p.returncode, "wall_s": round(wall, 3), "rss_mb": round(rss_kb / 1024, 1) if rss_kb else None,
             "timed_out": bool(killed)}
 
 
@@ -165,19 +179,24 @@ def run_zkinfer(zk, d, model, work, timeout, dev_srs):
     steps = [("setup", [zk, "setup", work, *srs]),
              ("prove", [zk, "prove", work, "--input", d / "input.json", *srs]),
              ("verify", [zk, "verify", work, work / "proof.json", *srs])]
-    if srs:  # the dev SRS's cost: verify is ~ms, so this is dev SRS generation (minus a file load)
+    if srs:  # the dev SRS's cost: verify itself takes ms, so this is dev SRS generation
         steps.append(("verify_dev_srs", [zk, "verify", work, work / "proof.json"]))
     for name, cmd in steps:
         log = work / f"{name}.log"
         r = res["steps"][name] = run_child(cmd, log, timeout)
-        if r["rc"] != 0:
+        if name == "verify_dev_srs":
+            # the keys were made with the file SRS, so this verification is expected to fail;
+            # only its time counts, and only if the dev SRS was made (its warning is printed first)
+            r["srs_made"] = "UNSAFE dev SRS" in log.read_text(errors="replace") and not r["timed_out"]
+        elif r["rc"] != 0:
             res["error"] = failure(name, r, log)
             break
     st = res["steps"]
     res["verified"] = "verify" in st and st["verify"]["rc"] == 0
-    if "verify_dev_srs" in st and st["verify_dev_srs"]["rc"] == 0:
+    if res["verified"] and st.get("verify_dev_srs", {}).get("srs_made"):
         res["dev_srs_s"] = round(max(0.0, st["verify_dev_srs"]["wall_s"] - st["verify"]["wall_s"]), 3)
-    res["peak_rss_mb"] = max(st[s]["rss_mb"] for s in ("setup", "prove", "verify") if s in st) if "setup" in st else None
+    rss = [st[s]["rss_mb"] for s in ("setup", "prove", "verify") if s in st and st[s]["rss_mb"] is not None]
+    res["peak_rss_mb"] = max(rss) if rss else None
     proof_path = work / "proof.json"
     if "prove" in st and st["prove"]["rc"] == 0 and proof_path.exists():
         p = json.load(open(proof_path))
@@ -202,7 +221,7 @@ def run_ezkl(d, work, timeout, calibrate):
     res = {"wall_s": r["wall_s"], "child_rss_mb": r["rss_mb"], "calibrated": calibrate}
     line = next((l for l in reversed(log.read_text(errors="replace").splitlines()) if l.startswith("{")), None)
     if r["rc"] != 0 or line is None:
-        res["error"] = failure("run_ezkl.py", r, log)
+        res["error"] = ezkl_failure(r, log)
         return res
     res.update(json.loads(line))
     w = work / "witness.json"
@@ -211,6 +230,19 @@ def run_ezkl(d, work, timeout, calibrate):
         if outs is not None:
             res["outputs"] = [[float(v) for v in o] for o in outs]
     return res
+
+
+def ezkl_failure(r, log):
+    """The exception line of a failed run_ezkl.py, with EZKL's own messages printed before it."""
+    if r["timed_out"]:
+        return f"run_ezkl.py timed out after {r['wall_s']:.0f} s"
+    lines = [l.strip() for l in Path(log).read_text(errors="replace").splitlines() if l.strip()]
+    exc = [i for i, l in enumerate(lines) if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", l)]
+    if not exc:
+        return failure("run_ezkl.py", r, log)
+    tb = next((i for i, l in enumerate(lines) if l.startswith("Traceback")), exc[-1])
+    said = [l for l in lines[:tb] if "low scale values" not in l][-2:]
+    return " | ".join(dict.fromkeys(said + [lines[exc[-1]]]))
 
 
 def drop_big_files(*dirs):
@@ -268,6 +300,8 @@ def table(results):
                 notes.append(f"- {name}: EZKL failed: {e['error']}")
         if "error" in z:
             notes.append(f"- {r['model']}: zkinfer: {z['error']}")
+        if z.get("srs_mode") == "dev":
+            notes.append(f"- {r['model']}: zkinfer ran with its dev SRS: its setup/prove/verify times include SRS generation")
         if r.get("ort_error"):
             notes.append(f"- {r['model']}: onnxruntime reference failed: {r['ort_error']}")
     return "\n".join(rows + ([""] + notes if notes else []))
@@ -296,7 +330,7 @@ def main():
     if a.peer:
         entries += [(f"{PEER_DIR}/{p.name}", True) for p in sorted((REPO / PEER_DIR).iterdir()) if p.is_dir()]
 
-    results, started = [], time.perf_counter()
+    results, started, load0 = [], time.perf_counter(), os.getloadavg()
     for i, (m, from_peer) in enumerate(entries):
         d = (REPO / m).resolve()
         name = d.name
@@ -332,7 +366,8 @@ def main():
             print(f"  {tool}: {rr.get('error', 'ok')}", file=sys.stderr, flush=True)
 
     total = round(time.perf_counter() - started, 1)
-    out = {"zkinfer": str(zk), "cores": os.cpu_count(), "total_s": total, "models": results}
+    out = {"zkinfer": str(zk), "cores": os.cpu_count(), "total_s": total, "argv": sys.argv[1:],
+           "loadavg_start": load0, "loadavg_end": os.getloadavg(), "models": results}
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
     print(table([r for r in results if r.get("ezkl")]))
@@ -340,7 +375,7 @@ def main():
                    if "unsupported" in r.get("zkinfer", {}).get("error", "") and not r.get("ezkl")]
     if unsupported:
         print(f"\nSkipped, zkinfer cannot compile them: " + "; ".join(unsupported))
-    print(f"\nTotal {total} s on {os.cpu_count()} cores.")
+    print(f"\nTotal {total} s on {os.cpu_count()} cores (load average {load0[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end).")
 
 
 if __name__ == "__main__":

@@ -11,5 +11,6 @@ pub mod ir;
 pub mod layout;
 pub mod onnx;
 pub mod ops;
+pub mod public;
 
 pub use error::{CircuitError, Result};

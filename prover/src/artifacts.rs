@@ -9,23 +9,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ProverError, Result};
 use crate::fsutil;
-use crate::util::{fr_from_hex, fr_from_i64, fr_to_hex};
+use crate::util::{fr_from_hex, fr_to_hex};
+use zkinfer_circuits::exec::dequantize;
+use zkinfer_circuits::ir::{Graph, Tensor};
+use zkinfer_circuits::public;
 
 /// `format` of a [`ProofFile`].
 pub const PROOF_FORMAT: &str = "zkinfer-proof/1";
 
-/// One model output, as proven (quantized) and decoded (float).
+/// One model input or output, as proven (quantized) and decoded (float).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OutputTensor {
+pub struct TensorValues {
     pub name: String,
     pub shape: Vec<usize>,
-    /// The integers the proof attests to (the last public instances).
+    /// The integers the proof attests to (packed into the public instances).
     pub quantized: Vec<i64>,
     /// `(quantized - zero_point) * scale`.
     pub values: Vec<f64>,
 }
 
-/// A proof with its public instances and decoded outputs.
+/// Kept for readers of older code: outputs and inputs share one type.
+pub type OutputTensor = TensorValues;
+
+/// A proof with its public instances and the inputs and outputs they encode.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProofFile {
     /// Always [`PROOF_FORMAT`].
@@ -34,25 +40,34 @@ pub struct ProofFile {
     pub model_hash: String,
     /// The circuit has `2^k` rows.
     pub k: u32,
-    /// Public instances (quantized inputs then outputs), each `0x` + 32 bytes big-endian.
+    /// Public instances, each `0x` + 32 bytes big-endian: the quantized inputs then outputs,
+    /// packed several per field element ([`zkinfer_circuits::public`]).
     pub instances: Vec<String>,
     /// The proof, `0x` + hex. Verifies natively and as calldata to the Solidity verifier.
     pub proof: String,
-    pub outputs: Vec<OutputTensor>,
+    pub inputs: Vec<TensorValues>,
+    pub outputs: Vec<TensorValues>,
     pub prove_seconds: f64,
 }
 
+fn tensor_values(name: &str, shape: &[usize], scale: f64, zp: i64, t: &Tensor) -> TensorValues {
+    TensorValues { name: name.into(), shape: shape.to_vec(), quantized: t.data.clone(), values: dequantize(scale, zp, t) }
+}
+
 impl ProofFile {
-    pub fn new(vk_hash: &[u8; 32], k: u32, instances: &[Fr], proof: &[u8], outputs: Vec<OutputTensor>, prove_seconds: f64) -> Self {
-        ProofFile {
+    /// A proof file for `graph` proven on quantized `inputs` with `outputs`.
+    pub fn new(vk_hash: &[u8; 32], k: u32, graph: &Graph, inputs: &[Tensor], outputs: &[Tensor], proof: &[u8], prove_seconds: f64) -> Result<Self> {
+        let instances = public::instances(graph, inputs, outputs).map_err(|why| ProverError::Invalid { what: "public values", why })?;
+        Ok(ProofFile {
             format: PROOF_FORMAT.into(),
             model_hash: hex::encode(vk_hash),
             k,
             instances: instances.iter().map(fr_to_hex).collect(),
             proof: format!("0x{}", hex::encode(proof)),
-            outputs,
+            inputs: graph.inputs.iter().zip(inputs).map(|(s, t)| tensor_values(&s.name, &s.shape, s.scale, s.zero_point, t)).collect(),
+            outputs: graph.outputs.iter().zip(outputs).map(|(o, t)| tensor_values(&o.name, &o.shape, o.scale, o.zero_point, t)).collect(),
             prove_seconds,
-        }
+        })
     }
 
     /// The public instances as field elements.
@@ -74,23 +89,30 @@ impl ProofFile {
         Ok(h)
     }
 
-    /// Checks the fields decode and the outputs are the last public instances.
+    /// Checks the fields decode and every tensor has as many values as its shape.
     pub fn validate(&self) -> Result<()> {
         if self.format != PROOF_FORMAT {
             return Err(ProverError::Invalid { what: "proof file", why: format!("format `{}` is not `{PROOF_FORMAT}`", self.format) });
         }
         self.model_hash_bytes()?;
         self.proof_bytes()?;
-        let inst = self.instances_fr()?;
-        let outs: Vec<Fr> = self.outputs.iter().flat_map(|o| o.quantized.iter().map(|&q| fr_from_i64(q))).collect();
-        if !inst.ends_with(&outs) {
-            return Err(ProverError::Invalid { what: "proof file", why: "the listed outputs are not the proven public instances".into() });
-        }
-        for o in &self.outputs {
+        self.instances_fr()?;
+        for o in self.inputs.iter().chain(&self.outputs) {
             let n: usize = o.shape.iter().product();
             if o.quantized.len() != n || o.values.len() != n {
-                return Err(ProverError::Invalid { what: "proof file", why: format!("output `{}` does not have shape {:?}", o.name, o.shape) });
+                return Err(ProverError::Invalid { what: "proof file", why: format!("tensor `{}` does not have shape {:?}", o.name, o.shape) });
             }
+        }
+        Ok(())
+    }
+
+    /// Checks the listed inputs and outputs are exactly what the public instances encode for
+    /// `graph`, so the decoded values shown to users are the proven ones.
+    pub fn check_against(&self, graph: &Graph) -> Result<()> {
+        let t = |v: &[TensorValues]| -> Vec<Tensor> { v.iter().map(|x| Tensor { shape: x.shape.clone(), data: x.quantized.clone() }).collect() };
+        let want = public::instances(graph, &t(&self.inputs), &t(&self.outputs)).map_err(|why| ProverError::Invalid { what: "proof file", why })?;
+        if want != self.instances_fr()? {
+            return Err(ProverError::Invalid { what: "proof file", why: "the listed inputs/outputs are not the proven public instances".into() });
         }
         Ok(())
     }

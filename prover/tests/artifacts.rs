@@ -3,7 +3,7 @@
 mod common;
 
 use zkinfer_circuits::exec;
-use zkinfer_prover::artifacts::{OutputTensor, ProofFile, PROOF_FORMAT};
+use zkinfer_prover::artifacts::{ProofFile, PROOF_FORMAT};
 use zkinfer_prover::{prove, verify, vk_hash, ProverError, Verdict};
 
 fn proof_file() -> ProofFile {
@@ -11,13 +11,7 @@ fn proof_file() -> ProofFile {
     let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
     let g = common::tiny_graph();
     let outs = exec::outputs(&g, &[common::tiny_input()]).expect("exec");
-    let outputs = g
-        .outputs
-        .iter()
-        .zip(&outs)
-        .map(|(o, t)| OutputTensor { name: o.name.clone(), shape: t.shape.clone(), quantized: t.data.clone(), values: exec::dequantize(o.scale, o.zero_point, t) })
-        .collect();
-    ProofFile::new(&vk_hash(s.pk.get_vk()), s.k, &s.instances, &proof, outputs, 0.25)
+    ProofFile::new(&vk_hash(s.pk.get_vk()), s.k, &g, &[common::tiny_input()], &outs, &proof, 0.25).expect("proof file")
 }
 
 #[test]
@@ -65,9 +59,11 @@ fn wrong_format_and_corruption_are_clear_errors() {
     let mut lying = f.clone();
     lying.outputs[0].quantized[0] += 1;
     lying.write(&path).expect("write");
-    let err = ProofFile::read(&path).expect_err("outputs differ from instances");
+    let read = ProofFile::read(&path).expect("well-formed");
+    let err = read.check_against(&common::tiny_graph()).expect_err("outputs differ from instances");
     assert!(err.to_string().contains("not the proven public instances"), "{err}");
     eprintln!("{err}");
+    assert!(f.check_against(&common::tiny_graph()).is_ok());
 
     let mut bad_hex = f.clone();
     bad_hex.instances[0] = format!("0x{}", "f".repeat(64));

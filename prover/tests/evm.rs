@@ -118,9 +118,10 @@ fn verifier_size_vs_instances() {
 
 #[test]
 fn verifier_over_eip170_is_a_clear_error() {
-    // 30 public instances push the default-shape verifier over 24,576 bytes.
-    let g = common::dense_graph(20, 10);
-    let input = zkinfer_circuits::ir::Tensor::new(vec![1, 20], (0..20).map(|i| (i * 13) % 256).collect()).expect("shape");
+    // 1,500 8-bit inputs pack into 100 public instances (~165 bytes of verifier code each):
+    // over 24,576 bytes.
+    let g = common::dense_graph(1500, 2);
+    let input = zkinfer_circuits::ir::Tensor::new(vec![1, 1500], (0..1500).map(|i| (i * 13) % 256).collect()).expect("shape");
     let s = common::setup_graph(&g, input, Shape::default());
     let sol = gen_sol(&s.params, s.pk.get_vk(), s.instances.len()).expect("gen sol");
     if let Ok(dir) = std::env::var("ZKINFER_DUMP_SOL") {

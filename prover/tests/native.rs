@@ -48,9 +48,10 @@ fn honest_proof_is_valid_and_tampering_is_detected() {
 fn proving_with_wrong_instances_or_srs_size_is_an_error() {
     let s = common::shared();
     let mut wrong = s.instances.clone();
-    wrong[3] += Fr::one();
+    let last = wrong.len() - 1;
+    wrong[last] += Fr::one();
     let err = prove(&s.params, &s.pk, &s.circuit, &wrong, common::rng()).expect_err("wrong instances");
-    assert!(matches!(err, ProverError::InstanceMismatch { index: 3, .. }), "{err}");
+    assert!(matches!(err, ProverError::InstanceMismatch { index, .. } if index == last), "{err}");
 
     let (small, _) = zkinfer_prover::srs::dev_srs(s.k - 1).expect("srs");
     let err = prove(&small, &s.pk, &s.circuit, &s.instances, common::rng()).expect_err("wrong k");

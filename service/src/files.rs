@@ -16,7 +16,6 @@ use zkinfer_circuits::layout::ctx::Shape;
 use zkinfer_circuits::onnx::ImportOptions;
 
 pub const SETTINGS_FORMAT: &str = "zkinfer-settings/1";
-pub const PROOF_FORMAT: &str = "zkinfer-proof/1";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settings {
@@ -29,27 +28,6 @@ pub struct Settings {
     pub rows: usize,
     pub num_instances: usize,
     pub graph: Graph,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OutputTensor {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub quantized: Vec<i64>,
-    pub values: Vec<f64>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ProofFile {
-    pub format: String,
-    /// sha256 of the verifying key: identifies model + circuit.
-    pub model_hash: String,
-    pub k: u32,
-    /// Public instances: quantized inputs then outputs, 32-byte big-endian hex.
-    pub instances: Vec<String>,
-    pub proof: String,
-    pub outputs: Vec<OutputTensor>,
-    pub prove_seconds: f64,
 }
 
 pub struct Workdir(pub PathBuf);

@@ -8,13 +8,15 @@ use anyhow::{bail, Context, Result};
 use zkinfer_circuits::exec;
 use zkinfer_circuits::ir::{Graph, Tensor};
 use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
+use zkinfer_prover::evm;
 use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
-use halo2_proofs::halo2curves::bn256::{Bn256, Fr};
+use halo2_proofs::halo2curves::bn256::Bn256;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
-use zkinfer_prover::{keys, sizing, srs, util, verify::Verdict};
+use zkinfer_prover::{keys, sizing, srs, verify::Verdict};
 
-use crate::files::{sha256_hex, OutputTensor, ProofFile, Settings, Workdir, PROOF_FORMAT, SETTINGS_FORMAT};
+use crate::files::{sha256_hex, Settings, Workdir, SETTINGS_FORMAT};
+use zkinfer_prover::artifacts::ProofFile;
 
 /// Imports an ONNX model and sizes its circuit.
 pub fn compile(model: &Path, opts: ImportOptions, shape: Shape) -> Result<Settings> {
@@ -81,32 +83,7 @@ pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<
     let circuit = ModelCircuit { ctx };
     let proof = zkinfer_prover::prove::prove(params, &pk, &circuit, &instances, rand::rngs::OsRng)?;
     let secs = start.elapsed().as_secs_f64();
-    let outputs = s
-        .graph
-        .outputs
-        .iter()
-        .zip(&outs)
-        .map(|(o, t)| OutputTensor { name: o.name.clone(), shape: o.shape.clone(), quantized: t.data.clone(), values: exec::dequantize(o.scale, o.zero_point, t) })
-        .collect();
-    Ok(ProofFile {
-        format: PROOF_FORMAT.into(),
-        model_hash: hex::encode(header.vk_hash),
-        k: header.k,
-        instances: instances.iter().map(util::fr_to_hex).collect(),
-        proof: format!("0x{}", hex::encode(&proof)),
-        outputs,
-        prove_seconds: secs,
-    })
-}
-
-/// Decodes a proof file's instances and proof bytes.
-pub fn decode_proof(p: &ProofFile) -> Result<(Vec<Fr>, Vec<u8>)> {
-    if p.format != PROOF_FORMAT {
-        bail!("proof format `{}` is not {PROOF_FORMAT}", p.format);
-    }
-    let instances = p.instances.iter().map(|h| util::fr_from_hex(h)).collect::<std::result::Result<Vec<_>, _>>()?;
-    let proof = hex::decode(p.proof.trim_start_matches("0x")).context("the proof is not hex")?;
-    Ok((instances, proof))
+    Ok(ProofFile::new(&header.vk_hash, header.k, &s.graph, &inputs, &outs, &proof, secs)?)
 }
 
 /// Verifies a proof file natively. Errors for files that do not belong together; a proof
@@ -117,9 +94,41 @@ pub fn verify(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, p: &ProofFi
     if p.model_hash != model {
         bail!("the proof was made for model {}, but {} holds model {model}", p.model_hash, wd.0.display());
     }
-    let (instances, proof) = decode_proof(p)?;
-    if instances.len() != s.num_instances {
-        bail!("the proof has {} public values, the model needs {}", instances.len(), s.num_instances);
-    }
+    p.validate()?;
+    p.check_against(&s.graph)?;
+    let (instances, proof) = (p.instances_fr()?, p.proof_bytes()?);
     Ok(zkinfer_prover::verify::verify(params, &vk, &instances, &proof))
+}
+
+/// Result of the EVM step.
+pub struct EvmReport {
+    pub sol_bytes: usize,
+    pub deployed_size: usize,
+    /// Creation bytecode.
+    pub bytecode: Vec<u8>,
+    pub outcome: Option<evm::EvmOutcome>,
+}
+
+/// Generates the Solidity verifier, compiles it with the pinned solcjs, and (given a proof)
+/// deploys it in an in-process EVM (revm) and calls it.
+pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof: Option<&ProofFile>) -> Result<EvmReport> {
+    let (vk, header) = keys::read_vk(&wd.vk())?;
+    header.check_params(params)?;
+    let sol = evm::gen_sol(params, &vk, s.num_instances)?;
+    crate::files::write_atomic(&wd.sol(), sol.as_bytes())?;
+    let compiled = evm::compile_sol(&sol)?;
+    crate::files::write_json(&wd.verifier(), &serde_json::json!({
+        "solc": compiled.solc_version,
+        "bytecode": format!("0x{}", hex::encode(&compiled.bytecode)),
+        "deployed_bytecode": format!("0x{}", hex::encode(&compiled.deployed_bytecode)),
+    }))?;
+    let outcome = match proof {
+        Some(p) => {
+            p.validate()?;
+            p.check_against(&s.graph)?;
+            Some(evm::evm_verify(&compiled.bytecode, &p.instances_fr()?, &p.proof_bytes()?)?)
+        }
+        None => None,
+    };
+    Ok(EvmReport { sol_bytes: sol.len(), deployed_size: compiled.deployed_bytecode.len(), bytecode: compiled.bytecode, outcome })
 }

@@ -60,12 +60,34 @@ fn prove_verify_and_reject_tampering() {
     let proof = d.join("proof.json");
     ok(&zkinfer(&["verify", ds, proof.to_str().expect("utf8")]));
 
-    // change one output value in the proof file: must be INVALID (exit 1, no panic)
+    // an edited instance that no longer matches the listed outputs is refused outright
     let mut p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).expect("read")).expect("json");
     let inst = p["instances"].as_array_mut().expect("instances");
     let last = inst.len() - 1;
     inst[last] = serde_json::Value::String(format!("0x{}", "00".repeat(31) + "05"));
     let forged = d.join("forged.json");
+    std::fs::write(&forged, serde_json::to_string(&p).expect("ser")).expect("write");
+    fails_with(&zkinfer(&["verify", ds, forged.to_str().expect("utf8")]), "not the proven public instances");
+
+    // the real attack: claim other outputs, with instances re-packed to match: INVALID
+    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("settings.json")).expect("settings")).expect("json");
+    let graph: zkinfer_circuits::ir::Graph = serde_json::from_value(settings["graph"].clone()).expect("graph");
+    let mut p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).expect("read")).expect("json");
+    let tensors = |v: &serde_json::Value| -> Vec<zkinfer_circuits::ir::Tensor> {
+        v.as_array()
+            .expect("tensors")
+            .iter()
+            .map(|t| zkinfer_circuits::ir::Tensor {
+                shape: serde_json::from_value(t["shape"].clone()).expect("shape"),
+                data: serde_json::from_value(t["quantized"].clone()).expect("quantized"),
+            })
+            .collect()
+    };
+    let mut outs = tensors(&p["outputs"]);
+    outs[0].data[0] = if outs[0].data[0] == 0 { 1 } else { outs[0].data[0] - 1 };
+    p["outputs"][0]["quantized"] = serde_json::to_value(&outs[0].data).expect("ser");
+    let inst = zkinfer_circuits::public::instances(&graph, &tensors(&p["inputs"]), &outs).expect("in range");
+    p["instances"] = serde_json::to_value(inst.iter().map(zkinfer_prover::util::fr_to_hex).collect::<Vec<_>>()).expect("ser");
     std::fs::write(&forged, serde_json::to_string(&p).expect("ser")).expect("write");
     fails_with(&zkinfer(&["verify", ds, forged.to_str().expect("utf8")]), "verification failed");
 

@@ -96,11 +96,9 @@ impl Graph {
         &self.values[v]
     }
 
-    /// Total number of public instances: all input then all output elements.
+    /// Number of public instances (packed inputs then packed outputs).
     pub fn num_instances(&self) -> usize {
-        let ins: usize = self.inputs.iter().map(|i| tensor::numel(&self.values[i.value].shape)).sum();
-        let outs: usize = self.outputs.iter().map(|o| tensor::numel(&self.values[o.value].shape)).sum();
-        ins + outs
+        crate::public::num_instances(self)
     }
 }
 

@@ -114,7 +114,7 @@ pub struct Shape {
 
 impl Default for Shape {
     fn default() -> Self {
-        Shape { width: 8, lookup_width: 4 }
+        Shape { width: 6, lookup_width: 2 }
     }
 }
 

@@ -10,6 +10,7 @@ use ctx::{AValue, LayoutCtx, Shape};
 
 use crate::error::{CircuitError, Result};
 use crate::ir::{Graph, Tensor};
+use crate::public::{packing_of, Packing};
 
 /// A tensor of assigned cells.
 #[derive(Clone, Debug)]
@@ -32,12 +33,13 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         if t.shape != info.shape {
             return Err(CircuitError::Internal(format!("input {} has shape {:?}, expected {:?}", spec.name, t.shape, info.shape)));
         }
-        let mut cells = Vec::with_capacity(t.len());
-        for &v in &t.data {
-            let c = ctx.bounded(v as i128, info.lo as i128, info.hi as i128);
+        if let Some(&v) = t.data.iter().find(|&&v| v < info.lo || v > info.hi) {
+            return Err(CircuitError::OutOfRange { name: spec.name.clone(), index: 0, value: v as f64, min: info.lo as f64, max: info.hi as f64 });
+        }
+        let cells: Vec<AValue> = t.data.iter().map(|&v| ctx.bounded(v as i128, info.lo as i128, info.hi as i128)).collect();
+        for c in Packing::new(info.lo, info.hi).pack_cells(&mut ctx, &cells) {
             ctx.expose(c, instance);
             instance += 1;
-            cells.push(c);
         }
         vals[spec.value] = Some(CellTensor { shape: t.shape.clone(), cells });
     }
@@ -55,7 +57,9 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
     }
     for o in &g.outputs {
         let t = vals[o.value].as_ref().ok_or_else(|| CircuitError::Internal(format!("output {} undefined", o.name)))?;
-        for &c in &t.cells {
+        // outputs are range-checked to their bounds by the op producing them (a Rescale, or
+        // ops that preserve their input's checked range); pack by those bounds
+        for c in packing_of(g, o.value).pack_cells(&mut ctx, &t.cells) {
             ctx.expose(c, instance);
             instance += 1;
         }

@@ -24,9 +24,9 @@ pub(crate) fn check_graph(g: &Graph, inputs: &[Tensor], samples: usize) {
     let ctx = lay_out(g, inputs, Shape::default()).expect("layout");
     ctx.check().expect("integer witness satisfies the gates");
     let inst = instance_values(&ctx);
-    let n_in: usize = inputs.iter().map(|t| t.len()).sum();
-    let want: Vec<Fr> = expected.iter().flat_map(|t| t.data.iter().map(|&v| super::circuit::fe(v as i128))).collect();
-    assert_eq!(&inst[n_in..], &want[..], "layout outputs equal the reference executor");
+    let want = crate::public::instances(g, inputs, &expected).expect("values in range");
+    assert_eq!(inst, want, "layout instances equal the packed reference inputs and outputs");
+    assert_eq!(inst.len(), g.num_instances());
 
     let circuit = ModelCircuit { ctx: ctx.clone() };
     let k = k_for(circuit.rows());

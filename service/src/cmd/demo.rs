@@ -6,6 +6,7 @@ use zkinfer_circuits::layout::ctx::Shape;
 use zkinfer_circuits::onnx::ImportOptions;
 
 use crate::files::{read_inputs, write_json, Workdir};
+use zkinfer_prover::artifacts::ProofFile;
 use crate::pipeline;
 
 #[derive(clap::Args)]
@@ -31,7 +32,7 @@ pub fn run(a: Args) -> Result<()> {
     println!("2. setup (UNSAFE dev SRS, demo only): keys in {} ({:.2} s)", wd.0.display(), t.elapsed().as_secs_f64());
     let data = read_inputs(&a.model.join("input.json"))?;
     let p = pipeline::prove(&wd, &s, &params, &data, false)?;
-    write_json(&wd.proof(), &p)?;
+    p.write(&wd.proof())?;
     let out = &p.outputs[0];
     let digit = out.values.iter().enumerate().fold(0, |b, (i, &x)| if x > out.values[b] { i } else { b });
     println!("3. prove: predicted digit {digit}; proof {} bytes; prove time {:.2} s", (p.proof.len() - 2) / 2, p.prove_seconds);
@@ -41,13 +42,45 @@ pub fn run(a: Args) -> Result<()> {
     if !v.is_valid() {
         bail!("the honest proof did not verify");
     }
-    let mut forged = p.clone();
-    let last = forged.instances.len() - 1;
-    forged.instances[last] = zkinfer_prover::util::fr_to_hex(&(zkinfer_prover::util::fr_from_hex(&forged.instances[last])? + halo2_proofs::halo2curves::bn256::Fr::one()));
+    // The attack: claim another digit, with public instances consistent with the claim.
+    let forged = forge_output(&s.graph, &p, digit)?;
     let v = pipeline::verify(&wd, &s, &params, &forged)?;
-    println!("5. tamper check: the same proof with a changed output is {v}");
+    println!("5. tamper check: the same proof claiming digit {} is {v}", (digit + 1) % 10);
     if v.is_valid() {
         bail!("a forged output was accepted");
     }
+    let t = Instant::now();
+    let r = pipeline::evm_verifier(&wd, &s, &params, Some(&p))?;
+    let o = r.outcome.as_ref().expect("a proof was given");
+    println!(
+        "6. EVM: Solidity verifier compiled (solcjs 0.8.19), {} bytes deployed; in-process EVM: {} with {} gas ({:.2} s)",
+        r.deployed_size,
+        if o.success { "valid" } else { "REJECTED" },
+        o.gas_used,
+        t.elapsed().as_secs_f64()
+    );
+    if !o.success {
+        bail!("the EVM verifier rejected the honest proof");
+    }
+    let forged_inst = forged.instances_fr()?;
+    let bad = zkinfer_prover::evm::evm_verify(&r.bytecode, &forged_inst, &p.proof_bytes()?)?;
+    println!("7. EVM tamper check: the same proof claiming another digit is {}", if bad.success { "ACCEPTED" } else { "rejected (reverted)" });
+    if bad.success {
+        bail!("the EVM verifier accepted a forged output");
+    }
     Ok(())
+}
+
+/// A copy of `p` whose output claims `(digit + 1) % 10` (its logit swapped with the winner's).
+fn forge_output(g: &zkinfer_circuits::ir::Graph, p: &ProofFile, digit: usize) -> Result<ProofFile> {
+    let mut f = p.clone();
+    let out = &mut f.outputs[0];
+    let other = (digit + 1) % out.quantized.len();
+    out.quantized.swap(digit, other);
+    let t = |v: &[zkinfer_prover::artifacts::TensorValues]| -> Vec<zkinfer_circuits::ir::Tensor> {
+        v.iter().map(|x| zkinfer_circuits::ir::Tensor { shape: x.shape.clone(), data: x.quantized.clone() }).collect()
+    };
+    let inst = zkinfer_circuits::public::instances(g, &t(&f.inputs), &t(&f.outputs)).map_err(anyhow::Error::msg)?;
+    f.instances = inst.iter().map(zkinfer_prover::util::fr_to_hex).collect();
+    Ok(f)
 }

@@ -2,6 +2,7 @@
 
 mod compile;
 mod demo;
+mod evm;
 mod prove;
 mod setup;
 mod verify;
@@ -28,7 +29,9 @@ enum Cmd {
     Prove(prove::Args),
     /// Verify a proof natively.
     Verify(verify::Args),
-    /// Run compile, setup, prove and verify on the bundled digits model, with a tamper check.
+    /// Generate the Solidity verifier, compile it (solcjs) and verify a proof in an in-process EVM.
+    EvmVerifier(evm::Args),
+    /// Run every step on the bundled digits model, with tamper checks.
     Demo(demo::Args),
 }
 
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Setup(a) => setup::run(a),
         Cmd::Prove(a) => prove::run(a),
         Cmd::Verify(a) => verify::run(a),
+        Cmd::EvmVerifier(a) => evm::run(a),
         Cmd::Demo(a) => demo::run(a),
     }
 }

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::SrsArgs;
-use crate::files::{read_inputs, write_json, Workdir};
+use crate::files::{read_inputs, Workdir};
 use crate::pipeline;
 
 #[derive(clap::Args)]
@@ -30,7 +30,7 @@ pub fn run(a: Args) -> Result<()> {
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let p = pipeline::prove(&wd, &s, &params, &data, a.saturate)?;
     let out = a.out.unwrap_or_else(|| wd.proof());
-    write_json(&out, &p)?;
+    p.write(&out)?;
     for o in &p.outputs {
         println!("output {} {:?}: {:?}", o.name, o.shape, o.values);
     }

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use super::SrsArgs;
-use crate::files::{read_json, Workdir};
+use crate::files::Workdir;
+use zkinfer_prover::artifacts::ProofFile;
 use crate::pipeline;
 
 #[derive(clap::Args)]
@@ -19,7 +20,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
-    let p = read_json(&a.proof)?;
+    let p = ProofFile::read(&a.proof)?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let v = pipeline::verify(&wd, &s, &params, &p)?;
     println!("proof {}: {v}", a.proof.display());
