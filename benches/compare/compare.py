@@ -309,6 +309,18 @@ def table(results):
 
 # ---------------------------------------------------------------- main
 
+def binary_info(zk):
+    """Which zkinfer ran: path, mtime, sha256 prefix and the repo's HEAD (the binary may be newer)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(zk, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(zk.stat().st_mtime))
+    return {"path": str(zk), "mtime": mtime, "sha256": h.hexdigest()[:16], "git_head": head}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", help="model folders (relative to the repo root); default: the bundled digits models")
@@ -366,7 +378,7 @@ def main():
             print(f"  {tool}: {rr.get('error', 'ok')}", file=sys.stderr, flush=True)
 
     total = round(time.perf_counter() - started, 1)
-    out = {"zkinfer": str(zk), "cores": os.cpu_count(), "total_s": total, "argv": sys.argv[1:],
+    out = {"zkinfer": binary_info(zk), "cores": os.cpu_count(), "total_s": total, "argv": sys.argv[1:],
            "loadavg_start": load0, "loadavg_end": os.getloadavg(), "models": results}
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
@@ -375,7 +387,9 @@ def main():
                    if "unsupported" in r.get("zkinfer", {}).get("error", "") and not r.get("ezkl")]
     if unsupported:
         print(f"\nSkipped, zkinfer cannot compile them: " + "; ".join(unsupported))
-    print(f"\nTotal {total} s on {os.cpu_count()} cores (load average {load0[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end).")
+    b = out["zkinfer"]
+    print(f"\nzkinfer binary built {b['mtime']} (sha256 {b['sha256']}, repo HEAD {b['git_head']}).")
+    print(f"Total {total} s on {os.cpu_count()} cores (load average {load0[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end).")
 
 
 if __name__ == "__main__":
