@@ -18,14 +18,32 @@ use zkinfer_prover::{keys, sizing, srs, verify::Verdict};
 use crate::files::{sha256_hex, Settings, Workdir, SETTINGS_FORMAT};
 use zkinfer_prover::artifacts::ProofFile;
 
-/// Imports an ONNX model and sizes its circuit.
-pub fn compile(model: &Path, opts: ImportOptions, shape: Shape) -> Result<Settings> {
+/// Circuit shapes `compile` chooses from when none is given.
+/// (Wider shapes prove big models at a smaller k but grow the Solidity verifier towards the
+/// 24,576-byte contract limit; pass --width/--lookup-width for those.)
+pub const AUTO_SHAPES: [Shape; 3] = [
+    Shape { width: 4, lookup_width: 2 },
+    Shape { width: 6, lookup_width: 2 },
+    Shape { width: 8, lookup_width: 2 },
+];
+
+/// Imports an ONNX model and sizes its circuit. Without a `shape`, picks from
+/// [`AUTO_SHAPES`] the one with the smallest `k`, then the fewest columns (less prover work
+/// per row and a smaller EVM verifier).
+pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Result<Settings> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
     let graph = import_file(model, &opts)?;
     let inputs = reference_inputs(&graph);
-    let ctx = lay_out(&graph, &inputs, shape)?;
-    let circuit = ModelCircuit { ctx };
-    let k = sizing::k_for(&circuit);
+    let mut best: Option<(u32, ModelCircuit)> = None;
+    for sh in shape.map_or(AUTO_SHAPES.to_vec(), |s| vec![s]) {
+        let circuit = ModelCircuit { ctx: lay_out(&graph, &inputs, sh)? };
+        let k = sizing::k_for(&circuit);
+        if best.as_ref().is_none_or(|(bk, _)| k < *bk) {
+            best = Some((k, circuit));
+        }
+    }
+    let (k, circuit) = best.context("no circuit shape to try")?;
+    let shape = circuit.ctx.shape;
     Ok(Settings {
         format: SETTINGS_FORMAT.into(),
         model: model.display().to_string(),

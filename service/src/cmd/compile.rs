@@ -21,32 +21,48 @@ pub struct Args {
     param_scale_bits: u32,
     #[arg(long, default_value_t = ImportOptions::default().act_scale_bits)]
     act_scale_bits: u32,
-    /// Advice columns of the multiply-accumulate gate.
-    #[arg(long, default_value_t = Shape::default().width)]
-    width: usize,
+    /// Advice columns of the multiply-accumulate gate (default: chosen from the model size).
+    #[arg(long, requires = "lookup_width")]
+    width: Option<usize>,
     /// How many of them carry range lookups.
-    #[arg(long, default_value_t = Shape::default().lookup_width)]
-    lookup_width: usize,
+    #[arg(long, requires = "width")]
+    lookup_width: Option<usize>,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, ..ImportOptions::default() };
-    zkinfer_prover::sizing::check_shape(Shape { width: a.width, lookup_width: a.lookup_width })?;
-    let s = pipeline::compile(&a.model, opts, Shape { width: a.width, lookup_width: a.lookup_width })?;
+    let shape = match (a.width, a.lookup_width) {
+        (Some(width), Some(lookup_width)) => Some(Shape { width, lookup_width }),
+        _ => None,
+    };
+    if let Some(sh) = shape {
+        zkinfer_prover::sizing::check_shape(sh)?;
+    }
+    let s = pipeline::compile(&a.model, opts, shape)?;
     let wd = Workdir(a.out);
     write_json(&wd.settings(), &s)?;
-    println!("compiled {}: {} nodes, {} rows, k = {}, {} public values -> {}", s.model, s.graph.nodes.len(), s.rows, s.k, s.num_instances, wd.settings().display());
+    say!(
+        "compiled {}: {} nodes, {} rows, k = {}, {} columns ({} with lookups), {} public values -> {}",
+        s.model,
+        s.graph.nodes.len(),
+        s.rows,
+        s.k,
+        s.shape.width,
+        s.shape.lookup_width,
+        s.num_instances,
+        wd.settings().display()
+    );
     let ctx = zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), s.shape)?;
-    println!("{:<4} {:<10} {:>8} {:>8}  {}", "node", "op", "rows", "MACs", "output");
+    say!("{:<4} {:<10} {:>8} {:>8}  {}", "node", "op", "rows", "MACs", "output");
     for (i, (n, rows)) in s.graph.nodes.iter().zip(&ctx.node_rows).enumerate() {
         let macs = n.op.macs(&s.graph);
         let out = s.graph.info(n.output);
-        println!("{i:<4} {:<10} {rows:>8} {macs:>8}  {} {:?} in [{}, {}]", n.op.name(), out.name, out.shape, out.lo, out.hi);
+        say!("{i:<4} {:<10} {rows:>8} {macs:>8}  {} {:?} in [{}, {}]", n.op.name(), out.name, out.shape, out.lo, out.hi);
     }
     let macs: usize = s.graph.nodes.iter().map(|n| n.op.macs(&s.graph)).sum();
     let mac_rows: usize = s.graph.nodes.iter().zip(&ctx.node_rows).filter(|(n, _)| n.op.macs(&s.graph) > 0).map(|(_, r)| r).sum();
     if macs > 0 {
-        println!("{macs} MACs in {mac_rows} rows: {:.3} rows ({:.2} advice cells) per MAC", mac_rows as f64 / macs as f64, mac_rows as f64 * (s.shape.width + 1) as f64 / macs as f64);
+        say!("{macs} MACs in {mac_rows} rows: {:.3} rows ({:.2} advice cells) per MAC", mac_rows as f64 / macs as f64, mac_rows as f64 * (s.shape.width + 1) as f64 / macs as f64);
     }
     Ok(())
 }

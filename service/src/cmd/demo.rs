@@ -2,7 +2,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use zkinfer_circuits::layout::ctx::Shape;
 use zkinfer_circuits::onnx::ImportOptions;
 
 use crate::files::{read_inputs, write_json, Workdir};
@@ -20,39 +19,39 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    println!("zkinfer demo on {}", a.model.display());
+    say!("zkinfer demo on {}", a.model.display());
     let wd = Workdir(a.out);
     let t = Instant::now();
-    let s = pipeline::compile(&a.model.join("model.onnx"), ImportOptions::default(), Shape::default())?;
+    let s = pipeline::compile(&a.model.join("model.onnx"), ImportOptions::default(), None)?;
     write_json(&wd.settings(), &s)?;
-    println!("1. compile: {} IR nodes, {} rows, k = {} ({:.2} s)", s.graph.nodes.len(), s.rows, s.k, t.elapsed().as_secs_f64());
+    say!("1. compile: {} IR nodes, {} rows, k = {}, {} columns ({:.2} s)", s.graph.nodes.len(), s.rows, s.k, s.shape.width, t.elapsed().as_secs_f64());
     let t = Instant::now();
     let params = pipeline::load_params(None, s.k)?;
     pipeline::setup(&wd, &s, &params)?;
-    println!("2. setup (UNSAFE dev SRS, demo only): keys in {} ({:.2} s)", wd.0.display(), t.elapsed().as_secs_f64());
+    say!("2. setup (UNSAFE dev SRS, demo only): keys in {} ({:.2} s)", wd.0.display(), t.elapsed().as_secs_f64());
     let data = read_inputs(&a.model.join("input.json"))?;
     let p = pipeline::prove(&wd, &s, &params, &data, false)?;
     p.write(&wd.proof())?;
     let out = &p.outputs[0];
     let digit = out.values.iter().enumerate().fold(0, |b, (i, &x)| if x > out.values[b] { i } else { b });
-    println!("3. prove: predicted digit {digit}; proof {} bytes; prove time {:.2} s", (p.proof.len() - 2) / 2, p.prove_seconds);
+    say!("3. prove: predicted digit {digit}; proof {} bytes; prove time {:.2} s", (p.proof.len() - 2) / 2, p.prove_seconds);
     let t = Instant::now();
     let v = pipeline::verify(&wd, &s, &params, &p)?;
-    println!("4. verify (native): {v} ({:.3} s)", t.elapsed().as_secs_f64());
+    say!("4. verify (native): {v} ({:.3} s)", t.elapsed().as_secs_f64());
     if !v.is_valid() {
         bail!("the honest proof did not verify");
     }
     // The attack: claim another digit, with public instances consistent with the claim.
     let forged = forge_output(&s.graph, &p, digit)?;
     let v = pipeline::verify(&wd, &s, &params, &forged)?;
-    println!("5. tamper check: the same proof claiming digit {} is {v}", (digit + 1) % 10);
+    say!("5. tamper check: the same proof claiming digit {} is {v}", (digit + 1) % 10);
     if v.is_valid() {
         bail!("a forged output was accepted");
     }
     let t = Instant::now();
     let r = pipeline::evm_verifier(&wd, &s, &params, Some(&p))?;
     let o = r.outcome.as_ref().expect("a proof was given");
-    println!(
+    say!(
         "6. EVM: Solidity verifier compiled (solcjs 0.8.19), {} bytes deployed; in-process EVM: {} with {} gas ({:.2} s)",
         r.deployed_size,
         if o.success { "valid" } else { "REJECTED" },
@@ -64,7 +63,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let forged_inst = forged.instances_fr()?;
     let bad = zkinfer_prover::evm::evm_verify(&r.bytecode, &forged_inst, &p.proof_bytes()?)?;
-    println!("7. EVM tamper check: the same proof claiming another digit is {}", if bad.success { "ACCEPTED" } else { "rejected (reverted)" });
+    say!("7. EVM tamper check: the same proof claiming another digit is {}", if bad.success { "ACCEPTED" } else { "rejected (reverted)" });
     if bad.success {
         bail!("the EVM verifier accepted a forged output");
     }

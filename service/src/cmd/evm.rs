@@ -25,10 +25,10 @@ pub fn run(a: Args) -> Result<()> {
     let proof_path = a.proof.or_else(|| Some(wd.proof()).filter(|p| p.exists()));
     let proof = proof_path.as_deref().map(ProofFile::read).transpose()?;
     let r = pipeline::evm_verifier(&wd, &s, &params, proof.as_ref())?;
-    println!("Solidity verifier: {} ({} bytes of source); bytecode: {}", wd.sol().display(), r.sol_bytes, wd.verifier().display());
-    println!("deployed size: {} bytes (EIP-170 limit 24,576)", r.deployed_size);
+    say!("Solidity verifier: {} ({} bytes of source); bytecode: {}", wd.sol().display(), r.sol_bytes, wd.verifier().display());
+    say!("deployed size: {} bytes (EIP-170 limit 24,576)", r.deployed_size);
     if let Some(o) = r.outcome {
-        println!("EVM verification of {}: {} ({}), gas used {} (deploy gas {})", proof_path.map(|p| p.display().to_string()).unwrap_or_default(), if o.success { "valid" } else { "REJECTED" }, o.detail, o.gas_used, o.deploy_gas);
+        say!("EVM verification of {}: {} ({}), gas used {} (deploy gas {})", proof_path.map(|p| p.display().to_string()).unwrap_or_default(), if o.success { "valid" } else { "REJECTED" }, o.detail, o.gas_used, o.deploy_gas);
         if !o.success {
             bail!("the EVM verifier rejected the proof");
         }

@@ -32,8 +32,8 @@ pub fn run(a: Args) -> Result<()> {
     let out = a.out.unwrap_or_else(|| wd.proof());
     p.write(&out)?;
     for o in &p.outputs {
-        println!("output {} {:?}: {:?}", o.name, o.shape, o.values);
+        say!("output {} {:?}: {:?}", o.name, o.shape, o.values);
     }
-    println!("proof: {} bytes, {:.2} s -> {}", (p.proof.len() - 2) / 2, p.prove_seconds, out.display());
+    say!("proof: {} bytes, {:.2} s -> {}", (p.proof.len() - 2) / 2, p.prove_seconds, out.display());
     Ok(())
 }

@@ -21,6 +21,6 @@ pub fn run(a: Args) -> Result<()> {
     let t = Instant::now();
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     pipeline::setup(&wd, &s, &params)?;
-    println!("keys for k = {} written to {} and {} ({:.2} s)", s.k, wd.pk().display(), wd.vk().display(), t.elapsed().as_secs_f64());
+    say!("keys for k = {} written to {} and {} ({:.2} s)", s.k, wd.pk().display(), wd.vk().display(), t.elapsed().as_secs_f64());
     Ok(())
 }

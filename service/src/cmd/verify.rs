@@ -23,7 +23,7 @@ pub fn run(a: Args) -> Result<()> {
     let p = ProofFile::read(&a.proof)?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let v = pipeline::verify(&wd, &s, &params, &p)?;
-    println!("proof {}: {v}", a.proof.display());
+    say!("proof {}: {v}", a.proof.display());
     if !v.is_valid() {
         bail!("verification failed");
     }
