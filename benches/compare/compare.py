@@ -310,13 +310,16 @@ def table(results):
 # ---------------------------------------------------------------- main
 
 def binary_info(zk):
-    """Which zkinfer ran: path, mtime, sha256 prefix and the repo's HEAD (the binary may be newer)."""
+    """Which zkinfer ran: path, mtime, sha256 prefix and the repo's HEAD when the run started
+    (the binary may have been built from another tree: compare the mtime with the commit's)."""
     import hashlib
     h = hashlib.sha256()
     with open(zk, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip():
+        head += "+dirty"
     mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(zk.stat().st_mtime))
     return {"path": str(zk), "mtime": mtime, "sha256": h.hexdigest()[:16], "git_head": head}
 
@@ -338,6 +341,12 @@ def main():
     if not zk.exists():
         sys.exit(f"zkinfer binary not found at {zk} (set ZKINFER or build it)")
     work_root = REPO / a.work
+    # run a snapshot, so that a rebuild of target/release during the run cannot mix binaries
+    work_root.mkdir(parents=True, exist_ok=True)
+    info = binary_info(zk)
+    snap = work_root / "zkinfer.bin"
+    shutil.copy2(zk, snap)
+    zk = snap
     entries = [(m, False) for m in (a.models or ([] if a.peer else DEFAULT_MODELS))]
     if a.peer:
         entries += [(f"{PEER_DIR}/{p.name}", True) for p in sorted((REPO / PEER_DIR).iterdir()) if p.is_dir()]
@@ -378,7 +387,8 @@ def main():
             print(f"  {tool}: {rr.get('error', 'ok')}", file=sys.stderr, flush=True)
 
     total = round(time.perf_counter() - started, 1)
-    out = {"zkinfer": binary_info(zk), "cores": os.cpu_count(), "total_s": total, "argv": sys.argv[1:],
+    snap.unlink(missing_ok=True)
+    out = {"zkinfer": info, "cores": os.cpu_count(), "total_s": total, "argv": sys.argv[1:],
            "loadavg_start": load0, "loadavg_end": os.getloadavg(), "models": results}
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
