@@ -327,7 +327,7 @@ def binary_info(zk):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", help="model folders (relative to the repo root); default: the bundled digits models")
-    ap.add_argument("--peer", action="store_true", help=f"also every folder of {PEER_DIR} that zkinfer can compile")
+    ap.add_argument("--peer", action="store_true", help=f"every folder of {PEER_DIR} that zkinfer can compile (after --models, else instead of the default list)")
     ap.add_argument("--calibrate", action="store_true", help="also run EZKL with --calibrate resources")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per child process (default 900)")
     ap.add_argument("--work", default="out/compare", help="work folder (relative to the repo root)")
@@ -393,10 +393,10 @@ def main():
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
     print(table([r for r in results if r.get("ezkl")]))
-    unsupported = [f"{r['model']} ({r['zkinfer']['error']})" for r in results
+    unsupported = [f"- {r['model']}: {r['zkinfer']['error']}" for r in results
                    if "unsupported" in r.get("zkinfer", {}).get("error", "") and not r.get("ezkl")]
     if unsupported:
-        print(f"\nSkipped, zkinfer cannot compile them: " + "; ".join(unsupported))
+        print("\nSkipped (zkinfer cannot compile them, EZKL not run):\n" + "\n".join(unsupported))
     b = out["zkinfer"]
     print(f"\nzkinfer binary built {b['mtime']} (sha256 {b['sha256']}, repo HEAD {b['git_head']}).")
     print(f"Total {total} s on {os.cpu_count()} cores (load average {load0[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end).")

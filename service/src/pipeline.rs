@@ -108,6 +108,7 @@ pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<
 /// that fails verification is an `Invalid` verdict.
 pub fn verify(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, p: &ProofFile) -> Result<Verdict> {
     let (vk, header) = keys::read_vk(&wd.vk())?;
+    header.check_params(params)?;
     let model = hex::encode(header.vk_hash);
     if p.model_hash != model {
         bail!("the proof was made for model {}, but {} holds model {model}", p.model_hash, wd.0.display());
