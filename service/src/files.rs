@@ -67,16 +67,22 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(p: &Path) -> Result<T> {
     serde_json::from_str(&text).with_context(|| format!("{} is not a valid file of this kind (corrupt or wrong version)", p.display()))
 }
 
-/// Writes JSON atomically (temp file + rename), so a crash never leaves half a file.
+/// Writes JSON atomically (temporary file + rename), so a crash never leaves half a file.
 pub fn write_json<T: Serialize>(p: &Path, v: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(v)?;
-    write_atomic(p, text.as_bytes())
+    ensure_parent(p)?;
+    Ok(zkinfer_prover::artifacts::write_json(p, v)?)
 }
 
-pub fn write_atomic(p: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = p.parent() {
+fn ensure_parent(p: &Path) -> Result<()> {
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    Ok(())
+}
+
+/// Writes bytes atomically.
+pub fn write_atomic(p: &Path, bytes: &[u8]) -> Result<()> {
+    ensure_parent(p)?;
     let tmp = p.with_extension("tmp");
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, p).with_context(|| format!("cannot move {} into place", p.display()))?;

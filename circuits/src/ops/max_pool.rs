@@ -23,19 +23,8 @@ impl MaxPool {
         vec![self.input]
     }
 
-    /// For every output element (row-major), the flat input indices of its taps.
     fn plan(&self, x: &[usize]) -> Option<(Vec<usize>, Vec<Vec<usize>>)> {
-        let (oh, ow) = self.window.out_hw(x[2], x[3])?;
-        let (h, w) = (x[2], x[3]);
-        let mut plan = Vec::new();
-        for nc in 0..x[0] * x[1] {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    plan.push(self.window.taps(oy, ox, h, w).iter().map(|&(_, _, iy, ix)| (nc * h + iy) * w + ix).collect());
-                }
-            }
-        }
-        Some((vec![x[0], x[1], oh, ow], plan))
+        self.window.pool_plan(x)
     }
 
     pub fn infer(&self, g: &Graph, node: &str) -> Result<Facts> {

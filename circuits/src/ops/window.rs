@@ -43,3 +43,21 @@ impl Window2d {
         v
     }
 }
+
+impl Window2d {
+    /// For pooling an NCHW input of `x` shape: the output shape and, for every output element
+    /// (row-major), the flat input indices of its in-bounds taps.
+    pub fn pool_plan(&self, x: &[usize]) -> Option<(Vec<usize>, Vec<Vec<usize>>)> {
+        let (oh, ow) = self.out_hw(x[2], x[3])?;
+        let (h, w) = (x[2], x[3]);
+        let mut plan = Vec::with_capacity(x[0] * x[1] * oh * ow);
+        for nc in 0..x[0] * x[1] {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    plan.push(self.taps(oy, ox, h, w).iter().map(|&(_, _, iy, ix)| (nc * h + iy) * w + ix).collect());
+                }
+            }
+        }
+        Some((vec![x[0], x[1], oh, ow], plan))
+    }
+}
