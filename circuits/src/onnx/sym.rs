@@ -178,8 +178,8 @@ impl Lowering<'_> {
             return Err(CircuitError::Unsupported { op: "QuantizeLinear".into(), node: node.into(), why: format!("scale {} is not positive", t.scale) });
         }
         let qc = |c: f64| (c / t.scale).round_ties_even() as i64 + t.zp;
-        let lo = r.clamp_lo.map_or(t.lo, |c| qc(c).clamp(t.lo, t.hi).max(t.lo));
-        let hi = r.clamp_hi.map_or(t.hi, |c| qc(c).clamp(t.lo, t.hi).min(t.hi));
+        let lo = r.clamp_lo.map_or(t.lo, |c| qc(c).clamp(t.lo, t.hi));
+        let hi = r.clamp_hi.map_or(t.hi, |c| qc(c).clamp(t.lo, t.hi));
         let ratios: Vec<Vec<f64>> = r.terms.iter().map(|term| term.scale.iter().map(|s| s / t.scale).collect()).collect();
         let acc_bits = r.terms.iter().map(|term| {
             let i = self.g.info(term.id);

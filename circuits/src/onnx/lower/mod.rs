@@ -22,7 +22,6 @@ use crate::ir::{Graph, OutputSpec};
 pub type Ins<'a> = Vec<Option<&'a Sym>>;
 
 fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
-    let name = node_name(n);
     let out = match (n.domain(), n.op_type()) {
         ("" | "ai.onnx", op) => match op {
             "Gemm" => linear::gemm(lw, n, ins)?,
@@ -54,7 +53,6 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
         },
         _ => return Err(unsupported(n)),
     };
-    let _ = name;
     Ok(out)
 }
 
