@@ -89,7 +89,8 @@ pub fn write_atomic(p: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Reads an EZKL-style input file: `{"input_data": [[...], ...]}`, one flat list per input.
+/// Reads an EZKL-style input file: `{"input_data": [[...], ...]}`, one flat list per input
+/// (numbers, or booleans read as 0/1).
 pub fn read_inputs(p: &Path) -> Result<Vec<Vec<f64>>> {
     let v: serde_json::Value = read_json(p)?;
     let data = v.get("input_data").with_context(|| format!("{}: no `input_data` key", p.display()))?;
@@ -101,7 +102,7 @@ pub fn read_inputs(p: &Path) -> Result<Vec<Vec<f64>>> {
             let l = l.as_array().with_context(|| format!("{}: input_data[{i}] is not a list", p.display()))?;
             l.iter()
                 .enumerate()
-                .map(|(j, x)| x.as_f64().with_context(|| format!("{}: input_data[{i}][{j}] = {x} is not a number", p.display())))
+                .map(|(j, x)| x.as_f64().or_else(|| x.as_bool().map(|b| b as i64 as f64)).with_context(|| format!("{}: input_data[{i}][{j}] = {x} is not a number", p.display())))
                 .collect()
         })
         .collect()

@@ -1,5 +1,6 @@
 //! Subcommands: one module each; this file only parses and dispatches.
 
+mod check_suite;
 mod compile;
 mod demo;
 mod evm;
@@ -33,6 +34,8 @@ enum Cmd {
     EvmVerifier(evm::Args),
     /// Run every step on the bundled digits model, with tamper checks.
     Demo(demo::Args),
+    /// Compile, set up, prove and verify every model folder under DIR; print a coverage table.
+    CheckSuite(check_suite::Args),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Verify(a) => verify::run(a),
         Cmd::EvmVerifier(a) => evm::run(a),
         Cmd::Demo(a) => demo::run(a),
+        Cmd::CheckSuite(a) => check_suite::run(a),
     }
 }
 

@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.19;
+
+import {ModelRegistry} from "./ModelRegistry.sol";
+
+/// @title InferenceMarket
+/// @notice Escrow market for proven ML inference. A requester posts a job (model id, public
+///         input instances, deadline, payment in ETH or an ERC-20, stake the provider must lock).
+///         A staked provider claims it, runs the model off-chain, proves it with the model's
+///         halo2 circuit and submits the public outputs together with the proof. The market
+///         checks the proof with the model's snark-verifier contract and releases the payment;
+///         if the deadline passes first, anyone can expire the job: the requester is refunded and
+///         part of the claimer's locked stake is slashed to the requester.
+///
+/// Job state machine (see README.md):
+///
+///     None --postJob--> Open --claim--> Claimed --submit (valid proof)--> Paid
+///                        |                 |
+///                        |--cancel--> Cancelled (requester only, before a claim)
+///                        |                 |
+///                        +----expire (block.timestamp >= deadline)----> Expired
+///
+/// Timing: claim and submit need block.timestamp < deadline; expire needs block.timestamp >= deadline,
+/// so at every moment exactly one of "can still be fulfilled" and "can be expired" holds.
+///
+/// Public instances handed to the verifier (every one a 32-byte big-endian word, < R):
+///     [binding, inputInstances..., outputInstances...] followed by the proof bytes, where
+///     binding = uint256(keccak256(abi.encode(block.chainid, address(this), jobId, provider))) % R.
+/// The circuit exposes `binding` as its first public instance, so a proof is valid for exactly one
+/// (chain, market, job, provider): it cannot be replayed for another job, on another market or chain,
+/// and a front-runner copying the proof from the mempool would submit it as a different provider.
+///
+/// Payments are pull-based: every payout (provider payment, fee, refunds, slashed stake) is credited
+/// to `withdrawable[token][account]` and sent by `withdrawFunds(token)`. A receiver that reverts
+/// (or a token that blacklists one account) therefore only blocks its own withdrawal, never a
+/// submit/expire/cancel or anybody else's funds. Stake withdrawals (`withdraw`) send ETH directly to
+/// the staker, who is the caller. All state-changing entry points share one reentrancy guard and
+/// follow checks-effects-interactions; the verifier is called with STATICCALL.
+///
+/// Tokens: plain ERC-20s, including ones whose transfer/transferFrom return no value (USDT-style).
+/// Fee-on-transfer tokens are rejected at postJob (the received amount must equal `amount`);
+/// rebasing tokens are not supported.
+contract InferenceMarket {
+    // ---------------------------------------------------------------- constants
+
+    /// @notice BN254 scalar field modulus; every public instance must be below it.
+    uint256 public constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    /// @notice Basis-point denominator.
+    uint256 public constant BPS = 10_000;
+    /// @notice Largest protocol fee, in basis points (5%).
+    uint256 public constant MAX_FEE_BPS = 500;
+
+    // ---------------------------------------------------------------- types
+
+    enum JobState {
+        None,
+        Open,
+        Claimed,
+        Paid,
+        Expired,
+        Cancelled
+    }
+
+    struct Job {
+        // slot 0
+        address requester;
+        uint64 deadline; // unix seconds; claim/submit need block.timestamp < deadline
+        JobState state;
+        // slot 1
+        address provider; // claimer, zero while Open
+        uint64 modelId;
+        // slot 2
+        address token; // address(0) = ETH
+        uint96 stake; // stake the claimer locks: max(minStake, stakeRequired)
+        // slot 3
+        uint256 amount; // escrowed payment
+        // slot 4
+        bytes32 inputsHash; // keccak256(abi.encodePacked(inputInstances))
+    }
+
+    struct Stake {
+        // slot 0
+        uint128 total; // deposited and not yet withdrawn (includes locked and pending)
+        uint128 locked; // locked by claimed jobs
+        // slot 1
+        uint128 pendingWithdraw; // requested, unbonding; neither lockable nor slashable
+        uint64 unlockTime; // when pendingWithdraw can be withdrawn
+    }
+
+    // ---------------------------------------------------------------- errors
+
+    error ZeroAddress();
+    error FeeTooHigh(uint256 feeBps, uint256 maxFeeBps);
+    error SlashTooHigh(uint256 slashBps);
+    error Reentrancy();
+    error ZeroAmount();
+    error AmountTooLarge(uint256 amount);
+    error StakeTooLarge(uint256 stake);
+    error DeadlineNotInFuture(uint256 deadline, uint256 nowTs);
+    error WrongInputCount(uint256 expected, uint256 actual);
+    error WrongOutputCount(uint256 expected, uint256 actual);
+    /// @dev index into [binding, inputs..., outputs...] (postJob: into the inputs).
+    error InstanceOutOfField(uint256 index, uint256 value);
+    error WrongEthValue(uint256 expected, uint256 actual);
+    error TokenHasNoCode(address token);
+    error TokenTransferFailed(address token);
+    error FeeOnTransferToken(address token, uint256 expected, uint256 received);
+    error EthTransferFailed(address to, uint256 amount);
+    error UnknownJob(uint256 jobId);
+    error JobNotOpen(uint256 jobId, JobState state);
+    error JobNotClaimed(uint256 jobId, JobState state);
+    error JobNotActive(uint256 jobId, JobState state);
+    error DeadlinePassed(uint256 jobId, uint256 deadline);
+    error DeadlineNotReached(uint256 jobId, uint256 deadline);
+    error NotRequester(uint256 jobId, address caller);
+    error NotProvider(uint256 jobId, address caller);
+    error InsufficientStake(uint256 required, uint256 free);
+    error InputsMismatch(uint256 jobId);
+    error VerifierCodeChanged(address verifier);
+    error InvalidProof(uint256 jobId);
+    error NothingToWithdraw();
+    error WithdrawNotReady(uint256 unlockTime);
+
+    // ---------------------------------------------------------------- events
+
+    event Deposited(address indexed provider, uint256 amount);
+    event WithdrawRequested(address indexed provider, uint256 amount, uint256 pendingWithdraw, uint64 unlockTime);
+    event Withdrawn(address indexed provider, uint256 amount);
+    event JobPosted(
+        uint256 indexed jobId,
+        uint256 indexed modelId,
+        address indexed requester,
+        address token,
+        uint256 amount,
+        uint256 stake,
+        uint64 deadline,
+        uint256[] inputInstances
+    );
+    event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 stakeLocked);
+    event JobCompleted(uint256 indexed jobId, address indexed provider, uint256[] outputInstances);
+    event JobExpired(uint256 indexed jobId, address indexed provider, uint256 slashed);
+    event JobCancelled(uint256 indexed jobId);
+    /// @notice `amount` of `token` became withdrawable by `account` (payment, fee, refund or slash).
+    event Credited(address indexed token, address indexed account, uint256 amount);
+    event FundsWithdrawn(address indexed token, address indexed account, uint256 amount);
+
+    // ---------------------------------------------------------------- configuration
+
+    ModelRegistry public immutable registry;
+    address public immutable feeRecipient;
+    uint256 public immutable feeBps;
+    uint256 public immutable slashBps;
+    uint256 public immutable unbondingDelay;
+    uint256 public immutable minStake;
+
+    // ---------------------------------------------------------------- state
+
+    /// @notice Number of jobs posted; job ids are 1..jobCount.
+    uint256 public jobCount;
+    mapping(uint256 => Job) private _jobs;
+    mapping(address => Stake) private _stakes;
+    /// @notice token (address(0) = ETH) => account => amount withdrawable with withdrawFunds(token).
+    mapping(address => mapping(address => uint256)) public withdrawable;
+
+    uint256 private _guard = 1; // 1 = unlocked, 2 = locked
+
+    modifier nonReentrant() {
+        if (_guard != 1) revert Reentrancy();
+        _guard = 2;
+        _;
+        _guard = 1;
+    }
+
+    constructor(
+        ModelRegistry registry_,
+        address feeRecipient_,
+        uint256 feeBps_,
+        uint256 slashBps_,
+        uint256 unbondingDelay_,
+        uint256 minStake_
+    ) {
+        if (address(registry_) == address(0) || feeRecipient_ == address(0)) revert ZeroAddress();
+        if (feeBps_ > MAX_FEE_BPS) revert FeeTooHigh(feeBps_, MAX_FEE_BPS);
+        if (slashBps_ > BPS) revert SlashTooHigh(slashBps_);
+        if (minStake_ > type(uint96).max) revert StakeTooLarge(minStake_);
+        registry = registry_;
+        feeRecipient = feeRecipient_;
+        feeBps = feeBps_;
+        slashBps = slashBps_;
+        unbondingDelay = unbondingDelay_;
+        minStake = minStake_;
+    }
+
+    // ================================================================ staking
+
+    /// @notice Adds msg.value to the caller's stake.
+    function deposit() external payable nonReentrant {
+        if (msg.value == 0) revert ZeroAmount();
+        if (msg.value > type(uint128).max) revert AmountTooLarge(msg.value);
+        _stakes[msg.sender].total += uint128(msg.value);
+        emit Deposited(msg.sender, msg.value);
+    }
+
+    /// @notice Starts unbonding `amount` of free (unlocked, not already pending) stake. The whole
+    ///         pending amount becomes withdrawable `unbondingDelay` seconds after the latest request.
+    function requestWithdraw(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        Stake storage s = _stakes[msg.sender];
+        uint256 free = _free(s);
+        if (amount > free) revert InsufficientStake(amount, free);
+        uint128 pending = s.pendingWithdraw + uint128(amount); // amount <= free < 2^128
+        uint64 unlockTime = uint64(block.timestamp + unbondingDelay);
+        s.pendingWithdraw = pending;
+        s.unlockTime = unlockTime;
+        emit WithdrawRequested(msg.sender, amount, pending, unlockTime);
+    }
+
+    /// @notice Sends the caller's pending withdrawal once its unbonding delay has passed.
+    function withdraw() external nonReentrant {
+        Stake storage s = _stakes[msg.sender];
+        uint256 amount = s.pendingWithdraw;
+        if (amount == 0) revert NothingToWithdraw();
+        if (block.timestamp < s.unlockTime) revert WithdrawNotReady(s.unlockTime);
+        s.pendingWithdraw = 0;
+        s.unlockTime = 0;
+        s.total -= uint128(amount);
+        emit Withdrawn(msg.sender, amount);
+        _sendEth(msg.sender, amount);
+    }
+
+    // ================================================================ jobs
+
+    /// @notice Posts a job. Pays `amount` of ETH (token == address(0), msg.value == amount) or of an
+    ///         ERC-20 (msg.value == 0; the market must be approved for `amount`). Only the hash of the
+    ///         inputs is stored; the inputs themselves are in the JobPosted event.
+    /// @param stakeRequired stake the claimer must lock; raised to minStake when lower.
+    function postJob(
+        uint256 modelId,
+        uint256[] calldata inputInstances,
+        uint64 deadline,
+        address token,
+        uint256 amount,
+        uint256 stakeRequired
+    ) external payable nonReentrant returns (uint256 jobId) {
+        if (deadline <= block.timestamp) revert DeadlineNotInFuture(deadline, block.timestamp);
+        if (amount == 0) revert ZeroAmount();
+        _checkPostedInputs(modelId, inputInstances);
+        if (stakeRequired < minStake) stakeRequired = minStake; // now the stake a claimer locks
+        if (stakeRequired > type(uint96).max) revert StakeTooLarge(stakeRequired);
+
+        jobId = ++jobCount;
+        Job storage j = _jobs[jobId];
+        j.requester = msg.sender;
+        j.deadline = deadline;
+        j.state = JobState.Open;
+        j.modelId = uint64(modelId); // registered ids are sequential, far below 2^64
+        j.token = token;
+        j.stake = uint96(stakeRequired);
+        j.amount = amount;
+        j.inputsHash = keccak256(abi.encodePacked(inputInstances));
+        emit JobPosted(jobId, modelId, msg.sender, token, amount, stakeRequired, deadline, inputInstances);
+        _collectPayment(token, amount);
+    }
+
+    /// @notice Claims an open job: locks max(minStake, stakeRequired) of the caller's free stake.
+    function claim(uint256 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        JobState st = j.state;
+        if (st != JobState.Open) {
+            if (st == JobState.None) revert UnknownJob(jobId);
+            revert JobNotOpen(jobId, st);
+        }
+        if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
+        uint256 stake = j.stake;
+        Stake storage s = _stakes[msg.sender];
+        uint256 free = _free(s);
+        if (free < stake) revert InsufficientStake(stake, free);
+        s.locked += uint128(stake);
+        j.provider = msg.sender;
+        j.state = JobState.Claimed;
+        emit JobClaimed(jobId, msg.sender, stake);
+    }
+
+    /// @notice Fulfils a claimed job with a proof. Only the claimer, before the deadline. The verifier
+    ///         is called with [binding, inputInstances, outputInstances] ++ proof and must not revert.
+    ///         A failing proof reverts the whole call, so nothing changes and the claimer may retry
+    ///         until the deadline.
+    function submit(
+        uint256 jobId,
+        uint256[] calldata inputInstances,
+        uint256[] calldata outputInstances,
+        bytes calldata proof
+    ) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        JobState st = j.state;
+        if (st != JobState.Claimed) {
+            if (st == JobState.None) revert UnknownJob(jobId);
+            revert JobNotClaimed(jobId, st);
+        }
+        if (msg.sender != j.provider) revert NotProvider(jobId, msg.sender);
+        if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
+        if (keccak256(abi.encodePacked(inputInstances)) != j.inputsHash) revert InputsMismatch(jobId);
+
+        (address verifier, bytes32 codeHash, uint32 nInputs, uint32 nOutputs) = registry.verifierInfo(j.modelId);
+        // The hash pins the inputs, so their count equals nInputs already; outputs are checked here.
+        if (inputInstances.length != nInputs) revert WrongInputCount(nInputs, inputInstances.length);
+        if (outputInstances.length != nOutputs) revert WrongOutputCount(nOutputs, outputInstances.length);
+        for (uint256 i = 0; i < inputInstances.length; ) {
+            if (inputInstances[i] >= R) revert InstanceOutOfField(1 + i, inputInstances[i]);
+            unchecked {
+                ++i;
+            }
+        }
+        for (uint256 i = 0; i < outputInstances.length; ) {
+            if (outputInstances[i] >= R) revert InstanceOutOfField(1 + nInputs + i, outputInstances[i]);
+            unchecked {
+                ++i;
+            }
+        }
+        if (verifier.codehash != codeHash) revert VerifierCodeChanged(verifier);
+
+        uint256 binding = bindingOf(jobId, msg.sender);
+        bytes memory data = abi.encodePacked(binding, inputInstances, outputInstances, proof);
+        bool ok;
+        assembly {
+            // STATICCALL: the verifier cannot change state (no reentrancy through it). All but 1/64
+            // of the remaining gas is forwarded (EIP-150); a verifier that burns everything it gets
+            // still leaves that 1/64 to revert cleanly below. Return data is not copied.
+            ok := staticcall(gas(), verifier, add(data, 0x20), mload(data), 0, 0)
+        }
+        if (!ok) revert InvalidProof(jobId);
+
+        // Effects (no external calls follow: all payouts are credits).
+        j.state = JobState.Paid;
+        address provider = msg.sender;
+        _stakes[provider].locked -= uint128(j.stake);
+        uint256 amount = j.amount;
+        uint256 fee = (amount * feeBps) / BPS;
+        address token = j.token;
+        _credit(token, provider, amount - fee);
+        if (fee != 0) _credit(token, feeRecipient, fee);
+        emit JobCompleted(jobId, provider, outputInstances);
+    }
+
+    /// @notice After the deadline, anyone may expire an Open or Claimed job: the payment is refunded
+    ///         to the requester; for a Claimed job slashBps of the locked stake is slashed to the
+    ///         requester (in ETH) and the rest is unlocked.
+    function expire(uint256 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        JobState st = j.state;
+        if (st != JobState.Open && st != JobState.Claimed) {
+            if (st == JobState.None) revert UnknownJob(jobId);
+            revert JobNotActive(jobId, st);
+        }
+        if (block.timestamp < j.deadline) revert DeadlineNotReached(jobId, j.deadline);
+        j.state = JobState.Expired;
+        address requester = j.requester;
+        address provider = j.provider;
+        uint256 slashed;
+        if (st == JobState.Claimed) {
+            uint256 stake = j.stake;
+            slashed = (stake * slashBps) / BPS;
+            Stake storage s = _stakes[provider];
+            s.locked -= uint128(stake);
+            s.total -= uint128(slashed);
+        }
+        _credit(j.token, requester, j.amount);
+        if (slashed != 0) _credit(address(0), requester, slashed);
+        emit JobExpired(jobId, provider, slashed);
+    }
+
+    /// @notice The requester withdraws an unclaimed job; the payment is refunded (credited).
+    function cancel(uint256 jobId) external nonReentrant {
+        Job storage j = _jobs[jobId];
+        JobState st = j.state;
+        if (st == JobState.None) revert UnknownJob(jobId);
+        if (msg.sender != j.requester) revert NotRequester(jobId, msg.sender);
+        if (st != JobState.Open) revert JobNotOpen(jobId, st);
+        j.state = JobState.Cancelled;
+        _credit(j.token, msg.sender, j.amount);
+        emit JobCancelled(jobId);
+    }
+
+    /// @notice Sends the caller everything credited to it in `token` (address(0) = ETH).
+    function withdrawFunds(address token) external nonReentrant {
+        uint256 amount = withdrawable[token][msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        withdrawable[token][msg.sender] = 0;
+        emit FundsWithdrawn(token, msg.sender, amount);
+        if (token == address(0)) _sendEth(msg.sender, amount);
+        else _safeTransfer(token, msg.sender, amount);
+    }
+
+    // ================================================================ views
+
+    /// @notice The job record (state None for an id never posted).
+    function job(uint256 jobId) external view returns (Job memory) {
+        return _jobs[jobId];
+    }
+
+    /// @notice A provider's stake: total deposited (incl. locked and pending), locked by claims,
+    ///         pending withdrawal, and when the pending amount unlocks.
+    function stakeOf(address provider)
+        external
+        view
+        returns (uint256 total, uint256 locked, uint256 pendingWithdraw, uint256 unlockTime)
+    {
+        Stake storage s = _stakes[provider];
+        return (s.total, s.locked, s.pendingWithdraw, s.unlockTime);
+    }
+
+    /// @notice Stake that can be locked by a claim or requested for withdrawal.
+    function freeStakeOf(address provider) external view returns (uint256) {
+        return _free(_stakes[provider]);
+    }
+
+    /// @notice The first public instance a proof for (`jobId`, `provider`) must carry.
+    function bindingOf(uint256 jobId, address provider) public view returns (uint256) {
+        return uint256(keccak256(abi.encode(block.chainid, address(this), jobId, provider))) % R;
+    }
+
+    // ================================================================ internals
+
+    function _checkPostedInputs(uint256 modelId, uint256[] calldata inputInstances) private view {
+        (, , uint32 nInputs, ) = registry.verifierInfo(modelId); // reverts for an unknown model
+        if (inputInstances.length != nInputs) revert WrongInputCount(nInputs, inputInstances.length);
+        for (uint256 i = 0; i < inputInstances.length; ) {
+            if (inputInstances[i] >= R) revert InstanceOutOfField(i, inputInstances[i]);
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @dev Takes the job's payment: msg.value for ETH, else transferFrom the caller (exact amount).
+    function _collectPayment(address token, uint256 amount) private {
+        if (token == address(0)) {
+            if (msg.value != amount) revert WrongEthValue(amount, msg.value);
+        } else {
+            if (msg.value != 0) revert WrongEthValue(0, msg.value);
+            uint256 before = _balanceOf(token, address(this)); // reverts TokenHasNoCode/TokenTransferFailed
+            _safeTransferFrom(token, msg.sender, address(this), amount);
+            uint256 received = _balanceOf(token, address(this)) - before;
+            if (received != amount) revert FeeOnTransferToken(token, amount, received);
+        }
+    }
+
+    function _free(Stake storage s) private view returns (uint256) {
+        return uint256(s.total) - s.locked - s.pendingWithdraw;
+    }
+
+    function _credit(address token, address account, uint256 amount) private {
+        withdrawable[token][account] += amount;
+        emit Credited(token, account, amount);
+    }
+
+    function _sendEth(address to, uint256 amount) private {
+        (bool ok, ) = to.call{value: amount}("");
+        if (!ok) revert EthTransferFailed(to, amount);
+    }
+
+    function _balanceOf(address token, address account) private view returns (uint256) {
+        if (token.code.length == 0) revert TokenHasNoCode(token);
+        (bool ok, bytes memory ret) = token.staticcall(abi.encodeWithSelector(0x70a08231, account));
+        if (!ok || ret.length < 32) revert TokenTransferFailed(token);
+        return abi.decode(ret, (uint256));
+    }
+
+    /// @dev Accepts tokens that return nothing (USDT-style) or `true`; anything else reverts.
+    function _safeTransferFrom(address token, address from, address to, uint256 amount) private {
+        // transferFrom(address,address,uint256)
+        _callToken(token, abi.encodeWithSelector(0x23b872dd, from, to, amount));
+    }
+
+    function _safeTransfer(address token, address to, uint256 amount) private {
+        // transfer(address,uint256)
+        _callToken(token, abi.encodeWithSelector(0xa9059cbb, to, amount));
+    }
+
+    function _callToken(address token, bytes memory data) private {
+        if (token.code.length == 0) revert TokenHasNoCode(token);
+        (bool ok, bytes memory ret) = token.call(data);
+        if (!ok || (ret.length != 0 && (ret.length < 32 || abi.decode(ret, (uint256)) != 1))) {
+            revert TokenTransferFailed(token);
+        }
+    }
+}
