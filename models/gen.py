@@ -21,6 +21,7 @@ from genlib.common import (N_CALIB, N_SAMPLES, describe, load_digits_split, quan
                            run_many, save_model, session, write_fixture)
 from genlib.nets import cnn_forward, cnn_onnx, mlp_onnx, train_cnn, train_mlp  # noqa: E402
 from genlib.ops import generate_ops  # noqa: E402
+from genlib.ops2 import generate_ops2  # noqa: E402
 
 MLP_SHAPE = [1, 64]
 CNN_SHAPE = [1, 1, 8, 8]
@@ -113,8 +114,21 @@ def update_readme(md: str) -> None:
     readme.write_text(head + BEGIN + "\n" + md + END + tail)
 
 
+def build_ops2() -> None:
+    """The "ops2" single-op fixtures (models/ops/<name>/ + models/ops/INDEX.md).
+    Kept out of summary.json / the README table; see models/ops/INDEX.md."""
+    t = time.time()
+    log("ops2 single-op fixtures:")
+    info = generate_ops2(ROOT / "ops", log=log)
+    log(f"ops2: {len(info)} fixtures in {time.time() - t:.1f}s")
+
+
 def main() -> None:
     t0 = time.time()
+    if "--ops2" in sys.argv[1:]:  # only the ops2 family (fast)
+        build_ops2()
+        log(f"done in {time.time() - t0:.1f}s")
+        return
     x_tr, x_te, y_tr, y_te = load_digits_split()
     log(f"digits: {len(x_tr)} train / {len(x_te)} test")
     sample_x, sample_y = x_te[:N_SAMPLES], y_te[:N_SAMPLES]
@@ -150,6 +164,7 @@ def main() -> None:
     md = summary_markdown(all_info)
     update_readme(md)
     log("\n" + md)
+    build_ops2()
     log(f"done in {time.time() - t0:.1f}s")
 
 

@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Install the pinned solcjs compiler (npm package `solc`, see package.json) into
-# verifier-contract/node_modules. Idempotent: does nothing when node_modules/solc exists.
-# Uses `npm ci` (exact versions from package-lock.json); falls back to `npm install`
-# when there is no lock file.
+# Install the pinned npm tools into verifier-contract/node_modules (exact versions from
+# package-lock.json):
+#   - solcjs, npm package `solc` 0.8.19 (compile.js, and forge through ./solc-js-wrapper);
+#   - Foundry's forge, npm package `@foundry-rs/forge` (its binary comes in the optional
+#     platform package `@foundry-rs/forge-<os>-<arch>`), used by ./test.sh.
+# Nothing is downloaded at run time afterwards (forge is configured offline, see foundry.toml).
+# Idempotent: does nothing when both are already installed (FORCE=1 reinstalls).
+# Uses `npm ci` (falls back to `npm install` when there is no lock file).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-if [ -f node_modules/solc/package.json ] && [ "${FORCE:-0}" != "1" ]; then
-  echo "verifier-contract: solc $(node -p 'require("./node_modules/solc/package.json").version') already installed"
+forge_ok() { node_modules/.bin/forge --version >/dev/null 2>&1; }
+
+if [ -f node_modules/solc/package.json ] && forge_ok && [ "${FORCE:-0}" != "1" ]; then
+  echo "verifier-contract: solc $(node -p 'require("./node_modules/solc/package.json").version') and $(node_modules/.bin/forge --version | head -n1) already installed"
   exit 0
 fi
 
 command -v node >/dev/null || { echo "verifier-contract: node is not installed" >&2; exit 1; }
 command -v npm >/dev/null || { echo "verifier-contract: npm is not installed" >&2; exit 1; }
 
+# --include=dev/optional: forge is a devDependency and its binary an optional dependency;
+# install them even when NODE_ENV=production or npm's omit config is set.
 if [ -f package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm ci --no-audit --no-fund --include=dev --include=optional
 else
-  npm install --no-audit --no-fund
+  npm install --no-audit --no-fund --include=dev --include=optional
 fi
 echo "verifier-contract: installed solc $(node -p 'require("./node_modules/solc/package.json").version')"
+if forge_ok; then
+  echo "verifier-contract: installed $(node_modules/.bin/forge --version | head -n1)"
+else
+  echo "verifier-contract: warning: forge did not install (no prebuilt binary for $(uname -s)/$(uname -m)?); compile.js still works, ./test.sh will not" >&2
+fi

@@ -92,7 +92,7 @@ fn solidity_verifier_accepts_honest_and_rejects_tampered_proofs() {
 
 #[test]
 fn narrower_shape_gives_a_smaller_verifier() {
-    let narrow = run(Shape { width: 4, lookup_width: 2 }, true);
+    let narrow = run(Shape::new(4, 2), true);
     eprintln!("shape 4/2: sol {} B, runtime {} B, deploy gas {}, verify gas {}", narrow.sol_len, narrow.deployed_size, narrow.deploy_gas, narrow.verify_gas);
     assert!(narrow.deployed_size <= EIP170_LIMIT);
 }
@@ -102,7 +102,7 @@ fn narrower_shape_gives_a_smaller_verifier() {
 #[test]
 #[ignore = "measurement, slow"]
 fn verifier_size_vs_instances() {
-    for shape in [Shape::default(), Shape { width: 4, lookup_width: 2 }] {
+    for shape in [Shape::default(), Shape::new(4, 2)] {
         for (n_in, n_out) in [(6, 4), (20, 10), (60, 20), (200, 56)] {
             let g = common::dense_graph(n_in, n_out);
             let input = zkinfer_circuits::ir::Tensor::new(vec![1, n_in], (0..n_in as i64).map(|i| (i * 7) % 256).collect()).expect("shape");

@@ -22,9 +22,9 @@ use zkinfer_prover::artifacts::ProofFile;
 /// (Wider shapes prove big models at a smaller k but grow the Solidity verifier towards the
 /// 24,576-byte contract limit; pass --width/--lookup-width for those.)
 pub const AUTO_SHAPES: [Shape; 3] = [
-    Shape { width: 4, lookup_width: 2 },
-    Shape { width: 6, lookup_width: 2 },
-    Shape { width: 8, lookup_width: 2 },
+    Shape::new(4, 2),
+    Shape::new(6, 2),
+    Shape::new(8, 2),
 ];
 
 /// Imports an ONNX model and sizes its circuit. Without a `shape`, picks from

@@ -49,6 +49,8 @@ contract InferenceMarket {
     uint256 public constant BPS = 10_000;
     /// @notice Largest protocol fee, in basis points (5%).
     uint256 public constant MAX_FEE_BPS = 500;
+    /// @notice Longest allowed unbonding delay (keeps unlock times far inside uint64).
+    uint256 public constant MAX_UNBONDING_DELAY = 365 days;
 
     // ---------------------------------------------------------------- types
 
@@ -92,6 +94,7 @@ contract InferenceMarket {
     error ZeroAddress();
     error FeeTooHigh(uint256 feeBps, uint256 maxFeeBps);
     error SlashTooHigh(uint256 slashBps);
+    error UnbondingDelayTooLong(uint256 delay);
     error Reentrancy();
     error ZeroAmount();
     error AmountTooLarge(uint256 amount);
@@ -182,6 +185,7 @@ contract InferenceMarket {
         if (address(registry_) == address(0) || feeRecipient_ == address(0)) revert ZeroAddress();
         if (feeBps_ > MAX_FEE_BPS) revert FeeTooHigh(feeBps_, MAX_FEE_BPS);
         if (slashBps_ > BPS) revert SlashTooHigh(slashBps_);
+        if (unbondingDelay_ > MAX_UNBONDING_DELAY) revert UnbondingDelayTooLong(unbondingDelay_);
         if (minStake_ > type(uint96).max) revert StakeTooLarge(minStake_);
         registry = registry_;
         feeRecipient = feeRecipient_;
@@ -300,46 +304,17 @@ contract InferenceMarket {
         if (msg.sender != j.provider) revert NotProvider(jobId, msg.sender);
         if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
         if (keccak256(abi.encodePacked(inputInstances)) != j.inputsHash) revert InputsMismatch(jobId);
-
-        (address verifier, bytes32 codeHash, uint32 nInputs, uint32 nOutputs) = registry.verifierInfo(j.modelId);
-        // The hash pins the inputs, so their count equals nInputs already; outputs are checked here.
-        if (inputInstances.length != nInputs) revert WrongInputCount(nInputs, inputInstances.length);
-        if (outputInstances.length != nOutputs) revert WrongOutputCount(nOutputs, outputInstances.length);
-        for (uint256 i = 0; i < inputInstances.length; ) {
-            if (inputInstances[i] >= R) revert InstanceOutOfField(1 + i, inputInstances[i]);
-            unchecked {
-                ++i;
-            }
-        }
-        for (uint256 i = 0; i < outputInstances.length; ) {
-            if (outputInstances[i] >= R) revert InstanceOutOfField(1 + nInputs + i, outputInstances[i]);
-            unchecked {
-                ++i;
-            }
-        }
-        if (verifier.codehash != codeHash) revert VerifierCodeChanged(verifier);
-
-        uint256 binding = bindingOf(jobId, msg.sender);
-        bytes memory data = abi.encodePacked(binding, inputInstances, outputInstances, proof);
-        bool ok;
-        assembly {
-            // STATICCALL: the verifier cannot change state (no reentrancy through it). All but 1/64
-            // of the remaining gas is forwarded (EIP-150); a verifier that burns everything it gets
-            // still leaves that 1/64 to revert cleanly below. Return data is not copied.
-            ok := staticcall(gas(), verifier, add(data, 0x20), mload(data), 0, 0)
-        }
-        if (!ok) revert InvalidProof(jobId);
+        _verify(jobId, j.modelId, inputInstances, outputInstances, proof);
 
         // Effects (no external calls follow: all payouts are credits).
         j.state = JobState.Paid;
-        address provider = msg.sender;
-        _stakes[provider].locked -= uint128(j.stake);
+        _stakes[msg.sender].locked -= uint128(j.stake);
         uint256 amount = j.amount;
         uint256 fee = (amount * feeBps) / BPS;
         address token = j.token;
-        _credit(token, provider, amount - fee);
+        _credit(token, msg.sender, amount - fee);
         if (fee != 0) _credit(token, feeRecipient, fee);
-        emit JobCompleted(jobId, provider, outputInstances);
+        emit JobCompleted(jobId, msg.sender, outputInstances);
     }
 
     /// @notice After the deadline, anyone may expire an Open or Claimed job: the payment is refunded
@@ -443,6 +418,45 @@ contract InferenceMarket {
             uint256 received = _balanceOf(token, address(this)) - before;
             if (received != amount) revert FeeOnTransferToken(token, amount, received);
         }
+    }
+
+    /// @dev Checks instance counts and ranges, then calls the model's verifier with
+    ///      [binding(jobId, msg.sender), inputs, outputs] ++ proof; reverts InvalidProof if it fails.
+    function _verify(
+        uint256 jobId,
+        uint256 modelId,
+        uint256[] calldata inputInstances,
+        uint256[] calldata outputInstances,
+        bytes calldata proof
+    ) private view {
+        (address verifier, bytes32 codeHash, uint32 nInputs, uint32 nOutputs) = registry.verifierInfo(modelId);
+        // The stored hash pins the inputs (and so their count); outputs are checked here.
+        if (inputInstances.length != nInputs) revert WrongInputCount(nInputs, inputInstances.length);
+        if (outputInstances.length != nOutputs) revert WrongOutputCount(nOutputs, outputInstances.length);
+        for (uint256 i = 0; i < inputInstances.length; ) {
+            if (inputInstances[i] >= R) revert InstanceOutOfField(1 + i, inputInstances[i]);
+            unchecked {
+                ++i;
+            }
+        }
+        for (uint256 i = 0; i < outputInstances.length; ) {
+            if (outputInstances[i] >= R) revert InstanceOutOfField(1 + nInputs + i, outputInstances[i]);
+            unchecked {
+                ++i;
+            }
+        }
+        // Registered code only (refuses a verifier redeployed with other code at the same address).
+        if (verifier.codehash != codeHash) revert VerifierCodeChanged(verifier);
+
+        bytes memory data = abi.encodePacked(bindingOf(jobId, msg.sender), inputInstances, outputInstances, proof);
+        bool ok;
+        assembly {
+            // STATICCALL: the verifier cannot change state (no reentrancy through it). All but 1/64
+            // of the remaining gas is forwarded (EIP-150); a verifier that burns everything it gets
+            // still leaves that 1/64 to revert cleanly below. Return data is not copied.
+            ok := staticcall(gas(), verifier, add(data, 0x20), mload(data), 0, 0)
+        }
+        if (!ok) revert InvalidProof(jobId);
     }
 
     function _free(Stake storage s) private view returns (uint256) {

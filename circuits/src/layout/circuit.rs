@@ -26,7 +26,19 @@ pub struct ModelConfig {
     pub q_mul: Column<Fixed>,
     pub q_range: Vec<Column<Fixed>>,
     pub table: TableColumn,
+    /// Function-table lookup (present when `shape.tables`): `(tag, x[0], x[1])` of rows with
+    /// `q_fn = 1` is a row of `(fn_tag, fn_in, fn_out)`.
+    pub fn_lookup: Option<FnLookup>,
     pub instance: Column<Instance>,
+}
+
+#[derive(Clone, Debug)]
+pub struct FnLookup {
+    pub q_fn: Column<Fixed>,
+    pub tag: Column<Fixed>,
+    pub fn_tag: TableColumn,
+    pub fn_in: TableColumn,
+    pub fn_out: TableColumn,
 }
 
 impl ModelConfig {
@@ -61,7 +73,19 @@ impl ModelConfig {
                 vec![(qr * xj, table)]
             });
         }
-        ModelConfig { x, out, w, c, q_out, q_chain, q_mul, q_range, table, instance }
+        let fn_lookup = shape.tables.then(|| {
+            let (q_fn, tag) = (meta.fixed_column(), meta.fixed_column());
+            let (fn_tag, fn_in, fn_out) = (meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column());
+            meta.lookup("function table", |m| {
+                let q = m.query_fixed(q_fn, Rotation::cur());
+                let t = m.query_fixed(tag, Rotation::cur());
+                let a = m.query_advice(x[0], Rotation::cur());
+                let b = m.query_advice(x[1], Rotation::cur());
+                vec![(t, fn_tag), (q.clone() * a, fn_in), (q * b, fn_out)]
+            });
+            FnLookup { q_fn, tag, fn_tag, fn_in, fn_out }
+        });
+        ModelConfig { x, out, w, c, q_out, q_chain, q_mul, q_range, table, fn_lookup, instance }
     }
 }
 
@@ -72,9 +96,11 @@ pub struct ModelCircuit {
 }
 
 impl ModelCircuit {
-    /// Rows the circuit needs, including the 2^LIMB_BITS-row lookup table.
+    /// Rows the circuit needs, including the 2^LIMB_BITS-row range table and the function
+    /// tables (plus their all-zero row).
     pub fn rows(&self) -> usize {
-        self.ctx.rows.len().max(LIMB as usize)
+        let fn_rows = if self.ctx.shape.tables { 1 + self.ctx.tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 };
+        self.ctx.rows.len().max(LIMB as usize).max(fn_rows)
     }
 
     fn cell(config: &ModelConfig, r: usize, col: Col) -> Cell {
@@ -117,6 +143,27 @@ impl Circuit<Fr> for ModelCircuit {
                 Ok(())
             },
         )?;
+        if let Some(fl) = &config.fn_lookup {
+            layouter.assign_table(
+                || "function tables",
+                |mut table| {
+                    // row 0 = (0, 0, 0): what rows without a lookup present
+                    let mut r = 0;
+                    for (col, v) in [(fl.fn_tag, Fr::zero()), (fl.fn_in, Fr::zero()), (fl.fn_out, Fr::zero())] {
+                        table.assign_cell(|| "fn zero", col, r, || Value::known(v))?;
+                    }
+                    for (i, t) in self.ctx.tables.iter().enumerate() {
+                        for (j, &v) in t.values.iter().enumerate() {
+                            r += 1;
+                            table.assign_cell(|| "fn tag", fl.fn_tag, r, || Value::known(Fr::from(i as u64 + 1)))?;
+                            table.assign_cell(|| "fn in", fl.fn_in, r, || Value::known(fe(t.lo as i128 + j as i128)))?;
+                            table.assign_cell(|| "fn out", fl.fn_out, r, || Value::known(fe(v as i128)))?;
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+        }
         let one = Fr::one();
         layouter.assign_region(
             || "model",
@@ -139,6 +186,11 @@ impl Circuit<Fr> for ModelCircuit {
                     }
                     if row.c != 0 {
                         region.assign_fixed(config.c, r, fe(row.c));
+                    }
+                    if row.tag != 0 {
+                        let fl = config.fn_lookup.as_ref().expect("function tables are on when rows use them");
+                        region.assign_fixed(fl.q_fn, r, one);
+                        region.assign_fixed(fl.tag, r, Fr::from(row.tag as u64));
                     }
                     for (flag, col) in [(row.q_out, config.q_out), (row.q_chain, config.q_chain), (row.q_mul, config.q_mul)] {
                         if flag {

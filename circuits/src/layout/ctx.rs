@@ -72,12 +72,15 @@ pub struct Row {
     pub q_out: bool,
     pub q_chain: bool,
     pub q_mul: bool,
+    /// Function-table tag (index into [`LayoutCtx::tables`] plus one; 0 = no lookup):
+    /// `(tag, x[0], x[1])` must be a row of the table.
+    pub tag: u32,
     pub out: Option<i128>,
 }
 
 impl Row {
     fn new(width: usize) -> Self {
-        Row { x: vec![None; width], w: vec![0; width], c: 0, q_out: false, q_chain: false, q_mul: false, out: None }
+        Row { x: vec![None; width], w: vec![0; width], c: 0, q_out: false, q_chain: false, q_mul: false, tag: 0, out: None }
     }
 
     /// The gate's value on this row given the previous row's `out` (0 means satisfied).
@@ -105,17 +108,34 @@ impl Row {
     }
 }
 
-/// Shape of the columns: how many x columns and how many of them have range lookups.
+/// Shape of the columns: how many x columns, how many of them have range lookups, and
+/// whether the circuit has the function-table lookup (set by [`crate::layout::lay_out`] when
+/// the graph has [`crate::ops::Table`] nodes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub width: usize,
     pub lookup_width: usize,
+    #[serde(default)]
+    pub tables: bool,
+}
+
+impl Shape {
+    pub const fn new(width: usize, lookup_width: usize) -> Self {
+        Shape { width, lookup_width, tables: false }
+    }
 }
 
 impl Default for Shape {
     fn default() -> Self {
-        Shape { width: 6, lookup_width: 2 }
+        Shape::new(6, 2)
     }
+}
+
+/// A function table: `values[i]` is the output for input `lo + i`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FnTable {
+    pub lo: i64,
+    pub values: Vec<i64>,
 }
 
 /// The virtual circuit: rows, copy constraints and public-instance bindings.
@@ -128,6 +148,10 @@ pub struct LayoutCtx {
     pub instances: Vec<(CellRef, usize)>,
     /// Rows used by each graph node, in node order (input range checks are not counted).
     pub node_rows: Vec<usize>,
+    /// First row of each graph node, in node order.
+    pub node_start: Vec<usize>,
+    /// Function tables used by [`Self::lookup`], tag = index + 1.
+    pub tables: Vec<FnTable>,
     /// Row currently used to pack single-limb range checks, and its next free lookup column.
     pack: Option<(usize, usize)>,
 }
@@ -138,7 +162,7 @@ impl LayoutCtx {
         // Row 0 stays empty: the gate reads `out` at rotation -1, which at row 0 would wrap
         // into the blinding rows.
         let rows = vec![Row::new(shape.width)];
-        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), node_rows: Vec::new(), pack: None }
+        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), pack: None }
     }
 
     /// Binds `v` to public instance row `index`.
@@ -286,6 +310,34 @@ impl LayoutCtx {
         (out, placed)
     }
 
+    /// Tag of a function table, registering it on first use.
+    pub fn table_tag(&mut self, t: &FnTable) -> u32 {
+        match self.tables.iter().position(|x| x == t) {
+            Some(i) => i as u32 + 1,
+            None => {
+                self.tables.push(t.clone());
+                self.tables.len() as u32
+            }
+        }
+    }
+
+    /// A new cell holding `table(x)`, constrained by the function-table lookup.
+    pub fn lookup(&mut self, tag: u32, x: AValue) -> AValue {
+        debug_assert!(self.shape.tables, "function tables are off in this shape");
+        let t = &self.tables[tag as usize - 1];
+        let y = t.values[(x.val - t.lo as i128) as usize] as i128;
+        let r = self.push_row();
+        self.place(r, 0, Operand::Cell(x));
+        let y = self.place(r, 1, Operand::New(y));
+        self.rows[r].tag = tag;
+        y
+    }
+
+    /// A constrained constant cell.
+    pub fn constant(&mut self, v: i128) -> AValue {
+        self.lin(&[], v)
+    }
+
     /// A new cell holding `v`, constrained to be 0 or 1 (`v·v - v = 0`).
     pub fn assert_bool(&mut self, v: i128) -> AValue {
         debug_assert!(v == 0 || v == 1);
@@ -352,6 +404,14 @@ impl LayoutCtx {
                     if x.lookup && !(0..LIMB).contains(&x.val) {
                         return Err(format!("row {i} col {j}: limb {} out of range", x.val));
                     }
+                }
+            }
+            if row.tag != 0 {
+                let t = self.tables.get(row.tag as usize - 1).ok_or_else(|| format!("row {i}: unknown table tag {}", row.tag))?;
+                let xv = |j: usize| row.x[j].map_or(0, |c| c.val);
+                let idx = xv(0) - t.lo as i128;
+                if idx < 0 || idx as usize >= t.values.len() || t.values[idx as usize] as i128 != xv(1) {
+                    return Err(format!("row {i}: ({}, {}) is not in table {}", xv(0), xv(1), row.tag));
                 }
             }
             prev = row.out.unwrap_or(0);

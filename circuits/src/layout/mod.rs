@@ -25,7 +25,8 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
     if inputs.len() != g.inputs.len() {
         return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
     }
-    let mut ctx = LayoutCtx::new(shape);
+    let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_)));
+    let mut ctx = LayoutCtx::new(Shape { tables, ..shape });
     let mut vals: Vec<Option<CellTensor>> = vec![None; g.values.len()];
     let mut instance = 0;
     for (spec, t) in g.inputs.iter().zip(inputs) {
@@ -51,6 +52,7 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
             .map(|&i| vals[i].as_ref().ok_or_else(|| CircuitError::Internal(format!("value {i} used before defined"))))
             .collect::<Result<_>>()?;
         let before = ctx.rows.len();
+        ctx.node_start.push(before);
         let out = node.op.layout(&mut ctx, g, &ins);
         ctx.node_rows.push(ctx.rows.len() - before);
         vals[node.output] = Some(out);

@@ -22,7 +22,7 @@ use crate::ir::Graph;
 /// model's own integer semantics and ignore these.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImportOptions {
-    /// Float inputs are quantized to `round(x · 2^input_scale_bits)`.
+    /// Float inputs are quantized to `round(x · 2^input_scale_bits)` (default 12: ±2048 at 24 bits).
     pub input_scale_bits: u32,
     /// Float weights are quantized to `round(w · 2^param_scale_bits)`.
     pub param_scale_bits: u32,
@@ -34,7 +34,7 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { input_scale_bits: 8, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24 }
+        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24 }
     }
 }
 

@@ -70,13 +70,32 @@ pub struct ConstQ {
     pub axis: usize,
 }
 
+impl ConstQ {
+    /// The real values, `scale[ch]·(q - zp[ch])`.
+    pub fn reals(&self) -> Vec<f64> {
+        let pick = |v: usize, i: usize| if v == 1 { 0 } else { crate::ir::tensor::channel_of(&self.q.dims, self.axis, i) };
+        self.q.floats().iter().enumerate().map(|(i, &x)| self.scale[pick(self.scale.len(), i)] * (x - self.zp[pick(self.zp.len(), i)] as f64)).collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Sym {
     Const(Const),
     ConstQ(ConstQ),
     Q(QT),
     Real(Real),
-    FloatInput { name: String, shape: Vec<usize> },
+    /// A model input not yet quantized; `int_range` is set for integer and bool inputs
+    /// (quantized with scale 1 into that range).
+    FloatInput { name: String, shape: Vec<usize>, int_range: Option<(i64, i64)> },
+}
+
+/// How a requantization rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    HalfUp,
+    HalfEven,
+    Floor,
+    Ceil,
 }
 
 /// Target of a requantization.
@@ -127,11 +146,14 @@ impl Lowering<'_> {
         match s {
             Sym::Real(r) => Ok(r.clone()),
             Sym::Q(q) => Ok(Real::of(q.id, q.zp, q.scale)),
-            Sym::FloatInput { name, shape } => {
+            Sym::FloatInput { name, shape, int_range } => {
                 let q = match self.quantized_inputs.get(name) {
                     Some(q) => q.clone(),
                     None => {
-                        let t = self.float_target_input();
+                        let t = match int_range {
+                            Some((lo, hi)) => QTarget { scale: 1.0, zp: 0, lo: *lo, hi: *hi },
+                            None => self.float_target_input(),
+                        };
                         self.add_input(name, shape, t)?
                     }
                 };
@@ -159,6 +181,84 @@ impl Lowering<'_> {
                 let t = self.float_target();
                 self.materialize(r, t, false, node)
             }
+        }
+    }
+
+    /// Like [`Self::materialize`] with an explicit rounding rule.
+    pub fn materialize_round(&mut self, r: &Real, t: QTarget, rounding: Rounding, node: &str) -> Result<QT> {
+        let q = self.materialize(r, t, rounding == Rounding::HalfEven, node)?;
+        if matches!(rounding, Rounding::Floor | Rounding::Ceil) {
+            if let Some(crate::ir::Node { op: Op::Rescale(rs), .. }) = self.g.nodes.last_mut() {
+                if rs.shift > 0 && self.g.values.len() - 1 == q.id {
+                    // P gets half = 2^(s-1) added; cancel it (floor) or make it 2^s - 1 (ceil)
+                    let half = 1i64 << (rs.shift - 1);
+                    let adj = if rounding == Rounding::Floor { -half } else { half - 1 };
+                    if rs.bias.is_empty() {
+                        rs.bias = vec![adj];
+                    } else {
+                        rs.bias.iter_mut().for_each(|b| *b += adj);
+                    }
+                    rs.half_even = false;
+                    let id = q.id;
+                    let (shape, lo, hi) = Op::Rescale(rs.clone()).infer(&self.g, node)?;
+                    self.g.values[id].shape = shape;
+                    self.g.values[id].lo = lo;
+                    self.g.values[id].hi = hi;
+                }
+            }
+        }
+        Ok(q)
+    }
+
+    /// Real-valued bounds of `r` (from the integer bounds of its terms).
+    pub fn real_bounds(&self, r: &Real) -> (f64, f64) {
+        let (mut lo, mut hi) = (0.0, 0.0);
+        for t in &r.terms {
+            let i = self.g.info(t.id);
+            let (a, b) = ((i.lo - t.zp) as f64, (i.hi - t.zp) as f64);
+            let (mut tl, mut th) = (f64::INFINITY, f64::NEG_INFINITY);
+            for &s in &t.scale {
+                tl = tl.min((a * s).min(b * s));
+                th = th.max((a * s).max(b * s));
+            }
+            lo += tl;
+            hi += th;
+        }
+        let omin = r.offset.iter().cloned().fold(f64::INFINITY, f64::min);
+        let omax = r.offset.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        if !r.offset.is_empty() {
+            lo += omin;
+            hi += omax;
+        }
+        if let Some(c) = r.clamp_lo {
+            lo = lo.max(c);
+            hi = hi.max(c);
+        }
+        if let Some(c) = r.clamp_hi {
+            hi = hi.min(c);
+            lo = lo.min(c);
+        }
+        (lo, hi)
+    }
+
+    /// `r` without pending clamps: itself, or requantized to the float default.
+    pub fn settle(&mut self, r: Real, node: &str) -> Result<Real> {
+        if r.clamp_lo.is_some() || r.clamp_hi.is_some() {
+            let q = self.plain(&r, node)?;
+            Ok(Real::of(q.id, q.zp, q.scale))
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// Shape of a non-constant symbol.
+    pub fn shape(&self, s: &Sym) -> Option<Vec<usize>> {
+        match s {
+            Sym::Q(q) => Some(self.g.info(q.id).shape.clone()),
+            Sym::Real(r) => Some(self.g.info(r.terms[0].id).shape.clone()),
+            Sym::FloatInput { shape, .. } => Some(shape.clone()),
+            Sym::Const(c) => Some(c.dims.clone()),
+            Sym::ConstQ(c) => Some(c.q.dims.clone()),
         }
     }
 

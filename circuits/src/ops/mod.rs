@@ -4,11 +4,16 @@
 
 pub mod conv;
 pub mod dense;
+pub mod div;
 pub mod max_pool;
+pub mod mul;
 pub mod rescale;
 pub mod reshape;
+pub mod sqrt;
 pub mod sum_pool;
+pub mod table;
 pub mod window;
+pub mod wire;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +23,12 @@ use crate::layout::{ctx::LayoutCtx, CellTensor};
 
 pub use conv::Conv;
 pub use dense::Dense;
+pub use div::Div;
 pub use max_pool::MaxPool;
+pub use mul::Mul;
+pub use sqrt::Sqrt;
+pub use table::Table;
+pub use wire::{Src, Wire};
 pub use rescale::{Rescale, RescaleTerm};
 pub use reshape::Reshape;
 pub use sum_pool::SumPool;
@@ -32,6 +42,11 @@ pub enum Op {
     MaxPool(MaxPool),
     SumPool(SumPool),
     Reshape(Reshape),
+    Wire(Wire),
+    Table(Table),
+    Mul(Mul),
+    Div(Div),
+    Sqrt(Sqrt),
 }
 
 /// Inferred output facts: shape and inclusive bounds.
@@ -46,6 +61,11 @@ macro_rules! dispatch {
             Op::MaxPool($op) => $e,
             Op::SumPool($op) => $e,
             Op::Reshape($op) => $e,
+            Op::Wire($op) => $e,
+            Op::Table($op) => $e,
+            Op::Mul($op) => $e,
+            Op::Div($op) => $e,
+            Op::Sqrt($op) => $e,
         }
     };
 }
@@ -59,6 +79,11 @@ impl Op {
             Op::MaxPool(_) => "MaxPool",
             Op::SumPool(_) => "SumPool",
             Op::Reshape(_) => "Reshape",
+            Op::Wire(_) => "Wire",
+            Op::Table(_) => "Table",
+            Op::Mul(_) => "Mul",
+            Op::Div(_) => "Div",
+            Op::Sqrt(_) => "Sqrt",
         }
     }
 

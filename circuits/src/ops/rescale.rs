@@ -217,10 +217,10 @@ impl Rescale {
                     ctx.assert_zero(&terms, c);
                 }
                 Some((h, b, t)) => {
-                    // main row: P - r - 2^s·(2h + b) = 0
+                    // main row: P - r - 2^s·(2h + b) = 0 (u0 = 2h + b excludes the zero point)
                     terms.push((Operand::Cell(h), -2 * two_s));
                     terms.push((Operand::Cell(b), -two_s));
-                    ctx.assert_zero(&terms, c);
+                    ctx.assert_zero(&terms, c - self.out_zp as i128 * two_s);
                     // 2h + b - t + out_zp = y + d_pos - d_neg
                     let mut e2 = vec![(Operand::Cell(h), 2), (Operand::Cell(b), 1), (Operand::Cell(t), -1), (Operand::Cell(y), -1)];
                     e2.extend(v_terms.iter().map(|&(op, k)| (op, -k)));

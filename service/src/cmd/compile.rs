@@ -32,7 +32,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, ..ImportOptions::default() };
     let shape = match (a.width, a.lookup_width) {
-        (Some(width), Some(lookup_width)) => Some(Shape { width, lookup_width }),
+        (Some(width), Some(lookup_width)) => Some(Shape::new(width, lookup_width)),
         _ => None,
     };
     if let Some(sh) = shape {

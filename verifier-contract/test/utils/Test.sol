@@ -27,6 +27,8 @@ interface Vm {
     function label(address account, string calldata newLabel) external;
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory logs);
+    function readFile(string calldata path) external view returns (string memory data);
+    function parseBytes(string calldata stringifiedValue) external pure returns (bytes memory parsedValue);
     function pauseGasMetering() external;
     function resumeGasMetering() external;
 

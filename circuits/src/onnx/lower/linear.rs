@@ -127,6 +127,12 @@ pub fn gemm(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
 }
 
 pub fn matmul(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let (a, b) = (need(n, ins, 0)?, need(n, ins, 1)?);
+    let is_const = |s: &Sym| matches!(s, Sym::Const(_) | Sym::ConstQ(_));
+    if !is_const(b) || is_const(a) {
+        // activation x activation (attention), or constant x activation
+        return Ok(vec![Sym::Real(super::reduce::matmul_activations(lw, n, a, b)?)]);
+    }
     let w = weights(lw, n, need(n, ins, 1)?)?;
     Ok(vec![Sym::Real(dense_core(lw, n, need(n, ins, 0)?, w, false, None, 1.0)?)])
 }

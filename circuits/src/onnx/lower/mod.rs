@@ -3,10 +3,13 @@
 
 mod elementwise;
 mod linear;
+mod math;
 mod pool;
 mod qop;
 mod quant;
+mod reduce;
 mod shape;
+mod wiring;
 
 use std::collections::HashMap;
 
@@ -42,6 +45,52 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "DequantizeLinear" => quant::dequantize(lw, n, ins)?,
             "QLinearConv" => qop::qlinear_conv(lw, n, ins)?,
             "QLinearMatMul" => qop::qlinear_matmul(lw, n, ins)?,
+            "Mul" => math::mul(lw, n, ins)?,
+            "Div" => math::div(lw, n, ins)?,
+            "Pow" => math::pow(lw, n, ins)?,
+            "Neg" | "Abs" | "Sign" | "Floor" | "Ceil" | "Round" | "Sqrt" | "Reciprocal" => math::unary_simple(lw, n, ins, op)?,
+            "Min" => math::min_max(lw, n, ins, false)?,
+            "Max" => math::min_max(lw, n, ins, true)?,
+            "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "Equal" => math::compare(lw, n, ins, op)?,
+            "Not" | "And" | "Or" | "Xor" => math::logic(lw, n, ins, op)?,
+            "Where" => math::where_(lw, n, ins)?,
+            "Cast" | "CastLike" => math::cast(lw, n, ins)?,
+            "Sigmoid" | "Tanh" | "Erf" | "Exp" | "Log" | "Softplus" | "Gelu" | "Elu" | "Selu" | "Celu" | "Mish" | "HardSwish" | "Sin"
+            | "Cos" | "Atan" | "LeakyRelu" | "HardSigmoid" | "PRelu" | "Softsign" => math::nonlinear(lw, n, ins)?,
+            "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1" | "ReduceL2" | "ReduceSumSquare"
+            | "ReduceLogSumExp" => reduce::reduce(lw, n, ins)?,
+            "ArgMax" => reduce::arg_max(lw, n, ins, true)?,
+            "ArgMin" => reduce::arg_max(lw, n, ins, false)?,
+            "Softmax" => reduce::softmax(lw, n, ins, false)?,
+            "LogSoftmax" => reduce::softmax(lw, n, ins, true)?,
+            "CumSum" => reduce::cumsum(lw, n, ins)?,
+            "BatchNormalization" => reduce::batch_norm(lw, n, ins)?,
+            "LayerNormalization" => reduce::layer_norm(lw, n, ins)?,
+            "InstanceNormalization" => reduce::instance_norm(lw, n, ins)?,
+            "Concat" => wiring::concat(lw, n, ins)?,
+            "Slice" => wiring::slice(lw, n, ins)?,
+            "Split" => wiring::split(lw, n, ins)?,
+            "Transpose" => wiring::transpose(lw, n, ins)?,
+            "Gather" => wiring::gather(lw, n, ins)?,
+            "GatherElements" => wiring::gather_elements(lw, n, ins)?,
+            "GatherND" => wiring::gather_nd(lw, n, ins)?,
+            "Pad" => wiring::pad(lw, n, ins)?,
+            "Squeeze" => wiring::squeeze(lw, n, ins, false)?,
+            "Unsqueeze" => wiring::squeeze(lw, n, ins, true)?,
+            "Expand" => wiring::expand(lw, n, ins)?,
+            "Tile" => wiring::tile(lw, n, ins)?,
+            "Trilu" => wiring::trilu(lw, n, ins)?,
+            "Resize" | "Upsample" => wiring::resize(lw, n, ins)?,
+            "DepthToSpace" => wiring::depth_to_space(lw, n, ins, true)?,
+            "SpaceToDepth" => wiring::depth_to_space(lw, n, ins, false)?,
+            "Shape" => wiring::shape_op(lw, n, ins)?,
+            "Size" => {
+                let k: usize = lw.shape(need(n, ins, 0)?).unwrap_or_default().iter().product();
+                vec![Sym::Const(consts::Const { dims: vec![], dtype: super::proto::tensor_proto::DataType::Int64, data: consts::ConstData::Int(vec![k as i64]) })]
+            }
+            "ConstantOfShape" => wiring::constant_of_shape(lw, n, ins)?,
+            "Range" => wiring::range(lw, n, ins)?,
+            "EyeLike" => wiring::eye_like(lw, n, ins)?,
             _ => return Err(unsupported(n)),
         },
         ("com.microsoft", op) => match op {
@@ -109,15 +158,26 @@ pub fn lower(graph: &GraphProto, opts: &ImportOptions) -> Result<Graph> {
             continue;
         }
         let (shape, elem) = input_shape(vi)?;
-        if elem != super::proto::tensor_proto::DataType::Float as i32 {
-            return Err(CircuitError::Unsupported {
-                op: "input".into(),
-                node: vi.name().into(),
-                why: format!("only float32 model inputs are supported (element type {elem})"),
-            });
-        }
+        use super::proto::tensor_proto::DataType as D;
+        let big = 1i64 << (opts.act_bits - 1);
+        let int_range = match D::try_from(elem) {
+            Ok(D::Float | D::Double | D::Float16 | D::Bfloat16) => None,
+            Ok(D::Bool) => Some((0, 1)),
+            Ok(D::Int64 | D::Int32) => Some((-big, big - 1)),
+            Ok(dt) => match consts::int_range(dt) {
+                Some(r) => Some(r),
+                None => {
+                    return Err(CircuitError::Unsupported {
+                        op: "input".into(),
+                        node: vi.name().into(),
+                        why: format!("model inputs of element type {dt:?} are not supported"),
+                    })
+                }
+            },
+            Err(_) => return Err(CircuitError::Malformed(format!("graph input `{}` has unknown element type {elem}", vi.name()))),
+        };
         input_order.push(vi.name().to_string());
-        syms.insert(vi.name().to_string(), Sym::FloatInput { name: vi.name().to_string(), shape });
+        syms.insert(vi.name().to_string(), Sym::FloatInput { name: vi.name().to_string(), shape, int_range });
     }
     if input_order.is_empty() {
         return Err(CircuitError::Malformed("the graph has no (non-constant) inputs".into()));

@@ -62,7 +62,7 @@ pub fn quantize(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>>
     }
     let t = target(n, sc[0], zp[0], dt)?;
     let name = node_name(n);
-    if let Sym::FloatInput { name: iname, shape } = x {
+    if let Sym::FloatInput { name: iname, shape, int_range: None } = x {
         return Ok(vec![Sym::Q(lw.add_input(iname, shape, t)?)]);
     }
     let r = lw.real(x, &name)?;

@@ -10,8 +10,31 @@ use crate::ops::{Op, Reshape};
 
 /// Reshapes a symbol to `shape`: every term of a real value is reshaped (per-tensor scales
 /// only; per-channel values are requantized first).
+pub(crate) fn reshape_to(lw: &mut Lowering, n: &NodeProto, x: &Sym, shape: Vec<usize>) -> Result<Sym> {
+    reshape_sym(lw, n, x, shape)
+}
+
 fn reshape_sym(lw: &mut Lowering, n: &NodeProto, x: &Sym, shape: Vec<usize>) -> Result<Sym> {
     let name = node_name(n);
+    match x {
+        Sym::Const(c) => {
+            let mut c = c.clone();
+            if c.len() != shape.iter().product::<usize>() {
+                return Err(unsupported_use(n, format!("cannot reshape {:?} to {shape:?}", c.dims)));
+            }
+            c.dims = shape;
+            return Ok(Sym::Const(c));
+        }
+        Sym::ConstQ(c) => {
+            let mut c = c.clone();
+            if c.q.len() != shape.iter().product::<usize>() || c.scale.len() > 1 || c.zp.len() > 1 {
+                return Err(unsupported_use(n, format!("cannot reshape {:?} to {shape:?}", c.q.dims)));
+            }
+            c.q.dims = shape;
+            return Ok(Sym::ConstQ(c));
+        }
+        _ => {}
+    }
     if let Sym::Q(q) = x {
         let id = lw.g.add_node(&name, Op::Reshape(Reshape { input: q.id, shape }))?;
         return Ok(Sym::Q(QT { id, ..q.clone() }));
@@ -31,13 +54,8 @@ fn reshape_sym(lw: &mut Lowering, n: &NodeProto, x: &Sym, shape: Vec<usize>) -> 
     Ok(Sym::Real(r))
 }
 
-fn shape_of(lw: &mut Lowering, s: &Sym, name: &str) -> Result<Vec<usize>> {
-    Ok(match s {
-        Sym::Q(q) => lw.g.info(q.id).shape.clone(),
-        Sym::FloatInput { shape, .. } => shape.clone(),
-        Sym::Real(r) => lw.g.info(r.terms[0].id).shape.clone(),
-        _ => return Err(CircuitError::Unsupported { op: "shape".into(), node: name.into(), why: "constant operand".into() }),
-    })
+fn shape_of(lw: &mut Lowering, s: &Sym, _name: &str) -> Result<Vec<usize>> {
+    Ok(lw.shape(s).unwrap_or_default())
 }
 
 pub fn reshape(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
