@@ -374,6 +374,12 @@ pub fn where_(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
         return Ok(vec![super::wiring::apply(lw, &name, &[&aa, &bb], out, map)?]);
     }
     // b + c·(a - b)
+    if let (Some(ca), Some(cb)) = (const_vals(a), const_vals(b)) {
+        let d = fold2(n, &ca, &cb, |x, y| x - y)?;
+        let cr = lw.real(c, &name)?;
+        let prod = mul_const(lw, n, &Sym::Real(cr), &const_vals(&d).expect("c"))?;
+        return Ok(vec![Sym::Real(combine(lw, n, &Sym::Real(prod), b, 1.0)?)]);
+    }
     let d = diff(lw, n, a, b)?;
     let cr = lw.real(c, &name)?;
     let cq = small_qt(lw, &cr, &format!("{name}/cond"))?;

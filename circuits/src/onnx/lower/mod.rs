@@ -2,6 +2,7 @@
 //! value becomes a [`Sym`]; each op family has a module, and [`lower_node`] is the registry.
 
 mod elementwise;
+mod gather_dyn;
 mod linear;
 mod math;
 mod pool;
@@ -68,6 +69,8 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "LayerNormalization" => reduce::layer_norm(lw, n, ins)?,
             "InstanceNormalization" => reduce::instance_norm(lw, n, ins)?,
             "Concat" => wiring::concat(lw, n, ins)?,
+            "TopK" => gather_dyn::top_k(lw, n, ins)?,
+            "NonZero" => gather_dyn::non_zero(lw, n, ins)?,
             "Slice" => wiring::slice(lw, n, ins)?,
             "Split" => wiring::split(lw, n, ins)?,
             "Transpose" => wiring::transpose(lw, n, ins)?,

@@ -369,11 +369,11 @@ pub fn gather(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     let x = need(n, ins, 0)?;
     let xs = shape(lw, n, x)?;
     let idx_sym = need(n, ins, 1)?;
+    let ax = axis(n, attrs::int(n, "axis", 0), xs.len())?;
     let (idims, idx) = match idx_sym {
         Sym::Const(c) => (c.dims.clone(), const_ints(n, Some(idx_sym), "indices")?.expect("const")),
-        _ => return Err(unsupported_use(n, "indices computed at run time (only constant indices are supported)")),
+        _ => return Ok(vec![super::gather_dyn::gather(lw, n, x, &xs, idx_sym, ax)?]),
     };
-    let ax = axis(n, attrs::int(n, "axis", 0), xs.len())?;
     let d = xs[ax] as i64;
     let idx: Vec<usize> = idx
         .iter()
@@ -401,11 +401,11 @@ pub fn gather(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
 pub fn gather_elements(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     let x = need(n, ins, 0)?;
     let xs = shape(lw, n, x)?;
+    let ax = axis(n, attrs::int(n, "axis", 0), xs.len())?;
     let (idims, idx) = match need(n, ins, 1)? {
         Sym::Const(c) => (c.dims.clone(), const_ints(n, ins[1], "indices")?.expect("const")),
-        _ => return Err(unsupported_use(n, "indices computed at run time (only constant indices are supported)")),
+        s => return Ok(vec![super::gather_dyn::gather_elements(lw, n, x, &xs, s, ax)?]),
     };
-    let ax = axis(n, attrs::int(n, "axis", 0), xs.len())?;
     let mut map = Vec::with_capacity(idx.len());
     for (f, &i) in idx.iter().enumerate() {
         let mut o = unravel(f, &idims);
