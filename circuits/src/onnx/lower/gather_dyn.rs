@@ -171,6 +171,50 @@ pub fn gather_elements(lw: &mut Lowering, n: &NodeProto, x: &Sym, xs: &[usize], 
     select(lw, n, x, &hot, &out, &e_map, &x_map)
 }
 
+/// GatherND (batch_dims 0) with run-time indices.
+pub fn gather_nd(lw: &mut Lowering, n: &NodeProto, x: &Sym, xs: &[usize], idx: &Sym) -> Result<Sym> {
+    let name = node_name(n);
+    let is_ = lw.shape(idx).unwrap_or_default();
+    let q = *is_.last().unwrap_or(&0);
+    if q == 0 || q > xs.len() {
+        return Err(unsupported_use(n, format!("index tuples of length {q} for data of rank {}", xs.len())));
+    }
+    let tuples_shape: Vec<usize> = is_[..is_.len() - 1].to_vec();
+    let positions: usize = xs[..q].iter().product();
+    let inner: usize = xs[q..].iter().product();
+    // flat position = Σ_k idx_k · Π xs[k+1..q]
+    let mut pos: Option<Real> = None;
+    for k in 0..q {
+        let map = (0..numel(&tuples_shape)).map(|t| M::In(0, t * q + k)).collect();
+        let ik = apply(lw, &format!("{name}/i{k}"), &[idx], tuples_shape.clone(), map)?;
+        let ir = index_real(lw, &renamed_n(n, &format!("{name}/i{k}")), &ik, xs[k])?;
+        let w: usize = xs[k + 1..q].iter().product();
+        let term = scale_real(&ir, w as f64);
+        pos = Some(match pos {
+            None => term,
+            Some(p) => super::elementwise::combine(lw, n, &Sym::Real(p), &Sym::Real(term), 1.0)?,
+        });
+    }
+    let pos = pos.expect("q > 0");
+    let mut out: Vec<usize> = tuples_shape.clone();
+    out.extend_from_slice(&xs[q..]);
+    if let Sym::Const(c) = x {
+        let offs: Vec<f64> = (0..numel(&out)).map(|f| (f % inner) as f64).collect();
+        let idx_map = |f: usize| M::In(0, f / inner);
+        return table_select(lw, n, c, &pos, &out, &idx_map, inner, &offs);
+    }
+    let hot = one_hot(lw, n, &Sym::Real(pos), positions)?;
+    let e_map = |f: usize| M::In(0, f / inner);
+    let x_map = |p: usize, f: usize| M::In(0, p * inner + f % inner);
+    select(lw, n, x, &hot, &out, &e_map, &x_map)
+}
+
+fn renamed_n(n: &NodeProto, name: &str) -> NodeProto {
+    let mut m = n.clone();
+    m.name = Some(name.to_string());
+    m
+}
+
 /// TopK: values (and indices) of the k largest (or smallest) along an axis, sorted, ties by
 /// lower index first, via an odd-even transposition network of stable compare-exchanges.
 pub fn top_k(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {

@@ -78,7 +78,7 @@ pub(crate) fn bias_values(n: &NodeProto, s: &Sym, len: usize) -> Result<Vec<f64>
 pub(crate) fn dense_core(lw: &mut Lowering, n: &NodeProto, a: &Sym, w: QWeights, trans_b: bool, bias: Option<Vec<f64>>, alpha: f64) -> Result<Real> {
     let name = node_name(n);
     let ar = lw.real(a, &name)?;
-    let x = lw.plain(&ar, &format!("{name}/input"))?;
+    let x = super::math::small_qt(lw, &ar, &format!("{name}/input"))?;
     if w.dims.len() != 2 {
         return Err(unsupported_use(n, format!("weights must be 2-D, got {:?}", w.dims)));
     }

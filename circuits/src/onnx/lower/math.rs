@@ -94,7 +94,7 @@ fn add_const(r: &Real, c: f64) -> Real {
 }
 
 /// A plain quantized tensor small enough to multiply (at most `act_bits` bits).
-fn small_qt(lw: &mut Lowering, r: &Real, name: &str) -> Result<QT> {
+pub(crate) fn small_qt(lw: &mut Lowering, r: &Real, name: &str) -> Result<QT> {
     if let Some(q) = r.as_plain() {
         let i = lw.g.info(q.id);
         if bound_bits(i.lo - q.zp, i.hi - q.zp) <= lw.opts.act_bits {

@@ -8,6 +8,7 @@ mod math;
 mod pool;
 mod qop;
 mod quant;
+mod recurrent;
 mod reduce;
 mod shape;
 mod wiring;
@@ -70,6 +71,7 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "InstanceNormalization" => reduce::instance_norm(lw, n, ins)?,
             "Concat" => wiring::concat(lw, n, ins)?,
             "TopK" => gather_dyn::top_k(lw, n, ins)?,
+            "RNN" | "GRU" | "LSTM" => recurrent::rnn(lw, n, ins)?,
             "NonZero" => gather_dyn::non_zero(lw, n, ins)?,
             "Slice" => wiring::slice(lw, n, ins)?,
             "Split" => wiring::split(lw, n, ins)?,

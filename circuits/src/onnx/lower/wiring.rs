@@ -423,11 +423,12 @@ pub fn gather_elements(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Ve
 pub fn gather_nd(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     let x = need(n, ins, 0)?;
     let xs = shape(lw, n, x)?;
+    let b = attrs::int(n, "batch_dims", 0) as usize;
     let (idims, idx) = match need(n, ins, 1)? {
         Sym::Const(c) => (c.dims.clone(), const_ints(n, ins[1], "indices")?.expect("const")),
-        _ => return Err(unsupported_use(n, "indices computed at run time (only constant indices are supported)")),
+        s if b == 0 => return Ok(vec![super::gather_dyn::gather_nd(lw, n, x, &xs, s)?]),
+        _ => return Err(unsupported_use(n, "run-time indices with batch_dims > 0")),
     };
-    let b = attrs::int(n, "batch_dims", 0) as usize;
     let q = *idims.last().unwrap_or(&0);
     if b != 0 || q == 0 || q > xs.len() {
         return Err(unsupported_use(n, "only batch_dims = 0 with a non-empty index tuple"));
