@@ -66,6 +66,8 @@ class Fx:
     kind: str = "normal"  # normal | positive | int8
     q_scale: float | None = None  # int8: input scale (inputs are k * q_scale, k in [-128,127])
     specials: list = field(default_factory=list)  # extra rows: callables size -> array
+    ml_opset: int | None = None  # also import ai.onnx.ml at this version (tree ensembles)
+    meta: dict = field(default_factory=dict)  # extra meta.json keys (only where set)
 
 
 # ------------------------------------------------------------------ registry
@@ -567,6 +569,115 @@ def _gather_nd(rng):
               [("output", F32)], "GatherND", "batch_dims=0, indices [3,2] -> slices [3,4]")
 
 
+# ------------------------------------------------------------------ scatter
+def _pair_positions(cond: str, out: str):
+    """Run-time ScatterND indices [1,4,2] = (0, 2j + Cast(cond_j)), j = 0..3, from a bool [1,4]:
+    each column lands in its own pair {2j, 2j+1}, so the 4 positions are always distinct."""
+    nodes = [N("Cast", [cond], [f"{out}.bit"], to=I64),
+             N("Add", [f"{out}.bit", f"{out}.base"], [f"{out}.col"]),
+             N("Unsqueeze", [f"{out}.col", f"{out}.axes"], [f"{out}.col3"]),
+             N("Concat", [f"{out}.row", f"{out}.col3"], [out], axis=-1)]
+    inits = [init(f"{out}.base", i64([0, 2, 4, 6])), init(f"{out}.axes", i64([-1])),
+             init(f"{out}.row", np.zeros((1, 4, 1), np.int64))]
+    return nodes, inits
+
+
+@fixture("scatternd")
+def _scatternd(rng):
+    g, gi = _gemm(rng, "input", "data", 8, 8)
+    nodes = g + [N("Slice", ["input", "h.starts", "h.ends", "h.axes"], ["head"]),
+                 N("Slice", ["input", "t.starts", "t.ends", "h.axes"], ["tail"]),
+                 N("Greater", ["head", "zero"], ["pos"])]
+    inits = gi + [init("h.starts", i64([0])), init("h.ends", i64([4])), init("h.axes", i64([1])),
+                  init("t.starts", i64([4])), init("t.ends", i64([8])), init("zero", f32(0.0))]
+    pn, pi = _pair_positions("pos", "idx")
+    return Fx(nodes + pn + [N("ScatterND", ["data", "idx", "tail"], ["output"])], inits + pi, [1, 8],
+              [("output", F32)], "ScatterND",
+              "opset 13, data = Gemm(x) [1,8], run-time indices [1,4,2] = (0, 2j + Cast(x_j > 0)) "
+              "for j=0..3 (Greater/Cast/Add/Unsqueeze/Concat; distinct by construction), updates = "
+              "x[:,4:8]; the 4 other positions keep Gemm(x); zeros row -> all even positions",
+              domain=(-4, 4), specials=[_tiny])
+
+
+@fixture("scatternd_const_data")
+def _scatternd_cd(rng):
+    nodes = [N("ConstantOfShape", ["shape"], ["data"], value=helper.make_tensor("value", F32, [1], [0.0])),
+             N("Slice", ["input", "e.starts", "s.ends", "s.axes", "s.steps"], ["even"]),
+             N("Slice", ["input", "o.starts", "s.ends", "s.axes", "s.steps"], ["odd"]),
+             N("Greater", ["odd", "even"], ["pos"]),
+             N("Max", ["even", "odd"], ["upd"])]
+    inits = [init("shape", i64([1, 8])), init("e.starts", i64([0])), init("o.starts", i64([1])),
+             init("s.ends", i64([8])), init("s.axes", i64([1])), init("s.steps", i64([2]))]
+    pn, pi = _pair_positions("pos", "idx")
+    return Fx(nodes + pn + [N("ScatterND", ["data", "idx", "upd"], ["output"])], inits + pi, [1, 8],
+              [("output", F32)], "ScatterND",
+              "opset 13, data = ConstantOfShape([1,8], 0.0) (constant zeros, as tf2onnx exports "
+              "tf.scatter_nd), run-time indices (0, 2j + Cast(x_2j+1 > x_2j)), updates = "
+              "Max(x_2j, x_2j+1): MaxUnpool-like, each pair's max kept in place, the other zeroed; "
+              "equal pairs pick the even slot",
+              domain=(-4, 4), specials=[lambda n: np.resize(f32([1, 1, -2, -2, 0, 0, 3, 3]), n), _ties])
+
+
+@fixture("scatternd_slices")
+def _scatternd_sl(rng):
+    nodes = [N("Slice", ["input", "c.starts", "c.ends", "c.axes"], ["col0"]),
+             N("Reshape", ["col0", "pairs.shape"], ["pairs"]),
+             N("Slice", ["pairs", "c.starts", "c.ends", "c.axes"], ["a"]),
+             N("Slice", ["pairs", "c.ends", "b.ends", "c.axes"], ["b"]),
+             N("Greater", ["a", "b"], ["pos"]),
+             N("Cast", ["pos"], ["bit"], to=I64),
+             N("Add", ["bit", "base"], ["idx"]),
+             N("Slice", ["input", "c.ends", "u.ends", "r.axes"], ["rows"]),
+             N("Neg", ["rows"], ["upd"]),
+             N("ScatterND", ["input", "idx", "upd"], ["output"])]
+    inits = [init("c.starts", i64([0])), init("c.ends", i64([1])), init("c.axes", i64([1])),
+             init("b.ends", i64([2])), init("pairs.shape", i64([2, 2])), init("base", i64([[0], [2]])),
+             init("u.ends", i64([3])), init("r.axes", i64([0]))]
+    return Fx(nodes, inits, [4, 3], [("output", F32)], "ScatterND",
+              "opset 13, slice updates (index depth 1 < rank 2): data = x [4,3], run-time row indices "
+              "[2,1] = [[Cast(x00 > x10)], [2 + Cast(x20 > x30)]], updates = -x[1:3] [2,3] (whole rows)",
+              domain=(-4, 4), specials=[_ties])
+
+
+@fixture("scatterelements")
+def _scatter_el(rng):
+    nodes = [N("TopK", ["input", "k"], ["vals", "idx"], axis=1, largest=1, sorted=1),
+             N("Mul", ["vals", "scale"], ["upd"]),
+             N("ScatterElements", ["input", "idx", "upd"], ["output"], axis=1)]
+    return Fx(nodes, [init("k", i64([3])), init("scale", f32([-1.0, 0.5, 2.0]))], [3, 6], [("output", F32)],
+              "ScatterElements",
+              "opset 13 (no reduction attr), axis=1 on [3,6]: run-time indices = TopK(x, 3) indices "
+              "(distinct within each row; ties -> lower index first), updates = top-3 values * "
+              "[-1, 0.5, 2]; the 3 other entries per row keep x",
+              domain=(-4, 4), specials=[_ties])
+
+
+@fixture("scatterelements_const_idx")
+def _scatter_el_c(rng):
+    idx = i64([[0, 5], [-1, 2], [3, -6]])
+    nodes = [N("Slice", ["input", "starts", "ends", "axes"], ["cols"]), N("Neg", ["cols"], ["upd"]),
+             N("ScatterElements", ["input", "idx", "upd"], ["output"], axis=1, reduction="none")]
+    inits = [init("idx", idx), init("starts", i64([2])), init("ends", i64([4])), init("axes", i64([1]))]
+    return Fx(nodes, inits, [3, 6], [("output", F32)], "ScatterElements",
+              "opset 16, reduction=\"none\" (explicit), axis=1, constant indices [3,2] = "
+              "[[0,5],[-1,2],[3,-6]] incl. negatives (-1 -> 5, -6 -> 0), updates = -x[:,2:4]",
+              opset=16, domain=(-4, 4))
+
+
+@fixture("scatterelements_onehot")
+def _scatter_el_oh(rng):
+    nodes = [N("ArgMax", ["input"], ["am"], axis=1, keepdims=1),
+             N("Shape", ["input"], ["shape"]),
+             N("ConstantOfShape", ["shape"], ["zeros"], value=helper.make_tensor("value", F32, [1], [0.0])),
+             N("ScatterElements", ["zeros", "am", "ones"], ["output"], axis=1)]
+    return Fx(nodes, [init("ones", np.ones((3, 1), np.float32))], [3, 6], [("output", F32)],
+              "ScatterElements",
+              "opset 13, one-hot of the row argmax: ScatterElements(ConstantOfShape(Shape(x), 0), "
+              "ArgMax(x, axis=1, keepdims=1) [3,1], ones [3,1], axis=1) -> [3,6] (torch "
+              "zeros_like(x).scatter_(1, x.argmax(1, keepdim=True), 1.0)); ties -> first index",
+              domain=(-4, 4), specials=[_ties])
+
+
 @fixture("transpose")
 def _transpose(rng):
     return Fx([N("Transpose", ["input"], ["output"], perm=[0, 2, 3, 1])], [], [1, 2, 3, 4],
@@ -816,6 +927,171 @@ _qdq("softmax_int8", "Softmax", {"axis": -1}, [1, 4, 8], 1 / 16, 1 / 256, -128,
      "axis=-1; a dominant entry saturates at 127 -> 0.99609375")
 
 
+# ------------------------------------------------------------------ tree ensembles (ai.onnx.ml)
+# Trained with scikit-learn on its bundled data sets, converted with skl2onnx
+# (pinned in requirements.txt); only the nodes are kept, with the graph output
+# renamed to "output" (label / prediction). Thresholds are float32 (skl2onnx
+# casts sklearn's float64 midpoints), compared as x <= t (BRANCH_LEQ).
+TREE_LEAF_SPECIALS = 4  # real data rows
+TREE_THR_SPECIALS = 4  # rows with one feature exactly on a split threshold
+FAR = 1e4  # "far outside the data range" rows: all -FAR, all +FAR
+
+
+def _ort_bytes(model: onnx.ModelProto):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def _skl2onnx(est, rename: dict, classifier: bool):
+    """skl2onnx graph of est (input "input" float [1,4], opsets {"": 13, ai.onnx.ml: 3}),
+    ZipMap disabled; returns (nodes, initializers, [(output, type)])."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    m = convert_sklearn(est, initial_types=[("input", FloatTensorType([1, 4]))],
+                        target_opset={"": 13, ML: 3},
+                        options={id(est): {"zipmap": False}} if classifier else None)
+    assert [i.name for i in m.graph.input] == ["input"] and not m.graph.initializer
+    nodes = []
+    for n in m.graph.node:
+        assert n.op_type != "ZipMap"
+        n = onnx.NodeProto.FromString(n.SerializeToString())
+        for field_ in (n.input, n.output):
+            for i, v in enumerate(field_):
+                field_[i] = rename.get(v, v)
+        nodes.append(n)
+    outs = [(rename.get(o.name, o.name), o.type.tensor_type.elem_type) for o in m.graph.output]
+    assert outs[0][0] == "output", outs
+    return nodes, [], outs
+
+
+def _attr(node, name):
+    return next(helper.get_attribute_value(a) for a in node.attribute if a.name == name)
+
+
+def _tree_rows(name, fx: Fx, x: np.ndarray, data_rows: list, data_name: str) -> Fx:
+    """Fill fx.specials: TREE_LEAF_SPECIALS real rows, TREE_THR_SPECIALS threshold rows (a real
+    row with one feature set to a float32 split threshold, chosen so that BRANCH_LT would give a
+    different output than BRANCH_LEQ), all -FAR, all +FAR. Descriptions go to meta.special_rows."""
+    tree = next(n for n in fx.nodes if n.op_type.startswith("TreeEnsemble"))
+    modes = [m.decode() for m in _attr(tree, "nodes_modes")]
+    assert set(modes) == {"BRANCH_LEQ", "LEAF"}, set(modes)
+    lt_tree = onnx.NodeProto.FromString(tree.SerializeToString())
+    for a in lt_tree.attribute:
+        if a.name == "nodes_modes":
+            a.strings[:] = [b"BRANCH_LT" if m == "BRANCH_LEQ" else m.encode() for m in modes]
+    lt_fx = Fx([lt_tree if n is tree else n for n in fx.nodes], fx.inits, fx.in_shape, fx.outputs, fx.op,
+               fx.tests, opset=fx.opset, ml_opset=fx.ml_opset)
+    leq, lt = _ort_bytes(build_model(name, fx)), _ort_bytes(build_model(name, lt_fx))
+
+    def run(sess, row):
+        return [np.asarray(o) for o in sess.run(None, {"input": row.reshape(fx.in_shape).astype(np.float32)})]
+
+    rows, notes = [], []
+    for r in data_rows[:TREE_LEAF_SPECIALS]:
+        assert np.array_equal(round8(x[r]), x[r])
+        rows.append(x[r])
+        notes.append(f"{data_name} row {r}")
+    feats, vals = _attr(tree, "nodes_featureids"), _attr(tree, "nodes_values")
+    tids, nids = _attr(tree, "nodes_treeids"), _attr(tree, "nodes_nodeids")
+    seen = set()
+    for i, m in enumerate(modes):
+        if len(rows) == TREE_LEAF_SPECIALS + TREE_THR_SPECIALS:
+            break
+        t = np.float32(vals[i])
+        if m == "LEAF" or (feats[i], t) in seen or round8(t) != t:
+            continue
+        seen.add((feats[i], t))
+        for r in range(len(x)):
+            row = x[r].copy()
+            row[feats[i]] = t
+            a, b = run(leq, row), run(lt, row)
+            if any(not np.array_equal(p, q) for p, q in zip(a, b)):
+                rows.append(row)
+                notes.append(f"{data_name} row {r} with x[{feats[i]}] = {float(t):.8g} = threshold of "
+                             f"tree {tids[i]} node {nids[i]} (LEQ and LT differ)")
+                break
+    assert len(rows) == TREE_LEAF_SPECIALS + TREE_THR_SPECIALS, (name, len(rows))
+    rows += [np.full(4, -FAR, np.float32), np.full(4, FAR, np.float32)]
+    notes += [f"all {-FAR:g}", f"all {FAR:g}"]
+    fx.specials = [lambda n, r=r: r.astype(np.float64) for r in rows]
+    fx.meta["special_rows"] = {str(6 + k): v for k, v in enumerate(notes)}
+    return fx
+
+
+def _skl_version():
+    import skl2onnx
+    import sklearn
+    return f"scikit-learn {sklearn.__version__}, skl2onnx {skl2onnx.__version__}"
+
+
+@fixture("tree_classifier")
+def _tree_clf(rng):
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    est = DecisionTreeClassifier(max_depth=4, random_state=0).fit(x, y)
+    nodes, inits, outs = _skl2onnx(est, {"label": "output"}, True)
+    proba = est.predict_proba(x)
+    fx = Fx(nodes, inits, [1, 4], outs, "TreeEnsembleClassifier",
+            "sklearn DecisionTreeClassifier(max_depth=4) on iris (4 features, 3 classes) via skl2onnx "
+            "(zipmap=False): one tree, nodes_modes BRANCH_LEQ/LEAF (x <= float32 threshold -> true "
+            "branch), class_weights = leaf class fractions, classlabels_int64s [0,1,2], post_transform "
+            "NONE; outputs label int64 [1] (`output`) and probabilities [1,3]; samples: iris rows, "
+            "threshold rows, +-1e4",
+            domain=(-2, 10), ml_opset=3, meta={"exporter": _skl_version()})
+    # setosa, versicolor, virginica, and the first row that lands in an impure leaf
+    impure = int(np.flatnonzero(proba.max(1) < 1)[0])
+    return _tree_rows("tree_classifier", fx, x, [0, 60, 110, impure], "iris")
+
+
+@fixture("forest_regressor")
+def _forest_reg(rng):
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import RandomForestRegressor
+    d = load_diabetes(scaled=False)
+    cols = [0, 2, 3, 8]  # age, bmi, bp, s5 (raw units)
+    x = d.data[:, cols].astype(np.float32)
+    est = RandomForestRegressor(n_estimators=3, max_depth=3, random_state=0, n_jobs=1).fit(x, d.target)
+    nodes, inits, outs = _skl2onnx(est, {"variable": "output"}, False)
+    fx = Fx(nodes, inits, [1, 4], outs, "TreeEnsembleRegressor",
+            "sklearn RandomForestRegressor(n_estimators=3, max_depth=3) on raw diabetes features "
+            "[age, bmi, bp, s5] via skl2onnx, ai.onnx.ml opset 1 (as skl2onnx declares it): 3 trees, "
+            "BRANCH_LEQ/LEAF, aggregate_function absent (= SUM) with target_weights = leaf mean / 3 "
+            "(the average is folded into the weights), n_targets 1, no base_values, post_transform NONE "
+            "-> [1,1]; samples: diabetes rows, threshold rows, +-1e4",
+            domain=(-10, 150), ml_opset=1, meta={"exporter": _skl_version()})
+    return _tree_rows("forest_regressor", fx, x, [0, 1, 2, 3], "diabetes (raw)")
+
+
+@fixture("gbdt_classifier")
+def _gbdt_clf(rng):
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import GradientBoostingClassifier
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    yb = (y == 2).astype(np.int64)  # virginica vs rest: prior 1/3 -> base_values = log(1/2)
+    est = GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0).fit(x, yb)
+    nodes, inits, outs = _skl2onnx(est, {"label": "output"}, True)
+    p = est.predict_proba(x)[:, 1]
+    fx = Fx(nodes, inits, [1, 4], outs, "TreeEnsembleClassifier",
+            "sklearn GradientBoostingClassifier(n_estimators=5, max_depth=2), binary iris "
+            "virginica-vs-rest, via skl2onnx (zipmap=False): 5 trees, BRANCH_LEQ/LEAF, "
+            "classlabels_int64s [0,1] but every class_id is 0 (one score column = the learning-rate-"
+            "scaled leaf values), base_values [log(1/2)], post_transform LOGISTIC: probabilities = "
+            "[sigmoid(-s), sigmoid(s)], label = 1 iff s > 0; then Identity -> probabilities; "
+            "samples: iris rows, threshold rows, +-1e4",
+            domain=(-2, 10), ml_opset=3, meta={"exporter": _skl_version()})
+    # one of each class, and the two rows closest to p = 0.5
+    close = [int(i) for i in np.argsort(np.abs(p - 0.5), kind="stable")[:2]]
+    return _tree_rows("gbdt_classifier", fx, x, [0, 110] + close, "iris")
+
+
 # ------------------------------------------------------------------ samples
 def make_samples(fx: Fx, rng: np.random.Generator, size: int) -> np.ndarray:
     """16 rows: 0 random, 1 zeros (or ones if 0 is outside the domain), 2 all lo, 3 all hi,
@@ -852,8 +1128,18 @@ def make_samples(fx: Fx, rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ build / run
-def ir_for(opset: int) -> int:
-    return max(8, helper.find_min_ir_version_for([helper.make_opsetid("", opset)]))
+ML = "ai.onnx.ml"
+
+
+def opset_ids(opset: int, ml_opset: int | None = None) -> list:
+    ids = [helper.make_opsetid("", opset)]
+    if ml_opset is not None:
+        ids.append(helper.make_opsetid(ML, ml_opset))
+    return ids
+
+
+def ir_for(opset: int, ml_opset: int | None = None) -> int:
+    return max(8, helper.find_min_ir_version_for(opset_ids(opset, ml_opset)))
 
 
 def build_model(name: str, fx: Fx, out_shapes=None) -> onnx.ModelProto:
@@ -868,8 +1154,8 @@ def build_model(name: str, fx: Fx, out_shapes=None) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, f"ops2_{name}", [helper.make_tensor_value_info("input", F32, fx.in_shape)],
                               outs, initializer=fx.inits)
     model = helper.make_model(graph, producer_name="zkinfer-models", producer_version="1",
-                              opset_imports=[helper.make_opsetid("", fx.opset)])
-    model.ir_version = ir_for(fx.opset)
+                              opset_imports=opset_ids(fx.opset, fx.ml_opset))
+    model.ir_version = ir_for(fx.opset, fx.ml_opset)
     return model
 
 
@@ -959,6 +1245,7 @@ def generate_ops2(root: Path, log=print) -> dict:
             "family": "ops2",
             "op": fx.op,
             "opset": fx.opset,
+            **({"opset_ml": fx.ml_opset} if fx.ml_opset is not None else {}),
             "ir_version": model.ir_version,
             "nodes": [n.op_type for n in model.graph.node],
             "input": {"name": "input", "dtype": "float32", "shape": list(fx.in_shape)},
@@ -970,6 +1257,7 @@ def generate_ops2(root: Path, log=print) -> dict:
         }
         if fx.q_scale is not None:
             meta["input_scale"] = float(fx.q_scale)
+        meta.update(fx.meta)
         (folder / "meta.json").write_text(
             "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in meta.items()) + "\n}\n")
         info[name] = meta
@@ -1003,8 +1291,8 @@ Conventions (ops2):
   `"outputs_all": 16 x [[flat out0], [flat out1], ...]` when the model has
   several outputs. `meta.json` has op, opset, IR version, node list, input and
   output names/dtypes/shapes, input domain and the description below.
-- Bool outputs are written as 0.0/1.0, int64 outputs (ArgMax, TopK indices) as
-  integer-valued floats.
+- Bool outputs are written as 0.0/1.0, int64 outputs (ArgMax, TopK indices,
+  tree-classifier labels) as integer-valued floats.
 - Inputs are rounded to 8 significant digits before they go to onnxruntime
   (parse as f64, cast to f32 = exactly what ORT saw). Outputs: ORT 1.32.0 CPU,
   `ORT_DISABLE_ALL`, one thread, rounded to 8 significant digits.
@@ -1016,6 +1304,15 @@ Conventions (ops2):
   [-128, 127]; rows 2/3 are k = -128 / 127 everywhere, row 4 sweeps k.
 - Seeds: `numpy.random.default_rng(crc32("ops2/" + name))`.
 - IR version = max(8, minimum for the opset): 8 for opsets 13-18, 9 for 20.
+  The tree-ensemble models also import `ai.onnx.ml` (column "opset" shows
+  e.g. `13 + ml 3`; meta.json key `opset_ml`), still IR 8.
+- Tree ensembles (`tree_classifier`, `forest_regressor`, `gbdt_classifier`)
+  are scikit-learn models trained on its bundled data sets and converted with
+  skl2onnx (pinned in `models/requirements.txt`; meta.json `exporter`); only
+  the converted nodes are kept, with the label / prediction output renamed to
+  `output`. Their samples 6..15 are real data rows, rows with one feature set
+  exactly to a split threshold (chosen so that `<` instead of `<=` changes the
+  output), and all -1e4 / all +1e4; meta.json `special_rows` says which.
 - Initializers are `numpy_helper.from_array` tensors, so they are all
   `raw_data` (including the int8 QDQ scales/zero points, unlike the
   `quantize_static` models which use `float_data` / `int32_data`).
@@ -1079,6 +1376,37 @@ QUIRKS = """
   fixture matches an independent float64 numpy reference to ~1e-6 relative.
 - **Bool graph outputs** are fine for ORT and the checker; a prover that only
   emits field elements should treat them as 0/1.
+- **ScatterND / ScatterElements with duplicate indices** are undefined in
+  ONNX (the result depends on the runtime's write order), so every scatter
+  fixture builds indices that are distinct by construction: pairs
+  `2j + Cast(cmp)`, TopK indices, a single ArgMax per row. ScatterND's `updates` shape is
+  `indices.shape[:-1] + data.shape[indices.shape[-1]:]` (`scatternd_slices`
+  writes whole rows). ScatterElements accepts negative indices (`-1` = last).
+  The `reduction` attribute exists only from opset 16 (ScatterND and
+  ScatterElements); opset 13 has none, and `reduction="none"` is the default.
+- **Tree ensembles (ai.onnx.ml)**: every split is `BRANCH_LEQ` (go to
+  `nodes_truenodeids` when `x[feature] <= threshold`, both float32); leaves are
+  `LEAF`. skl2onnx also writes `nodes_hitrates` (all 1.0) and
+  `nodes_missing_value_tracks_true` (all 0: NaN would take the false branch;
+  no sample has NaN). Thresholds are sklearn's float64 midpoints cast to
+  float32; sklearn's own predictions agree with ORT on every sample, the
+  threshold rows included.
+- **skl2onnx opset imports**: asked for `{"": 13, "ai.onnx.ml": 3}` it declares
+  `ai.onnx.ml` 1 (the lowest version that has TreeEnsemble*; v3 only adds the
+  `*_as_tensor` double attributes) and lists the default domain twice. These
+  models are rebuilt with one import each: `forest_regressor` keeps ml 1,
+  the classifiers use ml 3. In `ai.onnx.ml` 5 TreeEnsembleClassifier/Regressor
+  are deprecated (replaced by `TreeEnsemble`): the checker and ORT reject them.
+- **RandomForestRegressor export**: no `aggregate_function` attribute (default
+  SUM); skl2onnx divides every leaf value by the number of trees instead of
+  using AVERAGE.
+- **Binary TreeEnsembleClassifier (gbdt_classifier)**: two `classlabels_int64s`
+  but every `class_ids` is 0 and `base_values` has one entry (the log-odds
+  prior). ORT sums one score s = base + leaf weights, returns label
+  `classlabels[1]` iff s > 0 and, with `post_transform=LOGISTIC`,
+  probabilities `[sigmoid(-s), sigmoid(s)]`. The spec is vague here; this is
+  ORT's reading. Multiclass labels are the argmax of the scores (first max on
+  ties).
 """
 
 
@@ -1090,7 +1418,8 @@ def write_index(path: Path, info: dict, notes: list) -> None:
         lo, hi = m["domain"]
         dom = f"[{lo:g}, {hi:g}]" + (" int8 grid" if m["input_kind"] == "int8" else
                                       " pos" if m["input_kind"] == "positive" else "")
-        rows.append(f"| `{name}` | {m['op']} | {m['opset']} | {m['input']['shape']} | {dom} | {outs} | "
+        opset = f"{m['opset']}" + (f" + ml {m['opset_ml']}" if "opset_ml" in m else "")
+        rows.append(f"| `{name}` | {m['op']} | {opset} | {m['input']['shape']} | {dom} | {outs} | "
                     f"{m['tests'].replace('|', '/')} |")
     note = "" if not notes else " except: " + "; ".join(notes)
     text = INDEX_HEAD + f"{len(info)} ops2 fixtures:\n\n" + "\n".join(rows) + "\n" + \

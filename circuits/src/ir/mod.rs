@@ -71,6 +71,19 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     pub inputs: Vec<InputSpec>,
     pub outputs: Vec<OutputSpec>,
+    /// Values whose real range calibration measures (inputs of function tables and
+    /// divisors, before any clamping to a calibrated range).
+    #[serde(default)]
+    pub probes: Vec<Probe>,
+}
+
+/// A value to observe during calibration: real = (q - zero_point)·scale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub name: String,
+    pub value: ValueId,
+    pub scale: f64,
+    pub zero_point: i64,
 }
 
 impl Graph {

@@ -12,6 +12,10 @@ use crate::error::{CircuitError, Result};
 use crate::ir::{Graph, Tensor};
 use crate::public::{packing_of, Packing};
 
+/// Most rows a laid-out circuit may have (2^24): beyond it layout stops with
+/// [`CircuitError::TooLarge`] instead of exhausting memory.
+pub const MAX_ROWS: usize = 1 << 24;
+
 /// A tensor of assigned cells.
 #[derive(Clone, Debug)]
 pub struct CellTensor {
@@ -55,6 +59,9 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         ctx.node_start.push(before);
         let out = node.op.layout(&mut ctx, g, &ins);
         ctx.node_rows.push(ctx.rows.len() - before);
+        if ctx.rows.len() > MAX_ROWS {
+            return Err(CircuitError::TooLarge { needed: usize::BITS - ctx.rows.len().leading_zeros(), max: MAX_ROWS.trailing_zeros() });
+        }
         vals[node.output] = Some(out);
     }
     for o in &g.outputs {

@@ -151,7 +151,7 @@ fn conv_maxpool_sumpool_reshape() {
 #[test]
 fn imported_op_graphs_are_sound() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ops");
-    for name in ["softmax", "layernorm", "sigmoid_int8", "gelu", "where", "div_one_plus_sq", "attention", "argmax", "cumsum", "pad_constant", "sqrt", "and", "reducemax", "softmax_int8"] {
+    for name in ["softmax", "layernorm", "sigmoid_int8", "gelu", "where", "div_one_plus_sq", "attention", "argmax", "cumsum", "pad_constant", "sqrt", "and", "reducemax", "softmax_int8", "tree_classifier", "gbdt_classifier", "forest_regressor", "scatternd", "scatterelements", "topk", "convtranspose", "gru", "lppool"] {
         let d = dir.join(name);
         let g = crate::onnx::import_file(&d.join("model.onnx"), &crate::onnx::ImportOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("samples.json")).expect("samples")).expect("json");

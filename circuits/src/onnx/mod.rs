@@ -30,11 +30,21 @@ pub struct ImportOptions {
     pub act_scale_bits: u32,
     /// ...and saturate at `±2^(act_bits-1)` (inputs too).
     pub act_bits: u32,
+    /// Calibrated real ranges of the inputs of range-sensitive ops (function tables,
+    /// divisors), by probe name (see [`crate::ir::Probe`]); `zkinfer calibrate` measures
+    /// them on sample data. A table's grid then covers this range (inputs outside it are
+    /// clamped to it), and a divisor is clamped into it.
+    #[serde(default)]
+    pub ranges: std::collections::BTreeMap<String, (f64, f64)>,
+    /// Calibration's first pass: accept tables too coarse to be accurate, only to observe
+    /// the ranges of their inputs. Never set for proving.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probing: bool,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24 }
+        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false }
     }
 }
 

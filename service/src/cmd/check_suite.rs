@@ -53,6 +53,10 @@ pub struct Args {
     /// Markdown table only (for the README).
     #[arg(long)]
     markdown: bool,
+    /// Calibrate each model's scales and lookup ranges on its input first (as
+    /// `zkinfer calibrate --target resources`), instead of the default fixed point.
+    #[arg(long)]
+    calibrate: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -112,7 +116,7 @@ fn model_file(dir: &Path) -> Option<PathBuf> {
     ["network.onnx", "model.onnx"].iter().map(|f| dir.join(f)).find(|p| p.is_file())
 }
 
-fn find_python(given: Option<&Path>) -> Option<PathBuf> {
+pub(crate) fn find_python(given: Option<&Path>) -> Option<PathBuf> {
     let candidates = [given.map(Path::to_path_buf), std::env::var_os("ZKINFER_PYTHON").map(PathBuf::from), Some(PathBuf::from("models/.venv/bin/python"))];
     candidates.into_iter().flatten().find(|p| p.is_file())
 }
@@ -156,9 +160,16 @@ fn reference(dir: &Path, model: &Path, python: Option<&Path>) -> Option<(Vec<Vec
             return Some((o, "expected.json".into()));
         }
     }
+    reference_outputs(model, &dir.join("input.json"), python)
+}
+
+/// Reference outputs for `input` (EZKL format): onnxruntime through
+/// `scripts/ort_reference.py` when a Python is given, else the file's `output_data`.
+pub(crate) fn reference_outputs(model: &Path, input: &Path, python: Option<&Path>) -> Option<(Vec<Vec<f64>>, String)> {
+    let lists = |v: &serde_json::Value| -> Option<Vec<Vec<f64>>> { v.as_array()?.iter().map(|l| Some(flatten(l))).collect() };
     if let Some(py) = python {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ort_reference.py");
-        if let Ok(out) = Command::new(py).arg(&script).arg(model).arg(dir.join("input.json")).output() {
+        if let Ok(out) = Command::new(py).arg(&script).arg(model).arg(input).output() {
             if out.status.success() {
                 if let Some(o) = serde_json::from_slice::<serde_json::Value>(&out.stdout).ok().and_then(|v| lists(&v["outputs"])) {
                     return Some((o, "onnxruntime".into()));
@@ -166,7 +177,7 @@ fn reference(dir: &Path, model: &Path, python: Option<&Path>) -> Option<(Vec<Vec
             }
         }
     }
-    let s = std::fs::read_to_string(dir.join("input.json")).ok()?;
+    let s = std::fs::read_to_string(input).ok()?;
     let v: serde_json::Value = serde_json::from_str(&s).ok()?;
     lists(&v["output_data"]).map(|o| (o, "input.json output_data".into()))
 }
@@ -205,7 +216,15 @@ fn check_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut 
 fn try_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut SrsCache, row: &mut Row) -> Result<()> {
     let model = model_file(dir).context("no model file")?;
     let data = read_inputs(&dir.join("input.json"))?;
-    let s = pipeline::compile(&model, ImportOptions::default(), None)?;
+    let reference_out = reference(dir, &model, python);
+    let opts = match (&reference_out, a.calibrate) {
+        (Some((want, _)), true) => {
+            let scale = want.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
+            super::calibrate::calibrate_quiet(&model, &data, want, a.atol + a.rtol * scale)?.0
+        }
+        _ => ImportOptions::default(),
+    };
+    let s = pipeline::compile(&model, opts, None)?;
     row.k = Some(s.k);
     row.rows = Some(s.rows);
     if s.k > a.max_k {
@@ -236,7 +255,7 @@ fn try_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut Sr
         bail!("a proof with a changed output was accepted");
     }
     let got: Vec<Vec<f64>> = p.outputs.iter().map(|o| o.values.clone()).collect();
-    match reference(dir, &model, python) {
+    match reference_out {
         None => {
             row.status = "proved (no reference output)".into();
             row.proved = true;

@@ -1,5 +1,6 @@
 //! Subcommands: one module each; this file only parses and dispatches.
 
+mod calibrate;
 mod check_suite;
 mod compile;
 mod demo;
@@ -24,6 +25,8 @@ pub struct Cli {
 enum Cmd {
     /// Import an ONNX model and lay out its circuit: writes OUT/settings.json.
     Compile(compile::Args),
+    /// Pick fixed-point scales and lookup ranges from sample data; writes OUT/settings.json.
+    Calibrate(calibrate::Args),
     /// Generate proving and verifying keys (UNSAFE dev SRS unless --srs is given).
     Setup(setup::Args),
     /// Run the model on an input and prove the output.
@@ -41,6 +44,7 @@ enum Cmd {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Compile(a) => compile::run(a),
+        Cmd::Calibrate(a) => calibrate::run(a),
         Cmd::Setup(a) => setup::run(a),
         Cmd::Prove(a) => prove::run(a),
         Cmd::Verify(a) => verify::run(a),

@@ -43,6 +43,180 @@ fn one_hot(lw: &mut Lowering, n: &NodeProto, idx: &Sym, classes: usize) -> Resul
     (0..classes).map(|j| math::lin_parts(lw, n, &[(g[j].clone(), 1.0), (g[j + 1].clone(), -1.0)])).collect()
 }
 
+/// One-hot matrix of integer indices: shape `idx.shape + [classes]`, entry `[idx == j]`.
+fn one_hot_matrix(lw: &mut Lowering, n: &NodeProto, idx: &Sym, classes: usize) -> Result<Real> {
+    let name = node_name(n);
+    let r = index_real_unclamped(lw, n, idx, classes)?;
+    let is_ = lw.shape(&Sym::Real(r.clone())).unwrap_or_default();
+    let mut gs = Vec::with_capacity(classes + 1);
+    for j in 0..=classes {
+        let q = lw.materialize(&math::add_c(&r, 1.0 - j as f64), QTarget { scale: 1.0, zp: 0, lo: 0, hi: 1 }, false, &format!("{name}/ge{j}"))?;
+        gs.push(Sym::Q(q));
+    }
+    let t = numel(&is_);
+    let mut gshape = is_.clone();
+    gshape.push(classes + 1);
+    let refs: Vec<&Sym> = gs.iter().collect();
+    let g = apply(lw, &format!("{name}/G"), &refs, gshape.clone(), (0..t * (classes + 1)).map(|f| M::In(f % (classes + 1), f / (classes + 1))).collect())?;
+    let mut eshape = is_.clone();
+    eshape.push(classes);
+    let lo = apply(lw, &format!("{name}/G0"), &[&g], eshape.clone(), (0..t * classes).map(|f| M::In(0, (f / classes) * (classes + 1) + f % classes)).collect())?;
+    let hi = apply(lw, &format!("{name}/G1"), &[&g], eshape, (0..t * classes).map(|f| M::In(0, (f / classes) * (classes + 1) + f % classes + 1)).collect())?;
+    super::elementwise::combine(lw, n, &lo, &hi, -1.0)
+}
+
+/// Integer indices (negative ones counted from the end), not clamped.
+fn index_real_unclamped(lw: &mut Lowering, n: &NodeProto, idx: &Sym, classes: usize) -> Result<Real> {
+    let name = node_name(n);
+    let mut r = lw.real(idx, &name)?;
+    let integral = r.terms.iter().all(|t| t.scale.iter().all(|s| s.fract() == 0.0)) && r.offset.iter().all(|o| o.fract() == 0.0);
+    let (lo, hi) = lw.real_bounds(&r);
+    if !integral {
+        let t = QTarget { scale: 1.0, zp: 0, lo: lo.floor() as i64, hi: hi.ceil() as i64 };
+        let q = lw.materialize(&r, t, false, &format!("{name}/index"))?;
+        r = Real::of(q.id, 0, 1.0);
+    }
+    if lo < 0.0 {
+        let neg = math::positive(lw, &scale_real(&r, -1.0), &format!("{name}/neg"))?;
+        r = math::lin_parts(lw, n, &[(r, 1.0), (neg, classes as f64)])?;
+    }
+    Ok(r)
+}
+
+/// ScatterND (reduction none) with run-time indices and updates:
+/// `out = data·(1 - hit) + Eᵀ·U` with `E` the one-hot matrix of the index tuples' flat
+/// positions. (ONNX leaves duplicate indices undefined; here their updates add up.)
+pub fn scatter_nd(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let name = node_name(n);
+    let (data, idx, upd) = (need(n, ins, 0)?, need(n, ins, 1)?, need(n, ins, 2)?);
+    if attrs::string(n, "reduction").is_some_and(|r| r != "none") {
+        return Err(unsupported_use(n, "reductions other than none"));
+    }
+    let ds = lw.shape(data).unwrap_or_default();
+    let is_ = lw.shape(idx).unwrap_or_default();
+    let q = *is_.last().unwrap_or(&0);
+    if q == 0 || q > ds.len() {
+        return Err(unsupported_use(n, format!("index tuples of length {q} for data of rank {}", ds.len())));
+    }
+    let tshape: Vec<usize> = is_[..is_.len() - 1].to_vec();
+    let (t, p, inner) = (numel(&tshape), ds[..q].iter().product::<usize>(), ds[q..].iter().product::<usize>());
+    // flat positions of the tuples
+    let mut pos: Option<Real> = None;
+    for k in 0..q {
+        let ik = apply(lw, &format!("{name}/i{k}"), &[idx], tshape.clone(), (0..t).map(|f| M::In(0, f * q + k)).collect())?;
+        let w: usize = ds[k + 1..q].iter().product();
+        let mut nk = n.clone();
+        nk.name = Some(format!("{name}/i{k}"));
+        let r = index_real_unclamped(lw, &nk, &ik, ds[k])?;
+        let term = scale_real(&r, w as f64);
+        pos = Some(match pos {
+            None => term,
+            Some(a) => super::elementwise::combine(lw, n, &Sym::Real(a), &Sym::Real(term), 1.0)?,
+        });
+    }
+    let e = one_hot_matrix(lw, n, &Sym::Real(pos.expect("q > 0")), p)?; // [T, P]
+    let et = apply(lw, &format!("{name}/Et"), &[&Sym::Real(e)], vec![p, t], (0..p * t).map(|f| M::In(0, (f % t) * p + f / t)).collect())?;
+    let u2 = super::shape::reshape_to(lw, n, upd, vec![t, inner])?;
+    let mut nm = n.clone();
+    nm.name = Some(format!("{name}/scatter"));
+    let placed = super::reduce::matmul_activations(lw, &nm, &et, &u2)?; // [P, inner]
+    let mut out = Sym::Real(placed);
+    let data_zero = matches!(data, Sym::Const(c) if c.floats().iter().all(|&v| v == 0.0));
+    if !data_zero {
+        // data·(1 - hit), hit[p] = Σ_t E[t, p]
+        let ones = Sym::Q(super::wiring::const_tensor(lw, &format!("{name}/ones"), &[t, 1], &vec![1.0; t], 1.0)?);
+        let mut nh = n.clone();
+        nh.name = Some(format!("{name}/hit"));
+        let hit = super::reduce::matmul_activations(lw, &nh, &et, &ones)?; // [P, 1]
+        let keep = math::add_c(&scale_real(&hit, -1.0), 1.0);
+        let d2 = super::shape::reshape_to(lw, n, data, vec![p, inner])?;
+        let kb = super::wiring::broadcast_to(lw, &format!("{name}/keep"), &Sym::Real(keep), &[p, inner])?;
+        let mut nd = n.clone();
+        nd.name = Some(format!("{name}/kept"));
+        let ins2: Vec<Option<&Sym>> = vec![Some(&d2), Some(&kb)];
+        let kept = math::mul(lw, &nd, &ins2)?.remove(0);
+        out = Sym::Real(super::elementwise::combine(lw, n, &kept, &out, 1.0)?);
+    }
+    Ok(vec![super::shape::reshape_to(lw, n, &out, ds)?])
+}
+
+/// ScatterElements (reduction none): constant indices are wiring; run-time indices use the
+/// one-hot matrix `E[.., j, .., p] = [idx[.., j, ..] == p]`:
+/// `out[o] = data[o]·(1 - Σ_j E[o|axis=j, o_axis]) + Σ_j E[o|axis=j, o_axis]·upd[o|axis=j]`.
+pub fn scatter_elements(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let name = node_name(n);
+    let (data, idx, upd) = (need(n, ins, 0)?, need(n, ins, 1)?, need(n, ins, 2)?);
+    if attrs::string(n, "reduction").is_some_and(|r| r != "none") {
+        return Err(unsupported_use(n, "reductions other than none"));
+    }
+    let ds = lw.shape(data).unwrap_or_default();
+    let is_ = lw.shape(idx).unwrap_or_default();
+    let ax = axis(n, attrs::int(n, "axis", 0), ds.len())?;
+    if is_.len() != ds.len() || lw.shape(upd).unwrap_or_default() != is_ || (0..ds.len()).any(|d| d != ax && is_[d] != ds[d]) {
+        return Err(unsupported_use(n, format!("indices {is_:?} must match the data {ds:?} except along the axis, and the updates the indices")));
+    }
+    let p = ds[ax];
+    let j_n = is_[ax];
+    if let Sym::Const(c) = idx {
+        let iv: Vec<i64> = c.floats().iter().map(|&v| v as i64).collect();
+        let mut src: Vec<M> = (0..numel(&ds)).map(|f| M::In(0, f)).collect();
+        for (u, &i) in iv.iter().enumerate() {
+            let mut o = unravel(u, &is_);
+            let t = if i < 0 { i + p as i64 } else { i };
+            if t < 0 || t >= p as i64 {
+                return Err(unsupported_use(n, format!("index {i} out of range for an axis of {p}")));
+            }
+            o[ax] = t as usize;
+            src[ravel(&o, &ds)] = M::In(1, u);
+        }
+        return Ok(vec![apply(lw, &name, &[data, upd], ds, src)?]);
+    }
+    let e = one_hot_matrix(lw, n, idx, p)?; // idx shape + [P]
+    let mut es = is_.clone();
+    es.push(p);
+    let ub = apply(lw, &format!("{name}/ub"), &[upd], es.clone(), (0..numel(&es)).map(|f| M::In(0, f / p)).collect())?;
+    let mut nm = n.clone();
+    nm.name = Some(format!("{name}/prod"));
+    let es_sym = Sym::Real(e.clone());
+    let ins2: Vec<Option<&Sym>> = vec![Some(&es_sym), Some(&ub)];
+    let prod = math::mul(lw, &nm, &ins2)?.remove(0);
+    let pick = |j: usize| -> Vec<M> {
+        (0..numel(&ds))
+            .map(|f| {
+                let mut o = unravel(f, &ds);
+                let pa = o[ax];
+                o[ax] = j;
+                o.push(pa);
+                M::In(0, ravel(&o, &es))
+            })
+            .collect()
+    };
+    let mut placed: Option<Real> = None;
+    let mut hit: Option<Real> = None;
+    for j in 0..j_n {
+        let pj = apply(lw, &format!("{name}/p{j}"), &[&prod], ds.clone(), pick(j))?;
+        let hj = apply(lw, &format!("{name}/h{j}"), &[&Sym::Real(e.clone())], ds.clone(), pick(j))?;
+        let pr = lw.real(&pj, &name)?;
+        let hr = lw.real(&hj, &name)?;
+        placed = Some(match placed {
+            None => pr,
+            Some(a) => super::elementwise::combine(lw, n, &Sym::Real(a), &Sym::Real(pr), 1.0)?,
+        });
+        hit = Some(match hit {
+            None => hr,
+            Some(a) => super::elementwise::combine(lw, n, &Sym::Real(a), &Sym::Real(hr), 1.0)?,
+        });
+    }
+    let placed = placed.ok_or_else(|| unsupported_use(n, "empty indices"))?;
+    let keep = math::add_c(&scale_real(&hit.expect("same length"), -1.0), 1.0);
+    let mut nk = n.clone();
+    nk.name = Some(format!("{name}/kept"));
+    let keep_sym = Sym::Real(keep);
+    let ins3: Vec<Option<&Sym>> = vec![Some(data), Some(&keep_sym)];
+    let kept = math::mul(lw, &nk, &ins3)?.remove(0);
+    Ok(vec![Sym::Real(super::elementwise::combine(lw, n, &kept, &Sym::Real(placed), 1.0)?)])
+}
+
 /// Integer indices as a 0-based integer real (negative ones counted from the end).
 fn index_real(lw: &mut Lowering, n: &NodeProto, idx: &Sym, classes: usize) -> Result<Real> {
     let name = node_name(n);

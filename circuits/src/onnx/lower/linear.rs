@@ -182,6 +182,14 @@ pub(crate) fn conv_core(lw: &mut Lowering, n: &NodeProto, x: &Sym, w: QWeights, 
 }
 
 pub fn conv(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let wdims = match need(n, ins, 1)? {
+        Sym::Const(c) => c.dims.len(),
+        Sym::ConstQ(c) => c.q.dims.len(),
+        _ => 0,
+    };
+    if wdims == 3 {
+        return super::conv_ext::conv1d(lw, n, ins);
+    }
     let w = weights(lw, n, need(n, ins, 1)?)?;
     let oc = w.dims.first().copied().unwrap_or(0);
     let bias = ins.get(2).copied().flatten().map(|b| bias_values(n, b, oc)).transpose()?;

@@ -189,7 +189,38 @@ pub fn mul(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
 /// `a / b` of two tensors (b's range must exclude zero).
 fn div_tensors(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
     let name = node_name(n);
-    let (qa, qb) = pair(lw, n, a, b)?;
+    let rb = lw.real(b, &name)?;
+    let qb0 = small_qt(lw, &rb, &format!("{name}/den"))?;
+    let i = lw.g.info(qb0.id);
+    let b = if i.lo - qb0.zp <= 0 && i.hi - qb0.zp >= 0 {
+        lw.g.probes.push(crate::ir::Probe { name: format!("{name}/den"), value: qb0.id, scale: qb0.scale, zero_point: qb0.zp });
+        match lw.opts.ranges.get(&format!("{name}/den")).copied() {
+            Some((cl, ch)) if cl > 0.0 || ch < 0.0 => {
+                // calibrated divisor of one sign: clamp it into [cl/2, 2ch] (or the mirror)
+                let mut r = Real::of(qb0.id, qb0.zp, qb0.scale);
+                if cl > 0.0 {
+                    r.clamp_lo = Some(cl / 2.0);
+                    r.clamp_hi = Some(ch * 2.0);
+                } else {
+                    r.clamp_lo = Some(cl * 2.0);
+                    r.clamp_hi = Some(ch / 2.0);
+                }
+                let t = lw.float_target();
+                Sym::Q(lw.materialize(&r, t, false, &format!("{name}/den_clamped"))?)
+            }
+            _ if lw.opts.probing => {
+                // only observing: any divisor of one sign lets the import go on
+                let mut r = Real::of(qb0.id, qb0.zp, qb0.scale);
+                r.clamp_lo = Some(qb0.scale);
+                let t = lw.float_target();
+                Sym::Q(lw.materialize(&r, t, false, &format!("{name}/den_clamped"))?)
+            }
+            _ => Sym::Q(qb0),
+        }
+    } else {
+        Sym::Q(qb0)
+    };
+    let (qa, qb) = pair(lw, n, a, &b)?;
     let t = lw.float_target().scale;
     let ratio = qa.scale / (qb.scale * t);
     let mut f = 0u32;
@@ -617,7 +648,13 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
             return Ok(Sym::Real(Real::of(id, 0, 1.0 / s)));
         }
     }
-    let (rl, rh) = lw.real_bounds(&r);
+    let (mut rl, mut rh) = lw.real_bounds(&r);
+    if let Some(&(cl, ch)) = lw.opts.ranges.get(&name) {
+        // calibrated: cover the observed range plus a margin of 10% of its width
+        let m = 0.1 * (ch - cl).abs().max(1e-3);
+        rl = rl.max(cl - m);
+        rh = rh.min(ch + m);
+    }
     let lo = rl.max(spec.lo).max(spec.dom_lo);
     let hi = rh.min(spec.hi).min(spec.dom_hi);
     let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi.min(lo), hi.min(lo)) };
@@ -630,7 +667,7 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
     }
     e = e.clamp(-30, 30);
     let step = (-(e as f64)).exp2();
-    if spec.dom_lo >= 0.0 && spec.dom_lo.is_finite() && lo < 16.0 * step {
+    if spec.dom_lo >= 0.0 && spec.dom_lo.is_finite() && lo < 16.0 * step && !lw.opts.probing {
         // log-like functions need a grid fine relative to the smallest input: a uniform grid
         // over a wide range would be off by more than the function's own scale near 0
         return Err(unsupported_use(
@@ -640,6 +677,7 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
     }
     let (qlo, qhi) = ((lo / step).floor() as i64, (hi / step).ceil() as i64);
     let tq = lw.materialize(&r, QTarget { scale: step, zp: 0, lo: qlo, hi: qhi }, false, &format!("{name}/grid"))?;
+    lw.g.probes.push(crate::ir::Probe { name: name.clone(), value: tq.id, scale: step, zero_point: 0 });
     let slope_part = |z: f64| spec.neg * z + (spec.pos - spec.neg) * z.max(0.0);
     let xs: Vec<f64> = (qlo..=qhi).map(|v| { let z = v as f64 * step; f(z) - slope_part(z) }).collect();
     let xs = fill_nonfinite(xs);

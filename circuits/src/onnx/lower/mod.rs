@@ -1,6 +1,7 @@
 //! ONNX graph -> IR. Nodes are visited in order (ONNX requires topological order); each ONNX
 //! value becomes a [`Sym`]; each op family has a module, and [`lower_node`] is the registry.
 
+mod conv_ext;
 mod elementwise;
 mod gather_dyn;
 mod linear;
@@ -11,6 +12,7 @@ mod quant;
 mod recurrent;
 mod reduce;
 mod shape;
+mod trees;
 mod wiring;
 
 use std::collections::HashMap;
@@ -71,6 +73,11 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "InstanceNormalization" => reduce::instance_norm(lw, n, ins)?,
             "Concat" => wiring::concat(lw, n, ins)?,
             "TopK" => gather_dyn::top_k(lw, n, ins)?,
+            "ConvTranspose" => conv_ext::conv_transpose(lw, n, ins)?,
+            "LpPool" => conv_ext::lp_pool(lw, n, ins, false)?,
+            "GlobalLpPool" => conv_ext::lp_pool(lw, n, ins, true)?,
+            "ScatterND" => gather_dyn::scatter_nd(lw, n, ins)?,
+            "ScatterElements" | "Scatter" => gather_dyn::scatter_elements(lw, n, ins)?,
             "RNN" | "GRU" | "LSTM" => recurrent::rnn(lw, n, ins)?,
             "NonZero" => gather_dyn::non_zero(lw, n, ins)?,
             "Slice" => wiring::slice(lw, n, ins)?,
@@ -96,6 +103,11 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "ConstantOfShape" => wiring::constant_of_shape(lw, n, ins)?,
             "Range" => wiring::range(lw, n, ins)?,
             "EyeLike" => wiring::eye_like(lw, n, ins)?,
+            _ => return Err(unsupported(n)),
+        },
+        ("ai.onnx.ml", op) => match op {
+            "TreeEnsembleClassifier" => trees::classifier(lw, n, ins)?,
+            "TreeEnsembleRegressor" => trees::regressor(lw, n, ins)?,
             _ => return Err(unsupported(n)),
         },
         ("com.microsoft", op) => match op {
