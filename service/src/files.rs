@@ -27,7 +27,22 @@ pub struct Settings {
     pub k: u32,
     pub rows: usize,
     pub num_instances: usize,
+    /// Set by `zkinfer calibrate`: how the options were chosen and the error they gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
     pub graph: Graph,
+}
+
+/// The outcome of `zkinfer calibrate`, kept in the settings file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Calibration {
+    pub target: String,
+    pub input: String,
+    /// Where the reference outputs came from (onnxruntime, or the input file's output_data).
+    pub reference: String,
+    pub scale_bits: u32,
+    pub max_abs_error: f64,
+    pub tolerance: f64,
 }
 
 pub struct Workdir(pub PathBuf);

@@ -53,6 +53,7 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
         k,
         rows: circuit.rows(),
         num_instances: graph.num_instances(),
+        calibration: None,
         graph,
     })
 }

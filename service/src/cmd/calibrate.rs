@@ -162,7 +162,18 @@ pub fn run(a: Args) -> Result<()> {
         Target::Accuracy => cands.iter().min_by(|x, y| x.err.total_cmp(&y.err).then((x.k, x.rows).cmp(&(y.k, y.rows)))),
     }
     .context("no candidate precision worked")?;
-    let s = pipeline::compile(&a.model, best.opts.clone(), None)?;
+    let mut s = pipeline::compile(&a.model, best.opts.clone(), None)?;
+    s.calibration = Some(crate::files::Calibration {
+        target: match a.target {
+            Target::Accuracy => "accuracy".into(),
+            Target::Resources => "resources".into(),
+        },
+        input: a.input.display().to_string(),
+        reference: src.clone(),
+        scale_bits: best.bits,
+        max_abs_error: best.err,
+        tolerance: tol,
+    });
     let wd = Workdir(a.out);
     write_json(&wd.settings(), &s)?;
     say!(

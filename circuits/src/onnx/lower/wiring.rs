@@ -627,11 +627,14 @@ pub fn resize(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     if mode != "nearest" {
         return Err(unsupported_use(n, format!("mode `{mode}` (only nearest)")));
     }
-    let scales = match ins.get(2).copied().flatten() {
+    // Upsample (opset 7-9) and Resize-10 take the scales as input 1 (or, Upsample-7, as an
+    // attribute); Resize-11+ as input 2 after `roi`, with `sizes` as input 3
+    let old_form = n.op_type() == "Upsample" || n.input.len() == 2;
+    let scales = match ins.get(if old_form { 1 } else { 2 }).copied().flatten() {
         Some(Sym::Const(c)) if !c.is_empty() => Some(c.floats()),
-        _ => None,
+        _ => n.attribute.iter().find(|a| a.name() == "scales").map(|a| a.floats.iter().map(|&v| v as f64).collect()),
     };
-    let sizes = const_ints(n, ins.get(3).copied().flatten(), "sizes")?.filter(|v| !v.is_empty());
+    let sizes = if old_form { None } else { const_ints(n, ins.get(3).copied().flatten(), "sizes")?.filter(|v| !v.is_empty()) };
     let out: Vec<usize> = match (&scales, &sizes) {
         (_, Some(s)) => s.iter().map(|&d| d.max(0) as usize).collect(),
         (Some(sc), None) => xs.iter().zip(sc).map(|(&d, &s)| (d as f64 * s).floor() as usize).collect(),
@@ -640,8 +643,10 @@ pub fn resize(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     if out.len() != xs.len() {
         return Err(unsupported_use(n, "scales/sizes rank differs from the input's"));
     }
-    let ctm = attrs::string(n, "coordinate_transformation_mode").unwrap_or_else(|| "half_pixel".to_string());
-    let nearest = attrs::string(n, "nearest_mode").unwrap_or_else(|| "round_prefer_floor".to_string());
+    // Upsample and Resize-10 index the input as floor(out / scale)
+    let (ctm_default, nearest_default) = if old_form { ("asymmetric", "floor") } else { ("half_pixel", "round_prefer_floor") };
+    let ctm = attrs::string(n, "coordinate_transformation_mode").unwrap_or_else(|| ctm_default.to_string());
+    let nearest = attrs::string(n, "nearest_mode").unwrap_or_else(|| nearest_default.to_string());
     let map = (0..numel(&out))
         .map(|f| {
             let o = unravel(f, &out);
