@@ -161,3 +161,27 @@ fn imported_op_graphs_are_sound() {
         check_graph(&g, &[q], 12);
     }
 }
+
+/// Half-even requantization whose lowest input value is an exact tie rounding down: the
+/// inferred lower bound must include it (x - zp = -127 at ratio 1/2 gives -63.5 -> -64).
+#[test]
+fn half_even_tie_at_the_lower_bound() {
+    let (mut g, x) = input_graph(vec![1, 8], 0, 255);
+    let r = Rescale {
+        terms: vec![RescaleTerm { input: x, zero_point: 127, mult: vec![128] }],
+        channel_axis: 1,
+        bias: vec![],
+        shift: 8,
+        out_zp: 63,
+        lo: -1,
+        hi: 200,
+        half_even: true,
+    };
+    let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
+    assert_eq!(g.info(y).lo, -1, "the tie below the naive bound is in range");
+    output(&mut g, y);
+    let t = Tensor::new(vec![1, 8], vec![0, 1, 2, 3, 127, 128, 254, 255]).expect("shape");
+    let out = exec::outputs(&g, std::slice::from_ref(&t)).expect("run");
+    assert_eq!(out[0].data[0], -1, "(0 - 127)/2 = -63.5 rounds to -64, plus 63");
+    check_graph(&g, &[t], 30);
+}

@@ -186,8 +186,9 @@ impl Lowering<'_> {
 
     /// Like [`Self::materialize`] with an explicit rounding rule.
     pub fn materialize_round(&mut self, r: &Real, t: QTarget, rounding: Rounding, node: &str) -> Result<QT> {
+        let before = self.g.nodes.len();
         let q = self.materialize(r, t, rounding == Rounding::HalfEven, node)?;
-        if matches!(rounding, Rounding::Floor | Rounding::Ceil) {
+        if matches!(rounding, Rounding::Floor | Rounding::Ceil) && self.g.nodes.len() == before + 1 {
             if let Some(crate::ir::Node { op: Op::Rescale(rs), .. }) = self.g.nodes.last_mut() {
                 if rs.shift > 0 && self.g.values.len() - 1 == q.id {
                     // P gets half = 2^(s-1) added; cancel it (floor) or make it 2^s - 1 (ceil)

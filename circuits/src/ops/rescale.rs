@@ -101,10 +101,12 @@ impl Rescale {
         (a, b)
     }
 
-    /// Bounds of the unclamped result v = floor(P / 2^shift) + out_zp.
+    /// Bounds of the unclamped result v = floor(P / 2^shift) + out_zp (one lower with
+    /// ties to even, which may round an exact tie at the lower end down).
     fn v_bounds(&self, g: &Graph) -> (i128, i128) {
         let (a, b) = self.p_bounds(g);
-        ((a >> self.shift) + self.out_zp as i128, (b >> self.shift) + self.out_zp as i128)
+        let tie = self.ties_even() as i128;
+        ((a >> self.shift) - tie + self.out_zp as i128, (b >> self.shift) + self.out_zp as i128)
     }
 
     pub fn infer(&self, g: &Graph, node: &str) -> Result<Facts> {

@@ -116,6 +116,9 @@ pub fn rnn(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
         return Err(unsupported_use(n, "the clip attribute"));
     }
     let (seq, batch) = (xs[0], xs[1]);
+    if seq == 0 || batch == 0 {
+        return Err(unsupported_use(n, "an empty sequence or batch"));
+    }
     let w = const_f(n, ins.get(1).copied().flatten(), "W")?.ok_or_else(|| unsupported_use(n, "W is required"))?;
     let r = const_f(n, ins.get(2).copied().flatten(), "R")?.ok_or_else(|| unsupported_use(n, "R is required"))?;
     let b = const_f(n, ins.get(3).copied().flatten(), "B")?;
@@ -135,6 +138,11 @@ pub fn rnn(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     }
     let h = attrs::int(n, "hidden_size", 0).max(0) as usize;
     let h = if h == 0 { r.0.get(2).copied().unwrap_or(0) } else { h };
+    if let Some((_, bv)) = &b {
+        if bv.len() != 2 * gates * h * if attrs::string(n, "direction").as_deref() == Some("bidirectional") { 2 } else { 1 } {
+            return Err(unsupported_use(n, format!("B has {} values, expected {}", bv.len(), 2 * gates * h)));
+        }
+    }
     let dirs = if attrs::string(n, "direction").as_deref() == Some("bidirectional") { 2 } else { 1 };
     let reverse = attrs::string(n, "direction").as_deref() == Some("reverse");
     if w.0.len() != 3 || r.0.len() != 3 || w.0[0] != dirs || w.0[1] != gates * h || r.0[1] != gates * h || r.0[2] != h {

@@ -94,6 +94,9 @@ pub fn reduce(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     }
     let m: usize = axes.iter().map(|&a| xs[a]).product();
     let op = n.op_type();
+    if m == 0 {
+        return Err(unsupported_use(n, "a reduction over an empty axis"));
+    }
     if let Sym::Const(c) = x {
         return Ok(vec![fold_reduce(n, c, &xs, &axes, keep, op)?]);
     }
@@ -205,6 +208,9 @@ pub fn arg_max(lw: &mut Lowering, n: &NodeProto, ins: &Ins, is_max: bool) -> Res
     let ax = axis(n, attrs::int(n, "axis", 0), xs.len())?;
     let keep = attrs::int(n, "keepdims", 1) != 0;
     let last = attrs::int(n, "select_last_index", 0) != 0;
+    if xs[ax] == 0 {
+        return Err(unsupported_use(n, "an empty axis"));
+    }
     let (mut parts, out) = slices(lw, &name, x, &xs, &[ax], true)?;
     if last {
         parts.reverse();
@@ -241,6 +247,9 @@ pub fn softmax(lw: &mut Lowering, n: &NodeProto, ins: &Ins, log: bool) -> Result
     let xs = lw.shape(x).unwrap_or_default();
     let ax = axis(n, attrs::int(n, "axis", -1), xs.len())?;
     let m = xs[ax];
+    if m == 0 {
+        return Err(unsupported_use(n, "softmax over an empty axis"));
+    }
     let (parts, _) = slices(lw, &name, x, &xs, &[ax], true)?;
     let mx = max_syms(lw, n, parts, true)?;
     let mb = super::wiring::broadcast_to(lw, &format!("{name}/bmax"), &mx, &xs)?;

@@ -176,6 +176,9 @@ fn leaves(lw: &mut Lowering, n: &NodeProto, x: &Sym) -> Result<HashMap<(i64, i64
 
 /// Σ weight·indicator per output column: `cols` reals of shape [N].
 fn scores(lw: &mut Lowering, n: &NodeProto, leaves: &HashMap<(i64, i64), Real>, tids: &[i64], nids: &[i64], ids: &[i64], w: &[f64], cols: usize, base: &[f64]) -> Result<Vec<Option<Real>>> {
+    if nids.len() != tids.len() || ids.len() != tids.len() || w.len() != tids.len() {
+        return Err(unsupported_use(n, "tree/node/id/weight attribute lists differ in length"));
+    }
     let mut acc: Vec<Vec<(Real, f64)>> = vec![Vec::new(); cols];
     for i in 0..tids.len() {
         let c = ids[i];

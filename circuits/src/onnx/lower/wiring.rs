@@ -490,6 +490,9 @@ pub fn pad(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     if before.iter().chain(&after).any(|&p| p < 0) {
         return Err(unsupported_use(n, "negative pads"));
     }
+    if xs.contains(&0) && mode != "constant" {
+        return Err(unsupported_use(n, format!("{mode} padding of an empty tensor")));
+    }
     let out: Vec<usize> = (0..r).map(|d| xs[d] + (before[d] + after[d]) as usize).collect();
     let mut map = Vec::with_capacity(numel(&out));
     for f in 0..numel(&out) {
