@@ -130,6 +130,13 @@ impl Rescale {
         if self.shift % LIMB_BITS != 0 || self.shift > 96 || self.lo > self.hi {
             return Err(CircuitError::Internal(format!("bad Rescale at {node}: shift {} lo {} hi {}", self.shift, self.lo, self.hi)));
         }
+        // keep every constant the layout forms (P, out_zp·2^shift, clamp gaps·2^shift) far
+        // below i128 range
+        let (pl, ph) = self.p_bounds(g);
+        let big = 1i128 << 110;
+        if pl.abs() > big || ph.abs() > big || (self.out_zp as i128).abs().saturating_mul(1i128 << self.shift) > big {
+            return Err(CircuitError::Overflow { node: node.into(), bits: 111, limit: 110 });
+        }
         let (vl, vh) = self.v_bounds(g);
         let lo = (self.lo as i128).max(vl.min(self.hi as i128)) as i64;
         let hi = (self.hi as i128).min(vh.max(self.lo as i128)) as i64;
