@@ -143,7 +143,7 @@ pub fn lp_pool(lw: &mut Lowering, n: &NodeProto, ins: &Ins, global: bool) -> Res
     let pre = match p {
         1 => math::abs_real(lw, n, &xr)?,
         2 => {
-            let sq = math::mul_syms(lw, n, x, x)?;
+            let sq = math::mul_tensors(lw, n, x, x)?;
             // back to the activation width before summing windows
             let q = math::small_qt(lw, &sq, &format!("{name}/sq"))?;
             super::super::sym::Real::of(q.id, q.zp, q.scale)

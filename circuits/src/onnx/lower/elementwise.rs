@@ -119,9 +119,8 @@ pub(crate) fn combine(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym, sign: 
         }
         return Ok(r);
     }
-    if let (Some((da, va)), Some((db, vb))) = (const_of(a), const_of(b)) {
-        // both constant: only reached through helpers; fold is done by the callers
-        let _ = (da, va, db, vb);
+    if const_of(a).is_some() && const_of(b).is_some() {
+        // both constant: callers fold these before calling
         return Err(unsupported_use(n, "internal: combine of two constants"));
     }
     if const_of(a).is_some() {

@@ -21,26 +21,13 @@ use crate::ir::tensor::numel;
 /// count from the end as ONNX specifies.
 fn one_hot(lw: &mut Lowering, n: &NodeProto, idx: &Sym, classes: usize) -> Result<Vec<Real>> {
     let name = node_name(n);
-    let mut r = lw.real(idx, &name)?;
-    let integral = r.terms.iter().all(|t| t.scale.iter().all(|s| s.fract() == 0.0)) && r.offset.iter().all(|o| o.fract() == 0.0);
-    let (lo, hi) = lw.real_bounds(&r);
-    if !integral {
-        // integer-valued but on a finer grid (e.g. scaled booleans): round onto integers
-        let t = QTarget { scale: 1.0, zp: 0, lo: lo.floor() as i64, hi: hi.ceil() as i64 };
-        let q = lw.materialize(&r, t, false, &format!("{name}/index"))?;
-        r = Real::of(q.id, 0, 1.0);
-    }
-    if lo < 0.0 {
-        // i + classes·[i < 0]
-        let neg = math::positive(lw, &scale_real(&r, -1.0), &format!("{name}/neg"))?;
-        r = math::lin_parts(lw, n, &[(r, 1.0), (neg, classes as f64)])?;
-    }
+    let r = index_real_unclamped(lw, n, idx, classes)?;
     let mut g = Vec::with_capacity(classes + 1);
     for j in 0..=classes {
-        let q = lw.materialize(&math::add_c(&r, 1.0 - j as f64), QTarget { scale: 1.0, zp: 0, lo: 0, hi: 1 }, false, &format!("{name}/ge{j}"))?;
+        let q = lw.materialize(&math::add_const(&r, 1.0 - j as f64), QTarget { scale: 1.0, zp: 0, lo: 0, hi: 1 }, false, &format!("{name}/ge{j}"))?;
         g.push(Real::of(q.id, 0, 1.0));
     }
-    (0..classes).map(|j| math::lin_parts(lw, n, &[(g[j].clone(), 1.0), (g[j + 1].clone(), -1.0)])).collect()
+    (0..classes).map(|j| math::lin(lw, n, &[(g[j].clone(), 1.0), (g[j + 1].clone(), -1.0)])).collect()
 }
 
 /// One-hot matrix of integer indices: shape `idx.shape + [classes]`, entry `[idx == j]`.
@@ -50,7 +37,7 @@ fn one_hot_matrix(lw: &mut Lowering, n: &NodeProto, idx: &Sym, classes: usize) -
     let is_ = lw.shape(&Sym::Real(r.clone())).unwrap_or_default();
     let mut gs = Vec::with_capacity(classes + 1);
     for j in 0..=classes {
-        let q = lw.materialize(&math::add_c(&r, 1.0 - j as f64), QTarget { scale: 1.0, zp: 0, lo: 0, hi: 1 }, false, &format!("{name}/ge{j}"))?;
+        let q = lw.materialize(&math::add_const(&r, 1.0 - j as f64), QTarget { scale: 1.0, zp: 0, lo: 0, hi: 1 }, false, &format!("{name}/ge{j}"))?;
         gs.push(Sym::Q(q));
     }
     let t = numel(&is_);
@@ -78,7 +65,7 @@ fn index_real_unclamped(lw: &mut Lowering, n: &NodeProto, idx: &Sym, classes: us
     }
     if lo < 0.0 {
         let neg = math::positive(lw, &scale_real(&r, -1.0), &format!("{name}/neg"))?;
-        r = math::lin_parts(lw, n, &[(r, 1.0), (neg, classes as f64)])?;
+        r = math::lin(lw, n, &[(r, 1.0), (neg, classes as f64)])?;
     }
     Ok(r)
 }
@@ -128,7 +115,7 @@ pub fn scatter_nd(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym
         let mut nh = n.clone();
         nh.name = Some(format!("{name}/hit"));
         let hit = super::reduce::matmul_activations(lw, &nh, &et, &ones)?; // [P, 1]
-        let keep = math::add_c(&scale_real(&hit, -1.0), 1.0);
+        let keep = math::add_const(&scale_real(&hit, -1.0), 1.0);
         let d2 = super::shape::reshape_to(lw, n, data, vec![p, inner])?;
         let kb = super::wiring::broadcast_to(lw, &format!("{name}/keep"), &Sym::Real(keep), &[p, inner])?;
         let mut nd = n.clone();
@@ -208,7 +195,7 @@ pub fn scatter_elements(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<V
         });
     }
     let placed = placed.ok_or_else(|| unsupported_use(n, "empty indices"))?;
-    let keep = math::add_c(&scale_real(&hit.expect("same length"), -1.0), 1.0);
+    let keep = math::add_const(&scale_real(&hit.expect("same length"), -1.0), 1.0);
     let mut nk = n.clone();
     nk.name = Some(format!("{name}/kept"));
     let keep_sym = Sym::Real(keep);
@@ -221,13 +208,13 @@ pub fn scatter_elements(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<V
 fn index_real(lw: &mut Lowering, n: &NodeProto, idx: &Sym, classes: usize) -> Result<Real> {
     let name = node_name(n);
     let mut r = lw.real(idx, &name)?;
-    let (lo, hi) = lw.real_bounds(&r);
+    let (lo, _) = lw.real_bounds(&r);
     if lo < 0.0 {
         let neg = math::positive(lw, &scale_real(&r, -1.0), &format!("{name}/neg"))?;
-        r = math::lin_parts(lw, n, &[(r, 1.0), (neg, classes as f64)])?;
+        r = math::lin(lw, n, &[(r, 1.0), (neg, classes as f64)])?;
     }
+    // one rescale both rounds the index onto integers and clamps it into the table
     let t = QTarget { scale: 1.0, zp: 0, lo: 0, hi: classes as i64 - 1 };
-    let _ = hi;
     let q = lw.materialize(&r, t, false, &format!("{name}/index"))?;
     Ok(Real::of(q.id, 0, 1.0))
 }
@@ -259,7 +246,6 @@ fn table_select(lw: &mut Lowering, n: &NodeProto, c: &Const, idx: &Real, out: &[
 
 /// Gather along `ax` with run-time indices.
 pub fn gather(lw: &mut Lowering, n: &NodeProto, x: &Sym, xs: &[usize], idx: &Sym, ax: usize) -> Result<Sym> {
-    let _ = node_name(n);
     let is_ = lw.shape(idx).unwrap_or_default();
     let classes = xs[ax];
     let out: Vec<usize> = xs[..ax].iter().chain(&is_).chain(&xs[ax + 1..]).copied().collect();
@@ -361,7 +347,7 @@ pub fn gather_nd(lw: &mut Lowering, n: &NodeProto, x: &Sym, xs: &[usize], idx: &
     for k in 0..q {
         let map = (0..numel(&tuples_shape)).map(|t| M::In(0, t * q + k)).collect();
         let ik = apply(lw, &format!("{name}/i{k}"), &[idx], tuples_shape.clone(), map)?;
-        let ir = index_real(lw, &renamed_n(n, &format!("{name}/i{k}")), &ik, xs[k])?;
+        let ir = index_real(lw, &super::named(n, &format!("{name}/i{k}")), &ik, xs[k])?;
         let w: usize = xs[k + 1..q].iter().product();
         let term = scale_real(&ir, w as f64);
         pos = Some(match pos {
@@ -381,12 +367,6 @@ pub fn gather_nd(lw: &mut Lowering, n: &NodeProto, x: &Sym, xs: &[usize], idx: &
     let e_map = |f: usize| M::In(0, f / inner);
     let x_map = |p: usize, f: usize| M::In(0, p * inner + f % inner);
     select(lw, n, x, &hot, &out, &e_map, &x_map)
-}
-
-fn renamed_n(n: &NodeProto, name: &str) -> NodeProto {
-    let mut m = n.clone();
-    m.name = Some(name.to_string());
-    m
 }
 
 /// TopK: values (and indices) of the k largest (or smallest) along an axis, sorted, ties by
@@ -447,12 +427,12 @@ pub fn top_k(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             vals[i + 1] = Sym::Q(sq);
             if want_idx {
                 let s = math::positive(lw, &d, &format!("{tag}/swap"))?;
-                let di = math::lin_parts(lw, n, &[(idxs[i + 1].clone(), 1.0), (idxs[i].clone(), -1.0)])?;
+                let di = math::lin(lw, n, &[(idxs[i + 1].clone(), 1.0), (idxs[i].clone(), -1.0)])?;
                 let mut nm = n.clone();
                 nm.name = Some(format!("{tag}/imul"));
-                let t = math::mul_syms(lw, &nm, &Sym::Real(s), &Sym::Real(di))?;
-                let ni = math::lin_parts(lw, n, &[(idxs[i].clone(), 1.0), (t.clone(), 1.0)])?;
-                let nj = math::lin_parts(lw, n, &[(idxs[i + 1].clone(), 1.0), (t, -1.0)])?;
+                let t = math::mul_tensors(lw, &nm, &Sym::Real(s), &Sym::Real(di))?;
+                let ni = math::lin(lw, n, &[(idxs[i].clone(), 1.0), (t.clone(), 1.0)])?;
+                let nj = math::lin(lw, n, &[(idxs[i + 1].clone(), 1.0), (t, -1.0)])?;
                 let qi = lw.materialize(&ni, QTarget { scale: 1.0, zp: 0, lo: 0, hi: m as i64 - 1 }, false, &format!("{tag}/ia"))?;
                 let qj = lw.materialize(&nj, QTarget { scale: 1.0, zp: 0, lo: 0, hi: m as i64 - 1 }, false, &format!("{tag}/ib"))?;
                 idxs[i] = Real::of(qi.id, 0, 1.0);
@@ -463,24 +443,23 @@ pub fn top_k(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     }
     let mut out_shape = xs.clone();
     out_shape[ax] = k;
-    let cat = |parts: &[Sym]| -> Vec<M> {
+    let cat = || -> Vec<M> {
         (0..numel(&out_shape))
             .map(|f| {
                 let mut idx = unravel(f, &out_shape);
                 let j = idx[ax];
                 idx[ax] = 0;
-                let _ = parts;
                 M::In(j, ravel(&idx, &slice_shape))
             })
             .collect()
     };
     let top: Vec<&Sym> = vals[..k].iter().collect();
-    let v = apply(lw, &format!("{name}/values"), &top, out_shape.clone(), cat(&vals))?;
+    let v = apply(lw, &format!("{name}/values"), &top, out_shape.clone(), cat())?;
     let mut outs = vec![v];
     if want_idx {
         let is: Vec<Sym> = idxs[..k].iter().map(|r| Sym::Real(r.clone())).collect();
         let refs: Vec<&Sym> = is.iter().collect();
-        outs.push(apply(lw, &format!("{name}/indices"), &refs, out_shape.clone(), cat(&is))?);
+        outs.push(apply(lw, &format!("{name}/indices"), &refs, out_shape.clone(), cat())?);
     }
     Ok(outs)
 }

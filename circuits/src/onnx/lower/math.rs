@@ -81,7 +81,7 @@ pub fn scale_real(r: &Real, k: f64) -> Real {
 }
 
 /// `r + c`.
-fn add_const(r: &Real, c: f64) -> Real {
+pub(crate) fn add_const(r: &Real, c: f64) -> Real {
     let mut o = r.clone();
     if o.offset.is_empty() {
         o.offset = vec![c];
@@ -131,7 +131,7 @@ fn const_qt(lw: &mut Lowering, name: &str, dims: &[usize], v: &[f64]) -> Result<
 }
 
 /// The symbol of a product of two tensors.
-fn mul_tensors(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
+pub(crate) fn mul_tensors(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
     let (qa, qb) = pair(lw, n, a, b)?;
     let id = lw.g.add_node(&node_name(n), Op::Mul(Mul { a: qa.id, b: qb.id, za: qa.zp, zb: qb.zp }))?;
     Ok(Real::of(id, 0, qa.scale * qb.scale))
@@ -187,7 +187,7 @@ pub fn mul(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
 }
 
 /// `a / b` of two tensors (b's range must exclude zero).
-fn div_tensors(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
+pub(crate) fn div_tensors(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
     let name = node_name(n);
     let rb = lw.real(b, &name)?;
     let qb0 = small_qt(lw, &rb, &format!("{name}/den"))?;
@@ -274,7 +274,7 @@ pub fn relu_q(lw: &mut Lowering, r: &Real, name: &str) -> Result<QT> {
 }
 
 /// `Σ k_i·r_i` of settled reals (for building results from parts).
-fn lin(lw: &mut Lowering, n: &NodeProto, parts: &[(Real, f64)]) -> Result<Real> {
+pub(crate) fn lin(lw: &mut Lowering, n: &NodeProto, parts: &[(Real, f64)]) -> Result<Real> {
     let mut acc = scale_real(&parts[0].0, parts[0].1);
     for (r, k) in &parts[1..] {
         acc = combine(lw, n, &Sym::Real(acc), &Sym::Real(scale_real(r, *k)), 1.0)?;
@@ -846,21 +846,4 @@ pub fn nonlinear(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>
         return Ok(vec![fconst(d, v.into_iter().map(|z| f(z)).collect())]);
     }
     Ok(vec![table_fn(lw, n, x, &*f, spec)?])
-}
-
-/// `Σ k·term` helper for other modules.
-pub fn lin_parts(lw: &mut Lowering, n: &NodeProto, parts: &[(Real, f64)]) -> Result<Real> {
-    lin(lw, n, parts)
-}
-
-pub fn div_syms(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
-    div_tensors(lw, n, a, b)
-}
-
-pub fn mul_syms(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
-    mul_tensors(lw, n, a, b)
-}
-
-pub fn add_c(r: &Real, c: f64) -> Real {
-    add_const(r, c)
 }

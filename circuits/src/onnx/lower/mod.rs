@@ -135,6 +135,21 @@ pub(crate) fn need<'a>(n: &NodeProto, ins: &Ins<'a>, i: usize) -> Result<&'a Sym
     ins.get(i).copied().flatten().ok_or_else(|| CircuitError::Malformed(format!("node `{}` ({}) lacks input {i}", node_name(n), n.op_type())))
 }
 
+/// A copy of `n` under another name, for the sub-steps an op is lowered into.
+pub(crate) fn named(n: &NodeProto, name: &str) -> NodeProto {
+    let mut m = n.clone();
+    m.name = Some(name.to_string());
+    m
+}
+
+/// A node of another op type (no attributes) standing for a sub-step of `n`.
+pub(crate) fn sub_node(n: &NodeProto, op: &str, name: &str) -> NodeProto {
+    let mut m = named(n, name);
+    m.op_type = Some(op.to_string());
+    m.attribute.clear();
+    m
+}
+
 pub(crate) fn unsupported_use(n: &NodeProto, why: impl Into<String>) -> CircuitError {
     CircuitError::Unsupported { op: n.op_type().into(), node: node_name(n), why: why.into() }
 }

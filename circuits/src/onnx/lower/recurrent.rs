@@ -36,28 +36,20 @@ fn cnst(dims: Vec<usize>, v: Vec<f64>) -> Sym {
     Sym::Const(Const { dims, dtype: DataType::Float, data: ConstData::Float(v) })
 }
 
-fn renamed(n: &NodeProto, op: &str, name: &str) -> NodeProto {
-    let mut m = n.clone();
-    m.op_type = Some(op.to_string());
-    m.name = Some(name.to_string());
-    m.attribute.clear();
-    m
-}
-
 /// An activation by its ONNX name.
 fn act(lw: &mut Lowering, n: &NodeProto, f: &str, x: Sym, name: &str) -> Result<Sym> {
     let ins: Vec<Option<&Sym>> = vec![Some(&x)];
     match f.to_ascii_lowercase().as_str() {
-        "sigmoid" => Ok(math::nonlinear(lw, &renamed(n, "Sigmoid", name), &ins)?.remove(0)),
-        "tanh" => Ok(math::nonlinear(lw, &renamed(n, "Tanh", name), &ins)?.remove(0)),
-        "relu" => Ok(super::elementwise::relu(lw, &renamed(n, "Relu", name), &ins)?.remove(0)),
+        "sigmoid" => Ok(math::nonlinear(lw, &super::sub_node(n, "Sigmoid", name), &ins)?.remove(0)),
+        "tanh" => Ok(math::nonlinear(lw, &super::sub_node(n, "Tanh", name), &ins)?.remove(0)),
+        "relu" => Ok(super::elementwise::relu(lw, &super::sub_node(n, "Relu", name), &ins)?.remove(0)),
         other => Err(unsupported_use(n, format!("activation `{other}`"))),
     }
 }
 
 fn mul(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym, name: &str) -> Result<Sym> {
     let ins: Vec<Option<&Sym>> = vec![Some(a), Some(b)];
-    Ok(math::mul(lw, &renamed(n, "Mul", name), &ins)?.remove(0))
+    Ok(math::mul(lw, &super::sub_node(n, "Mul", name), &ins)?.remove(0))
 }
 
 fn add(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym, sign: f64) -> Result<Sym> {
@@ -90,7 +82,7 @@ fn dense(lw: &mut Lowering, n: &NodeProto, x: &Sym, w: (Vec<usize>, Vec<f64>), b
         let v = (0..rows * hh).map(|f| (0..k).map(|j| xv[(f / hh) * k + j] * w.1[(f % hh) * k + j]).sum::<f64>() + b[f % hh]).collect();
         return Ok(cnst(vec![rows, hh], v));
     }
-    let nn = renamed(n, "MatMul", name);
+    let nn = super::sub_node(n, "MatMul", name);
     let q = weights(lw, &nn, &cnst(w.0, w.1))?;
     Ok(Sym::Real(dense_core(lw, &nn, x, q, true, Some(b), 1.0)?))
 }

@@ -98,7 +98,7 @@ pub fn reduce(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
         return Err(unsupported_use(n, "a reduction over an empty axis"));
     }
     if let Sym::Const(c) = x {
-        return Ok(vec![fold_reduce(n, c, &xs, &axes, keep, op)?]);
+        return Ok(vec![fold_reduce(c, &xs, &axes, keep, op)?]);
     }
     // pre-map for L1 / L2 / SumSquare
     let src: Sym = match op {
@@ -106,25 +106,25 @@ pub fn reduce(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             let r = lw.real(x, &name)?;
             Sym::Real(math::abs_real(lw, n, &r)?)
         }
-        "ReduceL2" | "ReduceSumSquare" => Sym::Real(math::mul_syms(lw, n, x, x)?),
+        "ReduceL2" | "ReduceSumSquare" => Sym::Real(math::mul_tensors(lw, n, x, x)?),
         _ => x.clone(),
     };
     if op == "ReduceLogSumExp" {
-        let (parts, out) = slices(lw, &name, x, &xs, &axes, true)?;
+        let (parts, _) = slices(lw, &name, x, &xs, &axes, true)?;
         let mx = max_syms(lw, n, parts, true)?;
         let mb = super::wiring::broadcast_to(lw, &format!("{name}/bmax"), &mx, &xs)?;
         let d = super::elementwise::combine(lw, n, x, &mb, -1.0)?;
-        let e = math::table_fn(lw, &renamed(n, "Exp", &format!("{name}/exp")), &Sym::Real(d), &f64::exp, math::Spec::domain(-18.0, 0.0))?;
+        let e = math::table_fn(lw, &super::sub_node(n, "Exp", &format!("{name}/exp")), &Sym::Real(d), &f64::exp, math::Spec::domain(-18.0, 0.0))?;
         let (eparts, _) = slices(lw, &format!("{name}/e"), &e, &xs, &axes, true)?;
         let s = sum_syms(lw, n, &eparts)?;
         let mut s = s;
         s.clamp_lo = Some(1.0);
         s.clamp_hi = Some(m as f64);
-        let l = math::table_fn(lw, &renamed(n, "Log", &format!("{name}/log")), &Sym::Real(s), &f64::ln, math::Spec::domain(1.0, m as f64))?;
+        let l = math::table_fn(lw, &super::sub_node(n, "Log", &format!("{name}/log")), &Sym::Real(s), &f64::ln, math::Spec::domain(1.0, m as f64))?;
         let r = super::elementwise::combine(lw, n, &l, &mx, 1.0)?;
-        return Ok(vec![finish_keep(lw, n, Sym::Real(r), &out, keep, &xs, &axes)?]);
+        return Ok(vec![finish_keep(lw, n, Sym::Real(r), keep, &xs, &axes)?]);
     }
-    let (parts, out) = slices(lw, &name, &src, &xs, &axes, keep)?;
+    let (parts, _) = slices(lw, &name, &src, &xs, &axes, keep)?;
     let r = match op {
         "ReduceSum" | "ReduceL1" | "ReduceSumSquare" => Sym::Real(sum_syms(lw, n, &parts)?),
         "ReduceMean" => Sym::Real(scale_real(&sum_syms(lw, n, &parts)?, 1.0 / m as f64)),
@@ -137,18 +137,17 @@ pub fn reduce(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
         "ReduceProd" => {
             let mut acc = parts[0].clone();
             for (i, p) in parts[1..].iter().enumerate() {
-                acc = Sym::Real(math::mul_syms(lw, &renamed(n, "Mul", &format!("{name}/p{i}")), &acc, p)?);
+                acc = Sym::Real(math::mul_tensors(lw, &super::sub_node(n, "Mul", &format!("{name}/p{i}")), &acc, p)?);
             }
             acc
         }
         _ => return Err(unsupported_use(n, "internal: unknown reduction")),
     };
-    let _ = out;
     Ok(vec![r])
 }
 
 /// A reduction of a constant.
-fn fold_reduce(n: &NodeProto, c: &super::super::consts::Const, xs: &[usize], axes: &[usize], keep: bool, op: &str) -> Result<Sym> {
+fn fold_reduce(c: &super::super::consts::Const, xs: &[usize], axes: &[usize], keep: bool, op: &str) -> Result<Sym> {
     use super::super::consts::{Const, ConstData};
     let v = c.floats();
     let kept: Vec<usize> = (0..xs.len()).map(|d| if axes.contains(&d) { 1 } else { xs[d] }).collect();
@@ -175,7 +174,6 @@ fn fold_reduce(n: &NodeProto, c: &super::super::consts::Const, xs: &[usize], axe
         })
         .collect();
     let dims = if keep { kept } else { (0..xs.len()).filter(|d| !axes.contains(d)).map(|d| xs[d]).collect() };
-    let _ = n;
     let data = match (&c.data, op) {
         (ConstData::Int(_), "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1" | "ReduceSumSquare") => ConstData::Int(out.iter().map(|&x| x as i64).collect()),
         _ => ConstData::Float(out),
@@ -184,21 +182,12 @@ fn fold_reduce(n: &NodeProto, c: &super::super::consts::Const, xs: &[usize], axe
     Ok(Sym::Const(Const { dims, dtype, data }))
 }
 
-fn finish_keep(lw: &mut Lowering, n: &NodeProto, s: Sym, kept: &[usize], keep: bool, xs: &[usize], axes: &[usize]) -> Result<Sym> {
+fn finish_keep(lw: &mut Lowering, n: &NodeProto, s: Sym, keep: bool, xs: &[usize], axes: &[usize]) -> Result<Sym> {
     if keep {
         return Ok(s);
     }
     let out: Vec<usize> = (0..xs.len()).filter(|d| !axes.contains(d)).map(|d| xs[d]).collect();
-    let _ = kept;
     super::shape::reshape_to(lw, n, &s, out)
-}
-
-fn renamed(n: &NodeProto, op: &str, name: &str) -> NodeProto {
-    let mut m = n.clone();
-    m.op_type = Some(op.to_string());
-    m.name = Some(name.to_string());
-    m.attribute.clear();
-    m
 }
 
 pub fn arg_max(lw: &mut Lowering, n: &NodeProto, ins: &Ins, is_max: bool) -> Result<Vec<Sym>> {
@@ -211,7 +200,7 @@ pub fn arg_max(lw: &mut Lowering, n: &NodeProto, ins: &Ins, is_max: bool) -> Res
     if xs[ax] == 0 {
         return Err(unsupported_use(n, "an empty axis"));
     }
-    let (mut parts, out) = slices(lw, &name, x, &xs, &[ax], true)?;
+    let (mut parts, _) = slices(lw, &name, x, &xs, &[ax], true)?;
     if last {
         parts.reverse();
     }
@@ -223,7 +212,7 @@ pub fn arg_max(lw: &mut Lowering, n: &NodeProto, ins: &Ins, is_max: bool) -> Res
     for (j, p) in parts.iter().enumerate() {
         let d = if is_max { super::elementwise::combine(lw, n, &mx, p, -1.0)? } else { super::elementwise::combine(lw, n, p, &mx, -1.0)? };
         let gt = math::positive(lw, &d, &format!("{name}/gt{j}"))?;
-        let eq = math::add_c(&scale_real(&gt, -1.0), 1.0);
+        let eq = math::add_const(&scale_real(&gt, -1.0), 1.0);
         let acc = match prefix.take() {
             None => eq,
             Some(a) => super::elementwise::combine(lw, n, &Sym::Real(a), &Sym::Real(eq), 1.0)?,
@@ -234,10 +223,10 @@ pub fn arg_max(lw: &mut Lowering, n: &NodeProto, ins: &Ins, is_max: bool) -> Res
         prefix = Some(pj);
     }
     let parts_lin: Vec<(Real, f64)> = ps.into_iter().map(|p| (p, -1.0)).collect();
-    let first = math::add_c(&math::lin_parts(lw, n, &parts_lin)?, k as f64);
-    let idx = if last { math::add_c(&scale_real(&first, -1.0), (k - 1) as f64) } else { first };
+    let first = math::add_const(&math::lin(lw, n, &parts_lin)?, k as f64);
+    let idx = if last { math::add_const(&scale_real(&first, -1.0), (k - 1) as f64) } else { first };
     let s = Sym::Real(idx);
-    Ok(vec![if keep { s } else { finish_keep(lw, n, s, &out, false, &xs, &[ax])? }])
+    Ok(vec![if keep { s } else { finish_keep(lw, n, s, false, &xs, &[ax])? }])
 }
 
 /// Softmax / LogSoftmax along one axis.
@@ -254,21 +243,21 @@ pub fn softmax(lw: &mut Lowering, n: &NodeProto, ins: &Ins, log: bool) -> Result
     let mx = max_syms(lw, n, parts, true)?;
     let mb = super::wiring::broadcast_to(lw, &format!("{name}/bmax"), &mx, &xs)?;
     let d = super::elementwise::combine(lw, n, x, &mb, -1.0)?;
-    let e = math::table_fn(lw, &renamed(n, "Exp", &format!("{name}/exp")), &Sym::Real(d.clone()), &f64::exp, math::Spec::domain(-18.0, 0.0))?;
+    let e = math::table_fn(lw, &super::sub_node(n, "Exp", &format!("{name}/exp")), &Sym::Real(d.clone()), &f64::exp, math::Spec::domain(-18.0, 0.0))?;
     let (eparts, _) = slices(lw, &format!("{name}/e"), &e, &xs, &[ax], true)?;
     let mut s = sum_syms(lw, n, &eparts)?;
     // the largest term is exp(0) = 1, so the sum lies in [1, m]
     s.clamp_lo = Some(1.0);
     s.clamp_hi = Some(m as f64);
     if log {
-        let l = math::table_fn(lw, &renamed(n, "Log", &format!("{name}/log")), &Sym::Real(s), &f64::ln, math::Spec::domain(1.0, m as f64))?;
+        let l = math::table_fn(lw, &super::sub_node(n, "Log", &format!("{name}/log")), &Sym::Real(s), &f64::ln, math::Spec::domain(1.0, m as f64))?;
         let lb = super::wiring::broadcast_to(lw, &format!("{name}/blog"), &l, &xs)?;
         return Ok(vec![Sym::Real(super::elementwise::combine(lw, n, &Sym::Real(d), &lb, -1.0)?)]);
     }
     let t = lw.float_target();
     let sq = lw.materialize(&s, QTarget { lo: (1.0 / t.scale) as i64, hi: ((m as f64) / t.scale).ceil() as i64, ..t }, false, &format!("{name}/sum"))?;
     let sb = super::wiring::broadcast_to(lw, &format!("{name}/bsum"), &Sym::Q(sq), &xs)?;
-    Ok(vec![Sym::Real(math::div_syms(lw, n, &e, &sb)?)])
+    Ok(vec![Sym::Real(math::div_tensors(lw, n, &e, &sb)?)])
 }
 
 pub fn cumsum(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
@@ -356,12 +345,12 @@ fn normalize(lw: &mut Lowering, n: &NodeProto, x: &Sym, xs: &[usize], axes: &[us
     let mb = super::wiring::broadcast_to(lw, &format!("{name}/bmean"), &Sym::Real(mean), xs)?;
     let d = super::elementwise::combine(lw, n, x, &mb, -1.0)?;
     let dq = lw.plain(&d, &format!("{name}/centered"))?;
-    let sq = math::mul_syms(lw, &renamed(n, "Mul", &format!("{name}/sq")), &Sym::Q(dq.clone()), &Sym::Q(dq.clone()))?;
+    let sq = math::mul_tensors(lw, &super::sub_node(n, "Mul", &format!("{name}/sq")), &Sym::Q(dq.clone()), &Sym::Q(dq.clone()))?;
     let (sparts, _) = slices(lw, &format!("{name}/var"), &Sym::Real(sq), xs, axes, true)?;
-    let var = math::add_c(&scale_real(&sum_syms(lw, n, &sparts)?, 1.0 / m as f64), eps);
-    let sd = math::sqrt_real(lw, &renamed(n, "Sqrt", &format!("{name}/std")), &var)?;
+    let var = math::add_const(&scale_real(&sum_syms(lw, n, &sparts)?, 1.0 / m as f64), eps);
+    let sd = math::sqrt_real(lw, &super::sub_node(n, "Sqrt", &format!("{name}/std")), &var)?;
     let sdb = super::wiring::broadcast_to(lw, &format!("{name}/bstd"), &Sym::Real(sd), xs)?;
-    math::div_syms(lw, &renamed(n, "Div", &format!("{name}/div")), &Sym::Q(dq), &sdb)
+    math::div_tensors(lw, &super::sub_node(n, "Div", &format!("{name}/div")), &Sym::Q(dq), &sdb)
 }
 
 pub fn layer_norm(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
@@ -374,7 +363,7 @@ pub fn layer_norm(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym
     let mut out = Sym::Real(y);
     if let Some(g) = ins.get(1).copied().flatten() {
         let ins2: Vec<Option<&Sym>> = vec![Some(&out), Some(g)];
-        out = super::math::mul(lw, &renamed(n, "Mul", &format!("{}/scale", node_name(n))), &ins2)?.remove(0);
+        out = super::math::mul(lw, &super::sub_node(n, "Mul", &format!("{}/scale", node_name(n))), &ins2)?.remove(0);
     }
     if let Some(b) = ins.get(2).copied().flatten() {
         out = Sym::Real(super::elementwise::combine(lw, n, &out, b, 1.0)?);
@@ -433,7 +422,7 @@ pub fn matmul_activations(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) ->
     };
     let ea = apply(lw, &format!("{name}/ea"), &[a], full.clone(), (0..numel(&full)).map(map_a).collect())?;
     let eb = apply(lw, &format!("{name}/eb"), &[b], full.clone(), (0..numel(&full)).map(map_b).collect())?;
-    let prod = math::mul_syms(lw, n, &ea, &eb)?;
+    let prod = math::mul_tensors(lw, n, &ea, &eb)?;
     let axes = vec![full.len() - 1];
     let (parts, _) = slices(lw, &format!("{name}/k"), &Sym::Real(prod), &full, &axes, false)?;
     let s = sum_syms(lw, n, &parts)?;

@@ -118,7 +118,7 @@ fn leaves(lw: &mut Lowering, n: &NodeProto, x: &Sym) -> Result<HashMap<(i64, i64
                     1 => path[0].clone(),
                     d => {
                         let parts: Vec<(Real, f64)> = path.iter().map(|p| (p.clone(), 1.0)).collect();
-                        let sum = math::add_c(&math::lin_parts(lw, n, &parts)?, -((d - 1) as f64));
+                        let sum = math::add_const(&math::lin(lw, n, &parts)?, -((d - 1) as f64));
                         let q = lw.materialize(&sum, QTarget { scale: 1.0, zp: 0, lo: 0, hi: 1 }, false, &format!("{name}/t{tree}n{id}"))?;
                         Real::of(q.id, 0, 1.0)
                     }
@@ -138,14 +138,14 @@ fn leaves(lw: &mut Lowering, n: &NodeProto, x: &Sym) -> Result<HashMap<(i64, i64
                     let q = |c: f64| (c / s).round_ties_even();
                     let gt = |lw: &mut Lowering, c: f64, tag: &str| -> Result<Real> {
                         // [k > q]
-                        math::positive(lw, &math::add_c(&xr, -q(c) * s), tag)
+                        math::positive(lw, &math::add_const(&xr, -q(c) * s), tag)
                     };
                     let ge = |lw: &mut Lowering, c: f64, tag: &str| -> Result<Real> {
                         // [k >= q] = [k > q - 1]
-                        math::positive(lw, &math::add_c(&xr, -(q(c) - 1.0) * s), tag)
+                        math::positive(lw, &math::add_const(&xr, -(q(c) - 1.0) * s), tag)
                     };
                     let tag = format!("{name}/t{tree}n{id}");
-                    let not = |r: Real| math::add_c(&scale_real(&r, -1.0), 1.0);
+                    let not = |r: Real| math::add_const(&scale_real(&r, -1.0), 1.0);
                     let r = match nd.mode.as_str() {
                         "BRANCH_LEQ" => not(gt(lw, v, &tag)?),
                         "BRANCH_LT" => not(ge(lw, v, &tag)?),
@@ -154,7 +154,7 @@ fn leaves(lw: &mut Lowering, n: &NodeProto, x: &Sym) -> Result<HashMap<(i64, i64
                         "BRANCH_EQ" | "BRANCH_NEQ" => {
                             let a = ge(lw, v, &format!("{tag}/ge"))?;
                             let b = gt(lw, v, &format!("{tag}/gt"))?;
-                            let eq = math::lin_parts(lw, n, &[(a, 1.0), (b, -1.0)])?;
+                            let eq = math::lin(lw, n, &[(a, 1.0), (b, -1.0)])?;
                             if nd.mode == "BRANCH_EQ" { eq } else { not(eq) }
                         }
                         m => return Err(unsupported_use(n, format!("node mode {m}"))),
@@ -166,7 +166,7 @@ fn leaves(lw: &mut Lowering, n: &NodeProto, x: &Sym) -> Result<HashMap<(i64, i64
             let mut pt = path.clone();
             pt.push(d.clone());
             let mut pf = path;
-            pf.push(math::add_c(&scale_real(&d, -1.0), 1.0));
+            pf.push(math::add_const(&scale_real(&d, -1.0), 1.0));
             stack.push((nd.t, pt));
             stack.push((nd.f, pf));
         }
@@ -194,8 +194,8 @@ fn scores(lw: &mut Lowering, n: &NodeProto, leaves: &HashMap<(i64, i64), Real>, 
             if parts.is_empty() {
                 return Ok(None);
             }
-            let r = math::lin_parts(lw, n, &parts)?;
-            Ok(Some(math::add_c(&r, base.get(c).copied().unwrap_or(0.0))))
+            let r = math::lin(lw, n, &parts)?;
+            Ok(Some(math::add_const(&r, base.get(c).copied().unwrap_or(0.0))))
         })
         .collect()
 }
@@ -273,9 +273,9 @@ pub fn classifier(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym
             "LOGISTIC" => {
                 let p = post(lw, n, vec![s0], rows)?.remove(0);
                 let pr = lw.real(&p, &name)?;
-                vec![Sym::Real(math::add_c(&scale_real(&pr, -1.0), 1.0)), Sym::Real(pr)]
+                vec![Sym::Real(math::add_const(&scale_real(&pr, -1.0), 1.0)), Sym::Real(pr)]
             }
-            "NONE" if pos_w => vec![Sym::Real(math::add_c(&scale_real(&s0, -1.0), 1.0)), Sym::Real(s0)],
+            "NONE" if pos_w => vec![Sym::Real(math::add_const(&scale_real(&s0, -1.0), 1.0)), Sym::Real(s0)],
             "NONE" => vec![Sym::Real(scale_real(&s0, -1.0)), Sym::Real(s0)],
             other => return Err(unsupported_use(n, format!("post_transform {other} for a binary classifier"))),
         }
