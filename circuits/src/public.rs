@@ -1,5 +1,13 @@
-//! Public instances: the quantized input and output tensors, packed several values per
-//! field element. Every value is range-checked to `[lo, hi]` in the circuit, so
+//! Public instances: the binding value (instance [`BINDING`]), then the quantized input and
+//! output tensors, packed several values per field element.
+//!
+//! The binding is any field element the prover commits to; the circuit copies it into an
+//! advice cell (so the permutation argument fixes it) and uses it nowhere else. A proof made
+//! for one binding does not verify for another: the inference market sets it to
+//! `keccak256(chainid, market, jobId, provider) mod r`, so a proof cannot be replayed for
+//! another job or by another provider. Outside the market it is zero.
+//!
+//! Packing: Every value is range-checked to `[lo, hi]` in the circuit, so
 //! `Σ_i (v_i - lo)·2^(8·bytes·i)` is injective; packing cuts the verifier's per-instance cost
 //! (calldata, gas and, above all, Solidity code size) by up to 15x for 8-bit tensors.
 
@@ -82,15 +90,23 @@ pub fn packings(g: &Graph) -> Vec<Packing> {
     ins.chain(outs).collect()
 }
 
-/// The public instances for plain quantized inputs and outputs; an error names a tensor
-/// whose count or values do not fit the model.
+/// Index of the binding value among the public instances.
+pub const BINDING: usize = 0;
+
+/// The public instances for plain quantized inputs and outputs, with binding zero; an error
+/// names a tensor whose count or values do not fit the model.
 pub fn instances(g: &Graph, inputs: &[Tensor], outputs: &[Tensor]) -> Result<Vec<Fr>, String> {
+    bound_instances(g, Fr::zero(), inputs, outputs)
+}
+
+/// The public instances for `binding` and plain quantized inputs and outputs.
+pub fn bound_instances(g: &Graph, binding: Fr, inputs: &[Tensor], outputs: &[Tensor]) -> Result<Vec<Fr>, String> {
     let names = g.inputs.iter().map(|s| (&s.name, s.shape.iter().product::<usize>())).chain(g.outputs.iter().map(|o| (&o.name, o.shape.iter().product())));
     let (ps, ts): (Vec<Packing>, Vec<&Tensor>) = (packings(g), inputs.iter().chain(outputs).collect());
     if ts.len() != ps.len() {
         return Err(format!("expected {} input and {} output tensors, got {}", g.inputs.len(), g.outputs.len(), ts.len()));
     }
-    let mut out = Vec::new();
+    let mut out = vec![binding];
     for ((p, t), (name, n)) in ps.iter().zip(ts).zip(names) {
         if t.data.len() != n {
             return Err(format!("tensor `{name}` has {} values, the model has {n}", t.data.len()));
@@ -100,8 +116,15 @@ pub fn instances(g: &Graph, inputs: &[Tensor], outputs: &[Tensor]) -> Result<Vec
     Ok(out)
 }
 
-/// Number of public instances.
+/// Number of public instances: the binding, then the packed inputs and outputs.
 pub fn num_instances(g: &Graph) -> usize {
     let sizes = g.inputs.iter().map(|s| s.shape.iter().product::<usize>()).chain(g.outputs.iter().map(|o| o.shape.iter().product()));
-    packings(g).iter().zip(sizes).map(|(p, n)| p.elems(n)).sum()
+    1 + packings(g).iter().zip(sizes).map(|(p, n)| p.elems(n)).sum::<usize>()
+}
+
+/// Number of public instances encoding each input tensor, then each output tensor (the
+/// binding excluded).
+pub fn tensor_instance_counts(g: &Graph) -> Vec<usize> {
+    let sizes = g.inputs.iter().map(|s| s.shape.iter().product::<usize>()).chain(g.outputs.iter().map(|o| o.shape.iter().product()));
+    packings(g).iter().zip(sizes).map(|(p, n)| p.elems(n)).collect()
 }

@@ -15,7 +15,7 @@ use zkinfer_circuits::ir::{Graph, Tensor};
 use zkinfer_circuits::public;
 
 /// `format` of a [`ProofFile`].
-pub const PROOF_FORMAT: &str = "zkinfer-proof/1";
+pub const PROOF_FORMAT: &str = "zkinfer-proof/2";
 
 /// One model input or output, as proven (quantized) and decoded (float).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,8 +40,10 @@ pub struct ProofFile {
     pub model_hash: String,
     /// The circuit has `2^k` rows.
     pub k: u32,
-    /// Public instances, each `0x` + 32 bytes big-endian: the quantized inputs then outputs,
-    /// packed several per field element ([`zkinfer_circuits::public`]).
+    /// Public instances, each `0x` + 32 bytes big-endian: the binding value (zero unless the
+    /// proof is bound to a market job), then the quantized inputs and outputs, packed several
+    /// per field element ([`zkinfer_circuits::public`]). The EVM verifier's calldata is these
+    /// words followed by the proof.
     pub instances: Vec<String>,
     /// The proof, `0x` + hex. Verifies natively and as calldata to the Solidity verifier.
     pub proof: String,
@@ -55,9 +57,10 @@ fn tensor_values(name: &str, shape: &[usize], scale: f64, zp: i64, t: &Tensor) -
 }
 
 impl ProofFile {
-    /// A proof file for `graph` proven on quantized `inputs` with `outputs`.
-    pub fn new(vk_hash: &[u8; 32], k: u32, graph: &Graph, inputs: &[Tensor], outputs: &[Tensor], proof: &[u8], prove_seconds: f64) -> Result<Self> {
-        let instances = public::instances(graph, inputs, outputs).map_err(|why| ProverError::Invalid { what: "public values", why })?;
+    /// A proof file for `graph` proven for `binding` on quantized `inputs` with `outputs`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(vk_hash: &[u8; 32], k: u32, graph: &Graph, binding: Fr, inputs: &[Tensor], outputs: &[Tensor], proof: &[u8], prove_seconds: f64) -> Result<Self> {
+        let instances = public::bound_instances(graph, binding, inputs, outputs).map_err(|why| ProverError::Invalid { what: "public values", why })?;
         Ok(ProofFile {
             format: PROOF_FORMAT.into(),
             model_hash: hex::encode(vk_hash),
@@ -73,6 +76,12 @@ impl ProofFile {
     /// The public instances as field elements.
     pub fn instances_fr(&self) -> Result<Vec<Fr>> {
         self.instances.iter().map(|s| fr_from_hex(s)).collect()
+    }
+
+    /// The binding value (public instance [`public::BINDING`]).
+    pub fn binding(&self) -> Result<Fr> {
+        let s = self.instances.get(public::BINDING).ok_or(ProverError::Invalid { what: "proof file", why: "no public instances".into() })?;
+        fr_from_hex(s)
     }
 
     /// The proof bytes.
@@ -97,6 +106,7 @@ impl ProofFile {
         self.model_hash_bytes()?;
         self.proof_bytes()?;
         self.instances_fr()?;
+        self.binding()?;
         for o in self.inputs.iter().chain(&self.outputs) {
             let n: usize = o.shape.iter().product();
             if o.quantized.len() != n || o.values.len() != n {
@@ -110,7 +120,7 @@ impl ProofFile {
     /// `graph`, so the decoded values shown to users are the proven ones.
     pub fn check_against(&self, graph: &Graph) -> Result<()> {
         let t = |v: &[TensorValues]| -> Vec<Tensor> { v.iter().map(|x| Tensor { shape: x.shape.clone(), data: x.quantized.clone() }).collect() };
-        let want = public::instances(graph, &t(&self.inputs), &t(&self.outputs)).map_err(|why| ProverError::Invalid { what: "proof file", why })?;
+        let want = public::bound_instances(graph, self.binding()?, &t(&self.inputs), &t(&self.outputs)).map_err(|why| ProverError::Invalid { what: "proof file", why })?;
         if want != self.instances_fr()? {
             return Err(ProverError::Invalid { what: "proof file", why: "the listed inputs/outputs are not the proven public instances".into() });
         }

@@ -3,7 +3,7 @@
 //! A key file is a fixed header followed by the halo2 key bytes (`SerdeFormat::RawBytes`):
 //!
 //! ```text
-//! magic        8 bytes   "ZKIVK001" (verifying key) or "ZKIPK001" (proving key)
+//! magic        8 bytes   "ZKIVK002" (verifying key) or "ZKIPK002" (proving key); version 002 = circuits with the binding instance
 //! k            u32 LE    the circuit has 2^k rows
 //! width        u32 LE    circuit Shape::width
 //! lookup_width u32 LE    circuit Shape::lookup_width
@@ -34,8 +34,8 @@ use crate::sizing::{check_fits, check_shape};
 use crate::srs::srs_fingerprint;
 use crate::{fsutil, util};
 
-const VK_MAGIC: &[u8; 8] = b"ZKIVK001";
-const PK_MAGIC: &[u8; 8] = b"ZKIPK001";
+const VK_MAGIC: &[u8; 8] = b"ZKIVK002";
+const PK_MAGIC: &[u8; 8] = b"ZKIPK002";
 const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 32 + 32 + 8 + 32;
 const CHECKSUM_AT: usize = HEADER_LEN - 32;
 const FORMAT: SerdeFormat = SerdeFormat::RawBytes;
@@ -184,6 +184,8 @@ fn parse_header<'a>(path: &Path, bytes: &'a [u8], kind: KeyKind) -> Result<(KeyH
         let other = if kind == KeyKind::Verifying { KeyKind::Proving } else { KeyKind::Verifying };
         let why = if magic == other.magic() {
             format!("it is a {} instead", other.what())
+        } else if magic.len() == 8 && magic[..7] == kind.magic()[..7] {
+            format!("it was made by another zkinfer version (key format {}, this one reads {}); run `zkinfer setup` again", String::from_utf8_lossy(&magic[5..]), String::from_utf8_lossy(&kind.magic()[5..]))
         } else {
             format!("it does not start with {:?}", String::from_utf8_lossy(kind.magic()))
         };

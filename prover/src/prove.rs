@@ -23,7 +23,7 @@ use crate::util;
 pub type ProofTranscriptWriter = EvmTranscript<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>;
 
 /// Proves `circuit` with public `instances` (which must equal
-/// `instance_values(&circuit.ctx)`: quantized inputs then outputs). `params` must be the SRS
+/// `instance_values(&circuit.ctx)`: the binding, then the packed inputs and outputs). `params` must be the SRS
 /// the key was generated with, at the key's size.
 pub fn prove(
     params: &ParamsKZG<Bn256>,

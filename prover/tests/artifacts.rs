@@ -4,14 +4,14 @@ mod common;
 
 use zkinfer_circuits::exec;
 use zkinfer_prover::artifacts::{ProofFile, PROOF_FORMAT};
-use zkinfer_prover::{prove, verify, vk_hash, ProverError, Verdict};
+use zkinfer_prover::{prove, verify, vk_hash, Fr, ProverError, Verdict};
 
 fn proof_file() -> ProofFile {
     let s = common::shared();
     let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
     let g = common::tiny_graph();
     let outs = exec::outputs(&g, &[common::tiny_input()]).expect("exec");
-    ProofFile::new(&vk_hash(s.pk.get_vk()), s.k, &g, &[common::tiny_input()], &outs, &proof, 0.25).expect("proof file")
+    ProofFile::new(&vk_hash(s.pk.get_vk()), s.k, &g, Fr::zero(), &[common::tiny_input()], &outs, &proof, 0.25).expect("proof file")
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn wrong_format_and_corruption_are_clear_errors() {
     assert!(matches!(err, ProverError::FormatMismatch { .. }), "{err}");
     eprintln!("{err}");
 
-    std::fs::write(&path, b"{\"format\": \"zkinfer-proof/1\", \"proof\": ").expect("write");
+    std::fs::write(&path, b"{\"format\": \"zkinfer-proof/2\", \"proof\": ").expect("write");
     let err = ProofFile::read(&path).expect_err("truncated");
     assert!(matches!(err, ProverError::Corrupt { .. }), "{err}");
     eprintln!("{err}");

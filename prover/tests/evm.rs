@@ -74,8 +74,11 @@ fn run_setup(s: &common::Setup, shape: Shape, enforce_eip170: bool) -> Measured 
     let out = v.verify(&wrong, &proof).expect("call");
     assert!(!out.success, "changed output accepted on chain");
     let mut wrong_in = s.instances.clone();
-    wrong_in[0] += Fr::one();
+    wrong_in[1] += Fr::one();
     assert!(!v.verify(&wrong_in, &proof).expect("call").success, "changed input accepted on chain");
+    let mut rebound = s.instances.clone();
+    rebound[0] += Fr::one();
+    assert!(!v.verify(&rebound, &proof).expect("call").success, "changed binding accepted on chain");
     assert!(!v.call(Vec::new()).expect("call").success, "empty calldata accepted on chain");
     // the honest proof still verifies after the failed calls
     assert!(v.verify(&s.instances, &proof).expect("call").success);

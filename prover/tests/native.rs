@@ -4,6 +4,8 @@ mod common;
 
 use std::time::Instant;
 
+use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
+use zkinfer_circuits::public::BINDING;
 use zkinfer_prover::{prove, verify, Fr, ProverError, Verdict};
 
 #[test]
@@ -32,8 +34,12 @@ fn honest_proof_is_valid_and_tampering_is_detected() {
     assert!(!verify(&s.params, vk, &wrong, &proof).is_valid(), "changed output accepted");
 
     let mut wrong_in = s.instances.clone();
-    wrong_in[0] += Fr::one();
+    wrong_in[BINDING + 1] += Fr::one();
     assert!(!verify(&s.params, vk, &wrong_in, &proof).is_valid(), "changed input accepted");
+
+    let mut rebound = s.instances.clone();
+    rebound[BINDING] = Fr::from(42);
+    assert!(!verify(&s.params, vk, &rebound, &proof).is_valid(), "proof for binding 0 accepted for another binding");
 
     assert!(!verify(&s.params, vk, &s.instances[..last], &proof).is_valid(), "missing instance accepted");
 
@@ -42,6 +48,28 @@ fn honest_proof_is_valid_and_tampering_is_detected() {
     assert!(matches!(verify(&s.params, vk, &s.instances, &long), Verdict::Invalid(_)), "trailing byte accepted");
     assert!(!verify(&s.params, vk, &s.instances, &proof[..proof.len() - 32]).is_valid(), "truncated proof accepted");
     assert!(!verify(&s.params, vk, &s.instances, &[]).is_valid(), "empty proof accepted");
+}
+
+/// A proof made for one binding (as the market binds a job and provider) verifies only for it,
+/// with the same keys as unbound proofs.
+#[test]
+fn bound_proof_verifies_only_for_its_binding() {
+    let s = common::shared();
+    let binding = -Fr::from(7); // r - 7: a full-width field element
+    let mut circuit = ModelCircuit { ctx: s.circuit.ctx.clone() };
+    circuit.ctx.binding = binding;
+    let instances = instance_values(&circuit.ctx);
+    assert_eq!(instances[BINDING], binding);
+    assert_eq!(&instances[BINDING + 1..], &s.instances[BINDING + 1..]);
+    let err = prove(&s.params, &s.pk, &circuit, &s.instances, common::rng()).expect_err("instances of another binding");
+    assert!(matches!(err, ProverError::InstanceMismatch { index: 0, .. }), "{err}");
+    let proof = prove(&s.params, &s.pk, &circuit, &instances, common::rng()).expect("prove");
+    let vk = s.pk.get_vk();
+    assert_eq!(verify(&s.params, vk, &instances, &proof), Verdict::Valid);
+    assert!(!verify(&s.params, vk, &s.instances, &proof).is_valid(), "bound proof accepted with binding 0");
+    let mut other = instances.clone();
+    other[BINDING] += Fr::one();
+    assert!(!verify(&s.params, vk, &other, &proof).is_valid(), "bound proof accepted for another binding");
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! The files of a compiled-model directory and their versioned JSON formats.
 //!
 //! ```text
-//! OUT/settings.json   compiled circuit: IR graph, layout shape, k   (zkinfer-settings/1)
+//! OUT/settings.json   compiled circuit: IR graph, layout shape, k   (zkinfer-settings/2)
 //! OUT/pk.bin OUT/vk.bin   keys (headers checked on load)
-//! OUT/proof.json      proof, public instances, decoded outputs      (zkinfer-proof/1)
+//! OUT/proof.json      proof, public instances, decoded outputs      (zkinfer-proof/2)
 //! OUT/Verifier.sol OUT/verifier.json   EVM verifier source and bytecode
 //! ```
 
@@ -15,7 +15,8 @@ use zkinfer_circuits::ir::Graph;
 use zkinfer_circuits::layout::ctx::Shape;
 use zkinfer_circuits::onnx::ImportOptions;
 
-pub const SETTINGS_FORMAT: &str = "zkinfer-settings/1";
+/// Version 2: circuits with the binding instance (public instance 0).
+pub const SETTINGS_FORMAT: &str = "zkinfer-settings/2";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Settings {

@@ -11,7 +11,7 @@ use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
 use zkinfer_prover::evm;
 use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
-use halo2_proofs::halo2curves::bn256::Bn256;
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use zkinfer_prover::{keys, sizing, srs, verify::Verdict};
 
@@ -90,19 +90,21 @@ pub fn quantize_inputs(g: &Graph, data: &[Vec<f64>], saturate: bool) -> Result<V
     g.inputs.iter().zip(data).map(|(spec, x)| Ok(exec::quantize_input(spec, x, saturate)?)).collect()
 }
 
-/// Proves the model on `data`; returns the proof file.
-pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool) -> Result<ProofFile> {
+/// Proves the model on `data` for `binding` (public instance 0: zero, or what a market job
+/// requires); returns the proof file.
+pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr) -> Result<ProofFile> {
     let inputs = quantize_inputs(&s.graph, data, saturate)?;
     let (pk, header) = keys::read_pk(&wd.pk())?;
     header.check_params(params)?;
     let start = Instant::now();
     let outs = exec::outputs(&s.graph, &inputs)?;
-    let ctx = lay_out(&s.graph, &inputs, s.shape)?;
+    let mut ctx = lay_out(&s.graph, &inputs, s.shape)?;
+    ctx.binding = binding;
     let instances = instance_values(&ctx);
     let circuit = ModelCircuit { ctx };
     let proof = zkinfer_prover::prove::prove(params, &pk, &circuit, &instances, rand::rngs::OsRng)?;
     let secs = start.elapsed().as_secs_f64();
-    Ok(ProofFile::new(&header.vk_hash, header.k, &s.graph, &inputs, &outs, &proof, secs)?)
+    Ok(ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, &inputs, &outs, &proof, secs)?)
 }
 
 /// Verifies a proof file natively. Errors for files that do not belong together; a proof

@@ -187,6 +187,6 @@ fn corrupt_or_missing_artifacts_are_named() {
     fails_with(&zkinfer(&["prove", empty.to_str().expect("utf8"), "--input", input]), "zkinfer compile");
     // garbage proof file
     let bad = d.join("bad.json");
-    std::fs::write(&bad, "{\"format\": \"zkinfer-proof/1\"}").expect("write");
+    std::fs::write(&bad, "{\"format\": \"zkinfer-proof/2\"}").expect("write");
     fails_with(&zkinfer(&["verify", ds, bad.to_str().expect("utf8")]), "bad.json");
 }

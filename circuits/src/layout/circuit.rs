@@ -198,12 +198,18 @@ impl Circuit<Fr> for ModelCircuit {
                         }
                     }
                 }
+                // the binding instance's cell (row 0 has no gate and no lookup)
+                if self.ctx.rows.first().is_none_or(|r| r.x[0].is_some()) {
+                    return Err(Error::Synthesis);
+                }
+                region.assign_advice(config.x[0], 0, Value::known(self.ctx.binding));
                 for (a, b) in &self.ctx.copies {
                     region.constrain_equal(Self::cell(&config, a.row, a.col), Self::cell(&config, b.row, b.col));
                 }
                 Ok(())
             },
         )?;
+        layouter.constrain_instance(Self::cell(&config, 0, Col::X(0)), config.instance, crate::public::BINDING);
         for (c, i) in &self.ctx.instances {
             layouter.constrain_instance(Self::cell(&config, c.row, c.col), config.instance, *i);
         }
@@ -211,10 +217,12 @@ impl Circuit<Fr> for ModelCircuit {
     }
 }
 
-/// Public instance values of a laid-out circuit, in instance-row order.
+/// Public instance values of a laid-out circuit, in instance-row order: the binding, then
+/// the packed inputs and outputs.
 pub fn instance_values(ctx: &LayoutCtx) -> Vec<Fr> {
-    let n = ctx.instances.iter().map(|(_, i)| i + 1).max().unwrap_or(0);
+    let n = ctx.instances.iter().map(|(_, i)| i + 1).max().unwrap_or(0).max(crate::public::BINDING + 1);
     let mut v = vec![Fr::zero(); n];
+    v[crate::public::BINDING] = ctx.binding;
     for (c, i) in &ctx.instances {
         v[*i] = fe(ctx.value(*c));
     }

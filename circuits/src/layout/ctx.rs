@@ -17,6 +17,8 @@
 //! values), so key generation and proving lay out identical circuits.
 
 /// Bits per range-check limb: the lookup table is `[0, 2^LIMB_BITS)`.
+use halo2_proofs::halo2curves::bn256::Fr;
+
 pub const LIMB_BITS: u32 = 8;
 pub const LIMB: i128 = 1 << LIMB_BITS;
 
@@ -144,8 +146,12 @@ pub struct LayoutCtx {
     pub shape: Shape,
     pub rows: Vec<Row>,
     pub copies: Vec<(CellRef, CellRef)>,
-    /// (cell, instance row)
+    /// (cell, instance row); row [`crate::public::BINDING`] is taken by [`Self::binding`].
     pub instances: Vec<(CellRef, usize)>,
+    /// The binding value: public instance 0, copied into advice cell `x[0]` of row 0 so that
+    /// a proof is valid only for this value. It constrains nothing else; callers choose it
+    /// (zero by default; the inference market binds job id and provider).
+    pub binding: Fr,
     /// Rows used by each graph node, in node order (input range checks are not counted).
     pub node_rows: Vec<usize>,
     /// First row of each graph node, in node order.
@@ -159,10 +165,10 @@ pub struct LayoutCtx {
 impl LayoutCtx {
     pub fn new(shape: Shape) -> Self {
         assert!(shape.width >= 2 && shape.lookup_width >= 1 && shape.lookup_width <= shape.width, "invalid layout shape");
-        // Row 0 stays empty: the gate reads `out` at rotation -1, which at row 0 would wrap
-        // into the blinding rows.
+        // Row 0 has no gate: the gate reads `out` at rotation -1, which at row 0 would wrap
+        // into the blinding rows. Its cell x[0] holds the binding instance.
         let rows = vec![Row::new(shape.width)];
-        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), pack: None }
+        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), pack: None }
     }
 
     /// Binds `v` to public instance row `index`.

@@ -23,8 +23,9 @@ pub struct CellTensor {
     pub cells: Vec<AValue>,
 }
 
-/// Lays out the whole graph on the given quantized inputs. Public instances are all input
-/// elements followed by all output elements, in order.
+/// Lays out the whole graph on the given quantized inputs. Public instances are the binding
+/// value ([`LayoutCtx::binding`], zero until set), then the packed input elements, then the
+/// packed output elements, in order ([`crate::public`]).
 pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> {
     if inputs.len() != g.inputs.len() {
         return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
@@ -32,7 +33,7 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
     let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_)));
     let mut ctx = LayoutCtx::new(Shape { tables, ..shape });
     let mut vals: Vec<Option<CellTensor>> = vec![None; g.values.len()];
-    let mut instance = 0;
+    let mut instance = crate::public::BINDING + 1;
     for (spec, t) in g.inputs.iter().zip(inputs) {
         let info = g.info(spec.value);
         if t.shape != info.shape {

@@ -33,6 +33,17 @@ pub(crate) fn check_graph(g: &Graph, inputs: &[Tensor], samples: usize) {
     let res = MockProver::run(k, &circuit, vec![inst.clone()]).expect("mock runs").verify();
     assert!(res.is_ok(), "honest witness rejected: {} failures, first {:?}", res.as_ref().err().map_or(0, |e| e.len()), res.as_ref().err().and_then(|e| e.first().map(|f| format!("{f:?}"))));
 
+    // the binding instance is constrained: a witness for one binding proves only that binding
+    let binding = Fr::from(0x5eed_u64) + Fr::from(u64::MAX) * Fr::from(u64::MAX);
+    let mut bound = ModelCircuit { ctx: ctx.clone() };
+    bound.ctx.binding = binding;
+    let mut bound_inst = inst.clone();
+    bound_inst[crate::public::BINDING] = binding;
+    assert_eq!(instance_values(&bound.ctx), bound_inst);
+    assert!(MockProver::run(k, &bound, vec![bound_inst.clone()]).expect("mock runs").verify().is_ok(), "bound witness rejected");
+    assert!(MockProver::run(k, &bound, vec![inst.clone()]).expect("mock runs").verify().is_err(), "binding not enforced");
+    assert!(MockProver::run(k, &circuit, vec![bound_inst]).expect("mock runs").verify().is_err(), "binding not enforced");
+
     // a wrong output must be rejected
     let mut bad = inst.clone();
     let last = bad.len() - 1;

@@ -6,6 +6,7 @@ use zkinfer_circuits::onnx::ImportOptions;
 
 use crate::files::{read_inputs, write_json, Workdir};
 use zkinfer_prover::artifacts::ProofFile;
+use zkinfer_prover::Fr;
 use crate::pipeline;
 
 #[derive(clap::Args)]
@@ -30,7 +31,7 @@ pub fn run(a: Args) -> Result<()> {
     pipeline::setup(&wd, &s, &params)?;
     say!("2. setup (UNSAFE dev SRS, demo only): keys in {} ({:.2} s)", wd.0.display(), t.elapsed().as_secs_f64());
     let data = read_inputs(&a.model.join("input.json"))?;
-    let p = pipeline::prove(&wd, &s, &params, &data, false)?;
+    let p = pipeline::prove(&wd, &s, &params, &data, false, Fr::zero())?;
     p.write(&wd.proof())?;
     let out = &p.outputs[0];
     let digit = out.values.iter().enumerate().fold(0, |b, (i, &x)| if x > out.values[b] { i } else { b });

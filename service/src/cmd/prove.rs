@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use zkinfer_prover::Fr;
 
 use super::SrsArgs;
 use crate::files::{read_inputs, Workdir};
@@ -19,8 +20,21 @@ pub struct Args {
     /// Saturate input values outside the quantized range instead of rejecting them.
     #[arg(long)]
     saturate: bool,
+    /// Binding value (public instance 0), hex, up to 64 digits: a market job's
+    /// `bindingOf(jobId, provider)`. Default 0 (unbound).
+    #[arg(long, value_parser = parse_binding)]
+    binding: Option<Fr>,
     #[command(flatten)]
     srs: SrsArgs,
+}
+
+/// Parses a binding: `0x` + up to 64 hex digits, below the BN254 scalar field modulus.
+pub fn parse_binding(s: &str) -> std::result::Result<Fr, String> {
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    if digits.is_empty() || digits.len() > 64 {
+        return Err(format!("`{s}`: expected 1 to 64 hex digits"));
+    }
+    zkinfer_prover::util::fr_from_hex(&format!("{digits:0>64}")).map_err(|e| e.to_string())
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -28,7 +42,7 @@ pub fn run(a: Args) -> Result<()> {
     let s = wd.load_settings()?;
     let data = read_inputs(&a.input)?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
-    let p = pipeline::prove(&wd, &s, &params, &data, a.saturate)?;
+    let p = pipeline::prove(&wd, &s, &params, &data, a.saturate, a.binding.unwrap_or(Fr::zero()))?;
     let out = a.out.unwrap_or_else(|| wd.proof());
     p.write(&out)?;
     for o in &p.outputs {
