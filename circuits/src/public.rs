@@ -116,6 +116,22 @@ pub fn bound_instances(g: &Graph, binding: Fr, inputs: &[Tensor], outputs: &[Ten
     Ok(out)
 }
 
+/// The public instances encoding the input tensors alone (what a market job posts).
+pub fn input_instances(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Fr>, String> {
+    if inputs.len() != g.inputs.len() {
+        return Err(format!("expected {} input tensors, got {}", g.inputs.len(), inputs.len()));
+    }
+    let mut out = Vec::new();
+    for (s, t) in g.inputs.iter().zip(inputs) {
+        let n: usize = s.shape.iter().product();
+        if t.data.len() != n {
+            return Err(format!("tensor `{}` has {} values, the model has {n}", s.name, t.data.len()));
+        }
+        out.extend(Packing::new(s.lo, s.hi).pack(&t.data).ok_or_else(|| format!("tensor `{}` has a value outside its range", s.name))?);
+    }
+    Ok(out)
+}
+
 /// Number of public instances: the binding, then the packed inputs and outputs.
 pub fn num_instances(g: &Graph) -> usize {
     let sizes = g.inputs.iter().map(|s| s.shape.iter().product::<usize>()).chain(g.outputs.iter().map(|o| o.shape.iter().product()));

@@ -17,7 +17,7 @@ use zkinfer_circuits::layout::ctx::Shape;
 
 pub use chain::{evm_verify, EvmOutcome, EvmVerifier, EIP170_LIMIT};
 pub use snark_verifier_sdk::evm::encode_calldata;
-pub use solc::{compile_sol, compile_sol_in, contracts_dir, install_solc, CompiledVerifier};
+pub use solc::{compile_files, compile_sol, compile_sol_in, contracts_dir, install_solc, CompiledVerifier};
 
 use crate::error::{ProverError, Result};
 use crate::util;

@@ -109,6 +109,30 @@ pub fn compile_sol_in(dir: &Path, sol: &str) -> Result<CompiledVerifier> {
     parse_output(&json).map_err(ProverError::Solc)
 }
 
+/// Compiles Solidity `files` (paths relative to `dir`; they may import each other by relative
+/// path) with `dir/compile.js`, run in `dir`; `optimizer_runs` turns the optimizer on (evm version paris). Returns every
+/// contract with its bytecode and ABI (interfaces and abstract contracts have empty bytecode).
+pub fn compile_files(dir: &Path, files: &[PathBuf], optimizer_runs: Option<u32>) -> Result<Vec<CompiledVerifier>> {
+    if !dir.join("node_modules/solc/package.json").is_file() {
+        return Err(ProverError::Solc(format!("solcjs is not installed: run `bash {}/install.sh`", dir.display())));
+    }
+    let dir = &dir.canonicalize().map_err(|e| ProverError::io(dir, e))?;
+    let work = TempDir::new()?;
+    let out_path = work.0.join("contracts.json");
+    let mut cmd = Command::new("node");
+    cmd.current_dir(dir).arg(dir.join("compile.js")).args(files).arg("-o").arg(&out_path).args(["--evm-version", "paris"]);
+    if let Some(runs) = optimizer_runs {
+        cmd.arg("--optimize").arg("--runs").arg(runs.to_string());
+    }
+    let out = cmd.output().map_err(|e| ProverError::Solc(format!("cannot run node (is Node >= 18 installed?): {e}")))?;
+    if !out.status.success() {
+        return Err(ProverError::Solc(format!("compile.js failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    let json = std::fs::read(&out_path).map_err(|e| ProverError::io(&out_path, e))?;
+    let out: CompileOutput = serde_json::from_slice(&json).map_err(|e| ProverError::Solc(format!("unexpected compile.js output: {e}")))?;
+    out.contracts.into_iter().map(|(name, c)| contract(name, c, &out.solc_version, true).map_err(ProverError::Solc)).collect()
+}
+
 fn parse_output(json: &[u8]) -> std::result::Result<CompiledVerifier, String> {
     let out: CompileOutput = serde_json::from_slice(json).map_err(|e| format!("unexpected compile.js output: {e}"))?;
     if out.contracts.len() != 1 {
@@ -117,13 +141,17 @@ fn parse_output(json: &[u8]) -> std::result::Result<CompiledVerifier, String> {
     let Some((name, c)) = out.contracts.into_iter().next() else {
         return Err("no contract in the output".into());
     };
+    contract(name, c, &out.solc_version, false)
+}
+
+fn contract(name: String, c: ContractOutput, solc_version: &str, allow_empty: bool) -> std::result::Result<CompiledVerifier, String> {
     let decode = |what: &str, s: &str| hex::decode(s.trim_start_matches("0x")).map_err(|e| format!("{what} of {name} is not hex: {e}"));
     let bytecode = decode("bytecode", &c.bytecode)?;
     let deployed_bytecode = decode("deployedBytecode", &c.deployed_bytecode)?;
-    if bytecode.is_empty() || deployed_bytecode.is_empty() {
+    if !allow_empty && (bytecode.is_empty() || deployed_bytecode.is_empty()) {
         return Err(format!("{name} compiled to empty bytecode"));
     }
-    Ok(CompiledVerifier { name: name.clone(), bytecode, deployed_bytecode, abi: c.abi, solc_version: out.solc_version })
+    Ok(CompiledVerifier { name: name.clone(), bytecode, deployed_bytecode, abi: c.abi, solc_version: solc_version.to_string() })
 }
 
 /// A scratch directory, removed on drop.

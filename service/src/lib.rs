@@ -1,0 +1,21 @@
+//! The zkinfer command-line tool as a library: the pipeline stages (`pipeline`), the files of
+//! a compiled-model directory (`files`), the on-chain market driver (`market`) and the
+//! subcommands (`cmd`). The `zkinfer` binary only parses arguments and calls [`cmd::run`].
+
+/// `println!` that ends the process quietly when stdout is closed (e.g. piped into `head`)
+/// instead of panicking.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+pub mod cmd;
+pub mod files;
+pub mod market;
+pub mod pipeline;

@@ -1,0 +1,161 @@
+//! The steps that join a compiled model to the market: register its verifier, turn an input
+//! file into a job's input instances, and prove for a claimed job.
+
+use alloy_primitives::{Address, B256, U256};
+use alloy_signer_local::PrivateKeySigner;
+use anyhow::{bail, Result};
+use halo2_proofs::halo2curves::bn256::Bn256;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use zkinfer_circuits::ir::Graph;
+use zkinfer_circuits::public;
+use zkinfer_prover::artifacts::ProofFile;
+use zkinfer_prover::keys;
+
+use super::chain::{Chain, Receipt};
+use super::client::{deploy_verifier, inputs_hash, Market, RegisteredModel};
+use super::{fr_to_u256, u256_to_fr};
+use crate::files::{Settings, Workdir};
+use crate::pipeline;
+
+/// Number of public input instances and output instances of a model (binding excluded).
+pub fn instance_counts(g: &Graph) -> (usize, usize) {
+    let c = public::tensor_instance_counts(g);
+    let n_in = g.inputs.len();
+    (c[..n_in].iter().sum(), c[n_in..].iter().sum())
+}
+
+/// Generates and compiles the model's Solidity verifier, deploys it, and registers the model
+/// with the sha256 of its verifying key as commitment. Returns the model and the receipts of
+/// the deployment and the registration.
+pub fn register_model(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(RegisteredModel, [Receipt; 2])> {
+    let (_, header) = keys::read_vk(&wd.vk())?;
+    let report = pipeline::evm_verifier(wd, s, params, None)?;
+    let (verifier, r1) = deploy_verifier(chain, owner, &report.bytecode)?;
+    let (n_in, n_out) = instance_counts(&s.graph);
+    let (m, r2) = market.register(chain, owner, verifier, B256::from(header.vk_hash), n_in as u32, n_out as u32)?;
+    Ok((m, [r1, r2]))
+}
+
+/// The job's input instances for float input data (quantized like `zkinfer prove` does).
+pub fn job_inputs(s: &Settings, data: &[Vec<f64>]) -> Result<Vec<U256>> {
+    let inputs = pipeline::quantize_inputs(&s.graph, data, false)?;
+    let inst = public::input_instances(&s.graph, &inputs).map_err(anyhow::Error::msg)?;
+    Ok(inst.iter().map(fr_to_u256).collect())
+}
+
+/// What a provider submits for a job.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub inputs: Vec<U256>,
+    pub outputs: Vec<U256>,
+    pub proof: Vec<u8>,
+    pub file: ProofFile,
+}
+
+impl Submission {
+    /// Splits a proof file's instances into the job's inputs and outputs (binding dropped).
+    pub fn from_proof(g: &Graph, file: ProofFile) -> Result<Self> {
+        let inst: Vec<U256> = file.instances_fr()?.iter().map(fr_to_u256).collect();
+        let (n_in, n_out) = instance_counts(g);
+        if inst.len() != 1 + n_in + n_out {
+            bail!("the proof has {} public instances, the model {}", inst.len(), 1 + n_in + n_out);
+        }
+        Ok(Submission { inputs: inst[1..1 + n_in].to_vec(), outputs: inst[1 + n_in..].to_vec(), proof: file.proof_bytes()?, file })
+    }
+}
+
+/// Proves the model on `data` for `job` as claimed by `provider`: checks the job is claimed by
+/// this provider for this model and input, then proves with the job's binding.
+pub fn prove_for_job(chain: &dyn Chain, market: &Market, model: &RegisteredModel, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, job: u64, provider: Address, data: &[Vec<f64>]) -> Result<Submission> {
+    let j = market.job(chain, job)?;
+    if j.modelId != model.id {
+        bail!("job {job} is for model {}, not model {} ({})", j.modelId, model.id, wd.0.display());
+    }
+    if j.provider != provider {
+        bail!("job {job} is claimed by {}, not by {provider}", j.provider);
+    }
+    let inputs = job_inputs(s, data)?;
+    if inputs_hash(&inputs) != j.inputsHash {
+        bail!("the input given is not the input job {job} was posted with");
+    }
+    let binding = u256_to_fr(market.binding_of(chain, job, provider)?)?;
+    let file = pipeline::prove(wd, s, params, data, false, binding)?;
+    Submission::from_proof(&s.graph, file)
+}
+
+/// The three parties of the flow.
+pub struct Roles {
+    /// Deploys the contracts and registers models (and receives the protocol fee).
+    pub operator: PrivateKeySigner,
+    pub requester: PrivateKeySigner,
+    pub provider: PrivateKeySigner,
+}
+
+impl Roles {
+    /// The development accounts 0, 1, 2 (PUBLIC keys: local chain and anvil only).
+    pub fn dev() -> Result<Self> {
+        use super::chain::dev_signer;
+        Ok(Roles { operator: dev_signer(0)?, requester: dev_signer(1)?, provider: dev_signer(2)? })
+    }
+}
+
+/// Gas and money of one paid job.
+#[derive(Clone, Debug)]
+pub struct JobReport {
+    pub job: u64,
+    pub post_gas: u64,
+    pub claim_gas: u64,
+    pub submit_gas: u64,
+    pub withdraw_gas: u64,
+    /// What the provider received (payment minus protocol fee), in wei.
+    pub paid: U256,
+    /// Provider's ETH balance change over the whole job, gas fees included.
+    pub provider_delta: i128,
+    pub prove_seconds: f64,
+    pub submission: Submission,
+}
+
+fn wei_i128(u: U256) -> Result<i128> {
+    i128::try_from(u).map_err(|_| anyhow::anyhow!("amount {u} does not fit i128"))
+}
+
+/// The happy path for one job: the requester posts `data` paying `pay`, the provider (already
+/// staked) claims, proves with the job's binding, submits, and withdraws its payment. Checks
+/// the job ends Paid and the provider's balance grew by exactly the payment minus fee and gas.
+#[allow(clippy::too_many_arguments)]
+pub fn run_paid_job(chain: &mut dyn Chain, market: &Market, model: &RegisteredModel, roles: &Roles, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], pay: U256, stake: U256) -> Result<JobReport> {
+    let provider = roles.provider.address();
+    let before = chain.balance(provider)?;
+    let inputs = job_inputs(s, data)?;
+    let deadline = chain.timestamp()? + 3600;
+    let (job, post) = market.post_job(chain, &roles.requester, model.id, &inputs, deadline, pay, stake)?;
+    let post = post.ok("postJob")?;
+    let job = job.unwrap_or_default();
+    let claim = market.claim(chain, &roles.provider, job)?.ok("claim")?;
+    let sub = prove_for_job(chain, market, model, wd, s, params, job, provider, data)?;
+    let submit = market.submit(chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.proof)?.ok("submit")?;
+    let j = market.job(chain, job)?;
+    if j.state != super::abi::InferenceMarket::JobState::Paid {
+        bail!("job {job} is {} after a successful submit", super::client::state_name(j.state));
+    }
+    let paid = market.withdrawable(chain, provider)?;
+    let withdraw = market.withdraw_funds(chain, &roles.provider)?.ok("withdrawFunds")?;
+    let after = chain.balance(provider)?;
+    let fees = claim.fee + submit.fee + withdraw.fee;
+    let delta = wei_i128(after)? - wei_i128(before)?;
+    let fee_cut = pay * U256::from(market.params.fee_bps) / U256::from(10_000u64);
+    if paid != pay - fee_cut || delta != wei_i128(paid)? - wei_i128(fees)? {
+        bail!("provider was credited {paid} and its balance changed by {delta} wei; expected {} and {} (gas {fees})", pay - fee_cut, wei_i128(pay - fee_cut)? - wei_i128(fees)?);
+    }
+    Ok(JobReport {
+        job,
+        post_gas: post.gas_used,
+        claim_gas: claim.gas_used,
+        submit_gas: submit.gas_used,
+        withdraw_gas: withdraw.gas_used,
+        paid,
+        provider_delta: delta,
+        prove_seconds: sub.file.prove_seconds,
+        submission: sub,
+    })
+}
