@@ -1,0 +1,135 @@
+//! The market on a real node: starts anvil (npm `@foundry-rs/anvil`, installed by
+//! verifier-contract/install.sh) on 127.0.0.1 at a free port, deploys verifier + registry +
+//! market with alloy, runs post -> claim -> prove -> submit -> paid and checks the balances
+//! (gas fees included), checks that a bad proof is refused, then expires a job after moving
+//! the node's clock. anvil is stopped by its PID when the test ends, pass or fail.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::U256;
+use zkinfer_circuits::layout::ctx::Shape;
+use zkinfer_circuits::onnx::ImportOptions;
+use zkinfer_service::files::{read_inputs, write_json, Workdir};
+use zkinfer_service::market::abi::InferenceMarket::JobState;
+use zkinfer_service::market::chain::{parse_eth, Chain};
+use zkinfer_service::market::client::{compile_market, Market, MarketParams};
+use zkinfer_service::market::flow::{job_inputs, prove_for_job, register_model, run_paid_job, Roles};
+use zkinfer_service::market::rpc::RpcChain;
+use zkinfer_service::pipeline;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A running anvil, killed (by PID) on drop.
+struct Anvil {
+    child: Child,
+    url: String,
+}
+
+impl Anvil {
+    fn start() -> Anvil {
+        let dir = zkinfer_prover::evm::contracts_dir().expect("verifier-contract dir");
+        zkinfer_prover::evm::install_solc(&dir).expect("install.sh installs solc, forge and anvil");
+        let bin = dir.join("node_modules/.bin/anvil");
+        assert!(bin.exists(), "anvil is not installed at {} (verifier-contract/install.sh should install @foundry-rs/anvil)", bin.display());
+        let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--silent", "--chain-id", "31337"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start anvil");
+        eprintln!("anvil pid {} on 127.0.0.1:{port}", child.id());
+        Anvil { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn connect(&mut self) -> RpcChain {
+        let t = Instant::now();
+        loop {
+            match RpcChain::connect(&self.url) {
+                Ok(c) => return c,
+                Err(e) => {
+                    if let Ok(Some(status)) = self.child.try_wait() {
+                        panic!("anvil exited early: {status}");
+                    }
+                    assert!(t.elapsed() < Duration::from_secs(60), "anvil did not answer within 60 s: {e:#}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        // Child::kill sends SIGKILL to the PID we started; then reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn market_flow_on_anvil() {
+    let mut anvil = Anvil::start();
+    let mut chain = anvil.connect();
+    assert_eq!(chain.chain_id().expect("chain id"), 31337);
+
+    let d = std::env::temp_dir().join(format!("zkinfer-anvil-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    let wd = Workdir(d);
+    let s = pipeline::compile(&repo().join("models/digits_mlp_int8/model.onnx"), ImportOptions::default(), Some(Shape::new(4, 2))).expect("compile");
+    write_json(&wd.settings(), &s).expect("settings");
+    let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
+    pipeline::setup(&wd, &s, &params).expect("setup");
+    let data = read_inputs(&repo().join("models/digits_mlp_int8/input.json")).expect("input");
+
+    let roles = Roles::dev().expect("dev keys (anvil's public accounts)");
+    let code = compile_market().expect("compile market");
+    let (m, _) = Market::deploy(&mut chain, &roles.operator, &code, MarketParams::defaults(roles.operator.address())).expect("deploy");
+    m.check_chain(&chain).expect("deployed");
+    let (model, _) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register");
+    let eth = |x: &str| parse_eth(x).expect("eth");
+    m.deposit(&mut chain, &roles.provider, eth("1")).expect("tx").ok("deposit").expect("staked");
+
+    // post -> claim -> prove -> submit -> paid; run_paid_job checks the provider's balance grew
+    // by exactly the payment minus the 1% fee minus its gas fees
+    let (pay, stake) = (eth("0.05"), eth("0.2"));
+    let requester_before = chain.balance(roles.requester.address()).expect("balance");
+    let rep = run_paid_job(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake).expect("paid job on anvil");
+    eprintln!("anvil gas: post {}, claim {}, submit {}, withdrawFunds {}; provider +{} wei", rep.post_gas, rep.claim_gas, rep.submit_gas, rep.withdraw_gas, rep.provider_delta);
+    assert!(rep.provider_delta > 0);
+    let requester_after = chain.balance(roles.requester.address()).expect("balance");
+    assert!(requester_before - requester_after >= pay, "the requester paid");
+    assert_eq!(m.withdrawable(&chain, roles.operator.address()).expect("fee"), pay / U256::from(100u64));
+
+    // a bad proof is refused (simulated, never mined) and a double submit too
+    let sub = &rep.submission;
+    let mut bad = sub.proof.clone();
+    bad[100] ^= 1;
+    let r = m.submit(&mut chain, &roles.provider, rep.job, &sub.inputs, &sub.outputs, &bad).expect("tx");
+    assert!(!r.success && r.reason().contains("JobNotClaimed"), "{}", r.reason());
+
+    let inputs = job_inputs(&s, &data).expect("inputs");
+    let deadline = chain.timestamp().expect("time") + 600;
+    let (job, r) = m.post_job(&mut chain, &roles.requester, model.id, &inputs, deadline, pay, stake).expect("post");
+    let job = job.unwrap_or_else(|| panic!("post: {}", r.reason()));
+    m.claim(&mut chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
+    let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
+    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &bad).expect("tx");
+    assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
+    assert_eq!(m.job(&chain, job).expect("job").state, JobState::Claimed);
+
+    // the provider misses the deadline: expiry refunds the requester and slashes half the stake
+    chain.advance_time(601).expect("evm_increaseTime");
+    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.proof).expect("tx");
+    assert!(!r.success && r.reason().contains("DeadlinePassed"), "{}", r.reason());
+    let credit = m.withdrawable(&chain, roles.requester.address()).expect("credit");
+    m.expire(&mut chain, &roles.requester, job).expect("tx").ok("expire").expect("expired");
+    assert_eq!(m.withdrawable(&chain, roles.requester.address()).expect("credit"), credit + pay + stake / U256::from(2u64));
+    assert_eq!(m.job(&chain, job).expect("job").state, JobState::Expired);
+}
