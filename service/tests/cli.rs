@@ -190,3 +190,43 @@ fn corrupt_or_missing_artifacts_are_named() {
     std::fs::write(&bad, "{\"format\": \"zkinfer-proof/2\"}").expect("write");
     fails_with(&zkinfer(&["verify", ds, bad.to_str().expect("utf8")]), "bad.json");
 }
+
+/// `zkinfer market` verbs on the embedded chain (state kept in DIR/chain.json between
+/// commands), and their clear errors.
+#[test]
+fn market_verbs_on_the_embedded_chain() {
+    let d = compiled("market");
+    let ds = d.to_str().expect("utf8");
+    let m = tmp("market-dir");
+    let ms = m.to_str().expect("utf8");
+    let input = "models/digits_mlp_int8/input.json";
+    let mk = |args: &[&str]| -> Output {
+        let mut all = vec!["market", "--dir", ms];
+        all.extend_from_slice(args);
+        zkinfer(&all)
+    };
+    assert!(ok(&mk(&["deploy"])).contains("InferenceMarket"));
+    fails_with(&mk(&["deploy"]), "already recorded");
+    fails_with(&mk(&["post", ds, "--input", input, "--pay", "0.05"]), "not registered");
+    assert!(ok(&mk(&["register", ds])).contains("registered model 1"));
+    ok(&mk(&["stake", "--amount", "1"]));
+    assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains("posted job 1"));
+    fails_with(&mk(&["claim", "9"]), "UnknownJob");
+    ok(&mk(&["claim", "1"]));
+    fails_with(&mk(&["claim", "1"]), "JobNotOpen");
+    let other = write_input(&d, &format!("{{\"input_data\": [[{}]]}}", vec!["0.5"; 64].join(",")));
+    fails_with(&mk(&["submit", "1", ds, "--input", &other]), "not the input job 1 was posted with");
+    let out = ok(&mk(&["submit", "1", ds, "--input", input]));
+    assert!(out.contains("job 1 paid") && out.contains("0.0495 ETH"), "{out}");
+    fails_with(&mk(&["submit", "1", ds, "--input", input]), "JobNotClaimed");
+    assert!(ok(&mk(&["withdraw"])).contains("withdrew 0.0495 ETH"));
+    let st = ok(&mk(&["status"]));
+    assert!(st.contains("job 1: paid"), "{st}");
+    fails_with(&mk(&["post", ds, "--input", input, "--pay", "lots"]), "not an amount of ether");
+    fails_with(&mk(&["--key", "0x12", "claim", "1"]), "private key");
+    fails_with(&zkinfer(&["market", "--dir", ms, "--rpc", "http://127.0.0.1:1", "status"]), "no Ethereum JSON-RPC node answers");
+    // a corrupt chain file is named, and the deployment record is kept
+    std::fs::write(m.join("chain.json"), "{").expect("write");
+    fails_with(&mk(&["status"]), "chain.json");
+    assert!(m.join("deployment.json").exists());
+}

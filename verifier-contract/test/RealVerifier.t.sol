@@ -12,8 +12,10 @@ import {InferenceMarket} from "../src/InferenceMarket.sol";
 ///         no revert with empty return data, failure = revert.
 contract RealVerifierTest is Test {
     address internal verifier;
-    bytes internal callData; // 17 instances ++ 3008-byte proof
-    uint256 internal constant N_INSTANCES = 17;
+    bytes internal callData; // 7 instances (binding 0, 5 input words, 1 output word) ++ 2528-byte proof
+    uint256 internal constant N_INSTANCES = 7;
+    uint256 internal constant N_IN = 5;
+    uint256 internal constant N_OUT = 1;
 
     function setUp() public {
         bytes memory code = vm.parseBytes(vm.readFile("test/fixtures/digits_mlp/verifier.bytecode.hex"));
@@ -81,17 +83,19 @@ contract RealVerifierTest is Test {
         assertTrue(ok, "verifier now range-checks instances (fine; the market check stays)");
     }
 
-    /// Through the market, a proof made without the job's binding instance is rejected (this
-    /// circuit has no binding instance yet: its instance 0 is a packed input word), and the
-    /// failed verification reverts cleanly with InvalidProof.
+    /// Through the market, a valid proof made for another binding (here 0, the unbound default)
+    /// is rejected: the market supplies bindingOf(jobId, provider) as instance 0, and the
+    /// failed verification reverts cleanly with InvalidProof, leaving the job Claimed.
+    /// (The Rust tests in service/tests/market*.rs run the bound proof through the market.)
     function test_realVerifier_throughMarket_rejectsUnboundProof() public {
         ModelRegistry registry = new ModelRegistry();
-        uint256 modelId = registry.register(verifier, keccak256("digits_mlp vk"), 15, 1);
+        uint256 modelId = registry.register(verifier, keccak256("digits_mlp vk"), uint32(N_IN), uint32(N_OUT));
         InferenceMarket market = new InferenceMarket(registry, address(0xFEE), 100, 5_000, 1 days, 0);
-        uint256[] memory ins = new uint256[](15);
-        uint256[] memory outs = new uint256[](1);
-        for (uint256 i = 0; i < 15; i++) ins[i] = _word(1 + i);
-        outs[0] = _word(16);
+        assertEq(_word(0), 0, "the fixture proof is unbound");
+        uint256[] memory ins = new uint256[](N_IN);
+        uint256[] memory outs = new uint256[](N_OUT);
+        for (uint256 i = 0; i < N_IN; i++) ins[i] = _word(1 + i);
+        for (uint256 i = 0; i < N_OUT; i++) outs[i] = _word(1 + N_IN + i);
         address prov = address(0xBEEF);
         vm.deal(prov, 1 ether);
         uint256 id = market.postJob{value: 1}(modelId, ins, uint64(block.timestamp + 1 hours), address(0), 1, 0);

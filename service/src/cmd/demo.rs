@@ -68,6 +68,10 @@ pub fn run(a: Args) -> Result<()> {
     if bad.success {
         bail!("the EVM verifier accepted a forged output");
     }
+    say!("8. market (embedded revm chain): registry + market deployed, model registered, provider staked");
+    let mut chain = crate::market::local::LocalChain::new()?;
+    let st = crate::market::flow::settle(&mut chain, &wd, &s, &params, &data, Some(&r.bytecode))?;
+    say!("{}", st.table());
     Ok(())
 }
 

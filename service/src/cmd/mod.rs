@@ -5,6 +5,7 @@ mod check_suite;
 mod compile;
 mod demo;
 mod evm;
+mod market;
 mod prove;
 mod setup;
 mod verify;
@@ -39,6 +40,9 @@ enum Cmd {
     Demo(demo::Args),
     /// Compile, set up, prove and verify every model folder under DIR; print a coverage table.
     CheckSuite(check_suite::Args),
+    /// On-chain market: deploy, register, stake, post, claim, submit, expire, withdraw, status
+    /// (embedded revm chain, or --rpc URL).
+    Market(market::Args),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -51,6 +55,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::EvmVerifier(a) => evm::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::CheckSuite(a) => check_suite::run(a),
+        Cmd::Market(a) => market::run(a),
     }
 }
 

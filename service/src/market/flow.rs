@@ -3,7 +3,7 @@
 
 use alloy_primitives::{Address, B256, U256};
 use alloy_signer_local::PrivateKeySigner;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use halo2_proofs::halo2curves::bn256::Bn256;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use zkinfer_circuits::ir::Graph;
@@ -12,7 +12,8 @@ use zkinfer_prover::artifacts::ProofFile;
 use zkinfer_prover::keys;
 
 use super::chain::{Chain, Receipt};
-use super::client::{deploy_verifier, inputs_hash, Market, RegisteredModel};
+use super::chain::{fmt_eth, parse_eth};
+use super::client::{compile_market, deploy_verifier, inputs_hash, Market, MarketParams, RegisteredModel};
 use super::{fr_to_u256, u256_to_fr};
 use crate::files::{Settings, Workdir};
 use crate::pipeline;
@@ -28,9 +29,14 @@ pub fn instance_counts(g: &Graph) -> (usize, usize) {
 /// with the sha256 of its verifying key as commitment. Returns the model and the receipts of
 /// the deployment and the registration.
 pub fn register_model(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(RegisteredModel, [Receipt; 2])> {
-    let (_, header) = keys::read_vk(&wd.vk())?;
     let report = pipeline::evm_verifier(wd, s, params, None)?;
-    let (verifier, r1) = deploy_verifier(chain, owner, &report.bytecode)?;
+    register_compiled(chain, market, owner, wd, s, &report.bytecode)
+}
+
+/// [`register_model`] with the verifier already compiled (`bytecode`: its creation code).
+pub fn register_compiled(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, bytecode: &[u8]) -> Result<(RegisteredModel, [Receipt; 2])> {
+    let (_, header) = keys::read_vk(&wd.vk())?;
+    let (verifier, r1) = deploy_verifier(chain, owner, bytecode)?;
     let (n_in, n_out) = instance_counts(&s.graph);
     let (m, r2) = market.register(chain, owner, verifier, B256::from(header.vk_hash), n_in as u32, n_out as u32)?;
     Ok((m, [r1, r2]))
@@ -158,4 +164,66 @@ pub fn run_paid_job(chain: &mut dyn Chain, market: &Market, model: &RegisteredMo
         prove_seconds: sub.file.prove_seconds,
         submission: sub,
     })
+}
+
+/// Gas of every step of a demo settlement.
+pub struct Settlement {
+    pub chain: String,
+    pub rows: Vec<(String, u64)>,
+    pub paid: U256,
+}
+
+impl Settlement {
+    pub fn table(&self) -> String {
+        let mut t = format!("gas on {}:\n| step | gas |\n|---|---:|\n", self.chain);
+        for (step, gas) in &self.rows {
+            t += &format!("| {step} | {gas} |\n");
+        }
+        t.trim_end().to_string()
+    }
+}
+
+/// Deploys the market, registers the model (verifier `bytecode` when already compiled),
+/// stakes, runs one paid job and checks a replayed proof is refused, and one expired job.
+pub fn settle(chain: &mut dyn Chain, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], bytecode: Option<&[u8]>) -> Result<Settlement> {
+    let roles = Roles::dev()?;
+    let (m, rs) = Market::deploy(chain, &roles.operator, &compile_market()?, MarketParams::defaults(roles.operator.address()))?;
+    let mut rows = vec![("deploy ModelRegistry".to_string(), rs[0].gas_used), ("deploy InferenceMarket".to_string(), rs[1].gas_used)];
+    let compiled;
+    let bytecode = match bytecode {
+        Some(b) => b,
+        None => {
+            compiled = pipeline::evm_verifier(wd, s, params, None)?.bytecode;
+            &compiled
+        }
+    };
+    let (model, [dv, reg]) = register_compiled(chain, &m, &roles.operator, wd, s, bytecode)?;
+    rows.push(("deploy model verifier".into(), dv.gas_used));
+    rows.push(("register model".into(), reg.gas_used));
+    let stake = m.deposit(chain, &roles.provider, parse_eth("1")?)?.ok("deposit")?;
+    rows.push(("provider stakes (deposit)".into(), stake.gas_used));
+    let (pay, lock) = (parse_eth("0.05")?, parse_eth("0.2")?);
+    let rep = run_paid_job(chain, &m, &model, &roles, wd, s, params, data, pay, lock)?;
+    say!("job {}: posted, claimed, proved with the job's binding ({:.2} s), submitted: verified on chain, provider paid {}", rep.job, rep.prove_seconds, fmt_eth(rep.paid));
+    rows.push(("postJob (ETH)".into(), rep.post_gas));
+    rows.push(("claim".into(), rep.claim_gas));
+    rows.push(("submit (verifies the proof)".into(), rep.submit_gas));
+    rows.push(("withdrawFunds".into(), rep.withdraw_gas));
+    // replay: the paid job's proof for a new job is refused
+    let inputs = job_inputs(s, data)?;
+    let deadline = chain.timestamp()? + 600;
+    let (job2, r) = m.post_job(chain, &roles.requester, model.id, &inputs, deadline, pay, lock)?;
+    let job2 = job2.with_context(|| format!("postJob: {}", r.reason()))?;
+    m.claim(chain, &roles.provider, job2)?.ok("claim")?;
+    let sub = &rep.submission;
+    let replay = m.submit(chain, &roles.provider, job2, &sub.inputs, &sub.outputs, &sub.proof)?;
+    if replay.success {
+        bail!("the market accepted job {}'s proof for job {job2}", rep.job);
+    }
+    say!("job {job2}: job {}'s proof replayed -> refused ({})", rep.job, replay.reason());
+    chain.advance_time(601)?;
+    let exp = m.expire(chain, &roles.requester, job2)?.ok("expire")?;
+    say!("job {job2}: deadline passed -> expired: requester refunded {} + slashed stake {}", fmt_eth(pay), fmt_eth(lock * U256::from(m.params.slash_bps) / U256::from(10_000u64)));
+    rows.push(("expire (refund + slash)".into(), exp.gas_used));
+    Ok(Settlement { chain: chain.describe(), rows, paid: rep.paid })
 }

@@ -1,0 +1,282 @@
+//! `zkinfer market ...`: the on-chain market, one verb per step. Without `--rpc` every verb
+//! runs on the embedded revm chain saved in `DIR/chain.json` (no node needed); with `--rpc URL`
+//! on that node (anvil, a testnet, ...). The deployment (contract addresses, registered models)
+//! is kept in `DIR/deployment.json`.
+
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::{Address, U256};
+use alloy_signer_local::PrivateKeySigner;
+use anyhow::{bail, Context, Result};
+use zkinfer_circuits::onnx::ImportOptions;
+
+use super::SrsArgs;
+use crate::files::{read_inputs, write_json, Workdir};
+use crate::market::chain::{dev_signer, fmt_eth, parse_eth, signer, Chain, Receipt};
+use crate::market::client::{compile_market, state_name, Market, MarketParams, RegisteredModel};
+use crate::market::flow;
+use crate::market::local::LocalChain;
+use crate::market::rpc::RpcChain;
+use crate::pipeline;
+use zkinfer_prover::keys;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// JSON-RPC endpoint, e.g. http://127.0.0.1:8545. Default: the embedded revm chain in DIR/chain.json.
+    #[arg(long, global = true)]
+    rpc: Option<String>,
+    /// Directory of the deployment record (and of the embedded chain).
+    #[arg(long, global = true, default_value = "out/market")]
+    dir: PathBuf,
+    /// Sender's private key, hex (or $ZKINFER_KEY). Default: the public dev account of the
+    /// verb's role (0 operator, 1 requester, 2 provider): embedded chain and anvil only.
+    #[arg(long, global = true)]
+    key: Option<String>,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(clap::Subcommand)]
+enum Verb {
+    /// Deploy ModelRegistry + InferenceMarket (compiled with the pinned solcjs).
+    Deploy {
+        /// Protocol fee, basis points of each payment (at most 500).
+        #[arg(long, default_value_t = 100)]
+        fee_bps: u64,
+        /// Share of a late provider's locked stake slashed to the requester, basis points.
+        #[arg(long, default_value_t = 5_000)]
+        slash_bps: u64,
+        /// Delay between a stake withdrawal request and the withdrawal, seconds.
+        #[arg(long, default_value_t = 86_400)]
+        unbonding_secs: u64,
+        /// Least stake a claim locks, ETH.
+        #[arg(long, default_value = "0.01")]
+        min_stake: String,
+    },
+    /// Deploy a compiled model's Solidity verifier and register the model (vk hash, instance counts).
+    Register {
+        /// Directory from `zkinfer compile` + `zkinfer setup`.
+        model_dir: PathBuf,
+        #[command(flatten)]
+        srs: SrsArgs,
+    },
+    /// Add ETH to the sender's provider stake.
+    Stake {
+        #[arg(long)]
+        amount: String,
+    },
+    /// Post a job: the model's input instances, the payment (ETH) and a deadline.
+    Post {
+        model_dir: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        /// Payment, ETH.
+        #[arg(long)]
+        pay: String,
+        /// Stake the claimer must lock, ETH (at least the market's minimum).
+        #[arg(long, default_value = "0")]
+        stake: String,
+        /// Seconds from now until the deadline.
+        #[arg(long, default_value_t = 3600)]
+        deadline_secs: u64,
+    },
+    /// Claim an open job (locks stake).
+    Claim { job: u64 },
+    /// Prove the job's model on its input with the job's binding and submit; paid if it verifies.
+    Submit {
+        job: u64,
+        model_dir: PathBuf,
+        /// The job's input (must match what was posted).
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        srs: SrsArgs,
+    },
+    /// Expire a job past its deadline: refund the requester, slash the claimer.
+    Expire { job: u64 },
+    /// Send the sender the ETH credited to it (payments, refunds, fees).
+    Withdraw,
+    /// Show the market, its jobs (or one job) and the dev accounts' balances.
+    Status { job: Option<u64> },
+    /// Move the chain's clock forward (embedded chain or anvil).
+    AdvanceTime { secs: u64 },
+    /// The whole flow on a fresh chain with the bundled model, with attacks and a gas table.
+    Demo {
+        #[arg(long, default_value = "models/digits_mlp_int8")]
+        model: PathBuf,
+    },
+}
+
+enum AnyChain {
+    Local(LocalChain),
+    Rpc(RpcChain),
+}
+
+impl AnyChain {
+    fn open(a: &Args) -> Result<Self> {
+        Ok(match &a.rpc {
+            Some(url) => AnyChain::Rpc(RpcChain::connect(url)?),
+            None => AnyChain::Local(LocalChain::open(&a.dir.join("chain.json"))?),
+        })
+    }
+
+    fn get(&mut self) -> &mut dyn Chain {
+        match self {
+            AnyChain::Local(c) => c,
+            AnyChain::Rpc(c) => c,
+        }
+    }
+
+    fn save(&self) -> Result<()> {
+        match self {
+            AnyChain::Local(c) => c.save(),
+            AnyChain::Rpc(_) => Ok(()),
+        }
+    }
+}
+
+fn key_for(a: &Args, role: usize) -> Result<PrivateKeySigner> {
+    match a.key.clone().or_else(|| std::env::var("ZKINFER_KEY").ok()) {
+        Some(k) => signer(&k).context("--key / $ZKINFER_KEY"),
+        None => dev_signer(role),
+    }
+}
+
+fn report(what: &str, r: &Receipt) {
+    let tx = r.tx_hash.as_deref().map(|h| format!(", tx {h}")).unwrap_or_default();
+    say!("{what}: gas {}{tx}", r.gas_used);
+}
+
+fn model_of(m: &Market, wd: &Workdir) -> Result<RegisteredModel> {
+    let (_, header) = keys::read_vk(&wd.vk())?;
+    let h = alloy_primitives::B256::from(header.vk_hash);
+    m.models.iter().rev().find(|x| x.vk_hash == h).cloned().with_context(|| format!("the model in {} is not registered on this market: run `zkinfer market register {}`", wd.0.display(), wd.0.display()))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if let Verb::Demo { model } = &a.verb {
+        return demo(&a, model);
+    }
+    let mut chain = AnyChain::open(&a)?;
+    let deployment = a.dir.join("deployment.json");
+    let res = run_verb(&a, chain.get(), &deployment);
+    // the embedded chain keeps every mined transaction, also when a later step failed
+    chain.save()?;
+    res
+}
+
+fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
+    if let Verb::Deploy { fee_bps, slash_bps, unbonding_secs, min_stake } = &a.verb {
+        if deployment.exists() {
+            bail!("a market is already recorded in {}; use another --dir to deploy a new one", deployment.display());
+        }
+        let op = key_for(a, 0)?;
+        let params = MarketParams { fee_bps: *fee_bps, slash_bps: *slash_bps, unbonding_delay: *unbonding_secs, min_stake: parse_eth(min_stake)?, fee_recipient: op.address() };
+        let (m, rs) = Market::deploy(chain, &op, &compile_market()?, params)?;
+        m.save(deployment)?;
+        say!("deployed on {}: ModelRegistry {} (gas {}), InferenceMarket {} (gas {})", chain.describe(), m.registry, rs[0].gas_used, m.market, rs[1].gas_used);
+        say!("deployment record: {}", deployment.display());
+        return Ok(());
+    }
+    let mut m = Market::load(deployment)?;
+    m.check_chain(chain)?;
+    match &a.verb {
+        Verb::Deploy { .. } | Verb::Demo { .. } => unreachable!("handled above"),
+        Verb::Register { model_dir, srs } => {
+            let wd = Workdir(model_dir.clone());
+            let s = wd.load_settings()?;
+            let params = pipeline::load_params(srs.srs.as_deref(), s.k)?;
+            let (model, rs) = flow::register_model(chain, &m, &key_for(a, 0)?, &wd, &s, &params)?;
+            report(&format!("verifier deployed at {}", model.verifier), &rs[0]);
+            report(&format!("registered model {} (vk sha256 {}, {} input / {} output instances)", model.id, model.vk_hash, model.n_inputs, model.n_outputs), &rs[1]);
+            m.models.push(model);
+            m.save(deployment)?;
+        }
+        Verb::Stake { amount } => {
+            let r = m.deposit(chain, &key_for(a, 2)?, parse_eth(amount)?)?.ok("deposit")?;
+            report(&format!("staked {amount} ETH"), &r);
+        }
+        Verb::Post { model_dir, input, pay, stake, deadline_secs } => {
+            let wd = Workdir(model_dir.clone());
+            let s = wd.load_settings()?;
+            let model = model_of(&m, &wd)?;
+            let inputs = flow::job_inputs(&s, &read_inputs(input)?)?;
+            let deadline = chain.timestamp()? + deadline_secs;
+            let (job, r) = m.post_job(chain, &key_for(a, 1)?, model.id, &inputs, deadline, parse_eth(pay)?, parse_eth(stake)?)?;
+            let r = r.ok("postJob")?;
+            report(&format!("posted job {} for model {} paying {pay} ETH, deadline {deadline}", job.unwrap_or_default(), model.id), &r);
+        }
+        Verb::Claim { job } => {
+            let r = m.claim(chain, &key_for(a, 2)?, *job)?.ok("claim")?;
+            report(&format!("claimed job {job}"), &r);
+        }
+        Verb::Submit { job, model_dir, input, srs } => {
+            let wd = Workdir(model_dir.clone());
+            let s = wd.load_settings()?;
+            let model = model_of(&m, &wd)?;
+            let params = pipeline::load_params(srs.srs.as_deref(), s.k)?;
+            let provider = key_for(a, 2)?;
+            let sub = flow::prove_for_job(chain, &m, &model, &wd, &s, &params, *job, provider.address(), &read_inputs(input)?)?;
+            say!("proved job {job} ({:.2} s); outputs {:?}", sub.file.prove_seconds, sub.file.outputs.iter().map(|o| &o.values).collect::<Vec<_>>());
+            let r = m.submit(chain, &provider, *job, &sub.inputs, &sub.outputs, &sub.proof)?.ok("submit")?;
+            report(&format!("submitted: proof verified on chain, job {job} paid; {} credited to the provider", fmt_eth(m.withdrawable(chain, provider.address())?)), &r);
+        }
+        Verb::Expire { job } => {
+            let r = m.expire(chain, &key_for(a, 1)?, *job)?.ok("expire")?;
+            report(&format!("expired job {job}"), &r);
+        }
+        Verb::Withdraw => {
+            let who = key_for(a, 2)?;
+            let amount = m.withdrawable(chain, who.address())?;
+            let r = m.withdraw_funds(chain, &who)?.ok("withdrawFunds")?;
+            report(&format!("withdrew {} to {}", fmt_eth(amount), who.address()), &r);
+        }
+        Verb::Status { job } => status(chain, &m, *job)?,
+        Verb::AdvanceTime { secs } => {
+            chain.advance_time(*secs)?;
+            say!("chain time is now {}", chain.timestamp()?);
+        }
+    }
+    Ok(())
+}
+
+fn status(chain: &mut dyn Chain, m: &Market, job: Option<u64>) -> Result<()> {
+    say!("{}: registry {}, market {}, time {}", chain.describe(), m.registry, m.market, chain.timestamp()?);
+    say!("fee {} bps, slash {} bps, min stake {}", m.params.fee_bps, m.params.slash_bps, fmt_eth(m.params.min_stake));
+    for x in &m.models {
+        say!("model {}: verifier {}, vk sha256 {}", x.id, x.verifier, x.vk_hash);
+    }
+    let jobs: Vec<u64> = match job {
+        Some(j) => vec![j],
+        None => (1..=m.job_count(chain)?).collect(),
+    };
+    for j in jobs {
+        let x = m.job(chain, j)?;
+        let who = if x.provider == Address::ZERO { String::new() } else { format!(", provider {}", x.provider) };
+        say!("job {j}: {}, model {}, {} (stake {}), deadline {}{who}", state_name(x.state), x.modelId, fmt_eth(x.amount), fmt_eth(U256::from(x.stake)), x.deadline);
+    }
+    for (name, i) in [("operator", 0), ("requester", 1), ("provider", 2)] {
+        let a = dev_signer(i)?.address();
+        let (total, locked) = m.stake_of(chain, a)?;
+        say!("{name} {a}: balance {}, credited {}, stake {} ({} locked)", fmt_eth(chain.balance(a)?), fmt_eth(m.withdrawable(chain, a)?), fmt_eth(total), fmt_eth(locked));
+    }
+    Ok(())
+}
+
+/// The whole flow on a fresh chain (in memory, or the --rpc node) with a gas table.
+fn demo(a: &Args, model: &Path) -> Result<()> {
+    let mut chain: Box<dyn Chain> = match &a.rpc {
+        Some(url) => Box::new(RpcChain::connect(url)?),
+        None => Box::new(LocalChain::new()?),
+    };
+    let chain = chain.as_mut();
+    let wd = Workdir(a.dir.join("demo-model"));
+    let s = pipeline::compile(&model.join("model.onnx"), ImportOptions::default(), None)?;
+    write_json(&wd.settings(), &s)?;
+    let params = pipeline::load_params(None, s.k)?;
+    pipeline::setup(&wd, &s, &params)?;
+    say!("model {} compiled and set up (k = {}, UNSAFE dev SRS: demo only)", model.display(), s.k);
+    let rep = flow::settle(chain, &wd, &s, &params, &read_inputs(&model.join("input.json"))?, None)?;
+    say!("{}", rep.table());
+    Ok(())
+}
