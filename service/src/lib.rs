@@ -1,6 +1,6 @@
 //! The zkinfer command-line tool as a library: the pipeline stages (`pipeline`), the files of
-//! a compiled-model directory (`files`), the on-chain market driver (`market`) and the
-//! subcommands (`cmd`). The `zkinfer` binary only parses arguments and calls [`cmd::run`].
+//! a compiled-model directory (`files`), the on-chain market driver (`market`), the gRPC
+//! prover service (`server`) and the subcommands (`cmd`). The `zkinfer` binary only parses arguments and calls [`cmd::run`].
 
 /// `println!` that ends the process quietly when stdout is closed (e.g. piped into `head`)
 /// instead of panicking.
@@ -19,3 +19,4 @@ pub mod cmd;
 pub mod files;
 pub mod market;
 pub mod pipeline;
+pub mod server;

@@ -93,6 +93,14 @@ pub fn quantize_inputs(g: &Graph, data: &[Vec<f64>], saturate: bool) -> Result<V
 /// Proves the model on `data` for `binding` (public instance 0: zero, or what a market job
 /// requires); returns the proof file.
 pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr) -> Result<ProofFile> {
+    prove_with(wd, s, params, data, saturate, binding, &|_| {})
+}
+
+/// [`prove`], calling `phase` when a phase starts: "witness" (execute and lay out the model),
+/// "prove" (commit and open).
+#[allow(clippy::too_many_arguments)]
+pub fn prove_with(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr, phase: &dyn Fn(&str)) -> Result<ProofFile> {
+    phase("witness");
     let inputs = quantize_inputs(&s.graph, data, saturate)?;
     let (pk, header) = keys::read_pk(&wd.pk())?;
     header.check_params(params)?;
@@ -102,6 +110,7 @@ pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<
     ctx.binding = binding;
     let instances = instance_values(&ctx);
     let circuit = ModelCircuit { ctx };
+    phase("prove");
     let proof = zkinfer_prover::prove::prove(params, &pk, &circuit, &instances, rand::rngs::OsRng)?;
     let secs = start.elapsed().as_secs_f64();
     Ok(ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, &inputs, &outs, &proof, secs)?)

@@ -2,11 +2,13 @@
 
 mod calibrate;
 mod check_suite;
+mod client;
 mod compile;
 mod demo;
 mod evm;
 mod market;
-mod prove;
+pub mod prove;
+mod serve;
 mod setup;
 mod verify;
 
@@ -43,6 +45,10 @@ enum Cmd {
     /// On-chain market: deploy, register, stake, post, claim, submit, expire, withdraw, status
     /// (embedded revm chain, or --rpc URL).
     Market(market::Args),
+    /// Run the gRPC prover service (durable job queue in a data directory).
+    Serve(serve::Args),
+    /// Talk to a running `zkinfer serve`.
+    Client(client::Args),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -56,6 +62,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Demo(a) => demo::run(a),
         Cmd::CheckSuite(a) => check_suite::run(a),
         Cmd::Market(a) => market::run(a),
+        Cmd::Serve(a) => serve::run(a),
+        Cmd::Client(a) => client::run(a),
     }
 }
 

@@ -24,6 +24,10 @@ pub struct Args {
     /// `bindingOf(jobId, provider)`. Default 0 (unbound).
     #[arg(long, value_parser = parse_binding)]
     binding: Option<Fr>,
+    /// Run as a `zkinfer serve` worker: print `zkinfer-phase: NAME` lines to stderr as phases
+    /// start, and stop when the server process goes away.
+    #[arg(long, hide = true)]
+    phases: bool,
     #[command(flatten)]
     srs: SrsArgs,
 }
@@ -38,11 +42,20 @@ pub fn parse_binding(s: &str) -> std::result::Result<Fr, String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.phases {
+        exit_with_parent();
+    }
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     let data = read_inputs(&a.input)?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
-    let p = pipeline::prove(&wd, &s, &params, &data, a.saturate, a.binding.unwrap_or(Fr::zero()))?;
+    let report = |p: &str| {
+        if a.phases {
+            eprintln!("zkinfer-phase: {p}");
+        }
+    };
+    let p = pipeline::prove_with(&wd, &s, &params, &data, a.saturate, a.binding.unwrap_or(Fr::zero()), &report)?;
+    report("write");
     let out = a.out.unwrap_or_else(|| wd.proof());
     p.write(&out)?;
     for o in &p.outputs {
@@ -50,4 +63,17 @@ pub fn run(a: Args) -> Result<()> {
     }
     say!("proof: {} bytes, {:.2} s -> {}", (p.proof.len() - 2) / 2, p.prove_seconds, out.display());
     Ok(())
+}
+
+/// Ends this process when its parent (the server) dies, e.g. on kill -9: an orphan is
+/// re-parented, so the parent pid changes. The restarted server proves the job again.
+fn exit_with_parent() {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if std::os::unix::process::parent_id() != parent {
+            eprintln!("error: the server stopped; abandoning the proof");
+            std::process::exit(3);
+        }
+    });
 }

@@ -1,0 +1,206 @@
+//! `zkinfer client ...`: talks to `zkinfer serve` over gRPC.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::Request;
+
+use crate::files::{read_inputs, write_atomic};
+use crate::server::api::state_name;
+use crate::server::proto::prover_client::ProverClient;
+use crate::server::proto::*;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Server URL.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// API token (or $ZKINFER_API_TOKEN), sent as `authorization: Bearer <token>`.
+    #[arg(long, global = true)]
+    token: Option<String>,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(clap::Subcommand)]
+enum Verb {
+    /// Server version and queue occupancy.
+    Health,
+    /// Upload an ONNX model; prints its id (sha256 of the file).
+    Register {
+        onnx: PathBuf,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Compile the model and generate its keys (idempotent).
+    Setup { model: String },
+    /// Queue a proof; with --wait, follow it and write the proof file.
+    Prove {
+        model: String,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value = "")]
+        binding: String,
+        #[arg(long)]
+        saturate: bool,
+        /// Follow the job until it ends and write its proof (to --out).
+        #[arg(long)]
+        wait: bool,
+        #[arg(short, long, default_value = "proof.json")]
+        out: PathBuf,
+    },
+    /// Follow a job's progress until it ends.
+    Watch { job: String },
+    /// List recent jobs.
+    Jobs {
+        #[arg(long, default_value = "")]
+        model: String,
+    },
+    /// Cancel a queued or running job.
+    Cancel { job: String },
+    /// Write a finished job's proof file.
+    GetProof {
+        job: String,
+        #[arg(short, long, default_value = "proof.json")]
+        out: PathBuf,
+    },
+    /// Verify a proof file on the server.
+    Verify { model: String, proof: PathBuf },
+    /// Write the model's Solidity verifier (Verifier.sol) and bytecode (verifier.bin).
+    EvmVerifier {
+        model: String,
+        #[arg(short, long, default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+struct Client {
+    inner: ProverClient<Channel>,
+    token: Option<String>,
+}
+
+impl Client {
+    fn req<T>(&self, msg: T) -> Result<Request<T>> {
+        let mut r = Request::new(msg);
+        if let Some(t) = &self.token {
+            let v: MetadataValue<_> = format!("Bearer {t}").parse().context("the token is not valid header text")?;
+            r.metadata_mut().insert("authorization", v);
+        }
+        Ok(r)
+    }
+}
+
+fn status(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", e.code(), e.message())
+}
+
+fn show_job(j: &Job) -> String {
+    let mut s = format!("job {} ({}): {}", j.job_id, &j.model_id[..j.model_id.len().min(12)], state_name(j.state));
+    if !j.phase.is_empty() {
+        s += &format!(" [{}]", j.phase);
+    }
+    if j.state == JobState::Running as i32 && j.percent > 0.0 {
+        s += &format!(" {:.0}%, ~{:.0} s left", j.percent, j.eta_seconds);
+    }
+    if j.state == JobState::Done as i32 {
+        s += &format!(", proved in {:.2} s", j.prove_seconds);
+    }
+    if !j.error.is_empty() {
+        s += &format!(": {}", j.error);
+    }
+    s
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    rt.block_on(run_async(a))
+}
+
+async fn watch(c: &mut Client, job: &str) -> Result<Job> {
+    let mut stream = c.inner.watch_job(c.req(JobRef { job_id: job.into() })?).await.map_err(status)?.into_inner();
+    let mut last = None;
+    while let Some(j) = stream.message().await.map_err(status)? {
+        say!("{}", show_job(&j));
+        last = Some(j);
+    }
+    last.context("the server closed the stream without a job state")
+}
+
+async fn run_async(a: Args) -> Result<()> {
+    let token = a.token.clone().or_else(|| std::env::var("ZKINFER_API_TOKEN").ok()).filter(|t| !t.is_empty());
+    let inner = ProverClient::connect(a.server.clone())
+        .await
+        .with_context(|| format!("cannot connect to a zkinfer server at {} (start one with `zkinfer serve`)", a.server))?
+        .max_decoding_message_size(crate::server::api::MAX_REQUEST_BYTES)
+        .max_encoding_message_size(crate::server::api::MAX_REQUEST_BYTES);
+    let mut c = Client { inner, token };
+    match a.verb {
+        Verb::Health => {
+            let h = c.inner.health(c.req(HealthRequest {})?).await.map_err(status)?.into_inner();
+            say!("zkinfer {}: {} queued, {} running, {} worker(s), queue capacity {}", h.version, h.queued, h.running, h.workers, h.queue_capacity);
+        }
+        Verb::Register { onnx, name } => {
+            let bytes = std::fs::read(&onnx).with_context(|| format!("cannot read {}", onnx.display()))?;
+            let name = if name.is_empty() { onnx.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default() } else { name };
+            let m = c.inner.register_model(c.req(RegisterModelRequest { name, source: Some(register_model_request::Source::Onnx(bytes)) })?).await.map_err(status)?.into_inner();
+            say!("model {} ({}): {}", m.model_id, m.name, m.state);
+        }
+        Verb::Setup { model } => {
+            let m = c.inner.setup(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
+            say!("model {}: {}, k = {}, {} public instances, vk sha256 {}", m.model_id, m.state, m.k, m.num_instances, m.vk_hash);
+        }
+        Verb::Prove { model, input, binding, saturate, wait, out } => {
+            let inputs = read_inputs(&input)?.into_iter().map(|values| Tensor { values }).collect();
+            let j = c.inner.submit_proof(c.req(SubmitProofRequest { model_id: model, inputs, binding, saturate })?).await.map_err(status)?.into_inner();
+            say!("{}", show_job(&j));
+            if wait {
+                let end = watch(&mut c, &j.job_id).await?;
+                if end.state != JobState::Done as i32 {
+                    bail!("job {} ended {}: {}", end.job_id, state_name(end.state), end.error);
+                }
+                let p = c.inner.get_proof(c.req(JobRef { job_id: j.job_id })?).await.map_err(status)?.into_inner();
+                write_atomic(&out, p.proof_json.as_bytes())?;
+                say!("proof -> {}", out.display());
+            }
+        }
+        Verb::Watch { job } => {
+            let end = watch(&mut c, &job).await?;
+            if end.state != JobState::Done as i32 {
+                bail!("job {job} ended {}", state_name(end.state));
+            }
+        }
+        Verb::Jobs { model } => {
+            let r = c.inner.list_jobs(c.req(ListJobsRequest { model_id: model, limit: 100 })?).await.map_err(status)?.into_inner();
+            for j in &r.jobs {
+                say!("{}", show_job(j));
+            }
+        }
+        Verb::Cancel { job } => {
+            let j = c.inner.cancel_job(c.req(JobRef { job_id: job })?).await.map_err(status)?.into_inner();
+            say!("{}", show_job(&j));
+        }
+        Verb::GetProof { job, out } => {
+            let p = c.inner.get_proof(c.req(JobRef { job_id: job })?).await.map_err(status)?.into_inner();
+            write_atomic(&out, p.proof_json.as_bytes())?;
+            say!("proof -> {}", out.display());
+        }
+        Verb::Verify { model, proof } => {
+            let proof_json = std::fs::read_to_string(&proof).with_context(|| format!("cannot read {}", proof.display()))?;
+            let v = c.inner.verify(c.req(VerifyRequest { model_id: model, proof_json })?).await.map_err(status)?.into_inner();
+            if v.valid {
+                say!("valid");
+            } else {
+                bail!("INVALID: {}", v.reason);
+            }
+        }
+        Verb::EvmVerifier { model, out } => {
+            let r = c.inner.get_evm_verifier(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
+            write_atomic(&out.join("Verifier.sol"), r.solidity.as_bytes())?;
+            write_atomic(&out.join("verifier.bin"), hex::encode(&r.bytecode).as_bytes())?;
+            say!("Verifier.sol and verifier.bin -> {} ({} bytes deployed)", out.display(), r.deployed_size);
+        }
+    }
+    Ok(())
+}

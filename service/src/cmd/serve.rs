@@ -1,0 +1,46 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::server::{serve, Config};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on. Beyond loopback an API token is required.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Data directory: zkinfer.db (SQLite), models/, jobs/.
+    #[arg(long, default_value = "out/server")]
+    data: PathBuf,
+    /// Proofs run at the same time (each in its own process).
+    #[arg(long, default_value_t = 1)]
+    workers: u32,
+    /// Jobs that may wait; beyond it SubmitProof answers RESOURCE_EXHAUSTED.
+    #[arg(long = "queue", default_value_t = 64)]
+    queue_capacity: u32,
+    /// API token required on mutating calls (or $ZKINFER_API_TOKEN).
+    #[arg(long)]
+    token: Option<String>,
+    /// SRS file for setup/prove/verify. Without it: the UNSAFE dev SRS (tests and demos only).
+    #[arg(long)]
+    srs: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let token = a.token.or_else(|| std::env::var("ZKINFER_API_TOKEN").ok()).filter(|t| !t.is_empty());
+    if a.srs.is_none() {
+        eprintln!("zkinfer serve: WARNING: no --srs: keys and proofs use the UNSAFE dev SRS (tests and demos only)");
+    }
+    let cfg = Config {
+        listen: a.listen,
+        data: a.data,
+        workers: a.workers,
+        queue_capacity: a.queue_capacity,
+        token,
+        srs: a.srs,
+        prover_exe: std::env::current_exe().context("cannot find the zkinfer executable")?,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start the async runtime")?;
+    rt.block_on(serve(cfg))
+}

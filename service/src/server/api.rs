@@ -1,0 +1,359 @@
+//! The gRPC handlers (`service/proto/zkinfer.proto`): validate the request, touch the store,
+//! and map every failure to a status code that names the problem.
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use zkinfer_circuits::onnx::{import_file, ImportOptions};
+use zkinfer_prover::artifacts::ProofFile;
+
+use super::proto::prover_server::Prover;
+use super::proto::*;
+use super::store::{now, JobRow, ModelRow};
+use super::worker::Shared;
+use crate::files::{Settings, Workdir};
+use crate::pipeline;
+
+/// Largest ONNX upload and request, bytes.
+pub const MAX_REQUEST_BYTES: usize = 256 << 20;
+/// Most input values in one proof request.
+pub const MAX_INPUT_VALUES: usize = 1 << 24;
+
+pub struct Api {
+    pub shared: Arc<Shared>,
+    /// Required as `authorization: Bearer <token>` on mutating calls when set.
+    pub token: Option<String>,
+    pub workers: u32,
+    pub queue_capacity: u32,
+    pub srs: Option<std::path::PathBuf>,
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    Status::internal(e.to_string())
+}
+
+fn blocking_err(e: tokio::task::JoinError) -> Status {
+    Status::internal(format!("worker task failed: {e}"))
+}
+
+impl Api {
+    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let Some(token) = &self.token else { return Ok(()) };
+        let got = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        // compare without an early exit on the first differing byte
+        let ok = got.is_some_and(|g| g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0);
+        if ok { Ok(()) } else { Err(Status::unauthenticated("missing or wrong API token (metadata `authorization: Bearer <token>`)")) }
+    }
+
+    /// The model for an id or unique prefix (at least 8 hex digits).
+    fn resolve(&self, id: &str) -> Result<ModelRow, Status> {
+        let id = id.trim().to_ascii_lowercase();
+        if id.len() < 8 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Status::invalid_argument(format!("`{id}` is not a model id (hex, at least 8 digits)")));
+        }
+        let ids = self.shared.store.models_with_prefix(&id).map_err(internal)?;
+        match ids.as_slice() {
+            [one] => self.shared.store.model(one).map_err(internal)?.ok_or_else(|| Status::not_found(format!("no model {id}"))),
+            [] => Err(Status::not_found(format!("no model {id}"))),
+            _ => Err(Status::invalid_argument(format!("model id prefix `{id}` is ambiguous"))),
+        }
+    }
+
+    fn ready(&self, id: &str) -> Result<(ModelRow, Settings), Status> {
+        let m = self.resolve(id)?;
+        if m.state != "ready" {
+            return Err(Status::failed_precondition(format!("model {} is {}: call Setup first{}", m.id, m.state, if m.error.is_empty() { String::new() } else { format!(" ({})", m.error) })));
+        }
+        let s = Workdir(self.shared.store.model_dir(&m.id)).load_settings().map_err(internal)?;
+        Ok((m, s))
+    }
+
+    fn job_row(&self, id: &str) -> Result<JobRow, Status> {
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Status::invalid_argument(format!("`{id}` is not a job id")));
+        }
+        self.shared.store.job(id).map_err(internal)?.ok_or_else(|| Status::not_found(format!("no job {id}")))
+    }
+
+    fn job_msg(&self, j: &JobRow) -> Job {
+        let mut msg = Job {
+            job_id: j.id.clone(),
+            model_id: j.model_id.clone(),
+            state: j.state,
+            phase: j.phase.clone(),
+            percent: 0.0,
+            eta_seconds: 0.0,
+            error: j.error.clone(),
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+            prove_seconds: j.prove_seconds as f32,
+            attempts: j.attempts,
+        };
+        if j.state == JobState::Done as i32 {
+            msg.percent = 100.0;
+        } else if j.state == JobState::Running as i32 {
+            // estimate from this model's finished jobs
+            let mean = self.shared.store.model(&j.model_id).ok().flatten().map_or(0.0, |m| m.mean_prove_seconds);
+            if mean > 0.0 {
+                let elapsed = (now() - j.started_at).max(0) as f64;
+                msg.percent = (100.0 * elapsed / mean).min(99.0) as f32;
+                msg.eta_seconds = (mean - elapsed).max(0.0) as f32;
+            }
+        }
+        msg
+    }
+}
+
+fn model_msg(m: &ModelRow, s: Option<&Settings>) -> Model {
+    let tensors = |v: Vec<(String, Vec<usize>)>| v.into_iter().map(|(name, shape)| TensorInfo { name, shape: shape.into_iter().map(|d| d as u64).collect() }).collect();
+    Model {
+        model_id: m.id.clone(),
+        name: m.name.clone(),
+        state: m.state.clone(),
+        k: m.k,
+        num_instances: m.num_instances,
+        vk_hash: m.vk_hash.clone(),
+        error: m.error.clone(),
+        inputs: s.map_or(vec![], |s| tensors(s.graph.inputs.iter().map(|i| (i.name.clone(), i.shape.clone())).collect())),
+        outputs: s.map_or(vec![], |s| tensors(s.graph.outputs.iter().map(|o| (o.name.clone(), o.shape.clone())).collect())),
+    }
+}
+
+fn random_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+type JobStream = Pin<Box<dyn Stream<Item = Result<Job, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Prover for Api {
+    async fn health(&self, _: Request<HealthRequest>) -> Result<Response<HealthReply>, Status> {
+        let (queued, running) = self.shared.store.counts().map_err(internal)?;
+        Ok(Response::new(HealthReply { version: env!("CARGO_PKG_VERSION").into(), queued, running, workers: self.workers, queue_capacity: self.queue_capacity }))
+    }
+
+    async fn register_model(&self, req: Request<RegisterModelRequest>) -> Result<Response<Model>, Status> {
+        self.authorize(&req)?;
+        let r = req.into_inner();
+        let (bytes, default_name) = match r.source {
+            Some(register_model_request::Source::Onnx(b)) => (b, String::new()),
+            Some(register_model_request::Source::Path(p)) => {
+                let bytes = std::fs::read(&p).map_err(|e| Status::invalid_argument(format!("cannot read {p}: {e}")))?;
+                let name = Path::new(&p).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                (bytes, name)
+            }
+            None => return Err(Status::invalid_argument("give the model as `onnx` bytes or a server-side `path`")),
+        };
+        if bytes.is_empty() {
+            return Err(Status::invalid_argument("the ONNX model is empty"));
+        }
+        let id = crate::files::sha256_hex(&bytes);
+        let store = &self.shared.store;
+        let dir = store.model_dir(&id);
+        let onnx = dir.join("model.onnx");
+        if !onnx.exists() {
+            // import first: an unsupported or malformed model is refused and nothing is stored
+            let scratch = std::env::temp_dir().join(format!("zkinfer-upload-{}.onnx", random_id()));
+            std::fs::write(&scratch, &bytes).map_err(internal)?;
+            let imported = tokio::task::spawn_blocking({
+                let scratch = scratch.clone();
+                move || import_file(&scratch, &ImportOptions::default())
+            })
+            .await
+            .map_err(blocking_err)?;
+            let _ = std::fs::remove_file(&scratch);
+            imported.map_err(|e| Status::invalid_argument(format!("the ONNX model cannot be proven: {e}")))?;
+            crate::files::write_atomic(&onnx, &bytes).map_err(internal)?;
+        }
+        let name = if !r.name.is_empty() { r.name } else if !default_name.is_empty() { default_name } else { id[..12].to_string() };
+        let m = store.add_model(&id, &name).map_err(internal)?;
+        let s = Workdir(dir).load_settings().ok();
+        Ok(Response::new(model_msg(&m, s.as_ref())))
+    }
+
+    async fn setup(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
+        self.authorize(&req)?;
+        let m = self.resolve(&req.get_ref().model_id)?;
+        let wd = Workdir(self.shared.store.model_dir(&m.id));
+        if m.state != "ready" {
+            let (shared, id, srs) = (self.shared.clone(), m.id.clone(), self.srs.clone());
+            let res = tokio::task::spawn_blocking(move || -> anyhow::Result<(u32, u32, String)> {
+                let wd = Workdir(shared.store.model_dir(&id));
+                let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions::default(), None)?;
+                crate::files::write_json(&wd.settings(), &s)?;
+                let params = pipeline::load_params(srs.as_deref(), s.k)?;
+                pipeline::setup(&wd, &s, &params)?;
+                let (_, header) = zkinfer_prover::keys::read_vk(&wd.vk())?;
+                Ok((s.k, s.num_instances as u32, hex::encode(header.vk_hash)))
+            })
+            .await
+            .map_err(blocking_err)?;
+            match res {
+                Ok((k, n, vk)) => self.shared.store.set_model_ready(&m.id, k, n, &vk).map_err(internal)?,
+                Err(e) => {
+                    let why = format!("{e:#}");
+                    self.shared.store.set_model_failed(&m.id, &why).map_err(internal)?;
+                    return Err(Status::failed_precondition(format!("setup of model {} failed: {why}", m.id)));
+                }
+            }
+        }
+        let m = self.resolve(&m.id)?;
+        Ok(Response::new(model_msg(&m, wd.load_settings().ok().as_ref())))
+    }
+
+    async fn get_model(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
+        let m = self.resolve(&req.get_ref().model_id)?;
+        let s = Workdir(self.shared.store.model_dir(&m.id)).load_settings().ok();
+        Ok(Response::new(model_msg(&m, s.as_ref())))
+    }
+
+    async fn submit_proof(&self, req: Request<SubmitProofRequest>) -> Result<Response<Job>, Status> {
+        self.authorize(&req)?;
+        let r = req.into_inner();
+        let (m, s) = self.ready(&r.model_id)?;
+        let data: Vec<Vec<f64>> = r.inputs.into_iter().map(|t| t.values).collect();
+        let total: usize = data.iter().map(Vec::len).sum();
+        if total > MAX_INPUT_VALUES {
+            return Err(Status::resource_exhausted(format!("{total} input values, more than the limit {MAX_INPUT_VALUES}")));
+        }
+        // reject bad inputs now, with the reason, instead of failing the job later
+        pipeline::quantize_inputs(&s.graph, &data, r.saturate).map_err(|e| Status::invalid_argument(format!("{e:#}")))?;
+        let binding = r.binding.trim();
+        if !binding.is_empty() {
+            crate::cmd::prove::parse_binding(binding).map_err(|e| Status::invalid_argument(format!("binding: {e}")))?;
+        }
+        let id = random_id();
+        let jd = self.shared.store.job_dir(&id);
+        crate::files::write_json(&jd.join("input.json"), &serde_json::json!({ "input_data": data })).map_err(internal)?;
+        if !binding.is_empty() {
+            crate::files::write_atomic(&jd.join("binding"), binding.as_bytes()).map_err(internal)?;
+        }
+        if r.saturate {
+            crate::files::write_atomic(&jd.join("saturate"), b"1").map_err(internal)?;
+        }
+        if !self.shared.store.add_job(&id, &m.id, self.queue_capacity).map_err(internal)? {
+            let _ = std::fs::remove_dir_all(&jd);
+            return Err(Status::resource_exhausted(format!("the queue is full ({} jobs waiting); retry later", self.queue_capacity)));
+        }
+        self.shared.wake.notify_one();
+        let j = self.job_row(&id)?;
+        Ok(Response::new(self.job_msg(&j)))
+    }
+
+    type WatchJobStream = JobStream;
+
+    async fn watch_job(&self, req: Request<JobRef>) -> Result<Response<JobStream>, Status> {
+        let first = self.job_row(&req.get_ref().job_id)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let shared = self.shared.clone();
+        let api = Api { shared: self.shared.clone(), token: None, workers: self.workers, queue_capacity: self.queue_capacity, srs: None };
+        tokio::spawn(async move {
+            let mut last: Option<(i32, String, i64)> = None;
+            let mut row = first;
+            loop {
+                let key = (row.state, row.phase.clone(), row.updated_at);
+                let msg = api.job_msg(&row);
+                let terminal = row.state != JobState::Queued as i32 && row.state != JobState::Running as i32;
+                // send on every change, and every second while running (percent/ETA move)
+                if last.as_ref() != Some(&key) || row.state == JobState::Running as i32 {
+                    if tx.send(Ok(msg)).await.is_err() {
+                        return; // the client went away
+                    }
+                    last = Some(key);
+                }
+                if terminal {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(if row.state == JobState::Running as i32 { 1000 } else { 250 })).await;
+                row = match shared.store.job(&row.id) {
+                    Ok(Some(r)) => r,
+                    _ => return,
+                };
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn get_job(&self, req: Request<JobRef>) -> Result<Response<Job>, Status> {
+        let j = self.job_row(&req.get_ref().job_id)?;
+        Ok(Response::new(self.job_msg(&j)))
+    }
+
+    async fn list_jobs(&self, req: Request<ListJobsRequest>) -> Result<Response<ListJobsReply>, Status> {
+        let r = req.into_inner();
+        let model = if r.model_id.is_empty() { None } else { Some(self.resolve(&r.model_id)?.id) };
+        let limit = if r.limit == 0 { 100 } else { r.limit.min(1000) };
+        let rows = self.shared.store.jobs(model.as_deref(), limit).map_err(internal)?;
+        Ok(Response::new(ListJobsReply { jobs: rows.iter().map(|j| self.job_msg(j)).collect() }))
+    }
+
+    async fn cancel_job(&self, req: Request<JobRef>) -> Result<Response<Job>, Status> {
+        self.authorize(&req)?;
+        let j = self.job_row(&req.get_ref().job_id)?;
+        if !self.shared.store.cancel(&j.id).map_err(internal)? {
+            return Err(Status::failed_precondition(format!("job {} is already {}", j.id, state_name(j.state))));
+        }
+        self.shared.kill(&j.id);
+        let j = self.job_row(&j.id)?;
+        Ok(Response::new(self.job_msg(&j)))
+    }
+
+    async fn get_proof(&self, req: Request<JobRef>) -> Result<Response<ProofReply>, Status> {
+        let j = self.job_row(&req.get_ref().job_id)?;
+        if j.state != JobState::Done as i32 {
+            return Err(Status::failed_precondition(format!("job {} is {}, no proof{}", j.id, state_name(j.state), if j.error.is_empty() { String::new() } else { format!(" ({})", j.error) })));
+        }
+        let p = self.shared.store.job_dir(&j.id).join("proof.json");
+        let proof_json = std::fs::read_to_string(&p).map_err(|e| Status::data_loss(format!("the proof of job {} is missing: {e}", j.id)))?;
+        Ok(Response::new(ProofReply { proof_json }))
+    }
+
+    async fn verify(&self, req: Request<VerifyRequest>) -> Result<Response<VerifyReply>, Status> {
+        let r = req.into_inner();
+        let (m, s) = self.ready(&r.model_id)?;
+        let p: ProofFile = serde_json::from_str(&r.proof_json).map_err(|e| Status::invalid_argument(format!("proof_json is not a zkinfer proof file: {e}")))?;
+        let (shared, srs) = (self.shared.clone(), self.srs.clone());
+        let v = tokio::task::spawn_blocking(move || -> anyhow::Result<zkinfer_prover::Verdict> {
+            let wd = Workdir(shared.store.model_dir(&m.id));
+            let params = pipeline::load_params(srs.as_deref(), s.k)?;
+            pipeline::verify(&wd, &s, &params, &p)
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(|e| Status::invalid_argument(format!("{e:#}")))?;
+        Ok(Response::new(VerifyReply { valid: v.is_valid(), reason: match v { zkinfer_prover::Verdict::Valid => String::new(), zkinfer_prover::Verdict::Invalid(why) => why } }))
+    }
+
+    async fn get_evm_verifier(&self, req: Request<ModelRef>) -> Result<Response<EvmVerifierReply>, Status> {
+        let (m, s) = self.ready(&req.get_ref().model_id)?;
+        let (shared, srs) = (self.shared.clone(), self.srs.clone());
+        let r = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Vec<u8>, usize)> {
+            let wd = Workdir(shared.store.model_dir(&m.id));
+            let params = pipeline::load_params(srs.as_deref(), s.k)?;
+            let r = pipeline::evm_verifier(&wd, &s, &params, None)?;
+            Ok((std::fs::read_to_string(wd.sol())?, r.bytecode, r.deployed_size))
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(|e| Status::internal(format!("{e:#}")))?;
+        Ok(Response::new(EvmVerifierReply { solidity: r.0, bytecode: r.1, deployed_size: r.2 as u32 }))
+    }
+}
+
+pub fn state_name(s: i32) -> &'static str {
+    match JobState::try_from(s) {
+        Ok(JobState::Queued) => "queued",
+        Ok(JobState::Running) => "running",
+        Ok(JobState::Done) => "done",
+        Ok(JobState::Failed) => "failed",
+        Ok(JobState::Cancelled) => "cancelled",
+        _ => "unknown",
+    }
+}

@@ -1,0 +1,63 @@
+//! The gRPC prover service (`zkinfer serve`): API in [`api`], durable state in [`store`],
+//! proving workers in [`worker`]. The protocol is `service/proto/zkinfer.proto`.
+
+pub mod api;
+pub mod store;
+pub mod worker;
+
+/// Types and client/server stubs generated from `service/proto/zkinfer.proto`.
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("zkinfer.v1");
+}
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+/// Server settings.
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    /// Proofs run at the same time.
+    pub workers: u32,
+    /// Jobs that may wait in the queue; more are refused with RESOURCE_EXHAUSTED.
+    pub queue_capacity: u32,
+    pub token: Option<String>,
+    pub srs: Option<PathBuf>,
+    /// The executable the workers run to prove (`zkinfer`).
+    pub prover_exe: PathBuf,
+}
+
+/// Runs the server until the process is stopped.
+pub async fn serve(cfg: Config) -> Result<()> {
+    if !cfg.listen.ip().is_loopback() && cfg.token.as_deref().is_none_or(str::is_empty) {
+        bail!("listening on {} (beyond loopback) needs an API token: --token or $ZKINFER_API_TOKEN", cfg.listen);
+    }
+    if cfg.workers == 0 || cfg.queue_capacity == 0 {
+        bail!("--workers and --queue must be at least 1");
+    }
+    let store = store::Store::open(&cfg.data)?;
+    let (queued, _) = store.counts()?;
+    let shared = Arc::new(worker::Shared {
+        store,
+        wake: tokio::sync::Notify::new(),
+        running: Default::default(),
+        prover_exe: cfg.prover_exe.clone(),
+        srs: cfg.srs.clone(),
+    });
+    worker::spawn_workers(shared.clone(), cfg.workers as usize);
+    let api = api::Api { shared, token: cfg.token.clone(), workers: cfg.workers, queue_capacity: cfg.queue_capacity, srs: cfg.srs.clone() };
+    let svc = proto::prover_server::ProverServer::new(api).max_decoding_message_size(api::MAX_REQUEST_BYTES).max_encoding_message_size(api::MAX_REQUEST_BYTES);
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    // the line tests and scripts wait for
+    eprintln!("zkinfer serve: listening on {addr} (data {}, {} worker(s), queue {}, {} job(s) queued from before{})", cfg.data.display(), cfg.workers, cfg.queue_capacity, queued, if cfg.token.is_some() { ", token required for mutating calls" } else { "" });
+    tonic::transport::Server::builder()
+        .add_service(svc)
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await
+        .context("the gRPC server stopped")
+}

@@ -1,0 +1,247 @@
+//! Durable state of the prover service: models and jobs in SQLite (`DATA/zkinfer.db`, WAL
+//! mode), artifacts as files under `DATA/models/<id>/` and `DATA/jobs/<id>/` (written
+//! atomically by the pipeline). Every state change is one SQL statement, so a crash leaves
+//! each row either before or after it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::proto::JobState;
+
+/// A model row.
+#[derive(Clone, Debug, Default)]
+pub struct ModelRow {
+    pub id: String,
+    pub name: String,
+    /// "registered", "ready" or "failed".
+    pub state: String,
+    pub k: u32,
+    pub num_instances: u32,
+    pub vk_hash: String,
+    pub error: String,
+    /// Mean prove seconds of its finished jobs (0 before the first).
+    pub mean_prove_seconds: f64,
+}
+
+/// A job row.
+#[derive(Clone, Debug, Default)]
+pub struct JobRow {
+    pub id: String,
+    pub model_id: String,
+    pub state: i32,
+    pub phase: String,
+    pub error: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: i64,
+    pub prove_seconds: f64,
+    pub attempts: u32,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    data: PathBuf,
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS models (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    k INTEGER NOT NULL DEFAULT 0,
+    num_instances INTEGER NOT NULL DEFAULT 0,
+    vk_hash TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    model_id TEXT NOT NULL REFERENCES models(id),
+    state INTEGER NOT NULL,
+    phase TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    started_at INTEGER NOT NULL DEFAULT 0,
+    prove_seconds REAL NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+";
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        model_id: r.get(1)?,
+        state: r.get(2)?,
+        phase: r.get(3)?,
+        error: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+        started_at: r.get(7)?,
+        prove_seconds: r.get(8)?,
+        attempts: r.get(9)?,
+    })
+}
+
+const JOB_COLS: &str = "id, model_id, state, phase, error, created_at, updated_at, started_at, prove_seconds, attempts";
+
+impl Store {
+    /// Opens (creating if needed) the store in `data`. Jobs left running by a previous server
+    /// are queued again.
+    pub fn open(data: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data.join("models")).with_context(|| format!("cannot create {}", data.display()))?;
+        std::fs::create_dir_all(data.join("jobs")).with_context(|| format!("cannot create {}", data.display()))?;
+        let db = data.join("zkinfer.db");
+        let conn = Connection::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL").context("sqlite WAL mode")?;
+        conn.pragma_update(None, "synchronous", "FULL").context("sqlite synchronous")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA).with_context(|| format!("{} is not a zkinfer database", db.display()))?;
+        conn.execute("UPDATE jobs SET state = ?1, phase = '', updated_at = ?2 WHERE state = ?3", params![JobState::Queued as i32, now(), JobState::Running as i32])?;
+        Ok(Store { conn: Mutex::new(conn), data: data.to_path_buf() })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // a panic while holding the lock cannot leave SQLite inconsistent: keep going
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn model_dir(&self, id: &str) -> PathBuf {
+        self.data.join("models").join(id)
+    }
+
+    pub fn job_dir(&self, id: &str) -> PathBuf {
+        self.data.join("jobs").join(id)
+    }
+
+    /// Inserts a model unless it exists; returns the stored row.
+    pub fn add_model(&self, id: &str, name: &str) -> Result<ModelRow> {
+        self.db().execute("INSERT OR IGNORE INTO models (id, name, state, created_at) VALUES (?1, ?2, 'registered', ?3)", params![id, name, now()])?;
+        self.model(id)?.context("model vanished after insert")
+    }
+
+    pub fn model(&self, id: &str) -> Result<Option<ModelRow>> {
+        let db = self.db();
+        let row = db
+            .query_row(
+                "SELECT id, name, state, k, num_instances, vk_hash, error,
+                        (SELECT COALESCE(AVG(prove_seconds), 0) FROM jobs WHERE model_id = models.id AND state = ?2)
+                 FROM models WHERE id = ?1",
+                params![id, JobState::Done as i32],
+                |r| {
+                    Ok(ModelRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        state: r.get(2)?,
+                        k: r.get(3)?,
+                        num_instances: r.get(4)?,
+                        vk_hash: r.get(5)?,
+                        error: r.get(6)?,
+                        mean_prove_seconds: r.get(7)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Model ids starting with `prefix` (at most 2, enough to tell "unique" from "ambiguous").
+    pub fn models_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT id FROM models WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2")?;
+        let ids = st.query_map(params![prefix], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+
+    pub fn set_model_ready(&self, id: &str, k: u32, num_instances: u32, vk_hash: &str) -> Result<()> {
+        self.db().execute("UPDATE models SET state = 'ready', k = ?2, num_instances = ?3, vk_hash = ?4, error = '' WHERE id = ?1", params![id, k, num_instances, vk_hash])?;
+        Ok(())
+    }
+
+    pub fn set_model_failed(&self, id: &str, error: &str) -> Result<()> {
+        self.db().execute("UPDATE models SET state = 'failed', error = ?2 WHERE id = ?1", params![id, error])?;
+        Ok(())
+    }
+
+    /// Queues a job unless `capacity` jobs are already queued; `Ok(false)` when full.
+    pub fn add_job(&self, id: &str, model_id: &str, capacity: u32) -> Result<bool> {
+        let db = self.db();
+        let t = now();
+        let n = db.execute(
+            "INSERT INTO jobs (id, model_id, state, created_at, updated_at)
+             SELECT ?1, ?2, ?3, ?4, ?4 WHERE (SELECT COUNT(*) FROM jobs WHERE state = ?3) < ?5",
+            params![id, model_id, JobState::Queued as i32, t, capacity],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn job(&self, id: &str) -> Result<Option<JobRow>> {
+        let db = self.db();
+        Ok(db.query_row(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?1"), params![id], job_row).optional()?)
+    }
+
+    pub fn jobs(&self, model_id: Option<&str>, limit: u32) -> Result<Vec<JobRow>> {
+        let db = self.db();
+        let mut st = db.prepare(&format!("SELECT {JOB_COLS} FROM jobs WHERE (?1 IS NULL OR model_id = ?1) ORDER BY seq DESC LIMIT ?2"))?;
+        let rows = st.query_map(params![model_id, limit], job_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Takes the oldest queued job: marks it running (attempts + 1) and returns it.
+    pub fn take_next(&self) -> Result<Option<JobRow>> {
+        let db = self.db();
+        let t = now();
+        let id: Option<String> = db
+            .query_row(
+                "UPDATE jobs SET state = ?1, phase = 'witness', attempts = attempts + 1, started_at = ?2, updated_at = ?2
+                 WHERE seq = (SELECT seq FROM jobs WHERE state = ?3 ORDER BY seq LIMIT 1) RETURNING id",
+                params![JobState::Running as i32, t, JobState::Queued as i32],
+                |r| r.get(0),
+            )
+            .optional()?;
+        drop(db);
+        match id {
+            Some(id) => self.job(&id),
+            None => Ok(None),
+        }
+    }
+
+    pub fn set_phase(&self, id: &str, phase: &str) -> Result<()> {
+        self.db().execute("UPDATE jobs SET phase = ?2, updated_at = ?3 WHERE id = ?1 AND state = ?4", params![id, phase, now(), JobState::Running as i32])?;
+        Ok(())
+    }
+
+    /// Ends a running job (done or failed); a job cancelled meanwhile stays cancelled.
+    pub fn finish(&self, id: &str, state: JobState, error: &str, prove_seconds: f64) -> Result<()> {
+        self.db().execute(
+            "UPDATE jobs SET state = ?2, phase = '', error = ?3, prove_seconds = ?4, updated_at = ?5 WHERE id = ?1 AND state = ?6",
+            params![id, state as i32, error, prove_seconds, now(), JobState::Running as i32],
+        )?;
+        Ok(())
+    }
+
+    /// Cancels a queued or running job; returns whether it was.
+    pub fn cancel(&self, id: &str) -> Result<bool> {
+        let n = self.db().execute(
+            "UPDATE jobs SET state = ?2, phase = '', updated_at = ?3 WHERE id = ?1 AND state IN (?4, ?5)",
+            params![id, JobState::Cancelled as i32, now(), JobState::Queued as i32, JobState::Running as i32],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// (queued, running) job counts.
+    pub fn counts(&self) -> Result<(u32, u32)> {
+        let db = self.db();
+        let c = |s: JobState| -> Result<u32> { Ok(db.query_row("SELECT COUNT(*) FROM jobs WHERE state = ?1", params![s as i32], |r| r.get(0))?) };
+        Ok((c(JobState::Queued)?, c(JobState::Running)?))
+    }
+}

@@ -1,0 +1,124 @@
+//! The proving workers. Each proof runs in a child process (`zkinfer prove ... --phases`), so
+//! cancelling a job really stops the work (the child is killed) and a crash while proving
+//! cannot take the server down. Workers take the oldest queued job from the store; a job
+//! that was running when the server died is queued again on restart (see [`super::store`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{oneshot, Notify};
+
+use super::proto::JobState;
+use super::store::Store;
+
+/// Shared by the API and the workers.
+pub struct Shared {
+    pub store: Store,
+    /// Wakes idle workers when a job is queued.
+    pub wake: Notify,
+    /// Kill switches of the running children, by job id.
+    pub running: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// The executable that proves (`zkinfer`).
+    pub prover_exe: PathBuf,
+    /// `--srs FILE` for the children.
+    pub srs: Option<PathBuf>,
+}
+
+impl Shared {
+    /// Stops the child proving `job`, if any.
+    pub fn kill(&self, job: &str) {
+        let tx = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(job);
+        if let Some(tx) = tx {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts `n` workers on the current tokio runtime.
+pub fn spawn_workers(shared: Arc<Shared>, n: usize) {
+    for _ in 0..n {
+        let s = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                match s.store.take_next() {
+                    Ok(Some(job)) => run_job(&s, job.id, job.model_id).await,
+                    Ok(None) => {
+                        // sleep until a job is queued (or poll: a job queued by another path)
+                        let _ = tokio::time::timeout(Duration::from_secs(2), s.wake.notified()).await;
+                    }
+                    Err(e) => {
+                        eprintln!("zkinfer serve: worker cannot read the job queue: {e:#}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn run_job(s: &Shared, job: String, model: String) {
+    let (state, error, secs) = match prove_child(s, &job, &model).await {
+        Ok(secs) => (JobState::Done, String::new(), secs),
+        Err(e) => (JobState::Failed, e, 0.0),
+    };
+    if let Err(e) = s.store.finish(&job, state, &error, secs) {
+        eprintln!("zkinfer serve: cannot record the end of job {job}: {e:#}");
+    }
+}
+
+/// Runs the prover child for `job`; returns the prove seconds, or why it failed.
+async fn prove_child(s: &Shared, job: &str, model: &str) -> Result<f64, String> {
+    let jd = s.store.job_dir(job);
+    let out = jd.join("proof.json");
+    let mut cmd = tokio::process::Command::new(&s.prover_exe);
+    cmd.arg("prove").arg(s.store.model_dir(model)).arg("--input").arg(jd.join("input.json")).arg("--out").arg(&out).arg("--phases");
+    if let Ok(b) = std::fs::read_to_string(jd.join("binding")) {
+        cmd.arg("--binding").arg(b.trim());
+    }
+    if jd.join("saturate").exists() {
+        cmd.arg("--saturate");
+    }
+    if let Some(srs) = &s.srs {
+        cmd.arg("--srs").arg(srs);
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start the prover {}: {e}", s.prover_exe.display()))?;
+    let (tx, mut rx) = oneshot::channel();
+    s.running.lock().unwrap_or_else(|p| p.into_inner()).insert(job.to_string(), tx);
+    let mut lines = BufReader::new(child.stderr.take().ok_or("no stderr pipe")?).lines();
+    let mut last_error = String::new();
+    let status = loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(l)) => {
+                    if let Some(p) = l.strip_prefix("zkinfer-phase: ") {
+                        let _ = s.store.set_phase(job, p.trim());
+                    } else if let Some(e) = l.strip_prefix("error: ") {
+                        last_error = e.to_string();
+                    }
+                }
+                // stderr closed: wait for the exit status (still killable)
+                _ => break tokio::select! {
+                    st = child.wait() => st,
+                    _ = &mut rx => { let _ = child.kill().await; s.running.lock().unwrap_or_else(|p| p.into_inner()).remove(job); return Err("cancelled".into()); }
+                },
+            },
+            _ = &mut rx => {
+                let _ = child.kill().await;
+                return Err("cancelled".into());
+            }
+        }
+    };
+    s.running.lock().unwrap_or_else(|p| p.into_inner()).remove(job);
+    let status = status.map_err(|e| format!("prover child: {e}"))?;
+    if !status.success() {
+        return Err(if last_error.is_empty() { format!("the prover exited with {status}") } else { last_error });
+    }
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("the prover wrote no proof: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("the proof file is corrupt: {e}"))?;
+    Ok(v.get("prove_seconds").and_then(|x| x.as_f64()).unwrap_or(0.0))
+}

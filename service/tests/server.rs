@@ -1,0 +1,245 @@
+//! The gRPC prover service end to end: `zkinfer serve` runs as a real process on loopback and
+//! the generated client talks to it. Covers the API, bad requests and their status codes,
+//! back-pressure (full queue), cancellation that stops the prover, restart recovery after
+//! kill -9 during proving, and the API token.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+use zkinfer_service::server::proto::prover_client::ProverClient;
+use zkinfer_service::server::proto::*;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("zkinfer-server-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A running `zkinfer serve`, killed (SIGKILL) on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zkinfer"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra)
+            .current_dir(repo())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start zkinfer serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let url = loop {
+            let line = lines.next().expect("server printed its address").expect("utf8");
+            if let Some(rest) = line.strip_prefix("zkinfer serve: listening on ") {
+                break format!("http://{}", rest.split_whitespace().next().expect("addr"));
+            }
+        };
+        // keep draining stderr so the server never blocks on a full pipe
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, url }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+async fn client(url: &str) -> ProverClient<Channel> {
+    ProverClient::connect(url.to_string()).await.expect("connect").max_encoding_message_size(64 << 20)
+}
+
+fn onnx(model: &str) -> Vec<u8> {
+    std::fs::read(repo().join("models").join(model).join("model.onnx")).expect("model")
+}
+
+fn input(model: &str) -> Vec<Tensor> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(repo().join("models").join(model).join("input.json")).expect("input")).expect("json");
+    v["input_data"].as_array().expect("list").iter().map(|l| Tensor { values: l.as_array().expect("list").iter().map(|x| x.as_f64().expect("number")).collect() }).collect()
+}
+
+async fn register_and_setup(c: &mut ProverClient<Channel>, model: &str) -> String {
+    let m = c.register_model(RegisterModelRequest { name: model.into(), source: Some(register_model_request::Source::Onnx(onnx(model))) }).await.expect("register").into_inner();
+    let m = c.setup(ModelRef { model_id: m.model_id }).await.expect("setup").into_inner();
+    assert_eq!(m.state, "ready");
+    m.model_id
+}
+
+async fn wait_for(c: &mut ProverClient<Channel>, job: &str, want: JobState, secs: u64) -> Job {
+    let t = Instant::now();
+    loop {
+        let j = c.get_job(JobRef { job_id: job.into() }).await.expect("job").into_inner();
+        if j.state == want as i32 {
+            return j;
+        }
+        assert!(t.elapsed() < Duration::from_secs(secs), "job {job} did not reach {want:?} in {secs} s: {j:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> (Code, String) {
+    let e = r.expect_err("expected an error status");
+    (e.code(), e.message().to_string())
+}
+
+#[test]
+fn api_and_bad_requests() {
+    let data = tmp("api");
+    let server = Server::start(&data, &[]);
+    rt().block_on(async {
+        let mut c = client(&server.url).await;
+        let h = c.health(HealthRequest {}).await.expect("health").into_inner();
+        assert_eq!((h.workers, h.queue_capacity), (1, 64));
+
+        // bad models: not ONNX, empty, nothing given, unreadable path
+        let bad = |source| RegisterModelRequest { name: String::new(), source };
+        let (k, msg) = code(c.register_model(bad(Some(register_model_request::Source::Onnx(b"not onnx".to_vec())))).await);
+        assert_eq!(k, Code::InvalidArgument, "{msg}");
+        assert!(msg.contains("ONNX"), "{msg}");
+        assert_eq!(code(c.register_model(bad(Some(register_model_request::Source::Onnx(vec![])))).await).0, Code::InvalidArgument);
+        assert_eq!(code(c.register_model(bad(None)).await).0, Code::InvalidArgument);
+        assert_eq!(code(c.register_model(bad(Some(register_model_request::Source::Path("/nonexistent.onnx".into())))).await).0, Code::InvalidArgument);
+
+        let id = register_and_setup(&mut c, "digits_mlp_int8").await;
+        // registering the same bytes again is the same model; setup is idempotent
+        let again = c.register_model(RegisterModelRequest { name: "x".into(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))) }).await.expect("again").into_inner();
+        assert_eq!((again.model_id.as_str(), again.state.as_str()), (id.as_str(), "ready"));
+        let m = c.get_model(ModelRef { model_id: id[..10].into() }).await.expect("prefix").into_inner();
+        assert_eq!(m.inputs[0].shape, vec![1, 64]);
+
+        // bad proof requests
+        let req = |model_id: &str, inputs: Vec<Tensor>, binding: &str| SubmitProofRequest { model_id: model_id.into(), inputs, binding: binding.into(), saturate: false };
+        assert_eq!(code(c.submit_proof(req("abc", input("digits_mlp_int8"), "")).await).0, Code::InvalidArgument);
+        assert_eq!(code(c.submit_proof(req("0123456789abcdef", input("digits_mlp_int8"), "")).await).0, Code::NotFound);
+        let (k, msg) = code(c.submit_proof(req(&id, vec![Tensor { values: vec![0.5; 63] }], "")).await);
+        assert_eq!(k, Code::InvalidArgument);
+        assert!(msg.contains("63"), "{msg}");
+        let (k, msg) = code(c.submit_proof(req(&id, vec![], "")).await);
+        assert!(k == Code::InvalidArgument && msg.contains("input"), "{msg}");
+        let mut nan = input("digits_mlp_int8");
+        nan[0].values[3] = f64::NAN;
+        assert_eq!(code(c.submit_proof(req(&id, nan, "")).await).0, Code::InvalidArgument);
+        let mut big = input("digits_mlp_int8");
+        big[0].values[0] = 1e9;
+        assert_eq!(code(c.submit_proof(req(&id, big, "")).await).0, Code::InvalidArgument);
+        assert_eq!(code(c.submit_proof(req(&id, input("digits_mlp_int8"), "0xzz")).await).0, Code::InvalidArgument);
+        assert_eq!(code(c.get_job(JobRef { job_id: "nope!".into() }).await).0, Code::InvalidArgument);
+        assert_eq!(code(c.get_job(JobRef { job_id: "abcdef".into() }).await).0, Code::NotFound);
+
+        // a real proof, followed with WatchJob
+        let j = c.submit_proof(req(&id, input("digits_mlp_int8"), "0x1234")).await.expect("submit").into_inner();
+        assert_eq!(j.state, JobState::Queued as i32);
+        let mut stream = c.watch_job(JobRef { job_id: j.job_id.clone() }).await.expect("watch").into_inner();
+        let mut states = vec![];
+        while let Some(u) = stream.message().await.expect("stream") {
+            states.push(u.state);
+        }
+        assert_eq!(states.last(), Some(&(JobState::Done as i32)), "{states:?}");
+        let p = c.get_proof(JobRef { job_id: j.job_id.clone() }).await.expect("proof").into_inner();
+        let v = c.verify(VerifyRequest { model_id: id.clone(), proof_json: p.proof_json.clone() }).await.expect("verify").into_inner();
+        assert!(v.valid, "{}", v.reason);
+        // the binding was applied: instance 0 is 0x1234
+        let pf: serde_json::Value = serde_json::from_str(&p.proof_json).expect("json");
+        assert!(pf["instances"][0].as_str().expect("hex").ends_with("1234"));
+        // a tampered proof is invalid; a proof with lying decoded values is refused
+        let mut t: serde_json::Value = pf.clone();
+        let s = t["proof"].as_str().expect("hex").to_string();
+        let flipped = format!("{}{}", &s[..100], if &s[100..101] == "0" { "1" } else { "0" }) + &s[101..];
+        t["proof"] = serde_json::Value::String(flipped);
+        let v = c.verify(VerifyRequest { model_id: id.clone(), proof_json: t.to_string() }).await.expect("verify").into_inner();
+        assert!(!v.valid);
+        let mut lie = pf.clone();
+        lie["outputs"][0]["quantized"][0] = serde_json::json!(lie["outputs"][0]["quantized"][0].as_i64().expect("int") + 1);
+        assert_eq!(code(c.verify(VerifyRequest { model_id: id.clone(), proof_json: lie.to_string() }).await).0, Code::InvalidArgument);
+        assert_eq!(code(c.verify(VerifyRequest { model_id: id.clone(), proof_json: "{".into() }).await).0, Code::InvalidArgument);
+        // a finished job cannot be cancelled
+        assert_eq!(code(c.cancel_job(JobRef { job_id: j.job_id.clone() }).await).0, Code::FailedPrecondition);
+        let list = c.list_jobs(ListJobsRequest { model_id: String::new(), limit: 0 }).await.expect("list").into_inner();
+        assert_eq!(list.jobs.len(), 1);
+        let evm = c.get_evm_verifier(ModelRef { model_id: id.clone() }).await.expect("evm").into_inner();
+        assert!(evm.solidity.contains("contract") && evm.deployed_size > 0 && !evm.bytecode.is_empty());
+    });
+}
+
+/// Back-pressure, cancellation and restart recovery on the CNN (a few seconds per proof).
+#[test]
+fn queue_full_cancel_and_restart_recovery() {
+    let data = tmp("queue");
+    let mut server = Server::start(&data, &["--workers", "1", "--queue", "1"]);
+    let rt = rt();
+    let (id, job2) = rt.block_on(async {
+        let mut c = client(&server.url).await;
+        let id = register_and_setup(&mut c, "digits_cnn_int8").await;
+        let req = || SubmitProofRequest { model_id: id.clone(), inputs: input("digits_cnn_int8"), binding: String::new(), saturate: false };
+        let j1 = c.submit_proof(req()).await.expect("job 1").into_inner();
+        wait_for(&mut c, &j1.job_id, JobState::Running, 30).await;
+        let j2 = c.submit_proof(req()).await.expect("job 2 waits in the queue").into_inner();
+        let (k, msg) = code(c.submit_proof(req()).await);
+        assert_eq!(k, Code::ResourceExhausted, "{msg}");
+        // cancelling the running job stops its prover; the queued one starts
+        let cj = c.cancel_job(JobRef { job_id: j1.job_id.clone() }).await.expect("cancel").into_inner();
+        assert_eq!(cj.state, JobState::Cancelled as i32);
+        wait_for(&mut c, &j2.job_id, JobState::Running, 30).await;
+        let j1 = c.get_job(JobRef { job_id: j1.job_id.clone() }).await.expect("job 1").into_inner();
+        assert_eq!(j1.state, JobState::Cancelled as i32);
+        assert!(!data.join("jobs").join(&j1.job_id).join("proof.json").exists(), "the cancelled prover wrote a proof");
+        assert_eq!(code(c.get_proof(JobRef { job_id: j1.job_id.clone() }).await).0, Code::FailedPrecondition);
+        (id, j2.job_id)
+    });
+    // kill -9 while job 2 is proving; a new server on the same data finishes it
+    server.kill();
+    let server = Server::start(&data, &["--workers", "1", "--queue", "1"]);
+    rt.block_on(async {
+        let mut c = client(&server.url).await;
+        let j = wait_for(&mut c, &job2, JobState::Done, 120).await;
+        assert_eq!(j.attempts, 2, "re-queued once after the crash");
+        let p = c.get_proof(JobRef { job_id: job2.clone() }).await.expect("proof").into_inner();
+        let v = c.verify(VerifyRequest { model_id: id, proof_json: p.proof_json }).await.expect("verify").into_inner();
+        assert!(v.valid, "{}", v.reason);
+    });
+}
+
+#[test]
+fn token_guards_mutating_calls() {
+    let data = tmp("auth");
+    let server = Server::start(&data, &["--token", "s3cret"]);
+    rt().block_on(async {
+        let mut c = client(&server.url).await;
+        c.health(HealthRequest {}).await.expect("health needs no token");
+        let reg = || RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))) };
+        assert_eq!(code(c.register_model(reg()).await).0, Code::Unauthenticated);
+        let mut wrong = Request::new(reg());
+        wrong.metadata_mut().insert("authorization", "Bearer s3creT".parse().expect("header"));
+        assert_eq!(code(c.register_model(wrong).await).0, Code::Unauthenticated);
+        let mut right = Request::new(reg());
+        right.metadata_mut().insert("authorization", "Bearer s3cret".parse().expect("header"));
+        c.register_model(right).await.expect("with the token");
+    });
+    // beyond loopback without a token: refused at start
+    let out = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["serve", "--listen", "0.0.0.0:0", "--data"]).arg(tmp("open")).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("token"), "{}", String::from_utf8_lossy(&out.stderr));
+}
