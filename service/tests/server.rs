@@ -243,3 +243,25 @@ fn token_guards_mutating_calls() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("token"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Bounded load test: 32 concurrent clients, one MLP proof each, against a 2-worker server
+/// with a queue of 8 (so back-pressure is exercised); `zkinfer client load` checks every job
+/// finished exactly once. Prints throughput and latency (not asserted: no timing asserts).
+#[test]
+fn load_32_concurrent_clients() {
+    let data = tmp("load");
+    let server = Server::start(&data, &["--workers", "2", "--queue", "8"]);
+    let id = rt().block_on(async {
+        let mut c = client(&server.url).await;
+        register_and_setup(&mut c, "digits_mlp_int8").await
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_zkinfer"))
+        .args(["client", "--server", &server.url, "load", &id, "--input", "models/digits_mlp_int8/input.json", "--clients", "32", "--jobs", "1"])
+        .current_dir(repo())
+        .output()
+        .expect("run the load client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "load failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("32 jobs done") && text.contains("no job lost or duplicated"), "{text}");
+    eprintln!("{text}");
+}

@@ -68,6 +68,18 @@ enum Verb {
     },
     /// Verify a proof file on the server.
     Verify { model: String, proof: PathBuf },
+    /// Load test: CLIENTS concurrent clients each submit JOBS proofs of MODEL on INPUT and
+    /// wait for them; prints throughput and p50/p99 latency, and checks no job was lost or
+    /// duplicated (every submitted id ends done, exactly once).
+    Load {
+        model: String,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+    },
     /// Write the model's Solidity verifier (Verifier.sol) and bytecode (verifier.bin).
     EvmVerifier {
         model: String,
@@ -195,6 +207,11 @@ async fn run_async(a: Args) -> Result<()> {
                 bail!("INVALID: {}", v.reason);
             }
         }
+        Verb::Load { model, input, clients, jobs } => {
+            let inputs: Vec<Tensor> = read_inputs(&input)?.into_iter().map(|values| Tensor { values }).collect();
+            let r = load(&c, &model, inputs, clients, jobs).await?;
+            say!("{r}");
+        }
         Verb::EvmVerifier { model, out } => {
             let r = c.inner.get_evm_verifier(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
             write_atomic(&out.join("Verifier.sol"), r.solidity.as_bytes())?;
@@ -203,4 +220,96 @@ async fn run_async(a: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Result of [`load`].
+pub struct LoadReport {
+    pub jobs: usize,
+    pub wall_seconds: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub rejected_busy: usize,
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} jobs done in {:.1} s: {:.2} proofs/s; latency (submit -> done) p50 {:.2} s, p99 {:.2} s, max {:.2} s; {} submissions retried after RESOURCE_EXHAUSTED; no job lost or duplicated",
+            self.jobs,
+            self.wall_seconds,
+            self.jobs as f64 / self.wall_seconds,
+            self.p50,
+            self.p99,
+            self.max,
+            self.rejected_busy
+        )
+    }
+}
+
+async fn load(c: &Client, model: &str, inputs: Vec<Tensor>, clients: usize, jobs: usize) -> Result<LoadReport> {
+    use std::time::Instant;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (mut cl, token, model, inputs) = (c.inner.clone(), c.token.clone(), model.to_string(), inputs.clone());
+        tasks.push(tokio::spawn(async move {
+            let me = Client { inner: cl.clone(), token };
+            let mut out = Vec::new();
+            let mut busy = 0usize;
+            for _ in 0..jobs {
+                let t = Instant::now();
+                let job = loop {
+                    match cl.submit_proof(me.req(SubmitProofRequest { model_id: model.clone(), inputs: inputs.clone(), binding: String::new(), saturate: false })?).await {
+                        Ok(j) => break j.into_inner(),
+                        Err(e) if e.code() == tonic::Code::ResourceExhausted => {
+                            busy += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                        Err(e) => return Err(status(e)),
+                    }
+                };
+                let mut stream = cl.watch_job(me.req(JobRef { job_id: job.job_id.clone() })?).await.map_err(status)?.into_inner();
+                let mut last = None;
+                while let Some(j) = stream.message().await.map_err(status)? {
+                    last = Some(j);
+                }
+                let end = last.context("empty job stream")?;
+                if end.state != JobState::Done as i32 {
+                    bail!("job {} ended {}: {}", end.job_id, state_name(end.state), end.error);
+                }
+                out.push((job.job_id, t.elapsed().as_secs_f64()));
+            }
+            Ok::<_, anyhow::Error>((out, busy))
+        }));
+    }
+    let mut done = Vec::new();
+    let mut rejected_busy = 0;
+    for t in tasks {
+        let (v, b) = t.await.context("client task panicked")??;
+        done.extend(v);
+        rejected_busy += b;
+    }
+    let wall_seconds = start.elapsed().as_secs_f64();
+    let mut ids: Vec<&String> = done.iter().map(|(id, _)| id).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.len() != clients * jobs || done.len() != clients * jobs {
+        bail!("{} distinct jobs finished for {} submitted", ids.len(), clients * jobs);
+    }
+    // the server's own list agrees: every job is there once, done
+    let mut inner = c.inner.clone();
+    let list = inner.list_jobs(c.req(ListJobsRequest { model_id: model.to_string(), limit: 1000 })?).await.map_err(status)?.into_inner();
+    for id in &ids {
+        let n = list.jobs.iter().filter(|j| &&j.job_id == id).count();
+        let ok = list.jobs.iter().any(|j| &&j.job_id == id && j.state == JobState::Done as i32);
+        if n != 1 || !ok {
+            bail!("job {id} appears {n} time(s) in the server's list (done: {ok})");
+        }
+    }
+    let mut lat: Vec<f64> = done.iter().map(|(_, s)| *s).collect();
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
+    Ok(LoadReport { jobs: lat.len(), wall_seconds, p50: q(0.5), p99: q(0.99), max: lat[lat.len() - 1], rejected_busy })
 }
