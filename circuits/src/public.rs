@@ -12,6 +12,7 @@
 //! (calldata, gas and, above all, Solidity code size) by up to 15x for 8-bit tensors.
 
 use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::ff::PrimeField;
 
 use crate::ir::{Graph, Tensor, ValueId};
 use crate::layout::circuit::fe;
@@ -132,6 +133,44 @@ pub fn input_instances(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Fr>, String> 
     Ok(out)
 }
 
+/// The quantized input tensors encoded by `instances` (as [`input_instances`] makes them);
+/// an error when the count is wrong or a word is not a valid packing.
+pub fn unpack_inputs(g: &Graph, instances: &[Fr]) -> Result<Vec<Tensor>, String> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    for s in &g.inputs {
+        let p = Packing::new(s.lo, s.hi);
+        let n: usize = s.shape.iter().product();
+        let words = instances.get(at..at + p.elems(n)).ok_or_else(|| format!("too few input instances for `{}`", s.name))?;
+        at += p.elems(n);
+        let mut data = Vec::with_capacity(n);
+        for (w, word) in words.iter().enumerate() {
+            let count = p.per_elem.min(n - w * p.per_elem);
+            let bytes = word.to_repr();
+            let used = count * p.bytes;
+            if bytes[used..].iter().any(|&b| b != 0) {
+                return Err(format!("input instance {} of `{}` is not a packing of {count} values", at - words.len() + w, s.name));
+            }
+            for i in 0..count {
+                let mut v: i64 = 0;
+                for b in (0..p.bytes).rev() {
+                    v = (v << 8) | bytes[i * p.bytes + b] as i64;
+                }
+                let v = v + p.lo;
+                if v > s.hi {
+                    return Err(format!("input `{}` value {v} is above its range [{}, {}]", s.name, s.lo, s.hi));
+                }
+                data.push(v);
+            }
+        }
+        out.push(Tensor { shape: s.shape.clone(), data });
+    }
+    if at != instances.len() {
+        return Err(format!("{} input instances, the model has {at}", instances.len()));
+    }
+    Ok(out)
+}
+
 /// Number of public instances: the binding, then the packed inputs and outputs.
 pub fn num_instances(g: &Graph) -> usize {
     let sizes = g.inputs.iter().map(|s| s.shape.iter().product::<usize>()).chain(g.outputs.iter().map(|o| o.shape.iter().product()));
@@ -143,4 +182,31 @@ pub fn num_instances(g: &Graph) -> usize {
 pub fn tensor_instance_counts(g: &Graph) -> Vec<usize> {
     let sizes = g.inputs.iter().map(|s| s.shape.iter().product::<usize>()).chain(g.outputs.iter().map(|o| o.shape.iter().product()));
     packings(g).iter().zip(sizes).map(|(p, n)| p.elems(n)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::InputSpec;
+
+    #[test]
+    fn input_instances_unpack_to_the_inputs() {
+        let mut g = Graph::default();
+        for (name, n, lo, hi) in [("a", 37usize, -128i64, 127i64), ("b", 5, 0, 70_000)] {
+            let v = g.add_value(name, vec![1, n], lo, hi).expect("value");
+            g.inputs.push(InputSpec { name: name.into(), value: v, shape: vec![1, n], scale: 1.0, zero_point: 0, lo, hi });
+        }
+        let a = Tensor::new(vec![1, 37], (0..37).map(|i| (i * 7 % 256) - 128).collect()).expect("a");
+        let b = Tensor::new(vec![1, 5], vec![0, 1, 65_535, 70_000, 12]).expect("b");
+        let inst = input_instances(&g, &[a.clone(), b.clone()]).expect("pack");
+        assert_eq!(unpack_inputs(&g, &inst).expect("unpack"), vec![a, b]);
+        assert!(unpack_inputs(&g, &inst[1..]).is_err(), "too few words");
+        let mut bad = inst.clone();
+        bad[0] = -Fr::one();
+        assert!(unpack_inputs(&g, &bad).is_err(), "not a packing");
+        let mut over = inst;
+        let last = over.len() - 1;
+        over[last] = Fr::from(70_001u64);
+        assert!(unpack_inputs(&g, &over).is_err(), "above the range");
+    }
 }

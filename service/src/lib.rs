@@ -18,5 +18,6 @@ macro_rules! say {
 pub mod cmd;
 pub mod files;
 pub mod market;
+pub mod node;
 pub mod pipeline;
 pub mod server;

@@ -102,18 +102,24 @@ pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<
 pub fn prove_with(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr, phase: &dyn Fn(&str)) -> Result<ProofFile> {
     phase("witness");
     let inputs = quantize_inputs(&s.graph, data, saturate)?;
+    prove_tensors(wd, s, params, &inputs, binding, phase)
+}
+
+/// Proves the model on already quantized inputs (e.g. decoded from a market job's input
+/// instances); `phase` as in [`prove_with`] (after "witness").
+pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inputs: &[Tensor], binding: Fr, phase: &dyn Fn(&str)) -> Result<ProofFile> {
     let (pk, header) = keys::read_pk(&wd.pk())?;
     header.check_params(params)?;
     let start = Instant::now();
-    let outs = exec::outputs(&s.graph, &inputs)?;
-    let mut ctx = lay_out(&s.graph, &inputs, s.shape)?;
+    let outs = exec::outputs(&s.graph, inputs)?;
+    let mut ctx = lay_out(&s.graph, inputs, s.shape)?;
     ctx.binding = binding;
     let instances = instance_values(&ctx);
     let circuit = ModelCircuit { ctx };
     phase("prove");
     let proof = zkinfer_prover::prove::prove(params, &pk, &circuit, &instances, rand::rngs::OsRng)?;
     let secs = start.elapsed().as_secs_f64();
-    Ok(ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, &inputs, &outs, &proof, secs)?)
+    Ok(ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, inputs, &outs, &proof, secs)?)
 }
 
 /// Verifies a proof file natively. Errors for files that do not belong together; a proof

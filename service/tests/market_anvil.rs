@@ -133,3 +133,100 @@ fn market_flow_on_anvil() {
     assert_eq!(m.withdrawable(&chain, roles.requester.address()).expect("credit"), credit + pay + stake / U256::from(2u64));
     assert_eq!(m.job(&chain, job).expect("job").state, JobState::Expired);
 }
+
+/// Two provider nodes (`zkinfer node`, separate keys and data) compete for jobs on anvil:
+/// every job is claimed by exactly one of them and paid once; a restarted node does nothing
+/// more (no transaction).
+#[test]
+fn two_provider_nodes_on_anvil() {
+    let mut anvil = Anvil::start();
+    let mut chain = anvil.connect();
+    let base = std::env::temp_dir().join(format!("zkinfer-nodes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let wd = Workdir(base.join("mlp"));
+    let s = pipeline::compile(&repo().join("models/digits_mlp_int8/model.onnx"), ImportOptions::default(), None).expect("compile");
+    write_json(&wd.settings(), &s).expect("settings");
+    let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
+    pipeline::setup(&wd, &s, &params).expect("setup");
+    let data = read_inputs(&repo().join("models/digits_mlp_int8/input.json")).expect("input");
+
+    // dev account 0 operates and requests; 1 and 2 are the providers
+    let operator = zkinfer_service::market::chain::dev_signer(0).expect("key");
+    let providers = [zkinfer_service::market::chain::dev_signer(1).expect("key"), zkinfer_service::market::chain::dev_signer(2).expect("key")];
+    let (m, _) = Market::deploy(&mut chain, &operator, &compile_market().expect("compile"), MarketParams::defaults(operator.address())).expect("deploy");
+    let (model, _) = register_model(&mut chain, &m, &operator, &wd, &s, &params).expect("register");
+    let eth = |x: &str| parse_eth(x).expect("eth");
+    for p in &providers {
+        m.deposit(&mut chain, p, eth("1")).expect("tx").ok("deposit").expect("staked");
+    }
+    let market_dir = base.join("market");
+    m.save(&market_dir.join("deployment.json")).expect("deployment");
+
+    let node = |i: usize, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkinfer"));
+        cmd.args(["node", "--rpc", &anvil.url, "--dir"])
+            .arg(&market_dir)
+            .args(["--key", zkinfer_service::market::chain::DEV_KEYS[i + 1], "--model"])
+            .arg(&wd.0)
+            .arg("--data")
+            .arg(base.join(format!("node{i}")))
+            .args(["--poll-ms", "200", "--min-time-left", "10"])
+            .args(extra)
+            .current_dir(repo());
+        cmd
+    };
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let nodes: Vec<Kill> = (0..2).map(|i| Kill(node(i, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start node"))).collect();
+
+    let inputs = job_inputs(&s, &data).expect("inputs");
+    let (pay, stake) = (eth("0.05"), eth("0.1"));
+    let n_jobs = 4u64;
+    for _ in 0..n_jobs {
+        let deadline = chain.timestamp().expect("time") + 3600;
+        let (job, r) = m.post_job(&mut chain, &operator, model.id, &inputs, deadline, pay, stake).expect("post");
+        assert!(job.is_some(), "post: {}", r.reason());
+    }
+    let t = Instant::now();
+    loop {
+        let states: Vec<_> = (1..=n_jobs).map(|j| m.job(&chain, j).expect("job").state).collect();
+        if states.iter().all(|s| *s == JobState::Paid) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(240), "jobs not all paid: {states:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(nodes);
+    let fee = pay / U256::from(100u64);
+    let mut credited = U256::ZERO;
+    let mut claimed = [0u64; 2];
+    for j in 1..=n_jobs {
+        let p = m.job(&chain, j).expect("job").provider;
+        let i = providers.iter().position(|k| k.address() == p).expect("paid to one of the two nodes");
+        claimed[i] += 1;
+    }
+    for p in &providers {
+        credited += m.withdrawable(&chain, p.address()).expect("credit");
+    }
+    assert_eq!(credited, U256::from(n_jobs) * (pay - fee), "every job paid exactly once");
+    eprintln!("jobs claimed per node: {claimed:?}");
+    // each node's records agree with the chain: its paid jobs are the ones it holds
+    for (i, p) in providers.iter().enumerate() {
+        let store = zkinfer_service::server::store::Store::open(&base.join(format!("node{i}"))).expect("node store");
+        let paid = store.market_jobs(Some("paid")).expect("rows");
+        assert_eq!(paid.len() as u64, claimed[i], "node {i} records");
+        for r in &paid {
+            assert_eq!(m.job(&chain, r.job).expect("job").provider, p.address());
+        }
+    }
+    // a restarted node finds nothing to do and sends no transaction
+    let before = chain.balance(providers[0].address()).expect("balance");
+    let out = node(0, &["--exit-when-idle"]).output().expect("restart node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(chain.balance(providers[0].address()).expect("balance"), before, "the restarted node sent a transaction");
+}

@@ -7,6 +7,7 @@ mod compile;
 mod demo;
 mod evm;
 mod market;
+mod node;
 pub mod prove;
 mod serve;
 mod setup;
@@ -49,6 +50,8 @@ enum Cmd {
     Serve(serve::Args),
     /// Talk to a running `zkinfer serve`.
     Client(client::Args),
+    /// Provider node: claim market jobs for the given models, prove, submit, get paid.
+    Node(node::Args),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Market(a) => market::run(a),
         Cmd::Serve(a) => serve::run(a),
         Cmd::Client(a) => client::run(a),
+        Cmd::Node(a) => node::run(a),
     }
 }
 

@@ -12,8 +12,12 @@ pub struct Args {
     /// Directory written by `zkinfer compile` and `zkinfer setup`.
     dir: PathBuf,
     /// Input file: {"input_data": [[...]]}.
+    #[arg(long, required_unless_present = "quantized_input", conflicts_with = "quantized_input")]
+    input: Option<PathBuf>,
+    /// Already quantized input: {"quantized": [[int, ...], ...]}, one list per model input
+    /// (e.g. decoded from a market job's input instances).
     #[arg(long)]
-    input: PathBuf,
+    quantized_input: Option<PathBuf>,
     /// Where to write the proof (default DIR/proof.json).
     #[arg(short, long)]
     out: Option<PathBuf>,
@@ -32,6 +36,23 @@ pub struct Args {
     srs: SrsArgs,
 }
 
+/// Reads `{"quantized": [[int, ...], ...]}` as the model's input tensors.
+pub fn read_quantized(p: &std::path::Path, g: &zkinfer_circuits::ir::Graph) -> Result<Vec<zkinfer_circuits::ir::Tensor>> {
+    #[derive(serde::Deserialize)]
+    struct Q {
+        quantized: Vec<Vec<i64>>,
+    }
+    let q: Q = crate::files::read_json(p)?;
+    if q.quantized.len() != g.inputs.len() {
+        anyhow::bail!("{}: {} tensors for the model's {} input(s)", p.display(), q.quantized.len(), g.inputs.len());
+    }
+    g.inputs.iter().zip(q.quantized).map(|(s, d)| {
+            let n = d.len();
+            zkinfer_circuits::ir::Tensor::new(s.shape.clone(), d).ok_or_else(|| anyhow::anyhow!("{}: input `{}` has {n} values, its shape is {:?}", p.display(), s.name, s.shape))
+        })
+        .collect()
+}
+
 /// Parses a binding: `0x` + up to 64 hex digits, below the BN254 scalar field modulus.
 pub fn parse_binding(s: &str) -> std::result::Result<Fr, String> {
     let digits = s.strip_prefix("0x").unwrap_or(s);
@@ -47,14 +68,22 @@ pub fn run(a: Args) -> Result<()> {
     }
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
-    let data = read_inputs(&a.input)?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let report = |p: &str| {
         if a.phases {
             eprintln!("zkinfer-phase: {p}");
         }
     };
-    let p = pipeline::prove_with(&wd, &s, &params, &data, a.saturate, a.binding.unwrap_or(Fr::zero()), &report)?;
+    let binding = a.binding.unwrap_or(Fr::zero());
+    let p = match (&a.input, &a.quantized_input) {
+        (Some(input), _) => pipeline::prove_with(&wd, &s, &params, &read_inputs(input)?, a.saturate, binding, &report)?,
+        (None, Some(q)) => {
+            report("witness");
+            let inputs = read_quantized(q, &s.graph)?;
+            pipeline::prove_tensors(&wd, &s, &params, &inputs, binding, &report)?
+        }
+        (None, None) => anyhow::bail!("give --input or --quantized-input"),
+    };
     report("write");
     let out = a.out.unwrap_or_else(|| wd.proof());
     p.write(&out)?;

@@ -1,7 +1,7 @@
 //! What the market driver needs from a chain, implemented by the in-process revm chain
 //! ([`super::local::LocalChain`]) and by a JSON-RPC node ([`super::rpc::RpcChain`]).
 
-use alloy_primitives::{Address, Bytes, Log, U256};
+use alloy_primitives::{Address, Bytes, Log, B256, U256};
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, Result};
 
@@ -36,6 +36,9 @@ pub trait Chain {
     fn code(&self, who: Address) -> Result<Bytes>;
     /// A read-only call: `Ok(return data)`, or `Err(revert data)` when it reverts.
     fn call(&self, to: Address, data: Bytes) -> Result<std::result::Result<Bytes, Bytes>>;
+    /// Logs emitted by `address` with first topic `topic0` (and second topic `topic1` when
+    /// given), oldest first.
+    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>) -> Result<Vec<Log>>;
     /// Sends a transaction from `from` (a call when `to` is given, else a deployment).
     fn send(&mut self, from: &PrivateKeySigner, to: Option<Address>, data: Bytes, value: U256) -> Result<Receipt>;
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, Bytes, Log, B256, U256};
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{bail, Context, Result};
 use revm::context::result::{EVMError, ExecutionResult, Output};
@@ -35,12 +35,16 @@ struct State {
     number: u64,
     timestamp: u64,
     cache: Cache,
+    /// Every log of every successful transaction, in order.
+    #[serde(default)]
+    logs: Vec<Log>,
 }
 
 /// The in-process chain. Each transaction is mined in its own block, 12 s after the previous.
 pub struct LocalChain {
     evm: MainnetEvm<MainnetContext<InMemoryDB>>,
     file: Option<PathBuf>,
+    logs: Vec<Log>,
 }
 
 impl LocalChain {
@@ -67,7 +71,7 @@ impl LocalChain {
                 b.basefee = 0;
                 b.gas_limit = 60_000_000;
             });
-        LocalChain { evm: ctx.build_mainnet(), file: None }
+        LocalChain { evm: ctx.build_mainnet(), file: None, logs: Vec::new() }
     }
 
     /// Opens the chain saved in `file`, or starts a fresh one there when it does not exist.
@@ -81,7 +85,9 @@ impl LocalChain {
             }
             let mut db = InMemoryDB::default();
             db.cache = st.cache;
-            Self::with_db(db, st.number, st.timestamp)
+            let mut me = Self::with_db(db, st.number, st.timestamp);
+            me.logs = st.logs;
+            me
         } else {
             Self::new()?
         };
@@ -99,6 +105,7 @@ impl LocalChain {
             number: b.number.saturating_to(),
             timestamp: b.timestamp.saturating_to(),
             cache: self.evm.ctx.journaled_state.database.cache.clone(),
+            logs: self.logs.clone(),
         };
         let json = serde_json::to_vec(&st).context("cannot serialize the local chain")?;
         crate::files::write_atomic(file, &json)
@@ -180,6 +187,14 @@ impl Chain for LocalChain {
         })
     }
 
+    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>) -> Result<Vec<Log>> {
+        let topics_match = |l: &Log| {
+            let t = l.topics();
+            l.address == address && t.first() == Some(&topic0) && topic1.is_none_or(|t1| t.get(1) == Some(&t1))
+        };
+        Ok(self.logs.iter().filter(|l| topics_match(l)).cloned().collect())
+    }
+
     fn send(&mut self, from: &PrivateKeySigner, to: Option<Address>, data: Bytes, value: U256) -> Result<Receipt> {
         let tx = self.tx(from.address(), to, data, value)?;
         let res = self.evm.transact_commit(tx).map_err(evm_err)?;
@@ -191,6 +206,7 @@ impl Chain for LocalChain {
                     Output::Create(_, a) => *a,
                     Output::Call(_) => None,
                 };
+                self.logs.extend(logs.iter().cloned());
                 Receipt { success: true, gas_used, fee: U256::ZERO, output: output.into_data(), logs, contract, tx_hash: None }
             }
             ExecutionResult::Revert { output, .. } => Receipt { success: false, gas_used, fee: U256::ZERO, output, logs: vec![], contract: None, tx_hash: None },

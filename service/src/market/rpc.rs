@@ -4,9 +4,9 @@
 //! would revert is reported with its decoded revert reason and never sent (no gas is spent).
 
 use alloy_network::{EthereumWallet, TransactionBuilder};
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, Bytes, Log, B256, U256};
 use alloy_provider::{Provider, ProviderBuilder};
-use alloy_rpc_types_eth::{BlockNumberOrTag, TransactionRequest};
+use alloy_rpc_types_eth::{BlockNumberOrTag, Filter, TransactionRequest};
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context, Result};
 
@@ -83,6 +83,16 @@ impl Chain for RpcChain {
                 None => Err(e.into()),
             },
         }
+    }
+
+    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>) -> Result<Vec<Log>> {
+        let p = self.reader()?;
+        let mut f = Filter::new().address(address).event_signature(topic0).from_block(0u64);
+        if let Some(t1) = topic1 {
+            f = f.topic1(t1);
+        }
+        let logs = self.rt.block_on(async { p.get_logs(&f).await })?;
+        Ok(logs.into_iter().map(|l| l.inner).collect())
     }
 
     fn send(&mut self, from: &PrivateKeySigner, to: Option<Address>, data: Bytes, value: U256) -> Result<Receipt> {

@@ -75,7 +75,27 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+CREATE TABLE IF NOT EXISTS market_jobs (
+    job INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    local_job TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    gas INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
+
+/// A market job as the provider node saw it.
+#[derive(Clone, Debug)]
+pub struct MarketJobRow {
+    pub job: u64,
+    /// "skipped", "lost", "claimed", "proving", "paid", "failed".
+    pub state: String,
+    pub local_job: String,
+    pub note: String,
+    pub gas: u64,
+}
 
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -236,6 +256,34 @@ impl Store {
             params![id, JobState::Cancelled as i32, now(), JobState::Queued as i32, JobState::Running as i32],
         )?;
         Ok(n == 1)
+    }
+
+    /// Records the node's view of market job `job` (insert or replace).
+    pub fn set_market_job(&self, job: u64, state: &str, local_job: &str, note: &str, gas: u64) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO market_jobs (job, state, local_job, note, gas, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(job) DO UPDATE SET state = ?2, local_job = ?3, note = ?4, gas = gas + ?5, updated_at = ?6",
+            params![job as i64, state, local_job, note, gas as i64, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn market_jobs(&self, state: Option<&str>) -> Result<Vec<MarketJobRow>> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT job, state, local_job, note, gas FROM market_jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY job")?;
+        let rows = st
+            .query_map(params![state], |r| Ok(MarketJobRow { job: r.get::<_, i64>(0)? as u64, state: r.get(1)?, local_job: r.get(2)?, note: r.get(3)?, gas: r.get::<_, i64>(4)? as u64 }))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.db().query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.db().execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2", params![key, value])?;
+        Ok(())
     }
 
     /// (queued, running) job counts.

@@ -75,7 +75,13 @@ async fn prove_child(s: &Shared, job: &str, model: &str) -> Result<f64, String> 
     let jd = s.store.job_dir(job);
     let out = jd.join("proof.json");
     let mut cmd = tokio::process::Command::new(&s.prover_exe);
-    cmd.arg("prove").arg(s.store.model_dir(model)).arg("--input").arg(jd.join("input.json")).arg("--out").arg(&out).arg("--phases");
+    cmd.arg("prove").arg(s.store.model_dir(model)).arg("--out").arg(&out).arg("--phases");
+    let quantized = jd.join("input_q.json");
+    if quantized.exists() {
+        cmd.arg("--quantized-input").arg(quantized);
+    } else {
+        cmd.arg("--input").arg(jd.join("input.json"));
+    }
     if let Ok(b) = std::fs::read_to_string(jd.join("binding")) {
         cmd.arg("--binding").arg(b.trim());
     }

@@ -1,0 +1,232 @@
+//! The provider node (`zkinfer node`): watches an InferenceMarket, claims open jobs for the
+//! models it serves, proves them through the prover service's durable job queue (the same
+//! [`crate::server`] store and workers), submits the proofs on chain and records the outcome.
+//!
+//! Everything it decides is recorded in its SQLite store before the next step (`market_jobs`:
+//! skipped / lost / claimed / proving / paid / failed), so a restarted node resumes jobs it
+//! claimed and never reconsiders (so never re-claims or re-submits) a job it has recorded.
+//! Two nodes competing for a job both try to claim it; the market lets exactly one succeed
+//! (the other's claim reverts with JobNotOpen and is recorded as lost).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{B256, U256};
+use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolEvent;
+use anyhow::{bail, Context, Result};
+use zkinfer_circuits::public;
+use zkinfer_prover::artifacts::ProofFile;
+
+use crate::files::{write_json, Settings, Workdir};
+use crate::market::abi::InferenceMarket as M;
+use crate::market::chain::{fmt_eth, Chain};
+use crate::market::client::Market;
+use crate::market::flow::{instance_counts, Submission};
+use crate::market::u256_to_fr;
+use crate::server::proto::JobState;
+use crate::server::store::Store;
+use crate::server::worker::{spawn_workers, Shared};
+
+/// Node settings.
+pub struct NodeConfig {
+    pub data: PathBuf,
+    pub models: Vec<PathBuf>,
+    pub workers: u32,
+    pub poll: Duration,
+    /// Skip jobs whose deadline is closer than this (seconds).
+    pub min_time_left: u64,
+    /// Return once nothing is claimed or proving and no new job appeared (tests, cron).
+    pub exit_when_idle: bool,
+    pub prover_exe: PathBuf,
+    pub srs: Option<PathBuf>,
+}
+
+/// A served model: registry id -> compiled model and its id in the node's store.
+struct Served {
+    local_id: String,
+    settings: Settings,
+}
+
+fn log(msg: &str) {
+    eprintln!("zkinfer node: {msg}");
+}
+
+/// Runs the node until stopped (or idle, with `exit_when_idle`).
+pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner) -> Result<()> {
+    market.check_chain(chain)?;
+    let store = Store::open(&cfg.data)?;
+    let served = serve_models(&cfg, chain, market, &store)?;
+    if served.is_empty() {
+        bail!("none of the given models is registered on the market's registry (register them with `zkinfer market register`)");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start the async runtime")?;
+    let shared = Arc::new(Shared { store, wake: tokio::sync::Notify::new(), running: Default::default(), prover_exe: cfg.prover_exe.clone(), srs: cfg.srs.clone() });
+    {
+        let _in_runtime = rt.enter();
+        spawn_workers(shared.clone(), cfg.workers as usize);
+    }
+    let store = &shared.store;
+    log(&format!("provider {} on {}, market {}, serving model(s) {:?}", key.address(), chain.describe(), market.market, served.keys().collect::<Vec<_>>()));
+    loop {
+        let new = scan_new_jobs(&cfg, chain, market, key, store, &served)?;
+        for row in store.market_jobs(Some("claimed"))? {
+            queue_proof(chain, market, store, &shared, &served, row.job)?;
+        }
+        for row in store.market_jobs(Some("proving"))? {
+            finish_proof(chain, market, key, store, &served, row.job, &row.local_job)?;
+        }
+        let busy = !store.market_jobs(Some("claimed"))?.is_empty() || !store.market_jobs(Some("proving"))?.is_empty();
+        if cfg.exit_when_idle && !busy && new == 0 {
+            log("idle: exiting");
+            return Ok(());
+        }
+        std::thread::sleep(cfg.poll);
+    }
+}
+
+/// Copies each compiled model into the store (by verifying-key hash) and finds its registry ids.
+fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &Store) -> Result<BTreeMap<u64, Served>> {
+    let mut by_vk = BTreeMap::new();
+    for dir in &cfg.models {
+        let wd = Workdir(dir.clone());
+        let s = wd.load_settings()?;
+        let (_, header) = zkinfer_prover::keys::read_vk(&wd.vk())?;
+        let vk = B256::from(header.vk_hash);
+        let local_id = hex::encode(header.vk_hash);
+        let local = Workdir(store.model_dir(&local_id));
+        for f in ["settings.json", "pk.bin", "vk.bin"] {
+            if !local.0.join(f).exists() {
+                let bytes = std::fs::read(dir.join(f)).with_context(|| format!("cannot read {}", dir.join(f).display()))?;
+                crate::files::write_atomic(&local.0.join(f), &bytes)?;
+            }
+        }
+        store.add_model(&local_id, &dir.display().to_string())?;
+        store.set_model_ready(&local_id, s.k, s.num_instances as u32, &local_id)?;
+        by_vk.insert(vk, (local_id, s));
+    }
+    let count: u64 = {
+        let data = alloy_sol_types::SolCall::abi_encode(&crate::market::abi::ModelRegistry::modelCountCall {});
+        match chain.call(market.registry, data.into())? {
+            Ok(ret) => U256::from_be_slice(&ret).saturating_to(),
+            Err(_) => bail!("cannot read the registry's modelCount"),
+        }
+    };
+    let mut served = BTreeMap::new();
+    for id in 1..=count {
+        let m = market.model(chain, id)?;
+        if let Some((local_id, s)) = by_vk.get(&m.vkHash) {
+            let (n_in, n_out) = instance_counts(&s.graph);
+            if (m.nInputs as usize, m.nOutputs as usize) != (n_in, n_out) {
+                log(&format!("registry model {id} has the vk hash of {local_id} but other instance counts; not served"));
+                continue;
+            }
+            served.insert(id, Served { local_id: local_id.clone(), settings: s.clone() });
+        }
+    }
+    Ok(served)
+}
+
+/// Looks at jobs posted since the last scan: claims the open ones it serves. Returns how many
+/// new jobs it saw.
+fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, store: &Store, served: &BTreeMap<u64, Served>) -> Result<u64> {
+    let last: u64 = store.meta("last_job")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let count = market.job_count(chain)?;
+    for id in last + 1..=count {
+        let j = market.job(chain, id)?;
+        let now = chain.timestamp()?;
+        let why_not = if j.state != M::JobState::Open {
+            Some(format!("not open ({})", crate::market::client::state_name(j.state)))
+        } else if !served.contains_key(&j.modelId) {
+            Some(format!("model {} not served", j.modelId))
+        } else if j.deadline < now + cfg.min_time_left {
+            Some(format!("deadline {} too close", j.deadline))
+        } else {
+            let (total, locked) = market.stake_of(chain, key.address())?;
+            (total - locked < U256::from(j.stake)).then(|| format!("needs stake {}, free stake {}", fmt_eth(U256::from(j.stake)), fmt_eth(total - locked)))
+        };
+        match why_not {
+            Some(why) => {
+                store.set_market_job(id, "skipped", "", &why, 0)?;
+                log(&format!("job {id}: skipped: {why}"));
+            }
+            None => {
+                let r = market.claim(chain, key, id)?;
+                if r.success {
+                    store.set_market_job(id, "claimed", "", "", r.gas_used)?;
+                    log(&format!("job {id}: claimed (gas {})", r.gas_used));
+                } else {
+                    let why = r.reason();
+                    let state = if why.contains("JobNotOpen") { "lost" } else { "failed" };
+                    store.set_market_job(id, state, "", &why, 0)?;
+                    log(&format!("job {id}: claim failed ({state}): {why}"));
+                }
+            }
+        }
+        store.set_meta("last_job", &id.to_string())?;
+    }
+    Ok(count.saturating_sub(last))
+}
+
+/// Reads the claimed job's inputs from its JobPosted event and queues the proof.
+fn queue_proof(chain: &dyn Chain, market: &Market, store: &Store, shared: &Shared, served: &BTreeMap<u64, Served>, job: u64) -> Result<()> {
+    let j = market.job(chain, job)?;
+    let Some(m) = served.get(&j.modelId) else {
+        return store.set_market_job(job, "failed", "", "model no longer served", 0);
+    };
+    let logs = chain.logs(market.market, M::JobPosted::SIGNATURE_HASH, Some(B256::from(U256::from(job))))?;
+    let ev = logs.iter().find_map(|l| M::JobPosted::decode_log(l).ok()).with_context(|| format!("no JobPosted event for job {job}"))?;
+    let words: Vec<_> = ev.data.inputInstances.iter().map(|w| u256_to_fr(*w)).collect::<Result<_>>()?;
+    let inputs = match public::unpack_inputs(&m.settings.graph, &words) {
+        Ok(t) => t,
+        Err(why) => {
+            log(&format!("job {job}: its inputs are not valid for model {}: {why}", j.modelId));
+            return store.set_market_job(job, "failed", "", &format!("bad inputs: {why}"), 0);
+        }
+    };
+    let binding = market.binding_of(chain, job, j.provider)?;
+    let local = format!("{:032x}", rand::random::<u128>());
+    let jd = store.job_dir(&local);
+    write_json(&jd.join("input_q.json"), &serde_json::json!({ "quantized": inputs.iter().map(|t| &t.data).collect::<Vec<_>>() }))?;
+    crate::files::write_atomic(&jd.join("binding"), format!("{binding:#x}").as_bytes())?;
+    if !store.add_job(&local, &m.local_id, u32::MAX)? {
+        bail!("cannot queue the proof of job {job}");
+    }
+    store.set_market_job(job, "proving", &local, "", 0)?;
+    shared.wake.notify_one();
+    log(&format!("job {job}: proving (local job {local})"));
+    Ok(())
+}
+
+/// Submits a finished proof on chain.
+fn finish_proof(chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, store: &Store, served: &BTreeMap<u64, Served>, job: u64, local: &str) -> Result<()> {
+    let Some(row) = store.job(local)? else {
+        // the local job vanished (e.g. data dir edited): prove again
+        return store.set_market_job(job, "claimed", "", "local job missing", 0);
+    };
+    if row.state == JobState::Queued as i32 || row.state == JobState::Running as i32 {
+        return Ok(());
+    }
+    if row.state != JobState::Done as i32 {
+        log(&format!("job {job}: proving failed: {}", row.error));
+        return store.set_market_job(job, "failed", local, &format!("proving failed: {}", row.error), 0);
+    }
+    let j = market.job(chain, job)?;
+    let m = served.get(&j.modelId).context("model no longer served")?;
+    let file = ProofFile::read(&store.job_dir(local).join("proof.json"))?;
+    let sub = Submission::from_proof(&m.settings.graph, file)?;
+    let r = market.submit(chain, key, job, &sub.inputs, &sub.outputs, &sub.proof)?;
+    if r.success {
+        let fee = j.amount * U256::from(market.params.fee_bps) / U256::from(10_000u64);
+        let note = format!("paid {} (outputs {:?})", fmt_eth(j.amount - fee), sub.file.outputs.iter().map(|o| &o.quantized).collect::<Vec<_>>());
+        store.set_market_job(job, "paid", local, &note, r.gas_used)?;
+        log(&format!("job {job}: submitted (gas {}), {note}", r.gas_used));
+    } else {
+        let why = r.reason();
+        store.set_market_job(job, "failed", local, &format!("submit reverted: {why}"), 0)?;
+        log(&format!("job {job}: submit reverted: {why}"));
+    }
+    Ok(())
+}
