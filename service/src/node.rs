@@ -51,7 +51,7 @@ struct Served {
 }
 
 fn log(msg: &str) {
-    eprintln!("zkinfer node: {msg}");
+    tracing::info!(target: "zkinfer_node", "{msg}");
 }
 
 /// Runs the node until stopped (or idle, with `exit_when_idle`).

@@ -105,10 +105,29 @@ fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> (Co
     (e.code(), e.message().to_string())
 }
 
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let t = Instant::now();
+    let mut s = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(t.elapsed() < Duration::from_secs(10), "metrics endpoint not up: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
 #[test]
 fn api_and_bad_requests() {
     let data = tmp("api");
-    let server = Server::start(&data, &[]);
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").to_string();
+    let server = Server::start(&data, &["--metrics", &metrics]);
     rt().block_on(async {
         let mut c = client(&server.url).await;
         let h = c.health(HealthRequest {}).await.expect("health").into_inner();
@@ -182,6 +201,10 @@ fn api_and_bad_requests() {
         let evm = c.get_evm_verifier(ModelRef { model_id: id.clone() }).await.expect("evm").into_inner();
         assert!(evm.solidity.contains("contract") && evm.deployed_size > 0 && !evm.bytecode.is_empty());
     });
+    let page = http_get(&metrics, "/metrics");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("zkinfer_jobs{state=\"done\"} 1") && page.contains("zkinfer_prove_seconds_count 1"), "{page}");
+    assert!(http_get(&metrics, "/").starts_with("HTTP/1.1 404"));
 }
 
 /// Back-pressure, cancellation and restart recovery on the CNN (a few seconds per proof).

@@ -130,14 +130,29 @@ pub fn run(a: Args) -> Result<()> {
     rt.block_on(run_async(a))
 }
 
+/// Follows a job: a progress bar on a terminal, one line per update otherwise.
 async fn watch(c: &mut Client, job: &str) -> Result<Job> {
     let mut stream = c.inner.watch_job(c.req(JobRef { job_id: job.into() })?).await.map_err(status)?.into_inner();
+    let bar = indicatif::ProgressBar::new(100);
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} job {prefix} {msg:24} [{bar:30}] {pos:>3}% ETA {eta}").map_err(|e| anyhow::anyhow!("{e}"))?.progress_chars("=> "));
+    bar.set_prefix(job[..job.len().min(8)].to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let mut last = None;
     while let Some(j) = stream.message().await.map_err(status)? {
-        say!("{}", show_job(&j));
+        if bar.is_hidden() {
+            say!("{}", show_job(&j));
+        } else {
+            bar.set_message(format!("{}{}", state_name(j.state), if j.phase.is_empty() { String::new() } else { format!(" [{}]", j.phase) }));
+            bar.set_position(j.percent as u64);
+        }
         last = Some(j);
     }
-    last.context("the server closed the stream without a job state")
+    bar.finish_and_clear();
+    let end = last.context("the server closed the stream without a job state")?;
+    if !bar.is_hidden() {
+        say!("{}", show_job(&end));
+    }
+    Ok(end)
 }
 
 async fn run_async(a: Args) -> Result<()> {

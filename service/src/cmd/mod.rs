@@ -79,3 +79,23 @@ pub struct SrsArgs {
     #[arg(long)]
     pub srs: Option<PathBuf>,
 }
+
+/// Logging options of the long-running commands (`serve`, `node`).
+#[derive(clap::Args, Clone)]
+pub struct LogArgs {
+    /// Log one JSON object per line (for log collectors) instead of text.
+    #[arg(long)]
+    pub log_json: bool,
+    /// Least severity logged: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: tracing::Level,
+}
+
+impl LogArgs {
+    /// Installs the structured logger (stderr).
+    pub fn init(&self) {
+        let b = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(self.log_level).with_target(false);
+        // a second init (tests running commands in-process) keeps the first logger
+        let _ = if self.log_json { b.json().try_init() } else { b.try_init() };
+    }
+}

@@ -41,9 +41,12 @@ pub struct Args {
     /// SRS file (default: the UNSAFE dev SRS, tests and demos only).
     #[arg(long)]
     srs: Option<PathBuf>,
+    #[command(flatten)]
+    log: super::LogArgs,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.log.init();
     let key = match a.key.clone().or_else(|| std::env::var("ZKINFER_KEY").ok()) {
         Some(k) => signer(&k).context("--key / $ZKINFER_KEY")?,
         None => dev_signer(2)?,

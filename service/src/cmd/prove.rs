@@ -69,9 +69,16 @@ pub fn run(a: Args) -> Result<()> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+    // a spinner with the phase on a terminal (hidden otherwise); phase lines for the server
+    let spinner = indicatif::ProgressBar::new_spinner();
+    if !a.phases {
+        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    }
     let report = |p: &str| {
         if a.phases {
             eprintln!("zkinfer-phase: {p}");
+        } else {
+            spinner.set_message(format!("proving: {p}"));
         }
     };
     let binding = a.binding.unwrap_or(Fr::zero());
@@ -85,6 +92,7 @@ pub fn run(a: Args) -> Result<()> {
         (None, None) => anyhow::bail!("give --input or --quantized-input"),
     };
     report("write");
+    spinner.finish_and_clear();
     let out = a.out.unwrap_or_else(|| wd.proof());
     p.write(&out)?;
     for o in &p.outputs {

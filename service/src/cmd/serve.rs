@@ -22,12 +22,18 @@ pub struct Args {
     /// API token required on mutating calls (or $ZKINFER_API_TOKEN).
     #[arg(long)]
     token: Option<String>,
+    /// Serve Prometheus metrics (jobs by state, prove-time histogram) at http://ADDR/metrics.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
     /// SRS file for setup/prove/verify. Without it: the UNSAFE dev SRS (tests and demos only).
     #[arg(long)]
     srs: Option<PathBuf>,
+    #[command(flatten)]
+    log: super::LogArgs,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.log.init();
     let token = a.token.or_else(|| std::env::var("ZKINFER_API_TOKEN").ok()).filter(|t| !t.is_empty());
     if a.srs.is_none() {
         eprintln!("zkinfer serve: WARNING: no --srs: keys and proofs use the UNSAFE dev SRS (tests and demos only)");
@@ -40,6 +46,7 @@ pub fn run(a: Args) -> Result<()> {
         token,
         srs: a.srs,
         prover_exe: std::env::current_exe().context("cannot find the zkinfer executable")?,
+        metrics: a.metrics,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start the async runtime")?;
     rt.block_on(serve(cfg))

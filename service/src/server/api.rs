@@ -174,6 +174,7 @@ impl Prover for Api {
         }
         let name = if !r.name.is_empty() { r.name } else if !default_name.is_empty() { default_name } else { id[..12].to_string() };
         let m = store.add_model(&id, &name).map_err(internal)?;
+        tracing::info!(model = %id, name = %m.name, "model registered");
         let s = Workdir(dir).load_settings().ok();
         Ok(Response::new(model_msg(&m, s.as_ref())))
     }
@@ -196,9 +197,13 @@ impl Prover for Api {
             .await
             .map_err(blocking_err)?;
             match res {
-                Ok((k, n, vk)) => self.shared.store.set_model_ready(&m.id, k, n, &vk).map_err(internal)?,
+                Ok((k, n, vk)) => {
+                    tracing::info!(model = %m.id, k, "model set up");
+                    self.shared.store.set_model_ready(&m.id, k, n, &vk).map_err(internal)?
+                }
                 Err(e) => {
                     let why = format!("{e:#}");
+                    tracing::warn!(model = %m.id, error = %why, "setup failed");
                     self.shared.store.set_model_failed(&m.id, &why).map_err(internal)?;
                     return Err(Status::failed_precondition(format!("setup of model {} failed: {why}", m.id)));
                 }
@@ -243,6 +248,7 @@ impl Prover for Api {
             return Err(Status::resource_exhausted(format!("the queue is full ({} jobs waiting); retry later", self.queue_capacity)));
         }
         self.shared.wake.notify_one();
+        tracing::info!(job = %id, model = %m.id, "job queued");
         let j = self.job_row(&id)?;
         Ok(Response::new(self.job_msg(&j)))
     }
@@ -301,6 +307,7 @@ impl Prover for Api {
             return Err(Status::failed_precondition(format!("job {} is already {}", j.id, state_name(j.state))));
         }
         self.shared.kill(&j.id);
+        tracing::info!(job = %j.id, "job cancelled");
         let j = self.job_row(&j.id)?;
         Ok(Response::new(self.job_msg(&j)))
     }

@@ -2,6 +2,7 @@
 //! proving workers in [`worker`]. The protocol is `service/proto/zkinfer.proto`.
 
 pub mod api;
+pub mod metrics;
 pub mod store;
 pub mod worker;
 
@@ -29,6 +30,8 @@ pub struct Config {
     pub srs: Option<PathBuf>,
     /// The executable the workers run to prove (`zkinfer`).
     pub prover_exe: PathBuf,
+    /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Runs the server until the process is stopped.
@@ -49,6 +52,10 @@ pub async fn serve(cfg: Config) -> Result<()> {
         srs: cfg.srs.clone(),
     });
     worker::spawn_workers(shared.clone(), cfg.workers as usize);
+    if let Some(addr) = cfg.metrics {
+        let listener = metrics::bind(addr).await?;
+        tokio::spawn(metrics::serve_metrics(listener, shared.clone()));
+    }
     let api = api::Api { shared, token: cfg.token.clone(), workers: cfg.workers, queue_capacity: cfg.queue_capacity, srs: cfg.srs.clone() };
     let svc = proto::prover_server::ProverServer::new(api).max_decoding_message_size(api::MAX_REQUEST_BYTES).max_encoding_message_size(api::MAX_REQUEST_BYTES);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;

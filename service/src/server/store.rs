@@ -286,6 +286,28 @@ impl Store {
         Ok(())
     }
 
+    /// Number of jobs in each state (all states, zero included).
+    pub fn state_counts(&self) -> Result<Vec<(JobState, u64)>> {
+        let db = self.db();
+        [JobState::Queued, JobState::Running, JobState::Done, JobState::Failed, JobState::Cancelled]
+            .into_iter()
+            .map(|s| Ok((s, db.query_row("SELECT COUNT(*) FROM jobs WHERE state = ?1", params![s as i32], |r| r.get::<_, i64>(0))? as u64)))
+            .collect()
+    }
+
+    /// Prove-time histogram of finished jobs: cumulative counts for each upper bound, then
+    /// (sum, count).
+    pub fn prove_histogram(&self, bounds: &[f64]) -> Result<(Vec<u64>, f64, u64)> {
+        let db = self.db();
+        let done = JobState::Done as i32;
+        let mut cum = Vec::with_capacity(bounds.len());
+        for b in bounds {
+            cum.push(db.query_row("SELECT COUNT(*) FROM jobs WHERE state = ?1 AND prove_seconds <= ?2", params![done, b], |r| r.get::<_, i64>(0))? as u64);
+        }
+        let (sum, count): (f64, i64) = db.query_row("SELECT COALESCE(SUM(prove_seconds), 0), COUNT(*) FROM jobs WHERE state = ?1", params![done], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((cum, sum, count as u64))
+    }
+
     /// (queued, running) job counts.
     pub fn counts(&self) -> Result<(u32, u32)> {
         let db = self.db();

@@ -45,13 +45,16 @@ pub fn spawn_workers(shared: Arc<Shared>, n: usize) {
         tokio::spawn(async move {
             loop {
                 match s.store.take_next() {
-                    Ok(Some(job)) => run_job(&s, job.id, job.model_id).await,
+                    Ok(Some(job)) => {
+                        tracing::info!(job = %job.id, model = %job.model_id, attempt = job.attempts, "job started");
+                        run_job(&s, job.id, job.model_id).await
+                    }
                     Ok(None) => {
                         // sleep until a job is queued (or poll: a job queued by another path)
                         let _ = tokio::time::timeout(Duration::from_secs(2), s.wake.notified()).await;
                     }
                     Err(e) => {
-                        eprintln!("zkinfer serve: worker cannot read the job queue: {e:#}");
+                        tracing::error!(error = %format!("{e:#}"), "worker cannot read the job queue");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
@@ -65,8 +68,12 @@ async fn run_job(s: &Shared, job: String, model: String) {
         Ok(secs) => (JobState::Done, String::new(), secs),
         Err(e) => (JobState::Failed, e, 0.0),
     };
+    match state {
+        JobState::Done => tracing::info!(job = %job, prove_seconds = secs, "job done"),
+        _ => tracing::warn!(job = %job, error = %error, "job failed or cancelled"),
+    }
     if let Err(e) = s.store.finish(&job, state, &error, secs) {
-        eprintln!("zkinfer serve: cannot record the end of job {job}: {e:#}");
+        tracing::error!(job = %job, error = %format!("{e:#}"), "cannot record the end of the job");
     }
 }
 
