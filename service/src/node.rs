@@ -214,6 +214,16 @@ fn finish_proof(chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, 
         return store.set_market_job(job, "failed", local, &format!("proving failed: {}", row.error), 0);
     }
     let j = market.job(chain, job)?;
+    // a node killed between its submit and recording it finds the job already paid
+    if j.state != M::JobState::Claimed || j.provider != key.address() {
+        let (state, note) = if j.state == M::JobState::Paid && j.provider == key.address() {
+            ("paid", "paid (recorded after a restart)".to_string())
+        } else {
+            ("failed", format!("job is {} on chain", crate::market::client::state_name(j.state)))
+        };
+        log(&format!("job {job}: {note}"));
+        return store.set_market_job(job, state, local, &note, 0);
+    }
     let m = served.get(&j.modelId).context("model no longer served")?;
     let file = ProofFile::read(&store.job_dir(local).join("proof.json"))?;
     let sub = Submission::from_proof(&m.settings.graph, file)?;
