@@ -8,7 +8,7 @@
 pub mod artifacts;
 pub mod error;
 pub mod evm;
-mod fsutil;
+pub mod fsutil;
 pub mod keys;
 pub mod prove;
 pub mod sizing;

@@ -96,13 +96,12 @@ fn ensure_parent(p: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes bytes atomically.
+/// Writes bytes atomically and durably (unique temporary file, fsync, rename): concurrent
+/// writers never see each other's half-written files, and a crash leaves the old or the new
+/// content.
 pub fn write_atomic(p: &Path, bytes: &[u8]) -> Result<()> {
     ensure_parent(p)?;
-    let tmp = p.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, p).with_context(|| format!("cannot move {} into place", p.display()))?;
-    Ok(())
+    Ok(zkinfer_prover::fsutil::write_bytes_atomic(p, bytes)?)
 }
 
 /// Reads an EZKL-style input file: `{"input_data": [[...], ...]}`, one flat list per input

@@ -72,11 +72,16 @@ pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &Privat
     log(&format!("provider {} on {}, market {}, serving model(s) {:?}", key.address(), chain.describe(), market.market, served.keys().collect::<Vec<_>>()));
     loop {
         let new = scan_new_jobs(&cfg, chain, market, key, store, &served)?;
+        // an error on one job (a flaky node, a missing event) is logged and retried next pass
         for row in store.market_jobs(Some("claimed"))? {
-            queue_proof(chain, market, store, &shared, &served, row.job)?;
+            if let Err(e) = queue_proof(chain, market, store, &shared, &served, row.job) {
+                log(&format!("job {}: cannot queue the proof yet: {e:#}", row.job));
+            }
         }
         for row in store.market_jobs(Some("proving"))? {
-            finish_proof(chain, market, key, store, &served, row.job, &row.local_job)?;
+            if let Err(e) = finish_proof(chain, market, key, store, &served, row.job, &row.local_job) {
+                log(&format!("job {}: cannot submit yet: {e:#}", row.job));
+            }
         }
         let busy = !store.market_jobs(Some("claimed"))?.is_empty() || !store.market_jobs(Some("proving"))?.is_empty();
         if cfg.exit_when_idle && !busy && new == 0 {
@@ -87,7 +92,12 @@ pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &Privat
     }
 }
 
-/// Copies each compiled model into the store (by verifying-key hash) and finds its registry ids.
+/// Copies each compiled model into the store (by verifying-key hash) and finds its registry ids:
+/// entries whose verifying-key hash, instance counts AND verifier code hash (keccak of the
+/// runtime code of this model's own compiled Solidity verifier) all match. The vk hash alone
+/// is only a claim by whoever registered the entry: an entry pointing at another verifier
+/// (e.g. one that always reverts) could otherwise make the node claim jobs it can never be
+/// paid for, and lose stake.
 fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &Store) -> Result<BTreeMap<u64, Served>> {
     let mut by_vk = BTreeMap::new();
     for dir in &cfg.models {
@@ -96,6 +106,13 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
         let (_, header) = zkinfer_prover::keys::read_vk(&wd.vk())?;
         let vk = B256::from(header.vk_hash);
         let local_id = hex::encode(header.vk_hash);
+        if !wd.verifier().exists() {
+            let params = crate::pipeline::load_params(cfg.srs.as_deref(), s.k)?;
+            crate::pipeline::evm_verifier(&wd, &s, &params, None)?;
+        }
+        let v: serde_json::Value = crate::files::read_json(&wd.verifier())?;
+        let runtime = hex::decode(v["deployed_bytecode"].as_str().unwrap_or_default().trim_start_matches("0x")).with_context(|| format!("{}: deployed_bytecode is not hex", wd.verifier().display()))?;
+        let code_hash = alloy_primitives::keccak256(&runtime);
         let local = Workdir(store.model_dir(&local_id));
         for f in ["settings.json", "pk.bin", "vk.bin"] {
             if !local.0.join(f).exists() {
@@ -104,8 +121,11 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
             }
         }
         store.add_model(&local_id, &dir.display().to_string())?;
+        if cfg.srs.is_none() {
+            store.cache_dev_srs(s.k)?; // UNSAFE dev SRS, once per k, for the workers
+        }
         store.set_model_ready(&local_id, s.k, s.num_instances as u32, &local_id)?;
-        by_vk.insert(vk, (local_id, s));
+        by_vk.insert(vk, (local_id, s, code_hash));
     }
     let count: u64 = {
         let data = alloy_sol_types::SolCall::abi_encode(&crate::market::abi::ModelRegistry::modelCountCall {});
@@ -117,10 +137,14 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
     let mut served = BTreeMap::new();
     for id in 1..=count {
         let m = market.model(chain, id)?;
-        if let Some((local_id, s)) = by_vk.get(&m.vkHash) {
+        if let Some((local_id, s, code_hash)) = by_vk.get(&m.vkHash) {
             let (n_in, n_out) = instance_counts(&s.graph);
             if (m.nInputs as usize, m.nOutputs as usize) != (n_in, n_out) {
                 log(&format!("registry model {id} has the vk hash of {local_id} but other instance counts; not served"));
+                continue;
+            }
+            if m.verifierCodeHash != *code_hash {
+                log(&format!("registry model {id} has the vk hash of {local_id} but another verifier's code; not served"));
                 continue;
             }
             served.insert(id, Served { local_id: local_id.clone(), settings: s.clone() });
@@ -137,15 +161,24 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
     for id in last + 1..=count {
         let j = market.job(chain, id)?;
         let now = chain.timestamp()?;
+        // a claim sent before a crash, but not recorded: resume it
+        if j.state == M::JobState::Claimed && j.provider == key.address() {
+            store.set_market_job(id, "claimed", "", "claim found on chain after a restart", 0)?;
+            store.set_meta("last_job", &id.to_string())?;
+            continue;
+        }
         let why_not = if j.state != M::JobState::Open {
             Some(format!("not open ({})", crate::market::client::state_name(j.state)))
         } else if !served.contains_key(&j.modelId) {
             Some(format!("model {} not served", j.modelId))
         } else if j.deadline < now + cfg.min_time_left {
             Some(format!("deadline {} too close", j.deadline))
+        } else if let Err(why) = job_inputs(chain, market, &served[&j.modelId].settings, id) {
+            // never claim a job whose inputs the model cannot take: it could only be slashed
+            Some(format!("inputs unusable: {why:#}"))
         } else {
-            let (total, locked) = market.stake_of(chain, key.address())?;
-            (total - locked < U256::from(j.stake)).then(|| format!("needs stake {}, free stake {}", fmt_eth(U256::from(j.stake)), fmt_eth(total - locked)))
+            let free = market.free_stake(chain, key.address())?;
+            (free < U256::from(j.stake)).then(|| format!("needs stake {}, free stake {}", fmt_eth(U256::from(j.stake)), fmt_eth(free)))
         };
         match why_not {
             Some(why) => {
@@ -176,16 +209,7 @@ fn queue_proof(chain: &dyn Chain, market: &Market, store: &Store, shared: &Share
     let Some(m) = served.get(&j.modelId) else {
         return store.set_market_job(job, "failed", "", "model no longer served", 0);
     };
-    let logs = chain.logs(market.market, M::JobPosted::SIGNATURE_HASH, Some(B256::from(U256::from(job))))?;
-    let ev = logs.iter().find_map(|l| M::JobPosted::decode_log(l).ok()).with_context(|| format!("no JobPosted event for job {job}"))?;
-    let words: Vec<_> = ev.data.inputInstances.iter().map(|w| u256_to_fr(*w)).collect::<Result<_>>()?;
-    let inputs = match public::unpack_inputs(&m.settings.graph, &words) {
-        Ok(t) => t,
-        Err(why) => {
-            log(&format!("job {job}: its inputs are not valid for model {}: {why}", j.modelId));
-            return store.set_market_job(job, "failed", "", &format!("bad inputs: {why}"), 0);
-        }
-    };
+    let inputs = job_inputs(chain, market, &m.settings, job)?;
     let binding = market.binding_of(chain, job, j.provider)?;
     let local = format!("{:032x}", rand::random::<u128>());
     let jd = store.job_dir(&local);
@@ -198,6 +222,14 @@ fn queue_proof(chain: &dyn Chain, market: &Market, store: &Store, shared: &Share
     shared.wake.notify_one();
     log(&format!("job {job}: proving (local job {local})"));
     Ok(())
+}
+
+/// The job's quantized input tensors, decoded from its JobPosted event.
+fn job_inputs(chain: &dyn Chain, market: &Market, s: &Settings, job: u64) -> Result<Vec<zkinfer_circuits::ir::Tensor>> {
+    let logs = chain.logs(market.market, M::JobPosted::SIGNATURE_HASH, Some(B256::from(U256::from(job))))?;
+    let ev = logs.iter().find_map(|l| M::JobPosted::decode_log(l).ok()).with_context(|| format!("no JobPosted event for job {job}"))?;
+    let words: Vec<_> = ev.data.inputInstances.iter().map(|w| u256_to_fr(*w)).collect::<Result<_>>()?;
+    public::unpack_inputs(&s.graph, &words).map_err(anyhow::Error::msg)
 }
 
 /// Submits a finished proof on chain.

@@ -186,6 +186,12 @@ fn two_provider_nodes_on_anvil() {
 
     let inputs = job_inputs(&s, &data).expect("inputs");
     let (pay, stake) = (eth("0.05"), eth("0.1"));
+    // job 1 is a trap: a registry entry claiming this model's vk hash and instance counts but
+    // pointing at other code (here the registry itself); nodes must not claim it
+    let (fake, _) = m.register(&mut chain, &operator, m.registry, model.vk_hash, model.n_inputs, model.n_outputs).expect("fake entry");
+    let deadline = chain.timestamp().expect("time") + 3600;
+    let (trap, _) = m.post_job(&mut chain, &operator, fake.id, &inputs, deadline, pay, stake).expect("post trap");
+    assert_eq!(trap, Some(1));
     let n_jobs = 4u64;
     for _ in 0..n_jobs {
         let deadline = chain.timestamp().expect("time") + 3600;
@@ -194,7 +200,7 @@ fn two_provider_nodes_on_anvil() {
     }
     let t = Instant::now();
     loop {
-        let states: Vec<_> = (1..=n_jobs).map(|j| m.job(&chain, j).expect("job").state).collect();
+        let states: Vec<_> = (2..=n_jobs + 1).map(|j| m.job(&chain, j).expect("job").state).collect();
         if states.iter().all(|s| *s == JobState::Paid) {
             break;
         }
@@ -205,7 +211,8 @@ fn two_provider_nodes_on_anvil() {
     let fee = pay / U256::from(100u64);
     let mut credited = U256::ZERO;
     let mut claimed = [0u64; 2];
-    for j in 1..=n_jobs {
+    assert_eq!(m.job(&chain, 1).expect("trap").state, JobState::Open, "a node claimed a job for a verifier it does not know");
+    for j in 2..=n_jobs + 1 {
         let p = m.job(&chain, j).expect("job").provider;
         let i = providers.iter().position(|k| k.address() == p).expect("paid to one of the two nodes");
         claimed[i] += 1;

@@ -83,6 +83,9 @@ fn input(model: &str) -> Vec<Tensor> {
 
 async fn register_and_setup(c: &mut ProverClient<Channel>, model: &str) -> String {
     let m = c.register_model(RegisterModelRequest { name: model.into(), source: Some(register_model_request::Source::Onnx(onnx(model))) }).await.expect("register").into_inner();
+    assert_eq!(m.state, "registered");
+    let m = c.compile(ModelRef { model_id: m.model_id }).await.expect("compile").into_inner();
+    assert!(m.state == "compiled" && m.k > 0, "{m:?}");
     let m = c.setup(ModelRef { model_id: m.model_id }).await.expect("setup").into_inner();
     assert_eq!(m.state, "ready");
     m.model_id
@@ -117,7 +120,7 @@ fn http_get(addr: &str, path: &str) -> String {
             }
         }
     };
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).expect("write");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
     out
@@ -142,6 +145,10 @@ fn api_and_bad_requests() {
         assert_eq!(code(c.register_model(bad(None)).await).0, Code::InvalidArgument);
         assert_eq!(code(c.register_model(bad(Some(register_model_request::Source::Path("/nonexistent.onnx".into())))).await).0, Code::InvalidArgument);
 
+        // proving before setup is refused
+        let reg = c.register_model(RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))) }).await.expect("register").into_inner();
+        let early = SubmitProofRequest { model_id: reg.model_id.clone(), inputs: input("digits_mlp_int8"), binding: String::new(), saturate: false };
+        assert_eq!(code(c.submit_proof(early).await).0, Code::FailedPrecondition);
         let id = register_and_setup(&mut c, "digits_mlp_int8").await;
         // registering the same bytes again is the same model; setup is idempotent
         let again = c.register_model(RegisterModelRequest { name: "x".into(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))) }).await.expect("again").into_inner();

@@ -34,6 +34,8 @@ enum Verb {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Import the model and size its circuit (idempotent).
+    Compile { model: String },
     /// Compile the model and generate its keys (idempotent).
     Setup { model: String },
     /// Queue a proof; with --wait, follow it and write the proof file.
@@ -174,6 +176,10 @@ async fn run_async(a: Args) -> Result<()> {
             let m = c.inner.register_model(c.req(RegisterModelRequest { name, source: Some(register_model_request::Source::Onnx(bytes)) })?).await.map_err(status)?.into_inner();
             say!("model {} ({}): {}", m.model_id, m.name, m.state);
         }
+        Verb::Compile { model } => {
+            let m = c.inner.compile(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
+            say!("model {}: {}, k = {}, {} public instances", m.model_id, m.state, m.k, m.num_instances);
+        }
         Verb::Setup { model } => {
             let m = c.inner.setup(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
             say!("model {}: {}, k = {}, {} public instances, vk sha256 {}", m.model_id, m.state, m.k, m.num_instances, m.vk_hash);
@@ -265,6 +271,9 @@ impl std::fmt::Display for LoadReport {
 
 async fn load(c: &Client, model: &str, inputs: Vec<Tensor>, clients: usize, jobs: usize) -> Result<LoadReport> {
     use std::time::Instant;
+    if clients == 0 || jobs == 0 || clients * jobs > 1000 {
+        bail!("--clients and --jobs must be at least 1, with at most 1000 jobs in all");
+    }
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {

@@ -219,6 +219,11 @@ impl Market {
         self.view(chain, self.market, M::withdrawableCall { token: Address::ZERO, account: who })
     }
 
+    /// Stake of `who` a claim can lock (not locked, not pending withdrawal).
+    pub fn free_stake(&self, chain: &dyn Chain, who: Address) -> Result<U256> {
+        self.view(chain, self.market, M::freeStakeOfCall { provider: who })
+    }
+
     /// (total, locked) stake of `who`.
     pub fn stake_of(&self, chain: &dyn Chain, who: Address) -> Result<(U256, U256)> {
         let s = self.view(chain, self.market, M::stakeOfCall { provider: who })?;

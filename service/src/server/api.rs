@@ -25,7 +25,9 @@ pub const MAX_INPUT_VALUES: usize = 1 << 24;
 
 pub struct Api {
     pub shared: Arc<Shared>,
-    /// Required as `authorization: Bearer <token>` on mutating calls when set.
+    /// One Compile/Setup at a time per model.
+    pub setup_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Required as `authorization: Bearer <token>` on every call but Health when set.
     pub token: Option<String>,
     pub workers: u32,
     pub queue_capacity: u32,
@@ -61,6 +63,15 @@ impl Api {
             [] => Err(Status::not_found(format!("no model {id}"))),
             _ => Err(Status::invalid_argument(format!("model id prefix `{id}` is ambiguous"))),
         }
+    }
+
+    /// The SRS file for size `k`: the configured one, else the cached dev SRS (if written).
+    fn srs_for(&self, k: u32) -> Option<std::path::PathBuf> {
+        self.srs.clone().or_else(|| Some(self.shared.store.dev_srs_path(k)).filter(|p| p.exists()))
+    }
+
+    fn setup_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.setup_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default().clone()
     }
 
     fn ready(&self, id: &str) -> Result<(ModelRow, Settings), Status> {
@@ -145,7 +156,12 @@ impl Prover for Api {
         let (bytes, default_name) = match r.source {
             Some(register_model_request::Source::Onnx(b)) => (b, String::new()),
             Some(register_model_request::Source::Path(p)) => {
-                let bytes = std::fs::read(&p).map_err(|e| Status::invalid_argument(format!("cannot read {p}: {e}")))?;
+                let meta = std::fs::metadata(&p).map_err(|e| Status::invalid_argument(format!("cannot read {p}: {e}")))?;
+                if !meta.is_file() || meta.len() > MAX_REQUEST_BYTES as u64 {
+                    return Err(Status::invalid_argument(format!("{p} is not a regular file of at most {MAX_REQUEST_BYTES} bytes")));
+                }
+                let path = p.clone();
+                let bytes = tokio::task::spawn_blocking(move || std::fs::read(path)).await.map_err(blocking_err)?.map_err(|e| Status::invalid_argument(format!("cannot read {p}: {e}")))?;
                 let name = Path::new(&p).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                 (bytes, name)
             }
@@ -166,10 +182,9 @@ impl Prover for Api {
                 let scratch = scratch.clone();
                 move || import_file(&scratch, &ImportOptions::default())
             })
-            .await
-            .map_err(blocking_err)?;
+            .await;
             let _ = std::fs::remove_file(&scratch);
-            imported.map_err(|e| Status::invalid_argument(format!("the ONNX model cannot be proven: {e}")))?;
+            imported.map_err(blocking_err)?.map_err(|e| Status::invalid_argument(format!("the ONNX model cannot be proven: {e}")))?;
             crate::files::write_atomic(&onnx, &bytes).map_err(internal)?;
         }
         let name = if !r.name.is_empty() { r.name } else if !default_name.is_empty() { default_name } else { id[..12].to_string() };
@@ -179,17 +194,47 @@ impl Prover for Api {
         Ok(Response::new(model_msg(&m, s.as_ref())))
     }
 
+    async fn compile(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
+        self.authorize(&req)?;
+        let m = self.resolve(&req.get_ref().model_id)?;
+        let lock = self.setup_lock(&m.id);
+        let _one_at_a_time = lock.lock().await;
+        let m = self.resolve(&m.id)?;
+        let wd = Workdir(self.shared.store.model_dir(&m.id));
+        if m.state == "registered" || m.state == "failed" || wd.load_settings().is_err() {
+            let (shared, id) = (self.shared.clone(), m.id.clone());
+            let res = tokio::task::spawn_blocking(move || compile_model(&shared, &id)).await.map_err(blocking_err)?;
+            if let Err(e) = res {
+                let why = format!("{e:#}");
+                self.shared.store.set_model_failed(&m.id, &why).map_err(internal)?;
+                return Err(Status::failed_precondition(format!("compiling model {} failed: {why}", m.id)));
+            }
+        }
+        let m = self.resolve(&m.id)?;
+        Ok(Response::new(model_msg(&m, wd.load_settings().ok().as_ref())))
+    }
+
     async fn setup(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
         self.authorize(&req)?;
         let m = self.resolve(&req.get_ref().model_id)?;
+        let lock = self.setup_lock(&m.id);
+        let _one_at_a_time = lock.lock().await;
+        let m = self.resolve(&m.id)?;
         let wd = Workdir(self.shared.store.model_dir(&m.id));
         if m.state != "ready" {
             let (shared, id, srs) = (self.shared.clone(), m.id.clone(), self.srs.clone());
             let res = tokio::task::spawn_blocking(move || -> anyhow::Result<(u32, u32, String)> {
                 let wd = Workdir(shared.store.model_dir(&id));
-                let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions::default(), None)?;
-                crate::files::write_json(&wd.settings(), &s)?;
-                let params = pipeline::load_params(srs.as_deref(), s.k)?;
+                let s = match wd.load_settings() {
+                    Ok(s) => s,
+                    Err(_) => compile_model(&shared, &id)?,
+                };
+                // without --srs: the UNSAFE dev SRS, cached once per k for the workers
+                let srs = match srs {
+                    Some(p) => p,
+                    None => shared.store.cache_dev_srs(s.k)?,
+                };
+                let params = pipeline::load_params(Some(&srs), s.k)?;
                 pipeline::setup(&wd, &s, &params)?;
                 let (_, header) = zkinfer_prover::keys::read_vk(&wd.vk())?;
                 Ok((s.k, s.num_instances as u32, hex::encode(header.vk_hash)))
@@ -214,6 +259,7 @@ impl Prover for Api {
     }
 
     async fn get_model(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
+        self.authorize(&req)?;
         let m = self.resolve(&req.get_ref().model_id)?;
         let s = Workdir(self.shared.store.model_dir(&m.id)).load_settings().ok();
         Ok(Response::new(model_msg(&m, s.as_ref())))
@@ -256,10 +302,11 @@ impl Prover for Api {
     type WatchJobStream = JobStream;
 
     async fn watch_job(&self, req: Request<JobRef>) -> Result<Response<JobStream>, Status> {
+        self.authorize(&req)?;
         let first = self.job_row(&req.get_ref().job_id)?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let shared = self.shared.clone();
-        let api = Api { shared: self.shared.clone(), token: None, workers: self.workers, queue_capacity: self.queue_capacity, srs: None };
+        let api = Api { shared: self.shared.clone(), setup_locks: Default::default(), token: None, workers: self.workers, queue_capacity: self.queue_capacity, srs: None };
         tokio::spawn(async move {
             let mut last: Option<(i32, String, i64)> = None;
             let mut row = first;
@@ -277,7 +324,11 @@ impl Prover for Api {
                 if terminal {
                     return;
                 }
-                tokio::time::sleep(Duration::from_millis(if row.state == JobState::Running as i32 { 1000 } else { 250 })).await;
+                let pause = Duration::from_millis(if row.state == JobState::Running as i32 { 1000 } else { 250 });
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = tx.closed() => return, // the client went away
+                }
                 row = match shared.store.job(&row.id) {
                     Ok(Some(r)) => r,
                     _ => return,
@@ -288,11 +339,13 @@ impl Prover for Api {
     }
 
     async fn get_job(&self, req: Request<JobRef>) -> Result<Response<Job>, Status> {
+        self.authorize(&req)?;
         let j = self.job_row(&req.get_ref().job_id)?;
         Ok(Response::new(self.job_msg(&j)))
     }
 
     async fn list_jobs(&self, req: Request<ListJobsRequest>) -> Result<Response<ListJobsReply>, Status> {
+        self.authorize(&req)?;
         let r = req.into_inner();
         let model = if r.model_id.is_empty() { None } else { Some(self.resolve(&r.model_id)?.id) };
         let limit = if r.limit == 0 { 100 } else { r.limit.min(1000) };
@@ -313,6 +366,7 @@ impl Prover for Api {
     }
 
     async fn get_proof(&self, req: Request<JobRef>) -> Result<Response<ProofReply>, Status> {
+        self.authorize(&req)?;
         let j = self.job_row(&req.get_ref().job_id)?;
         if j.state != JobState::Done as i32 {
             return Err(Status::failed_precondition(format!("job {} is {}, no proof{}", j.id, state_name(j.state), if j.error.is_empty() { String::new() } else { format!(" ({})", j.error) })));
@@ -323,10 +377,11 @@ impl Prover for Api {
     }
 
     async fn verify(&self, req: Request<VerifyRequest>) -> Result<Response<VerifyReply>, Status> {
+        self.authorize(&req)?;
         let r = req.into_inner();
         let (m, s) = self.ready(&r.model_id)?;
         let p: ProofFile = serde_json::from_str(&r.proof_json).map_err(|e| Status::invalid_argument(format!("proof_json is not a zkinfer proof file: {e}")))?;
-        let (shared, srs) = (self.shared.clone(), self.srs.clone());
+        let (shared, srs) = (self.shared.clone(), self.srs_for(s.k));
         let v = tokio::task::spawn_blocking(move || -> anyhow::Result<zkinfer_prover::Verdict> {
             let wd = Workdir(shared.store.model_dir(&m.id));
             let params = pipeline::load_params(srs.as_deref(), s.k)?;
@@ -339,8 +394,9 @@ impl Prover for Api {
     }
 
     async fn get_evm_verifier(&self, req: Request<ModelRef>) -> Result<Response<EvmVerifierReply>, Status> {
+        self.authorize(&req)?;
         let (m, s) = self.ready(&req.get_ref().model_id)?;
-        let (shared, srs) = (self.shared.clone(), self.srs.clone());
+        let (shared, srs) = (self.shared.clone(), self.srs_for(s.k));
         let r = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Vec<u8>, usize)> {
             let wd = Workdir(shared.store.model_dir(&m.id));
             let params = pipeline::load_params(srs.as_deref(), s.k)?;
@@ -352,6 +408,15 @@ impl Prover for Api {
         .map_err(|e| Status::internal(format!("{e:#}")))?;
         Ok(Response::new(EvmVerifierReply { solidity: r.0, bytecode: r.1, deployed_size: r.2 as u32 }))
     }
+}
+
+/// Compiles a stored model (writes its settings.json) and records it as compiled.
+fn compile_model(shared: &Shared, id: &str) -> anyhow::Result<Settings> {
+    let wd = Workdir(shared.store.model_dir(id));
+    let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions::default(), None)?;
+    crate::files::write_json(&wd.settings(), &s)?;
+    shared.store.set_model_compiled(id, s.k, s.num_instances as u32)?;
+    Ok(s)
 }
 
 pub fn state_name(s: i32) -> &'static str {

@@ -57,12 +57,21 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Arc<Shared
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
+            // read the request head (it may arrive in several segments), at most 4 KiB, 5 s
+            let mut buf = Vec::with_capacity(1024);
+            let read_head = async {
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 4096 {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
             };
-            let head = String::from_utf8_lossy(&buf[..n]);
+            if tokio::time::timeout(std::time::Duration::from_secs(5), read_head).await.is_err() {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf);
             let (status, body) = if head.starts_with("GET /metrics ") || head.starts_with("GET /metrics\r") {
                 match render(&shared.store) {
                     Ok(b) => ("200 OK", b),

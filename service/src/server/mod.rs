@@ -56,7 +56,7 @@ pub async fn serve(cfg: Config) -> Result<()> {
         let listener = metrics::bind(addr).await?;
         tokio::spawn(metrics::serve_metrics(listener, shared.clone()));
     }
-    let api = api::Api { shared, token: cfg.token.clone(), workers: cfg.workers, queue_capacity: cfg.queue_capacity, srs: cfg.srs.clone() };
+    let api = api::Api { shared, setup_locks: Default::default(), token: cfg.token.clone(), workers: cfg.workers, queue_capacity: cfg.queue_capacity, srs: cfg.srs.clone() };
     let svc = proto::prover_server::ProverServer::new(api).max_decoding_message_size(api::MAX_REQUEST_BYTES).max_encoding_message_size(api::MAX_REQUEST_BYTES);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;

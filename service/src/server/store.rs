@@ -182,6 +182,28 @@ impl Store {
         Ok(ids)
     }
 
+    pub fn set_model_compiled(&self, id: &str, k: u32, num_instances: u32) -> Result<()> {
+        self.db().execute("UPDATE models SET state = 'compiled', k = ?2, num_instances = ?3, error = '' WHERE id = ?1 AND state != 'ready'", params![id, k, num_instances])?;
+        Ok(())
+    }
+
+    /// The UNSAFE dev SRS cached for size `k` (see [`Self::dev_srs`]), if written.
+    pub fn dev_srs_path(&self, k: u32) -> PathBuf {
+        self.data.join("srs").join(format!("dev-unsafe-k{k}.srs"))
+    }
+
+    /// Writes the UNSAFE dev SRS for `k` once, so workers load it instead of deriving it for
+    /// every proof (tests and demos only, like every dev SRS).
+    pub fn cache_dev_srs(&self, k: u32) -> Result<PathBuf> {
+        let p = self.dev_srs_path(k);
+        if !p.exists() {
+            std::fs::create_dir_all(self.data.join("srs"))?;
+            let (params, _) = zkinfer_prover::srs::dev_srs(k)?;
+            zkinfer_prover::srs::save_srs(&params, &p)?;
+        }
+        Ok(p)
+    }
+
     pub fn set_model_ready(&self, id: &str, k: u32, num_instances: u32, vk_hash: &str) -> Result<()> {
         self.db().execute("UPDATE models SET state = 'ready', k = ?2, num_instances = ?3, vk_hash = ?4, error = '' WHERE id = ?1", params![id, k, num_instances, vk_hash])?;
         Ok(())

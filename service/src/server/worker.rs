@@ -95,13 +95,25 @@ async fn prove_child(s: &Shared, job: &str, model: &str) -> Result<f64, String> 
     if jd.join("saturate").exists() {
         cmd.arg("--saturate");
     }
-    if let Some(srs) = &s.srs {
-        cmd.arg("--srs").arg(srs);
+    // the configured SRS, else the dev SRS the server cached at setup (else the child derives it)
+    let k = s.store.model(model).ok().flatten().map_or(0, |m| m.k);
+    match &s.srs {
+        Some(srs) => {
+            cmd.arg("--srs").arg(srs);
+        }
+        None if s.store.dev_srs_path(k).exists() => {
+            cmd.arg("--srs").arg(s.store.dev_srs_path(k));
+        }
+        None => {}
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| format!("cannot start the prover {}: {e}", s.prover_exe.display()))?;
     let (tx, mut rx) = oneshot::channel();
     s.running.lock().unwrap_or_else(|p| p.into_inner()).insert(job.to_string(), tx);
+    // a cancel that came before the kill switch was registered found nothing to kill
+    if s.store.job(job).ok().flatten().is_none_or(|j| j.state != JobState::Running as i32) {
+        s.kill(job);
+    }
     let mut lines = BufReader::new(child.stderr.take().ok_or("no stderr pipe")?).lines();
     let mut last_error = String::new();
     let status = loop {
