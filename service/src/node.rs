@@ -226,7 +226,7 @@ fn queue_proof(chain: &dyn Chain, market: &Market, store: &Store, shared: &Share
 
 /// The job's quantized input tensors, decoded from its JobPosted event.
 fn job_inputs(chain: &dyn Chain, market: &Market, s: &Settings, job: u64) -> Result<Vec<zkinfer_circuits::ir::Tensor>> {
-    let logs = chain.logs(market.market, M::JobPosted::SIGNATURE_HASH, Some(B256::from(U256::from(job))))?;
+    let logs = chain.logs(market.market, M::JobPosted::SIGNATURE_HASH, Some(B256::from(U256::from(job))), market.deploy_block)?;
     let ev = logs.iter().find_map(|l| M::JobPosted::decode_log(l).ok()).with_context(|| format!("no JobPosted event for job {job}"))?;
     let words: Vec<_> = ev.data.inputInstances.iter().map(|w| u256_to_fr(*w)).collect::<Result<_>>()?;
     public::unpack_inputs(&s.graph, &words).map_err(anyhow::Error::msg)

@@ -92,6 +92,7 @@ fn market_flow_on_anvil() {
     let code = compile_market().expect("compile market");
     let (m, _) = Market::deploy(&mut chain, &roles.operator, &code, MarketParams::defaults(roles.operator.address())).expect("deploy");
     m.check_chain(&chain).expect("deployed");
+    assert!(m.deploy_block > 0, "the deployment block is recorded (event scans start there)");
     let (model, _) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register");
     let eth = |x: &str| parse_eth(x).expect("eth");
     m.deposit(&mut chain, &roles.provider, eth("1")).expect("tx").ok("deposit").expect("staked");

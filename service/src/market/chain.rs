@@ -21,6 +21,8 @@ pub struct Receipt {
     pub contract: Option<Address>,
     /// Transaction hash (JSON-RPC chains only).
     pub tx_hash: Option<String>,
+    /// Block the transaction was included in (0 when it was not sent).
+    pub block: u64,
 }
 
 /// A chain the market driver can deploy to, transact with and read.
@@ -36,9 +38,9 @@ pub trait Chain {
     fn code(&self, who: Address) -> Result<Bytes>;
     /// A read-only call: `Ok(return data)`, or `Err(revert data)` when it reverts.
     fn call(&self, to: Address, data: Bytes) -> Result<std::result::Result<Bytes, Bytes>>;
-    /// Logs emitted by `address` with first topic `topic0` (and second topic `topic1` when
-    /// given), oldest first.
-    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>) -> Result<Vec<Log>>;
+    /// Logs emitted by `address` since block `from_block` with first topic `topic0` (and
+    /// second topic `topic1` when given), oldest first.
+    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>, from_block: u64) -> Result<Vec<Log>>;
     /// Sends a transaction from `from` (a call when `to` is given, else a deployment).
     fn send(&mut self, from: &PrivateKeySigner, to: Option<Address>, data: Bytes, value: U256) -> Result<Receipt>;
 }

@@ -72,6 +72,9 @@ pub struct Market {
     /// Models registered through this deployment file (`zkinfer market register`).
     #[serde(default)]
     pub models: Vec<RegisteredModel>,
+    /// Block of the market's deployment: where event scans start.
+    #[serde(default)]
+    pub deploy_block: u64,
 }
 
 /// Creation bytecode of the two contracts.
@@ -114,7 +117,8 @@ impl Market {
         let (registry, r1) = deploy(chain, from, code.registry.clone(), "ModelRegistry")?;
         let args = (registry, params.fee_recipient, U256::from(params.fee_bps), U256::from(params.slash_bps), U256::from(params.unbonding_delay), params.min_stake).abi_encode_params();
         let (market, r2) = deploy(chain, from, [code.market.clone(), args].concat(), "InferenceMarket")?;
-        Ok((Market { chain_id: chain.chain_id()?, registry, market, params, models: Vec::new() }, vec![r1, r2]))
+        let deploy_block = r2.block;
+        Ok((Market { chain_id: chain.chain_id()?, registry, market, params, models: Vec::new(), deploy_block }, vec![r1, r2]))
     }
 
     /// Reads a deployment file (`zkinfer market deploy` writes it).

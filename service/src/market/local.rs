@@ -187,7 +187,7 @@ impl Chain for LocalChain {
         })
     }
 
-    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>) -> Result<Vec<Log>> {
+    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>, _from_block: u64) -> Result<Vec<Log>> {
         let topics_match = |l: &Log| {
             let t = l.topics();
             l.address == address && t.first() == Some(&topic0) && topic1.is_none_or(|t1| t.get(1) == Some(&t1))
@@ -197,6 +197,7 @@ impl Chain for LocalChain {
 
     fn send(&mut self, from: &PrivateKeySigner, to: Option<Address>, data: Bytes, value: U256) -> Result<Receipt> {
         let tx = self.tx(from.address(), to, data, value)?;
+        let block: u64 = self.evm.ctx.block.number.saturating_to();
         let res = self.evm.transact_commit(tx).map_err(evm_err)?;
         self.next_block();
         let gas_used = res.tx_gas_used();
@@ -207,11 +208,11 @@ impl Chain for LocalChain {
                     Output::Call(_) => None,
                 };
                 self.logs.extend(logs.iter().cloned());
-                Receipt { success: true, gas_used, fee: U256::ZERO, output: output.into_data(), logs, contract, tx_hash: None }
+                Receipt { success: true, gas_used, fee: U256::ZERO, output: output.into_data(), logs, contract, tx_hash: None, block }
             }
-            ExecutionResult::Revert { output, .. } => Receipt { success: false, gas_used, fee: U256::ZERO, output, logs: vec![], contract: None, tx_hash: None },
+            ExecutionResult::Revert { output, .. } => Receipt { success: false, gas_used, fee: U256::ZERO, output, logs: vec![], contract: None, tx_hash: None, block },
             // out of gas, invalid opcode, ...: no revert data, like on a node
-            ExecutionResult::Halt { .. } => Receipt { success: false, gas_used, fee: U256::ZERO, output: Bytes::new(), logs: vec![], contract: None, tx_hash: None },
+            ExecutionResult::Halt { .. } => Receipt { success: false, gas_used, fee: U256::ZERO, output: Bytes::new(), logs: vec![], contract: None, tx_hash: None, block },
         })
     }
 }

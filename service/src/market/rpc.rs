@@ -12,6 +12,9 @@ use anyhow::{Context, Result};
 
 use super::chain::{Chain, Receipt};
 
+/// Blocks per eth_getLogs request (providers commonly allow 10,000 or fewer).
+const LOG_CHUNK: u64 = 5_000;
+
 pub struct RpcChain {
     url: String,
     rt: tokio::runtime::Runtime,
@@ -85,14 +88,23 @@ impl Chain for RpcChain {
         }
     }
 
-    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>) -> Result<Vec<Log>> {
+    fn logs(&self, address: Address, topic0: B256, topic1: Option<B256>, from_block: u64) -> Result<Vec<Log>> {
         let p = self.reader()?;
-        let mut f = Filter::new().address(address).event_signature(topic0).from_block(0u64);
-        if let Some(t1) = topic1 {
-            f = f.topic1(t1);
+        let latest = self.rt.block_on(async { p.get_block_number().await })?;
+        let mut out = Vec::new();
+        // public providers cap the block range of eth_getLogs: ask in chunks
+        let mut start = from_block;
+        while start <= latest {
+            let end = (start + LOG_CHUNK - 1).min(latest);
+            let mut f = Filter::new().address(address).event_signature(topic0).from_block(start).to_block(end);
+            if let Some(t1) = topic1 {
+                f = f.topic1(t1);
+            }
+            let logs = self.rt.block_on(async { p.get_logs(&f).await }).with_context(|| format!("eth_getLogs for blocks {start}..={end}"))?;
+            out.extend(logs.into_iter().map(|l| l.inner));
+            start = end + 1;
         }
-        let logs = self.rt.block_on(async { p.get_logs(&f).await })?;
-        Ok(logs.into_iter().map(|l| l.inner).collect())
+        Ok(out)
     }
 
     fn send(&mut self, from: &PrivateKeySigner, to: Option<Address>, data: Bytes, value: U256) -> Result<Receipt> {
@@ -107,7 +119,7 @@ impl Chain for RpcChain {
             // Simulate first: a reverting transaction is reported, not sent.
             if let Err(e) = p.call(tx.clone()).await {
                 if let Some(d) = revert_data(&e) {
-                    return Ok(Receipt { success: false, gas_used: 0, fee: U256::ZERO, output: d, logs: vec![], contract: None, tx_hash: None });
+                    return Ok(Receipt { success: false, gas_used: 0, fee: U256::ZERO, output: d, logs: vec![], contract: None, tx_hash: None, block: 0 });
                 }
                 return Err(anyhow::Error::from(e).context("eth_call (simulation) failed"));
             }
@@ -121,6 +133,7 @@ impl Chain for RpcChain {
                 logs: r.inner.logs().iter().map(|l| l.inner.clone()).collect(),
                 contract: r.contract_address,
                 tx_hash: Some(format!("{:?}", r.transaction_hash)),
+                block: r.block_number.unwrap_or(0),
             })
         })
     }
