@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod exec;
+pub mod hash;
 pub mod ir;
 pub mod layout;
 pub mod onnx;

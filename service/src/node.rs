@@ -71,7 +71,16 @@ pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &Privat
     let store = &shared.store;
     log(&format!("provider {} on {}, market {}, serving model(s) {:?}", key.address(), chain.describe(), market.market, served.keys().collect::<Vec<_>>()));
     loop {
-        let new = scan_new_jobs(&cfg, chain, market, key, store, &served)?;
+        // a long-running node survives a flaky RPC endpoint: the scan stops at the first job it
+        // could not decide and starts there again next pass (with --exit-when-idle, errors end it)
+        let new = match scan_new_jobs(&cfg, chain, market, key, store, &served) {
+            Ok(n) => n,
+            Err(e) if !cfg.exit_when_idle => {
+                log(&format!("scanning the market failed, retrying: {e:#}"));
+                1
+            }
+            Err(e) => return Err(e),
+        };
         // an error on one job (a flaky node, a missing event) is logged and retried next pass
         for row in store.market_jobs(Some("claimed"))? {
             if let Err(e) = queue_proof(chain, market, store, &shared, &served, row.job) {
@@ -186,15 +195,31 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
                 log(&format!("job {id}: skipped: {why}"));
             }
             None => {
-                let r = market.claim(chain, key, id)?;
-                if r.success {
-                    store.set_market_job(id, "claimed", "", "", r.gas_used)?;
-                    log(&format!("job {id}: claimed (gas {})", r.gas_used));
+                // Another node may claim the job between our check and our transaction: the
+                // claim then reverts (as a receipt, or as an error while the transaction is
+                // prepared). Either way the chain, not the outcome of our call, says who holds
+                // the job; if it cannot be read now, the job is looked at again next pass.
+                // (succeeded, reverted, gas, reason)
+                let (sent, reverted, gas, why) = match market.claim(chain, key, id) {
+                    Ok(r) => (r.success, !r.success, r.gas_used, r.reason()),
+                    Err(e) => (false, false, 0, format!("{e:#}")),
+                };
+                let j = market.job(chain, id).with_context(|| format!("job {id}: claim outcome ({why})"))?;
+                if j.state == M::JobState::Claimed && j.provider == key.address() {
+                    store.set_market_job(id, "claimed", "", "", gas)?;
+                    log(&format!("job {id}: claimed (gas {gas})"));
+                } else if j.state != M::JobState::Open {
+                    let why = format!("claimed by another provider ({}): {why}", crate::market::client::state_name(j.state));
+                    store.set_market_job(id, "lost", "", &why, 0)?;
+                    log(&format!("job {id}: lost: {why}"));
+                } else if sent {
+                    bail!("job {id}: the claim succeeded but the job is still open");
+                } else if reverted {
+                    store.set_market_job(id, "failed", "", &why, 0)?;
+                    log(&format!("job {id}: claim failed: {why}"));
                 } else {
-                    let why = r.reason();
-                    let state = if why.contains("JobNotOpen") { "lost" } else { "failed" };
-                    store.set_market_job(id, state, "", &why, 0)?;
-                    log(&format!("job {id}: claim failed ({state}): {why}"));
+                    // e.g. the endpoint failed: try this job again next pass
+                    bail!("job {id}: claim not sent: {why}");
                 }
             }
         }

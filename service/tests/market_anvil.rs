@@ -183,7 +183,15 @@ fn two_provider_nodes_on_anvil() {
             let _ = self.0.wait();
         }
     }
-    let nodes: Vec<Kill> = (0..2).map(|i| Kill(node(i, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start node"))).collect();
+    // each node logs to a file, shown when the test fails
+    let log_path = |i: usize| base.join(format!("node{i}.log"));
+    let node_logs = || (0..2).map(|i| format!("--- node {i} ---\n{}", std::fs::read_to_string(log_path(i)).unwrap_or_default())).collect::<Vec<_>>().join("\n");
+    let nodes: Vec<Kill> = (0..2)
+        .map(|i| {
+            let f = std::fs::File::create(log_path(i)).expect("node log");
+            Kill(node(i, &[]).stdout(Stdio::null()).stderr(f).spawn().expect("start node"))
+        })
+        .collect();
 
     let inputs = job_inputs(&s, &data).expect("inputs");
     let (pay, stake) = (eth("0.05"), eth("0.1"));
@@ -205,7 +213,7 @@ fn two_provider_nodes_on_anvil() {
         if states.iter().all(|s| *s == JobState::Paid) {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(240), "jobs not all paid: {states:?}");
+        assert!(t.elapsed() < Duration::from_secs(240), "jobs not all paid: {states:?}\n{}", node_logs());
         std::thread::sleep(Duration::from_millis(300));
     }
     drop(nodes);

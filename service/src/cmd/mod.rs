@@ -94,7 +94,7 @@ pub struct LogArgs {
 impl LogArgs {
     /// Installs the structured logger (stderr).
     pub fn init(&self) {
-        let b = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(self.log_level).with_target(false);
+        let b = tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(self.log_level).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
         // a second init (tests running commands in-process) keeps the first logger
         let _ = if self.log_json { b.json().try_init() } else { b.try_init() };
     }

@@ -25,6 +25,13 @@ pub struct Receipt {
     pub block: u64,
 }
 
+impl Receipt {
+    /// A transaction found to revert before it was sent (no gas spent), with its revert data.
+    pub fn not_sent(revert: Bytes) -> Receipt {
+        Receipt { success: false, gas_used: 0, fee: U256::ZERO, output: revert, logs: vec![], contract: None, tx_hash: None, block: 0 }
+    }
+}
+
 /// A chain the market driver can deploy to, transact with and read.
 pub trait Chain {
     /// Human-readable description, e.g. `local revm chain (out/market/chain.json)`.

@@ -119,11 +119,19 @@ impl Chain for RpcChain {
             // Simulate first: a reverting transaction is reported, not sent.
             if let Err(e) = p.call(tx.clone()).await {
                 if let Some(d) = revert_data(&e) {
-                    return Ok(Receipt { success: false, gas_used: 0, fee: U256::ZERO, output: d, logs: vec![], contract: None, tx_hash: None, block: 0 });
+                    return Ok(Receipt::not_sent(d));
                 }
                 return Err(anyhow::Error::from(e).context("eth_call (simulation) failed"));
             }
-            let pending = p.send_transaction(tx).await.context("sending the transaction failed")?;
+            // the state can change between the simulation and the gas estimate (another
+            // sender's transaction): a revert there is an outcome too, and nothing was sent
+            let pending = match p.send_transaction(tx).await {
+                Ok(p) => p,
+                Err(e) => match revert_data(&e) {
+                    Some(d) => return Ok(Receipt::not_sent(d)),
+                    None => return Err(anyhow::Error::from(e).context("sending the transaction failed")),
+                },
+            };
             let r = pending.get_receipt().await.context("waiting for the receipt failed")?;
             Ok(Receipt {
                 success: r.status(),
