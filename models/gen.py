@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from genlib.common import (N_CALIB, N_SAMPLES, describe, load_digits_split, quantize,  # noqa: E402
                            run_many, save_model, session, write_fixture)
 from genlib.nets import cnn_forward, cnn_onnx, mlp_onnx, train_cnn, train_mlp  # noqa: E402
+from genlib.identity import build_identity  # noqa: E402
 from genlib.ops import generate_ops  # noqa: E402
 from genlib.ops2 import generate_ops2  # noqa: E402
 
@@ -131,6 +132,10 @@ def main() -> None:
         return
     x_tr, x_te, y_tr, y_te = load_digits_split()
     log(f"digits: {len(x_tr)} train / {len(x_te)} test")
+    if "--identity" in sys.argv[1:]:  # only the identity-check example (needs digits_cnn)
+        build_identity(ROOT, x_tr, y_tr, x_te, y_te, log=log)
+        log(f"done in {time.time() - t0:.1f}s")
+        return
     sample_x, sample_y = x_te[:N_SAMPLES], y_te[:N_SAMPLES]
     calib = x_tr[:N_CALIB]
 
@@ -153,6 +158,8 @@ def main() -> None:
             d["agree_with_float"] = float((preds[name] == preds[src]).mean())
         info[name] = d
         log(f"{name}: acc {d['test_accuracy']:.4f} ops {d['ops']}")
+
+    build_identity(ROOT, x_tr, y_tr, x_te, y_te, log=log)
 
     log("single-op fixtures:")
     op_info = generate_ops(ROOT / "ops", log=log)

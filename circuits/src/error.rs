@@ -38,6 +38,9 @@ pub enum CircuitError {
     #[error("circuit needs 2^{needed} rows, more than the maximum k = {max}")]
     TooLarge { needed: u32, max: u32 },
 
+    #[error("no model input or output is named `{name}` (inputs {inputs:?}, outputs {outputs:?})")]
+    UnknownTensor { name: String, inputs: Vec<String>, outputs: Vec<String> },
+
     #[error("internal invariant violated: {0}")]
     Internal(String),
 }

@@ -135,27 +135,6 @@ pub fn tensor_digest(packing: &Packing, values: &[i64]) -> Option<Fr> {
     packing.pack(values).map(|elems| digest(&elems))
 }
 
-/// A field element as `0x`-prefixed big-endian hex (how digests are written in files).
-pub fn fr_hex(v: &Fr) -> String {
-    let mut b = v.to_repr();
-    b.reverse();
-    format!("0x{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-}
-
-/// Parses [`fr_hex`] output (any `0x` hex of a canonical field element).
-pub fn fr_from_hex(s: &str) -> Option<Fr> {
-    let h = s.trim().trim_start_matches("0x");
-    if h.is_empty() || h.len() > 64 || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let padded = format!("{h:0>64}");
-    let mut le = [0u8; 32];
-    for i in 0..32 {
-        le[31 - i] = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Option::from(Fr::from_repr(le))
-}
-
 #[cfg(test)]
 mod tests {
     use poseidon_primitives::poseidon::primitives::{Hash, VariableLengthIden3};
@@ -167,7 +146,9 @@ mod tests {
         // circomlib / circomlibjs: poseidon([1, 2])
         let mut s = [Fr::ZERO, Fr::from(1u64), Fr::from(2u64)];
         permute(&mut s);
-        assert_eq!(fr_hex(&s[0]), "0x115cc0f5e7d690413df64c6b9662e9cf2a3617f2743245519e19607a4417189a");
+        // = 0x115cc0f5e7d690413df64c6b9662e9cf2a3617f2743245519e19607a4417189a
+        let want = Fr::from_str_vartime("7853200120776062878684798364095072458815029376092732009249414926327459813530").expect("decimal");
+        assert_eq!(s[0], want);
     }
 
     #[test]
@@ -192,15 +173,5 @@ mod tests {
         w[63] += 1;
         assert_ne!(d, tensor_digest(&p, &w).expect("in range"));
         assert!(tensor_digest(&p, &[200]).is_none());
-    }
-
-    #[test]
-    fn hex_roundtrips() {
-        let d = digest(&[Fr::from(1u64)]);
-        assert_eq!(fr_from_hex(&fr_hex(&d)), Some(d));
-        assert_eq!(fr_from_hex("0x01"), Some(Fr::from(1u64)));
-        assert!(fr_from_hex("0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001").is_none(), "the modulus is not canonical");
-        assert!(fr_from_hex("zz").is_none());
-        assert!(fr_from_hex("").is_none());
     }
 }

@@ -1,5 +1,7 @@
-//! Public instances: the binding value (instance [`BINDING`]), then the quantized input and
-//! output tensors, packed several values per field element.
+//! Public instances: the binding value (instance [`BINDING`]), then for each input tensor and
+//! then each output tensor, by its [`Visibility`]: its quantized values packed several per
+//! field element (`public`), one Poseidon digest of those packed elements (`hashed`,
+//! [`crate::hash`]), or nothing (`private`).
 //!
 //! The binding is any field element the prover commits to; the circuit copies it into an
 //! advice cell (so the permutation argument fixes it) and uses it nowhere else. A proof made
@@ -14,7 +16,7 @@
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::halo2curves::ff::PrimeField;
 
-use crate::ir::{Graph, Tensor, ValueId};
+use crate::ir::{Graph, Tensor, ValueId, Visibility};
 use crate::layout::circuit::fe;
 use crate::layout::ctx::{limbs_for, AValue, LayoutCtx, Operand, LIMB_BITS};
 
@@ -94,41 +96,94 @@ pub fn packings(g: &Graph) -> Vec<Packing> {
 /// Index of the binding value among the public instances.
 pub const BINDING: usize = 0;
 
+/// What the public instances hold of one tensor.
+#[derive(Clone, Copy, Debug)]
+pub enum Revealed<'a> {
+    /// A public tensor's quantized values.
+    Values(&'a [i64]),
+    /// A hashed tensor's digest.
+    Digest(Fr),
+    /// A private tensor.
+    Nothing,
+}
+
+/// Visibility, name, value count and packing of each input tensor, then each output.
+fn tensors(g: &Graph) -> impl Iterator<Item = (Visibility, &str, usize, Packing)> {
+    let ins = g.inputs.iter().map(|s| (s.visibility, s.name.as_str(), s.shape.iter().product::<usize>()));
+    let outs = g.outputs.iter().map(|o| (o.visibility, o.name.as_str(), o.shape.iter().product::<usize>()));
+    ins.chain(outs).zip(packings(g)).map(|((v, name, n), p)| (v, name, n, p))
+}
+
+/// The public instances for `binding` and what is revealed of each input then output tensor
+/// (as the graph's visibilities say); an error names a tensor that does not fit.
+pub fn instances_of(g: &Graph, binding: Fr, revealed: &[Revealed<'_>]) -> Result<Vec<Fr>, String> {
+    let ts: Vec<_> = tensors(g).collect();
+    if revealed.len() != ts.len() {
+        return Err(format!("expected {} input and {} output tensors, got {}", g.inputs.len(), g.outputs.len(), revealed.len()));
+    }
+    let mut out = vec![binding];
+    for ((vis, name, n, p), r) in ts.into_iter().zip(revealed) {
+        match (vis, r) {
+            (Visibility::Public, Revealed::Values(v)) => {
+                if v.len() != n {
+                    return Err(format!("tensor `{name}` has {} values, the model has {n}", v.len()));
+                }
+                out.extend(p.pack(v).ok_or_else(|| format!("tensor `{name}` has a value outside its range"))?);
+            }
+            (Visibility::Hashed, Revealed::Digest(d)) => out.push(*d),
+            (Visibility::Private, Revealed::Nothing) => {}
+            (vis, r) => return Err(format!("tensor `{name}` is {vis}, but {} is given for it", match r { Revealed::Values(_) => "its values are", Revealed::Digest(_) => "a digest is", Revealed::Nothing => "nothing is" })),
+        }
+    }
+    Ok(out)
+}
+
+/// What the proof reveals of a tensor known in full: its values, digest or nothing.
+fn reveal<'a>(vis: Visibility, name: &str, n: usize, p: &Packing, data: &'a [i64]) -> Result<Revealed<'a>, String> {
+    if data.len() != n {
+        return Err(format!("tensor `{name}` has {} values, the model has {n}", data.len()));
+    }
+    Ok(match vis {
+        Visibility::Public => Revealed::Values(data),
+        Visibility::Hashed => Revealed::Digest(crate::hash::tensor_digest(p, data).ok_or_else(|| format!("tensor `{name}` has a value outside its range"))?),
+        Visibility::Private => Revealed::Nothing,
+    })
+}
+
+/// What the public instances hold of each input then output tensor, given all of them.
+pub fn revealed<'a>(g: &Graph, inputs: &'a [Tensor], outputs: &'a [Tensor]) -> Result<Vec<Revealed<'a>>, String> {
+    let ts: Vec<&Tensor> = inputs.iter().chain(outputs).collect();
+    if inputs.len() != g.inputs.len() || outputs.len() != g.outputs.len() {
+        return Err(format!("expected {} input and {} output tensors, got {}", g.inputs.len(), g.outputs.len(), ts.len()));
+    }
+    tensors(g).zip(ts).map(|((vis, name, n, p), t)| reveal(vis, name, n, &p, &t.data)).collect()
+}
+
 /// The public instances for plain quantized inputs and outputs, with binding zero; an error
 /// names a tensor whose count or values do not fit the model.
 pub fn instances(g: &Graph, inputs: &[Tensor], outputs: &[Tensor]) -> Result<Vec<Fr>, String> {
     bound_instances(g, Fr::zero(), inputs, outputs)
 }
 
-/// The public instances for `binding` and plain quantized inputs and outputs.
+/// The public instances for `binding` and plain quantized inputs and outputs (hashed
+/// tensors contribute their digest, private ones nothing).
 pub fn bound_instances(g: &Graph, binding: Fr, inputs: &[Tensor], outputs: &[Tensor]) -> Result<Vec<Fr>, String> {
-    let names = g.inputs.iter().map(|s| (&s.name, s.shape.iter().product::<usize>())).chain(g.outputs.iter().map(|o| (&o.name, o.shape.iter().product())));
-    let (ps, ts): (Vec<Packing>, Vec<&Tensor>) = (packings(g), inputs.iter().chain(outputs).collect());
-    if ts.len() != ps.len() {
-        return Err(format!("expected {} input and {} output tensors, got {}", g.inputs.len(), g.outputs.len(), ts.len()));
-    }
-    let mut out = vec![binding];
-    for ((p, t), (name, n)) in ps.iter().zip(ts).zip(names) {
-        if t.data.len() != n {
-            return Err(format!("tensor `{name}` has {} values, the model has {n}", t.data.len()));
-        }
-        out.extend(p.pack(&t.data).ok_or_else(|| format!("tensor `{name}` has a value outside its range"))?);
-    }
-    Ok(out)
+    instances_of(g, binding, &revealed(g, inputs, outputs)?)
 }
 
-/// The public instances encoding the input tensors alone (what a market job posts).
+/// The public instances encoding the input tensors alone (what a market job posts: values,
+/// or digests for hashed inputs).
 pub fn input_instances(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Fr>, String> {
     if inputs.len() != g.inputs.len() {
         return Err(format!("expected {} input tensors, got {}", g.inputs.len(), inputs.len()));
     }
     let mut out = Vec::new();
-    for (s, t) in g.inputs.iter().zip(inputs) {
-        let n: usize = s.shape.iter().product();
-        if t.data.len() != n {
-            return Err(format!("tensor `{}` has {} values, the model has {n}", s.name, t.data.len()));
+    for ((vis, name, n, p), t) in tensors(g).zip(inputs) {
+        match reveal(vis, name, n, &p, &t.data)? {
+            Revealed::Values(v) => out.extend(p.pack(v).ok_or_else(|| format!("tensor `{name}` has a value outside its range"))?),
+            Revealed::Digest(d) => out.push(d),
+            Revealed::Nothing => {}
         }
-        out.extend(Packing::new(s.lo, s.hi).pack(&t.data).ok_or_else(|| format!("tensor `{}` has a value outside its range", s.name))?);
     }
     Ok(out)
 }
@@ -138,6 +193,9 @@ pub fn input_instances(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Fr>, String> 
 pub fn unpack_inputs(g: &Graph, instances: &[Fr]) -> Result<Vec<Tensor>, String> {
     let mut at = 0;
     let mut out = Vec::new();
+    if let Some(s) = g.inputs.iter().find(|s| s.visibility != Visibility::Public) {
+        return Err(format!("input `{}` is {}: its values are not in the public instances", s.name, s.visibility));
+    }
     for s in &g.inputs {
         let p = Packing::new(s.lo, s.hi);
         let n: usize = s.shape.iter().product();
@@ -171,17 +229,22 @@ pub fn unpack_inputs(g: &Graph, instances: &[Fr]) -> Result<Vec<Tensor>, String>
     Ok(out)
 }
 
-/// Number of public instances: the binding, then the packed inputs and outputs.
+/// Number of public instances: the binding, then each input's and output's (packed values,
+/// a digest, or none).
 pub fn num_instances(g: &Graph) -> usize {
-    let sizes = g.inputs.iter().map(|s| s.shape.iter().product::<usize>()).chain(g.outputs.iter().map(|o| o.shape.iter().product()));
-    1 + packings(g).iter().zip(sizes).map(|(p, n)| p.elems(n)).sum::<usize>()
+    1 + tensor_instance_counts(g).iter().sum::<usize>()
 }
 
-/// Number of public instances encoding each input tensor, then each output tensor (the
-/// binding excluded).
+/// Number of public instances of each input tensor, then each output tensor (the binding
+/// excluded).
 pub fn tensor_instance_counts(g: &Graph) -> Vec<usize> {
-    let sizes = g.inputs.iter().map(|s| s.shape.iter().product::<usize>()).chain(g.outputs.iter().map(|o| o.shape.iter().product()));
-    packings(g).iter().zip(sizes).map(|(p, n)| p.elems(n)).collect()
+    tensors(g)
+        .map(|(vis, _, n, p)| match vis {
+            Visibility::Public => p.elems(n),
+            Visibility::Hashed => 1,
+            Visibility::Private => 0,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -194,7 +257,7 @@ mod tests {
         let mut g = Graph::default();
         for (name, n, lo, hi) in [("a", 37usize, -128i64, 127i64), ("b", 5, 0, 70_000)] {
             let v = g.add_value(name, vec![1, n], lo, hi).expect("value");
-            g.inputs.push(InputSpec { name: name.into(), value: v, shape: vec![1, n], scale: 1.0, zero_point: 0, lo, hi });
+            g.inputs.push(InputSpec { name: name.into(), value: v, shape: vec![1, n], scale: 1.0, zero_point: 0, lo, hi, visibility: Default::default() });
         }
         let a = Tensor::new(vec![1, 37], (0..37).map(|i| (i * 7 % 256) - 128).collect()).expect("a");
         let b = Tensor::new(vec![1, 5], vec![0, 1, 65_535, 70_000, 12]).expect("b");

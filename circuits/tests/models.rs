@@ -16,12 +16,18 @@ fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
 }
 
-fn samples(dir: &Path) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+/// Per sample: the input tensors (one list each; a sample of a multi-input model is a list
+/// of lists), and the first output.
+fn samples(dir: &Path) -> (Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>) {
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("samples.json")).expect("samples.json")).expect("json");
-    let arr = |k: &str| -> Vec<Vec<f64>> {
-        s[k].as_array().expect("array").iter().map(|r| r.as_array().expect("row").iter().map(|v| v.as_f64().expect("num")).collect()).collect()
+    let nums = |r: &serde_json::Value| -> Vec<f64> { r.as_array().expect("row").iter().map(|v| v.as_f64().expect("num")).collect() };
+    let tensors = |r: &serde_json::Value| -> Vec<Vec<f64>> {
+        let row = r.as_array().expect("sample");
+        if row.first().is_some_and(|v| v.is_array()) { row.iter().map(nums).collect() } else { vec![nums(r)] }
     };
-    (arr("inputs"), arr("outputs"))
+    let ins = s["inputs"].as_array().expect("inputs").iter().map(tensors).collect();
+    let outs = s["outputs"].as_array().expect("outputs").iter().map(nums).collect();
+    (ins, outs)
 }
 
 fn argmax(v: &[f64]) -> usize {
@@ -32,12 +38,12 @@ fn argmax(v: &[f64]) -> usize {
 fn check_model(dir: &Path) -> (f64, f64, usize, usize) {
     let g = import_file(&dir.join("model.onnx"), &ImportOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let (ins, outs) = samples(dir);
-    let spec = &g.inputs[0];
     let o = &g.outputs[0];
     let (mut max_err, mut max_lsb, mut agree) = (0.0f64, 0.0f64, 0);
-    for (x, want) in ins.iter().zip(&outs) {
-        let q = exec::quantize_input(spec, x, true).expect("quantize");
-        let got = exec::outputs(&g, &[q]).expect("run");
+    for (xs, want) in ins.iter().zip(&outs) {
+        assert_eq!(xs.len(), g.inputs.len(), "{}: inputs per sample", dir.display());
+        let q: Vec<_> = g.inputs.iter().zip(xs).map(|(spec, x)| exec::quantize_input(spec, x, true).expect("quantize")).collect();
+        let got = exec::outputs(&g, &q).expect("run");
         let got = exec::dequantize(o.scale, o.zero_point, &got[0]);
         assert_eq!(got.len(), want.len(), "{}: output length", dir.display());
         for (a, b) in got.iter().zip(want) {
@@ -90,7 +96,7 @@ fn bundled_models_lay_out_and_satisfy_gates() {
         let dir = models_dir().join(m);
         let g = import_file(&dir.join("model.onnx"), &ImportOptions::default()).expect("import");
         let (ins, _) = samples(&dir);
-        let q = exec::quantize_input(&g.inputs[0], &ins[0], true).expect("quantize");
+        let q = exec::quantize_input(&g.inputs[0], &ins[0][0], true).expect("quantize");
         let ctx = lay_out(&g, &[q], Shape::default()).expect("layout");
         ctx.check().expect("gates hold on the honest witness");
         eprintln!("{m}: {} rows, {} copies, {} nodes", ctx.rows.len(), ctx.copies.len(), g.nodes.len());

@@ -11,21 +11,43 @@ use crate::error::{ProverError, Result};
 use crate::fsutil;
 use crate::util::{fr_from_hex, fr_to_hex};
 use zkinfer_circuits::exec::dequantize;
-use zkinfer_circuits::ir::{Graph, Tensor};
+use zkinfer_circuits::ir::{Graph, Tensor, Visibility};
 use zkinfer_circuits::public;
 
 /// `format` of a [`ProofFile`].
-pub const PROOF_FORMAT: &str = "zkinfer-proof/2";
+pub const PROOF_FORMAT: &str = "zkinfer-proof/3";
 
-/// One model input or output, as proven (quantized) and decoded (float).
+/// One model input or output, as proven (quantized) and decoded (float). A `hashed` tensor
+/// lists only its digest and a `private` one nothing: the proof file is what a prover hands
+/// out, so it never carries their values (`zkinfer prove` writes those to a separate file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TensorValues {
     pub name: String,
     pub shape: Vec<usize>,
-    /// The integers the proof attests to (packed into the public instances).
+    #[serde(default)]
+    pub visibility: Visibility,
+    /// The Poseidon digest of a hashed tensor (`0x` + 32 bytes big-endian), a public instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The integers the proof attests to (packed into the public instances); empty unless
+    /// public.
     pub quantized: Vec<i64>,
-    /// `(quantized - zero_point) * scale`.
+    /// `(quantized - zero_point) * scale`; empty unless public.
     pub values: Vec<f64>,
+}
+
+impl TensorValues {
+    /// What the public instances hold of this tensor.
+    pub fn revealed(&self) -> Result<public::Revealed<'_>> {
+        Ok(match self.visibility {
+            Visibility::Public => public::Revealed::Values(&self.quantized),
+            Visibility::Hashed => {
+                let d = self.digest.as_deref().ok_or_else(|| ProverError::Invalid { what: "proof file", why: format!("hashed tensor `{}` has no digest", self.name) })?;
+                public::Revealed::Digest(fr_from_hex(d)?)
+            }
+            Visibility::Private => public::Revealed::Nothing,
+        })
+    }
 }
 
 /// Kept for readers of older code: outputs and inputs share one type.
@@ -52,23 +74,65 @@ pub struct ProofFile {
     pub prove_seconds: f64,
 }
 
-fn tensor_values(name: &str, shape: &[usize], scale: f64, zp: i64, t: &Tensor) -> TensorValues {
-    TensorValues { name: name.into(), shape: shape.to_vec(), quantized: t.data.clone(), values: dequantize(scale, zp, t) }
+/// All of a tensor (what the prover keeps), or its public part (what the proof file shows).
+fn tensor_values(name: &str, shape: &[usize], scale: f64, zp: i64, vis: Visibility, t: &Tensor, r: Option<&public::Revealed<'_>>) -> TensorValues {
+    let all = TensorValues { name: name.into(), shape: shape.to_vec(), visibility: vis, digest: None, quantized: t.data.clone(), values: dequantize(scale, zp, t) };
+    match r {
+        None | Some(public::Revealed::Values(_)) => all,
+        Some(public::Revealed::Digest(d)) => TensorValues { digest: Some(fr_to_hex(d)), quantized: vec![], values: vec![], ..all },
+        Some(public::Revealed::Nothing) => TensorValues { quantized: vec![], values: vec![], ..all },
+    }
+}
+
+/// The values of a proof's hashed and private tensors: what the prover keeps (and may hand
+/// to whoever should see them, who can check a digest with `zkinfer hash`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrivateValues {
+    /// Always [`PRIVATE_FORMAT`].
+    pub format: String,
+    pub model_hash: String,
+    pub inputs: Vec<TensorValues>,
+    pub outputs: Vec<TensorValues>,
+}
+
+/// `format` of a [`PrivateValues`] file.
+pub const PRIVATE_FORMAT: &str = "zkinfer-private/1";
+
+impl PrivateValues {
+    /// The non-public tensors of a proof on `inputs` with `outputs` (`None` when every tensor
+    /// is public).
+    pub fn new(vk_hash: &[u8; 32], graph: &Graph, inputs: &[Tensor], outputs: &[Tensor]) -> Option<Self> {
+        let pick = |vis: Visibility| vis != Visibility::Public;
+        let ins: Vec<_> = graph.inputs.iter().zip(inputs).filter(|(s, _)| pick(s.visibility)).map(|(s, t)| tensor_values(&s.name, &s.shape, s.scale, s.zero_point, s.visibility, t, None)).collect();
+        let outs: Vec<_> = graph.outputs.iter().zip(outputs).filter(|(o, _)| pick(o.visibility)).map(|(o, t)| tensor_values(&o.name, &o.shape, o.scale, o.zero_point, o.visibility, t, None)).collect();
+        (!ins.is_empty() || !outs.is_empty()).then(|| PrivateValues { format: PRIVATE_FORMAT.into(), model_hash: hex::encode(vk_hash), inputs: ins, outputs: outs })
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_json(path, self)
+    }
+
+    pub fn read(path: &Path) -> Result<Self> {
+        read_json(path, PRIVATE_FORMAT, "zkinfer private values file")
+    }
 }
 
 impl ProofFile {
     /// A proof file for `graph` proven for `binding` on quantized `inputs` with `outputs`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(vk_hash: &[u8; 32], k: u32, graph: &Graph, binding: Fr, inputs: &[Tensor], outputs: &[Tensor], proof: &[u8], prove_seconds: f64) -> Result<Self> {
-        let instances = public::bound_instances(graph, binding, inputs, outputs).map_err(|why| ProverError::Invalid { what: "public values", why })?;
+        let invalid = |why| ProverError::Invalid { what: "public values", why };
+        let revealed = public::revealed(graph, inputs, outputs).map_err(invalid)?;
+        let instances = public::instances_of(graph, binding, &revealed).map_err(invalid)?;
+        let (r_in, r_out) = revealed.split_at(graph.inputs.len());
         Ok(ProofFile {
             format: PROOF_FORMAT.into(),
             model_hash: hex::encode(vk_hash),
             k,
             instances: instances.iter().map(fr_to_hex).collect(),
             proof: format!("0x{}", hex::encode(proof)),
-            inputs: graph.inputs.iter().zip(inputs).map(|(s, t)| tensor_values(&s.name, &s.shape, s.scale, s.zero_point, t)).collect(),
-            outputs: graph.outputs.iter().zip(outputs).map(|(o, t)| tensor_values(&o.name, &o.shape, o.scale, o.zero_point, t)).collect(),
+            inputs: graph.inputs.iter().zip(inputs).zip(r_in).map(|((s, t), r)| tensor_values(&s.name, &s.shape, s.scale, s.zero_point, s.visibility, t, Some(r))).collect(),
+            outputs: graph.outputs.iter().zip(outputs).zip(r_out).map(|((o, t), r)| tensor_values(&o.name, &o.shape, o.scale, o.zero_point, o.visibility, t, Some(r))).collect(),
             prove_seconds,
         })
     }
@@ -109,9 +173,18 @@ impl ProofFile {
         self.binding()?;
         for o in self.inputs.iter().chain(&self.outputs) {
             let n: usize = o.shape.iter().product();
-            if o.quantized.len() != n || o.values.len() != n {
-                return Err(ProverError::Invalid { what: "proof file", why: format!("tensor `{}` does not have shape {:?}", o.name, o.shape) });
+            let bad = |why: String| Err(ProverError::Invalid { what: "proof file", why });
+            match o.visibility {
+                Visibility::Public if o.quantized.len() != n || o.values.len() != n => return bad(format!("tensor `{}` does not have shape {:?}", o.name, o.shape)),
+                Visibility::Hashed | Visibility::Private if !o.quantized.is_empty() || !o.values.is_empty() => {
+                    return bad(format!("{} tensor `{}` lists values: a proof file never carries them", o.visibility, o.name))
+                }
+                _ => {}
             }
+            if (o.visibility == Visibility::Hashed) != o.digest.is_some() {
+                return bad(format!("tensor `{}` is {}: a digest goes with hashed tensors only", o.name, o.visibility));
+            }
+            o.revealed()?;
         }
         Ok(())
     }
@@ -119,8 +192,19 @@ impl ProofFile {
     /// Checks the listed inputs and outputs are exactly what the public instances encode for
     /// `graph`, so the decoded values shown to users are the proven ones.
     pub fn check_against(&self, graph: &Graph) -> Result<()> {
-        let t = |v: &[TensorValues]| -> Vec<Tensor> { v.iter().map(|x| Tensor { shape: x.shape.clone(), data: x.quantized.clone() }).collect() };
-        let want = public::bound_instances(graph, self.binding()?, &t(&self.inputs), &t(&self.outputs)).map_err(|why| ProverError::Invalid { what: "proof file", why })?;
+        let invalid = |why| ProverError::Invalid { what: "proof file", why };
+        let names = graph.inputs.iter().map(|s| (&s.name, s.visibility)).chain(graph.outputs.iter().map(|o| (&o.name, o.visibility)));
+        let listed: Vec<&TensorValues> = self.inputs.iter().chain(&self.outputs).collect();
+        if listed.len() != graph.inputs.len() + graph.outputs.len() || self.inputs.len() != graph.inputs.len() {
+            return Err(invalid(format!("the file lists {} inputs and {} outputs, the model has {} and {}", self.inputs.len(), self.outputs.len(), graph.inputs.len(), graph.outputs.len())));
+        }
+        for ((name, vis), t) in names.zip(&listed) {
+            if &t.name != name || t.visibility != vis {
+                return Err(invalid(format!("the file lists `{}` ({}) where the model has `{name}` ({vis})", t.name, t.visibility)));
+            }
+        }
+        let revealed = listed.iter().map(|t| t.revealed()).collect::<Result<Vec<_>>>()?;
+        let want = public::instances_of(graph, self.binding()?, &revealed).map_err(invalid)?;
         if want != self.instances_fr()? {
             return Err(ProverError::Invalid { what: "proof file", why: "the listed inputs/outputs are not the proven public instances".into() });
         }

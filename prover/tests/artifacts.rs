@@ -47,7 +47,7 @@ fn wrong_format_and_corruption_are_clear_errors() {
     assert!(matches!(err, ProverError::FormatMismatch { .. }), "{err}");
     eprintln!("{err}");
 
-    std::fs::write(&path, b"{\"format\": \"zkinfer-proof/2\", \"proof\": ").expect("write");
+    std::fs::write(&path, b"{\"format\": \"zkinfer-proof/3\", \"proof\": ").expect("write");
     let err = ProofFile::read(&path).expect_err("truncated");
     assert!(matches!(err, ProverError::Corrupt { .. }), "{err}");
     eprintln!("{err}");

@@ -3,7 +3,7 @@
 //! ```text
 //! OUT/settings.json   compiled circuit: IR graph, layout shape, k   (zkinfer-settings/2)
 //! OUT/pk.bin OUT/vk.bin   keys (headers checked on load)
-//! OUT/proof.json      proof, public instances, decoded outputs      (zkinfer-proof/2)
+//! OUT/proof.json      proof, public instances, decoded outputs      (zkinfer-proof/3)
 //! OUT/Verifier.sol OUT/verifier.json   EVM verifier source and bytecode
 //! ```
 

@@ -16,7 +16,7 @@ use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use zkinfer_prover::{keys, sizing, srs, verify::Verdict};
 
 use crate::files::{sha256_hex, Settings, Workdir, SETTINGS_FORMAT};
-use zkinfer_prover::artifacts::ProofFile;
+use zkinfer_prover::artifacts::{PrivateValues, ProofFile};
 
 /// Circuit shapes `compile` chooses from when none is given.
 /// (Wider shapes prove big models at a smaller k but grow the Solidity verifier towards the
@@ -34,15 +34,19 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
     let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
     let graph = import_file(model, &opts)?;
     let inputs = reference_inputs(&graph);
-    let mut best: Option<(u32, ModelCircuit)> = None;
-    for sh in shape.map_or(AUTO_SHAPES.to_vec(), |s| vec![s]) {
+    // the Poseidon gadget of hashed tensors needs 6 advice columns, and adds to the verifier:
+    // there the narrowest shape wins unless a wider one saves more than one k
+    let hashing = graph.inputs.iter().map(|i| i.visibility).chain(graph.outputs.iter().map(|o| o.visibility)).any(|v| v == zkinfer_circuits::ir::Visibility::Hashed);
+    let auto = AUTO_SHAPES.iter().copied().filter(|s| !hashing || s.width >= zkinfer_circuits::layout::poseidon::MIN_WIDTH).collect();
+    let mut tried: Vec<(u32, ModelCircuit)> = Vec::new();
+    for sh in shape.map_or(auto, |s| vec![s]) {
         let circuit = ModelCircuit { ctx: lay_out(&graph, &inputs, sh)? };
-        let k = sizing::k_for(&circuit);
-        if best.as_ref().is_none_or(|(bk, _)| k < *bk) {
-            best = Some((k, circuit));
-        }
+        tried.push((sizing::k_for(&circuit), circuit));
     }
-    let (k, circuit) = best.context("no circuit shape to try")?;
+    let min_k = tried.iter().map(|(k, _)| *k).min().context("no circuit shape to try")?;
+    let slack = if hashing { 1 } else { 0 };
+    // AUTO_SHAPES is ordered narrowest first
+    let (k, circuit) = tried.into_iter().find(|(k, _)| *k <= min_k + slack).context("no circuit shape to try")?;
     let shape = circuit.ctx.shape;
     Ok(Settings {
         format: SETTINGS_FORMAT.into(),
@@ -93,13 +97,20 @@ pub fn quantize_inputs(g: &Graph, data: &[Vec<f64>], saturate: bool) -> Result<V
 /// Proves the model on `data` for `binding` (public instance 0: zero, or what a market job
 /// requires); returns the proof file.
 pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr) -> Result<ProofFile> {
-    prove_with(wd, s, params, data, saturate, binding, &|_| {})
+    Ok(prove_with(wd, s, params, data, saturate, binding, &|_| {})?.file)
+}
+
+/// A proof file and, when some tensors are hashed or private, their values (kept apart: the
+/// proof file is what gets shared).
+pub struct Proved {
+    pub file: ProofFile,
+    pub private: Option<PrivateValues>,
 }
 
 /// [`prove`], calling `phase` when a phase starts: "witness" (execute and lay out the model),
 /// "prove" (commit and open).
 #[allow(clippy::too_many_arguments)]
-pub fn prove_with(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr, phase: &dyn Fn(&str)) -> Result<ProofFile> {
+pub fn prove_with(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr, phase: &dyn Fn(&str)) -> Result<Proved> {
     phase("witness");
     let inputs = quantize_inputs(&s.graph, data, saturate)?;
     prove_tensors(wd, s, params, &inputs, binding, phase)
@@ -107,7 +118,7 @@ pub fn prove_with(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &
 
 /// Proves the model on already quantized inputs (e.g. decoded from a market job's input
 /// instances); `phase` as in [`prove_with`] (after "witness").
-pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inputs: &[Tensor], binding: Fr, phase: &dyn Fn(&str)) -> Result<ProofFile> {
+pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inputs: &[Tensor], binding: Fr, phase: &dyn Fn(&str)) -> Result<Proved> {
     let (pk, header) = keys::read_pk(&wd.pk())?;
     header.check_params(params)?;
     let start = Instant::now();
@@ -119,7 +130,8 @@ pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inpu
     phase("prove");
     let proof = zkinfer_prover::prove::prove(params, &pk, &circuit, &instances, rand::rngs::OsRng)?;
     let secs = start.elapsed().as_secs_f64();
-    Ok(ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, inputs, &outs, &proof, secs)?)
+    let file = ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, inputs, &outs, &proof, secs)?;
+    Ok(Proved { file, private: PrivateValues::new(&header.vk_hash, &s.graph, inputs, &outs) })
 }
 
 /// Verifies a proof file natively. Errors for files that do not belong together; a proof

@@ -187,7 +187,7 @@ fn corrupt_or_missing_artifacts_are_named() {
     fails_with(&zkinfer(&["prove", empty.to_str().expect("utf8"), "--input", input]), "zkinfer compile");
     // garbage proof file
     let bad = d.join("bad.json");
-    std::fs::write(&bad, "{\"format\": \"zkinfer-proof/2\"}").expect("write");
+    std::fs::write(&bad, "{\"format\": \"zkinfer-proof/3\"}").expect("write");
     fails_with(&zkinfer(&["verify", ds, bad.to_str().expect("utf8")]), "bad.json");
 }
 
@@ -229,4 +229,67 @@ fn market_verbs_on_the_embedded_chain() {
     std::fs::write(m.join("chain.json"), "{").expect("write");
     fails_with(&mk(&["status"]), "chain.json");
     assert!(m.join("deployment.json").exists());
+}
+
+/// Hashed input and output: the proof file carries digests and no values (those go to
+/// proof.private.json), verifies natively and in the EVM; `zkinfer hash` recomputes the
+/// digests from the data and flags other data; a proof whose digest is swapped for the
+/// digest of another input is rejected natively and on chain.
+#[test]
+fn hashed_visibility_end_to_end() {
+    let d = tmp("hashed");
+    let ds = d.to_str().expect("utf8");
+    fails_with(&zkinfer(&["compile", MLP, "-o", ds, "--visibility", "nosuch=hashed"]), "no model input or output is named `nosuch`");
+    fails_with(&zkinfer(&["compile", MLP, "-o", ds, "--input-visibility", "secret"]), "not a visibility");
+    ok(&zkinfer(&["compile", MLP, "-o", ds, "--input-visibility", "hashed", "--output-visibility", "hashed"]));
+    ok(&zkinfer(&["setup", ds]));
+    let input = "models/digits_mlp_int8/input.json";
+    let out = ok(&zkinfer(&["prove", ds, "--input", input]));
+    assert!(out.contains("hashed, digest 0x"), "{out}");
+    let proof = d.join("proof.json");
+    let ps = proof.to_str().expect("utf8");
+    let p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).expect("read")).expect("json");
+    assert_eq!(p["instances"].as_array().expect("instances").len(), 3, "binding + two digests");
+    for t in p["inputs"].as_array().expect("inputs").iter().chain(p["outputs"].as_array().expect("outputs")) {
+        assert_eq!(t["visibility"], "hashed");
+        assert!(t["quantized"].as_array().expect("list").is_empty() && t["values"].as_array().expect("list").is_empty(), "values leaked: {t}");
+    }
+    let private = d.join("proof.private.json");
+    let priv_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&private).expect("private values written")).expect("json");
+    assert_eq!(priv_json["inputs"][0]["quantized"].as_array().expect("values").len(), 64);
+    ok(&zkinfer(&["verify", ds, ps]));
+    let out = ok(&zkinfer(&["hash", ds, "--input", input, "--proof", ps]));
+    assert!(out.contains("matches the proof"), "{out}");
+    let out = ok(&zkinfer(&["hash", ds, "--private", private.to_str().expect("utf8"), "--proof", ps]));
+    assert_eq!(out.matches("matches the proof").count(), 2, "{out}");
+    // other data: a different digest
+    let other = write_input(&d, &format!("{{\"input_data\": [[{}]]}}", vec!["0.5"; 64].join(",")));
+    fails_with(&zkinfer(&["hash", ds, "--input", &other, "--proof", ps]), "do not match the proof");
+    // the proof with the digest of the other input in place of the real one
+    let out = ok(&zkinfer(&["hash", ds, "--input", &other]));
+    let other_digest = out.split_whitespace().last().expect("digest").to_string();
+    let mut forged = p.clone();
+    forged["instances"][1] = serde_json::Value::String(other_digest.clone());
+    forged["inputs"][0]["digest"] = serde_json::Value::String(other_digest);
+    let fp = d.join("forged.json");
+    std::fs::write(&fp, serde_json::to_string(&forged).expect("ser")).expect("write");
+    fails_with(&zkinfer(&["verify", ds, fp.to_str().expect("utf8")]), "verification failed");
+    let out = ok(&zkinfer(&["evm-verifier", ds, "--proof", ps]));
+    assert!(out.contains("valid"), "{out}");
+    fails_with(&zkinfer(&["evm-verifier", ds, "--proof", fp.to_str().expect("utf8")]), "");
+    // listing the values of a hashed tensor in a proof file is refused
+    let mut leaky = p.clone();
+    leaky["inputs"][0]["quantized"] = serde_json::json!([1]);
+    std::fs::write(&fp, serde_json::to_string(&leaky).expect("ser")).expect("write");
+    fails_with(&zkinfer(&["verify", ds, fp.to_str().expect("utf8")]), "never carries them");
+
+    // a private output: one instance fewer, nothing about it in the proof
+    let d2 = tmp("private");
+    let d2s = d2.to_str().expect("utf8");
+    ok(&zkinfer(&["compile", MLP, "-o", d2s, "--input-visibility", "hashed", "--output-visibility", "private"]));
+    ok(&zkinfer(&["setup", d2s]));
+    ok(&zkinfer(&["prove", d2s, "--input", input]));
+    let p2: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d2.join("proof.json")).expect("read")).expect("json");
+    assert_eq!(p2["instances"].as_array().expect("instances").len(), 2);
+    ok(&zkinfer(&["verify", d2s, d2.join("proof.json").to_str().expect("utf8")]));
 }

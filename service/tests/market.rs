@@ -204,3 +204,54 @@ fn local_chain_state_roundtrips() {
     let err = LocalChain::open(&file).err().expect("corrupt state is an error");
     assert!(err.to_string().contains("chain.json"), "{err}");
 }
+
+/// A model with a hashed input: the job posts the input's Poseidon digest instead of the
+/// input, the provider (who holds the data off chain) proves and is paid; a proof on other data
+/// (another digest) is refused as not the job's input.
+#[test]
+fn market_job_with_committed_input() {
+    const MLP: &str = "models/digits_mlp_int8/model.onnx";
+    let d = std::env::temp_dir().join(format!("zkinfer-market-{}-hashed", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    let wd = Workdir(d);
+    let mut opts = ImportOptions::default();
+    opts.visibility.inputs = zkinfer_circuits::ir::Visibility::Hashed;
+    let s = pipeline::compile(&repo().join(MLP), opts, None).expect("compile");
+    write_json(&wd.settings(), &s).expect("settings");
+    let params = pipeline::load_params(None, s.k).expect("dev srs");
+    pipeline::setup(&wd, &s, &params).expect("setup");
+    let data = read_inputs(&repo().join("models/digits_mlp_int8/input.json")).expect("input");
+    let inputs = job_inputs(&s, &data).expect("inputs");
+    assert_eq!(inputs.len(), 1, "the job posts one digest, not the 64 pixels");
+
+    let mut chain = LocalChain::new().expect("chain");
+    let roles = Roles::dev().expect("roles");
+    let (m, _) = Market::deploy(&mut chain, &roles.operator, &compile_market().expect("compile"), MarketParams::defaults(roles.operator.address())).expect("deploy");
+    let (model, _) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register");
+    let eth = |x: &str| parse_eth(x).expect("eth");
+    let (pay, stake) = (eth("0.05"), eth("0.1"));
+    m.deposit(&mut chain, &roles.provider, eth("1")).expect("deposit").ok("deposit").expect("ok");
+    let rep = run_paid_job(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake).expect("paid job");
+    eprintln!("hashed-input job: post {} gas, submit (with verification) {} gas", rep.post_gas, rep.submit_gas);
+
+    // a job for this input; the provider proves on other data
+    let deadline = chain.timestamp().expect("time") + 3600;
+    let (job, _) = m.post_job(&mut chain, &roles.requester, model.id, &inputs, deadline, pay, stake).expect("post");
+    let job = job.expect("job");
+    m.claim(&mut chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
+    let mut other = data.clone();
+    other[0][0] = if other[0][0] > 0.5 { 0.0 } else { 1.0 };
+    assert!(prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &other).is_err(), "other data is not the job's input");
+    let binding = zkinfer_service::market::u256_to_fr(m.binding_of(&chain, job, roles.provider.address()).expect("binding")).expect("fr");
+    let forged = Submission::from_proof(&s.graph, pipeline::prove(&wd, &s, &params, &other, false, binding).expect("prove")).expect("split");
+    let before = money(&chain, &m, &roles);
+    let r = m.submit(&mut chain, &roles.provider, job, &forged.inputs, &forged.outputs, &forged.proof).expect("tx");
+    assert!(!r.success && r.reason().contains("InputsMismatch"), "{}", r.reason());
+    // and the real digest with the other data's proof is an invalid proof
+    let r = m.submit(&mut chain, &roles.provider, job, &inputs, &forged.outputs, &forged.proof).expect("tx");
+    assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
+    assert_eq!(money(&chain, &m, &roles), before);
+    let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
+    m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.proof).expect("tx").ok("honest submit").expect("paid");
+}

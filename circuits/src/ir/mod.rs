@@ -39,6 +39,48 @@ pub struct Node {
     pub output: ValueId,
 }
 
+/// What a proof reveals of a model input or output tensor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// The quantized values are public instances (packed, [`crate::public`]).
+    #[default]
+    Public,
+    /// The values stay private; their Poseidon digest ([`crate::hash::tensor_digest`]),
+    /// computed in the circuit, is the public instance.
+    Hashed,
+    /// The values stay private and nothing about them is public.
+    Private,
+}
+
+impl Visibility {
+    pub fn name(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Hashed => "hashed",
+            Visibility::Private => "private",
+        }
+    }
+}
+
+impl std::str::FromStr for Visibility {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "public" => Ok(Visibility::Public),
+            "hashed" => Ok(Visibility::Hashed),
+            "private" => Ok(Visibility::Private),
+            _ => Err(format!("`{s}` is not a visibility (public, hashed or private)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Visibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How a float model input is turned into the integers the circuit sees.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputSpec {
@@ -51,6 +93,8 @@ pub struct InputSpec {
     pub zero_point: i64,
     pub lo: i64,
     pub hi: i64,
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 /// How an output value is decoded back to floats: x = (q - zero_point) * scale.
@@ -61,6 +105,8 @@ pub struct OutputSpec {
     pub shape: Vec<usize>,
     pub scale: f64,
     pub zero_point: i64,
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 /// A whole model in integer form.

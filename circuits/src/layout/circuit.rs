@@ -1,5 +1,5 @@
-//! The halo2 circuit: columns, the universal gate, the range lookups, and assignment of a
-//! [`LayoutCtx`]. Single phase (no challenges), so the CUDA prover can prove it too.
+//! The halo2 circuit: columns, the universal gate, the range lookups, the Poseidon gadget
+//! ([`super::poseidon`]) and assignment of a [`LayoutCtx`]. Single phase (no challenges), so the CUDA prover can prove it too.
 
 use halo2_proofs::circuit::{Cell, Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -8,6 +8,7 @@ use halo2_proofs::plonk::{Advice, Any, Circuit, Column, ConstraintSystem, Error,
 use halo2_proofs::poly::Rotation;
 
 use super::ctx::{Col, LayoutCtx, Shape, LIMB};
+use super::poseidon::{self, PoseidonConfig};
 
 /// Field element of a signed integer.
 pub fn fe(v: i128) -> Fr {
@@ -29,6 +30,8 @@ pub struct ModelConfig {
     /// Function-table lookup (present when `shape.tables`): `(tag, x[0], x[1])` of rows with
     /// `q_fn = 1` is a row of `(fn_tag, fn_in, fn_out)`.
     pub fn_lookup: Option<FnLookup>,
+    /// The Poseidon gadget's columns (present when `shape.hash`).
+    pub poseidon: Option<PoseidonConfig>,
     pub instance: Column<Instance>,
 }
 
@@ -55,6 +58,13 @@ impl ModelConfig {
         }
         meta.enable_equality(instance);
 
+        // the Poseidon gadget shares x[0..6], w[0..6] and c, and switches the universal gate
+        // off on its rows
+        let poseidon = shape.hash.then(|| {
+            let xs: [Column<Advice>; 6] = std::array::from_fn(|j| x[j]);
+            let ws: [Column<Fixed>; 6] = std::array::from_fn(|j| w[j]);
+            PoseidonConfig::configure(meta, xs, ws, c)
+        });
         meta.create_gate("universal", |m| {
             let q = |col: Column<Fixed>, m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>| m.query_fixed(col, Rotation::cur());
             let xs: Vec<Expression<Fr>> = x.iter().map(|&col| m.query_advice(col, Rotation::cur())).collect();
@@ -64,7 +74,10 @@ impl ModelConfig {
             for (j, xj) in xs.iter().enumerate() {
                 e = e - q(w[j], m) * xj.clone();
             }
-            vec![e]
+            match &poseidon {
+                Some(p) => vec![PoseidonConfig::off(p.q_abs, p.q_full, p.q_part, m) * e],
+                None => vec![e],
+            }
         });
         for j in 0..shape.lookup_width {
             meta.lookup("range", |m| {
@@ -85,7 +98,7 @@ impl ModelConfig {
             });
             FnLookup { q_fn, tag, fn_tag, fn_in, fn_out }
         });
-        ModelConfig { x, out, w, c, q_out, q_chain, q_mul, q_range, table, fn_lookup, instance }
+        ModelConfig { x, out, w, c, q_out, q_chain, q_mul, q_range, table, fn_lookup, poseidon, instance }
     }
 }
 
@@ -100,7 +113,12 @@ impl ModelCircuit {
     /// tables (plus their all-zero row).
     pub fn rows(&self) -> usize {
         let fn_rows = if self.ctx.shape.tables { 1 + self.ctx.tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 };
-        self.ctx.rows.len().max(LIMB as usize).max(fn_rows)
+        (self.ctx.rows.len() + self.hash_rows()).max(LIMB as usize).max(fn_rows)
+    }
+
+    /// Rows of the Poseidon gadget (after the model's rows).
+    pub fn hash_rows(&self) -> usize {
+        self.ctx.hashes.iter().map(|h| poseidon::rows_for(h.cells.len())).sum()
     }
 
     fn cell(config: &ModelConfig, r: usize, col: Col) -> Cell {
@@ -165,7 +183,7 @@ impl Circuit<Fr> for ModelCircuit {
             )?;
         }
         let one = Fr::one();
-        layouter.assign_region(
+        let digests = layouter.assign_region(
             || "model",
             |mut region| {
                 for (r, row) in self.ctx.rows.iter().enumerate() {
@@ -206,12 +224,28 @@ impl Circuit<Fr> for ModelCircuit {
                 for (a, b) in &self.ctx.copies {
                     region.constrain_equal(Self::cell(&config, a.row, a.col), Self::cell(&config, b.row, b.col));
                 }
-                Ok(())
+                // the digests, in the rows after the model's
+                let mut digests = Vec::with_capacity(self.ctx.hashes.len());
+                if !self.ctx.hashes.is_empty() {
+                    let pc = config.poseidon.as_ref().ok_or(Error::Synthesis)?;
+                    let mut at = self.ctx.rows.len();
+                    for h in &self.ctx.hashes {
+                        let msg: Vec<Fr> = h.cells.iter().map(|c| fe(self.ctx.value(c.cell))).collect();
+                        let cells: Vec<Cell> = h.cells.iter().map(|c| Self::cell(&config, c.cell.row, c.cell.col)).collect();
+                        let (digest, next) = pc.assign(&mut region, at, &msg, &cells)?;
+                        digests.push((digest, h.instance));
+                        at = next;
+                    }
+                }
+                Ok(digests)
             },
         )?;
         layouter.constrain_instance(Self::cell(&config, 0, Col::X(0)), config.instance, crate::public::BINDING);
         for (c, i) in &self.ctx.instances {
             layouter.constrain_instance(Self::cell(&config, c.row, c.col), config.instance, *i);
+        }
+        for (cell, i) in digests {
+            layouter.constrain_instance(cell, config.instance, i);
         }
         Ok(())
     }
@@ -220,11 +254,15 @@ impl Circuit<Fr> for ModelCircuit {
 /// Public instance values of a laid-out circuit, in instance-row order: the binding, then
 /// the packed inputs and outputs.
 pub fn instance_values(ctx: &LayoutCtx) -> Vec<Fr> {
-    let n = ctx.instances.iter().map(|(_, i)| i + 1).max().unwrap_or(0).max(crate::public::BINDING + 1);
+    let n = ctx.instances.iter().map(|(_, i)| i + 1).chain(ctx.hashes.iter().map(|h| h.instance + 1)).max().unwrap_or(0).max(crate::public::BINDING + 1);
     let mut v = vec![Fr::zero(); n];
     v[crate::public::BINDING] = ctx.binding;
     for (c, i) in &ctx.instances {
         v[*i] = fe(ctx.value(*c));
+    }
+    for h in &ctx.hashes {
+        let msg: Vec<Fr> = h.cells.iter().map(|c| fe(ctx.value(c.cell))).collect();
+        v[h.instance] = crate::hash::digest(&msg);
     }
     v
 }

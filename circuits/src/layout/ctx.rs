@@ -110,21 +110,32 @@ impl Row {
     }
 }
 
-/// Shape of the columns: how many x columns, how many of them have range lookups, and
-/// whether the circuit has the function-table lookup (set by [`crate::layout::lay_out`] when
-/// the graph has [`crate::ops::Table`] nodes).
+/// Shape of the columns: how many x columns, how many of them have range lookups, whether
+/// the circuit has the function-table lookup (set by [`crate::layout::lay_out`] when the
+/// graph has [`crate::ops::Table`] nodes) and the Poseidon columns (set when a tensor is
+/// hashed, [`crate::layout::poseidon`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shape {
     pub width: usize,
     pub lookup_width: usize,
     #[serde(default)]
     pub tables: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hash: bool,
 }
 
 impl Shape {
     pub const fn new(width: usize, lookup_width: usize) -> Self {
-        Shape { width, lookup_width, tables: false }
+        Shape { width, lookup_width, tables: false, hash: false }
     }
+}
+
+/// A Poseidon digest to prove: of the values of `cells` (packed tensor elements, in order),
+/// exposed as public instance row `instance`.
+#[derive(Clone, Debug)]
+pub struct HashPlan {
+    pub cells: Vec<AValue>,
+    pub instance: usize,
 }
 
 impl Default for Shape {
@@ -158,6 +169,8 @@ pub struct LayoutCtx {
     pub node_start: Vec<usize>,
     /// Function tables used by [`Self::lookup`], tag = index + 1.
     pub tables: Vec<FnTable>,
+    /// Digests proven by the Poseidon gadget, in instance order.
+    pub hashes: Vec<HashPlan>,
     /// Row currently used to pack single-limb range checks, and its next free lookup column.
     pack: Option<(usize, usize)>,
 }
@@ -168,7 +181,7 @@ impl LayoutCtx {
         // Row 0 has no gate: the gate reads `out` at rotation -1, which at row 0 would wrap
         // into the blinding rows. Its cell x[0] holds the binding instance.
         let rows = vec![Row::new(shape.width)];
-        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), pack: None }
+        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), hashes: Vec::new(), pack: None }
     }
 
     /// Binds `v` to public instance row `index`.

@@ -3,13 +3,14 @@
 
 pub mod circuit;
 pub mod ctx;
+pub mod poseidon;
 #[cfg(test)]
 mod tests;
 
-use ctx::{AValue, LayoutCtx, Shape};
+use ctx::{AValue, HashPlan, LayoutCtx, Shape};
 
 use crate::error::{CircuitError, Result};
-use crate::ir::{Graph, Tensor};
+use crate::ir::{Graph, Tensor, Visibility};
 use crate::public::{packing_of, Packing};
 
 /// Most rows a laid-out circuit may have (2^24): beyond it layout stops with
@@ -31,7 +32,11 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
     }
     let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_)));
-    let mut ctx = LayoutCtx::new(Shape { tables, ..shape });
+    let hash = g.inputs.iter().map(|s| s.visibility).chain(g.outputs.iter().map(|o| o.visibility)).any(|v| v == Visibility::Hashed);
+    if hash && shape.width < poseidon::MIN_WIDTH {
+        return Err(CircuitError::Unsupported { op: "hashed visibility".into(), node: "-".into(), why: format!("hashing needs a circuit width of at least {}, the shape has {}", poseidon::MIN_WIDTH, shape.width) });
+    }
+    let mut ctx = LayoutCtx::new(Shape { tables, hash, ..shape });
     let mut vals: Vec<Option<CellTensor>> = vec![None; g.values.len()];
     let mut instance = crate::public::BINDING + 1;
     for (spec, t) in g.inputs.iter().zip(inputs) {
@@ -43,10 +48,7 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
             return Err(CircuitError::OutOfRange { name: spec.name.clone(), index: 0, value: v as f64, min: info.lo as f64, max: info.hi as f64 });
         }
         let cells: Vec<AValue> = t.data.iter().map(|&v| ctx.bounded(v as i128, info.lo as i128, info.hi as i128)).collect();
-        for c in Packing::new(info.lo, info.hi).pack_cells(&mut ctx, &cells) {
-            ctx.expose(c, instance);
-            instance += 1;
-        }
+        reveal(&mut ctx, spec.visibility, Packing::new(info.lo, info.hi), &cells, &mut instance);
         vals[spec.value] = Some(CellTensor { shape: t.shape.clone(), cells });
     }
     for node in &g.nodes {
@@ -69,10 +71,26 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         let t = vals[o.value].as_ref().ok_or_else(|| CircuitError::Internal(format!("output {} undefined", o.name)))?;
         // outputs are range-checked to their bounds by the op producing them (a Rescale, or
         // ops that preserve their input's checked range); pack by those bounds
-        for c in packing_of(g, o.value).pack_cells(&mut ctx, &t.cells) {
-            ctx.expose(c, instance);
-            instance += 1;
-        }
+        reveal(&mut ctx, o.visibility, packing_of(g, o.value), &t.cells, &mut instance);
     }
     Ok(ctx)
+}
+
+/// Makes range-checked `cells` public by `vis` from instance row `*instance` on: packed
+/// values, or the Poseidon digest of the packed values, or nothing.
+fn reveal(ctx: &mut LayoutCtx, vis: Visibility, packing: Packing, cells: &[AValue], instance: &mut usize) {
+    match vis {
+        Visibility::Public => {
+            for c in packing.pack_cells(ctx, cells) {
+                ctx.expose(c, *instance);
+                *instance += 1;
+            }
+        }
+        Visibility::Hashed => {
+            let packed = packing.pack_cells(ctx, cells);
+            ctx.hashes.push(HashPlan { cells: packed, instance: *instance });
+            *instance += 1;
+        }
+        Visibility::Private => {}
+    }
 }

@@ -83,13 +83,13 @@ pub(crate) fn check_graph(g: &Graph, inputs: &[Tensor], samples: usize) {
 fn input_graph(shape: Vec<usize>, lo: i64, hi: i64) -> (Graph, usize) {
     let mut g = Graph::default();
     let v = g.add_value("x", shape.clone(), lo, hi).expect("small bound");
-    g.inputs.push(InputSpec { name: "x".into(), value: v, shape, scale: 1.0, zero_point: 0, lo, hi });
+    g.inputs.push(InputSpec { name: "x".into(), value: v, shape, scale: 1.0, zero_point: 0, lo, hi, visibility: Default::default() });
     (g, v)
 }
 
 fn output(g: &mut Graph, v: usize) {
     let shape = g.info(v).shape.clone();
-    g.outputs.push(OutputSpec { name: "y".into(), value: v, shape, scale: 1.0, zero_point: 0 });
+    g.outputs.push(OutputSpec { name: "y".into(), value: v, shape, scale: 1.0, zero_point: 0, visibility: Default::default() });
 }
 
 fn random(shape: Vec<usize>, lo: i64, hi: i64, seed: u64) -> Tensor {
@@ -195,4 +195,44 @@ fn half_even_tie_at_the_lower_bound() {
     let out = exec::outputs(&g, std::slice::from_ref(&t)).expect("run");
     assert_eq!(out[0].data[0], -1, "(0 - 127)/2 = -63.5 rounds to -64, plus 63");
     check_graph(&g, &[t], 30);
+}
+
+/// Hashed and private inputs/outputs: the instances are the binding plus one Poseidon digest
+/// per hashed tensor (nothing for a private one), the honest witness passes, and a digest of
+/// other data, a corrupted cell or a wrong digest is rejected.
+#[test]
+fn hashed_and_private_tensors_are_bound() {
+    use crate::ir::Visibility::{self, Hashed, Private, Public};
+    let (mut g, x) = input_graph(vec![1, 40], -128, 127);
+    let w = random(vec![5, 40], -9, 9, 3);
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![1, 2, 3, 4, 5] })).expect("dense");
+    let r = Rescale { terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![9_000_001] }], channel_axis: 1, bias: vec![], shift: 32, out_zp: 0, lo: -128, hi: 127, half_even: false };
+    let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
+    output(&mut g, y);
+    let input = random(vec![1, 40], -128, 127, 9);
+    let other = random(vec![1, 40], -128, 127, 10);
+    for (vi, vo) in [(Hashed, Hashed), (Private, Hashed), (Hashed, Public), (Public, Private), (Hashed, Private)] {
+        let mut g = g.clone();
+        g.inputs[0].visibility = vi;
+        g.outputs[0].visibility = vo;
+        let count = |v: Visibility, packed: usize| match v {
+            Public => packed,
+            Hashed => 1,
+            Private => 0,
+        };
+        assert_eq!(g.num_instances(), 1 + count(vi, 3) + count(vo, 1), "{vi}/{vo}");
+        check_graph(&g, std::slice::from_ref(&input), 30);
+        if vi == Hashed {
+            let ctx = lay_out(&g, std::slice::from_ref(&input), Shape::default()).expect("layout");
+            let inst = instance_values(&ctx);
+            let p = crate::public::Packing::new(-128, 127);
+            assert_eq!(inst[1], crate::hash::tensor_digest(&p, &input.data).expect("in range"), "instance 1 is the input's digest");
+            // the same witness with the digest of other data is rejected
+            let mut forged = inst.clone();
+            forged[1] = crate::hash::tensor_digest(&p, &other.data).expect("in range");
+            let circuit = ModelCircuit { ctx };
+            let k = k_for(circuit.rows());
+            assert!(MockProver::run(k, &circuit, vec![forged]).expect("mock runs").verify().is_err(), "{vi}/{vo}: a digest of other data accepted");
+        }
+    }
 }

@@ -16,7 +16,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CircuitError, Result};
-use crate::ir::Graph;
+use crate::ir::{Graph, Visibility};
 
 /// How float parts of a model become fixed point. Quantized (QDQ / QOperator) parts keep the
 /// model's own integer semantics and ignore these.
@@ -40,11 +40,55 @@ pub struct ImportOptions {
     /// the ranges of their inputs. Never set for proving.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub probing: bool,
+    /// What proofs reveal of the inputs and outputs (default: everything public).
+    #[serde(default, skip_serializing_if = "VisibilityOptions::is_default")]
+    pub visibility: VisibilityOptions,
+}
+
+/// Visibility of the model's inputs and outputs, chosen at compile time.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VisibilityOptions {
+    /// Of every input without an override.
+    #[serde(default)]
+    pub inputs: Visibility,
+    /// Of every output without an override.
+    #[serde(default)]
+    pub outputs: Visibility,
+    /// Overrides by input or output name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tensors: std::collections::BTreeMap<String, Visibility>,
+}
+
+impl VisibilityOptions {
+    pub fn is_default(&self) -> bool {
+        *self == VisibilityOptions::default()
+    }
+
+    /// Sets each input's and output's visibility; an override naming no input or output is
+    /// an error.
+    pub fn apply(&self, g: &mut Graph) -> Result<()> {
+        for name in self.tensors.keys() {
+            if !g.inputs.iter().any(|s| &s.name == name) && !g.outputs.iter().any(|o| &o.name == name) {
+                return Err(CircuitError::UnknownTensor {
+                    name: name.clone(),
+                    inputs: g.inputs.iter().map(|s| s.name.clone()).collect(),
+                    outputs: g.outputs.iter().map(|o| o.name.clone()).collect(),
+                });
+            }
+        }
+        for s in &mut g.inputs {
+            s.visibility = self.tensors.get(&s.name).copied().unwrap_or(self.inputs);
+        }
+        for o in &mut g.outputs {
+            o.visibility = self.tensors.get(&o.name).copied().unwrap_or(self.outputs);
+        }
+        Ok(())
+    }
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false }
+        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false, visibility: Default::default() }
     }
 }
 
@@ -63,5 +107,7 @@ pub fn import_file(path: &std::path::Path, opts: &ImportOptions) -> Result<Graph
 pub fn import_bytes(bytes: &[u8], opts: &ImportOptions) -> Result<Graph> {
     let model = decode(bytes)?;
     let graph = model.graph.as_ref().ok_or_else(|| CircuitError::Malformed("model has no graph".into()))?;
-    lower::lower(graph, opts)
+    let mut g = lower::lower(graph, opts)?;
+    opts.visibility.apply(&mut g)?;
+    Ok(g)
 }

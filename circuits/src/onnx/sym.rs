@@ -135,7 +135,7 @@ impl Lowering<'_> {
             });
         }
         let id = self.g.add_value(name, shape.to_vec(), t.lo, t.hi)?;
-        self.g.inputs.push(InputSpec { name: name.into(), value: id, shape: shape.to_vec(), scale: t.scale, zero_point: t.zp, lo: t.lo, hi: t.hi });
+        self.g.inputs.push(InputSpec { name: name.into(), value: id, shape: shape.to_vec(), scale: t.scale, zero_point: t.zp, lo: t.lo, hi: t.hi, visibility: Default::default() });
         let q = QT { id, scale: t.scale, zp: t.zp };
         self.quantized_inputs.insert(name.to_string(), q.clone());
         Ok(q)

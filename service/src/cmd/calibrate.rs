@@ -52,6 +52,9 @@ pub struct Args {
     /// Output directory for settings.json.
     #[arg(short, long, default_value = "out/model")]
     out: PathBuf,
+    /// Visibility of inputs and outputs in the written settings (no effect on calibration).
+    #[command(flatten)]
+    vis: super::compile::VisibilityArgs,
 }
 
 struct Candidate {
@@ -162,7 +165,8 @@ pub fn run(a: Args) -> Result<()> {
         Target::Accuracy => cands.iter().min_by(|x, y| x.err.total_cmp(&y.err).then((x.k, x.rows).cmp(&(y.k, y.rows)))),
     }
     .context("no candidate precision worked")?;
-    let mut s = pipeline::compile(&a.model, best.opts.clone(), None)?;
+    let opts = ImportOptions { visibility: a.vis.options(), ..best.opts.clone() };
+    let mut s = pipeline::compile(&a.model, opts, None)?;
     s.calibration = Some(crate::files::Calibration {
         target: match a.target {
             Target::Accuracy => "accuracy".into(),

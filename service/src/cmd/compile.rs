@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use zkinfer_circuits::layout::ctx::Shape;
-use zkinfer_circuits::onnx::ImportOptions;
+use zkinfer_circuits::ir::Visibility;
+use zkinfer_circuits::onnx::{ImportOptions, VisibilityOptions};
 
 use crate::files::{write_json, Workdir};
 use crate::pipeline;
@@ -27,10 +28,39 @@ pub struct Args {
     /// How many of them carry range lookups.
     #[arg(long, requires = "width")]
     lookup_width: Option<usize>,
+    #[command(flatten)]
+    vis: VisibilityArgs,
+}
+
+/// What proofs reveal of the model's inputs and outputs.
+#[derive(clap::Args, Clone, Default)]
+pub struct VisibilityArgs {
+    /// Visibility of every input: public (values are public instances), hashed (only their
+    /// Poseidon digest is public) or private (nothing is public).
+    #[arg(long, default_value = "public")]
+    pub input_visibility: Visibility,
+    /// Visibility of every output (public, hashed or private).
+    #[arg(long, default_value = "public")]
+    pub output_visibility: Visibility,
+    /// Visibility of one input or output by name, overriding the two above: NAME=VIS
+    /// (repeatable).
+    #[arg(long = "visibility", value_name = "NAME=VIS", value_parser = parse_named)]
+    pub tensors: Vec<(String, Visibility)>,
+}
+
+impl VisibilityArgs {
+    pub fn options(&self) -> VisibilityOptions {
+        VisibilityOptions { inputs: self.input_visibility, outputs: self.output_visibility, tensors: self.tensors.iter().cloned().collect() }
+    }
+}
+
+fn parse_named(s: &str) -> std::result::Result<(String, Visibility), String> {
+    let (name, vis) = s.rsplit_once('=').ok_or_else(|| format!("`{s}`: expected NAME=VIS, e.g. input=hashed"))?;
+    Ok((name.to_string(), vis.parse()?))
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, ..ImportOptions::default() };
+    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, visibility: a.vis.options(), ..ImportOptions::default() };
     let shape = match (a.width, a.lookup_width) {
         (Some(width), Some(lookup_width)) => Some(Shape::new(width, lookup_width)),
         _ => None,
@@ -41,6 +71,11 @@ pub fn run(a: Args) -> Result<()> {
     let s = pipeline::compile(&a.model, opts, shape)?;
     let wd = Workdir(a.out);
     write_json(&wd.settings(), &s)?;
+    for (name, vis) in s.graph.inputs.iter().map(|i| (&i.name, i.visibility)).chain(s.graph.outputs.iter().map(|o| (&o.name, o.visibility))) {
+        if vis != Visibility::Public {
+            say!("{name}: {vis}");
+        }
+    }
     say!(
         "compiled {}: {} nodes, {} rows, k = {}, {} columns ({} with lookups), {} public values -> {}",
         s.model,

@@ -6,6 +6,7 @@ mod client;
 mod compile;
 mod demo;
 mod evm;
+mod hash;
 mod market;
 mod node;
 pub mod prove;
@@ -37,6 +38,9 @@ enum Cmd {
     Prove(prove::Args),
     /// Verify a proof natively.
     Verify(verify::Args),
+    /// Poseidon digests of input/output tensors, as hashed visibility makes them public;
+    /// checks them against a proof with --proof.
+    Hash(hash::Args),
     /// Generate the Solidity verifier, compile it (solcjs) and verify a proof in an in-process EVM.
     EvmVerifier(evm::Args),
     /// Run every step on the bundled digits model, with tamper checks.
@@ -61,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Setup(a) => setup::run(a),
         Cmd::Prove(a) => prove::run(a),
         Cmd::Verify(a) => verify::run(a),
+        Cmd::Hash(a) => hash::run(a),
         Cmd::EvmVerifier(a) => evm::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::CheckSuite(a) => check_suite::run(a),

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use zkinfer_circuits::ir::Visibility;
 use zkinfer_prover::Fr;
 
 use super::SrsArgs;
@@ -94,12 +95,29 @@ pub fn run(a: Args) -> Result<()> {
     report("write");
     spinner.finish_and_clear();
     let out = a.out.unwrap_or_else(|| wd.proof());
-    p.write(&out)?;
-    for o in &p.outputs {
-        say!("output {} {:?}: {:?}", o.name, o.shape, o.values);
+    p.file.write(&out)?;
+    if let Some(private) = &p.private {
+        let at = private_path(&out);
+        private.write(&at)?;
+        say!("values of the hashed/private tensors (keep them, they are not in the proof) -> {}", at.display());
     }
+    for o in &p.file.outputs {
+        match o.visibility {
+            Visibility::Public => say!("output {} {:?}: {:?}", o.name, o.shape, o.values),
+            Visibility::Hashed => say!("output {} {:?}: hashed, digest {}", o.name, o.shape, o.digest.as_deref().unwrap_or("?")),
+            Visibility::Private => say!("output {} {:?}: private", o.name, o.shape),
+        }
+    }
+    let p = p.file;
     say!("proof: {} bytes, {:.2} s -> {}", (p.proof.len() - 2) / 2, p.prove_seconds, out.display());
     Ok(())
+}
+
+/// Where the values of a proof's hashed and private tensors go: beside the proof,
+/// `NAME.private.json`.
+pub fn private_path(proof: &std::path::Path) -> PathBuf {
+    let stem = proof.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "proof".into());
+    proof.with_file_name(format!("{stem}.private.json"))
 }
 
 /// Ends this process when its parent (the server) dies, e.g. on kill -9: an orphan is

@@ -233,7 +233,7 @@ pub fn lower(graph: &GraphProto, opts: &ImportOptions) -> Result<Graph> {
         let r: Real = lw.real(s, vo.name())?;
         let q = lw.plain(&r, vo.name())?;
         let shape = lw.g.info(q.id).shape.clone();
-        lw.g.outputs.push(OutputSpec { name: vo.name().into(), value: q.id, shape, scale: q.scale, zero_point: q.zp });
+        lw.g.outputs.push(OutputSpec { name: vo.name().into(), value: q.id, shape, scale: q.scale, zero_point: q.zp, visibility: Default::default() });
     }
     // inputs no node used still get a spec, and all keep the ONNX order
     for name in &input_order {
