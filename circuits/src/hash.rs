@@ -12,8 +12,9 @@
 //! Sponge (iden3/circom layout): the state is `[capacity, r0, r1]`; message elements are
 //! added two at a time to `r0, r1` and the state permuted; the message is zero-padded to an
 //! even length; the digest is `state[0]` after the last permutation. The initial capacity is
-//! `len · 2^64` (the constant-length domain separator of ePrint 2019/458 §4.2), so messages of
-//! different lengths never share a permutation input.
+//! `domain · 2^64` (the domain separator of ePrint 2019/458 §4.2): the message length for a
+//! plain message, and `values · 2^8 + bytes per value` for a packed tensor, so messages of
+//! different lengths or packings never share a permutation input.
 //!
 //! A tensor's digest hashes its *packed* field elements ([`crate::public::Packing`]: the
 //! values minus the tensor's lower bound, `bytes` little-endian bytes each, 15 bytes per
@@ -107,9 +108,21 @@ pub fn permute(state: &mut [Fr; T]) {
     }
 }
 
-/// Initial capacity element for a message of `len` elements.
-pub fn capacity(len: usize) -> Fr {
-    Fr::from_u128((len as u128) << 64)
+/// Initial capacity element: the domain separator `domain · 2^64` (see [`digest`]).
+pub fn capacity(domain: u64) -> Fr {
+    Fr::from_u128((domain as u128) << 64)
+}
+
+/// The domain of a message of `len` field elements with no further structure.
+pub fn plain_domain(len: usize) -> u64 {
+    len as u64
+}
+
+/// The domain of a packed tensor: its number of values and bytes per value, so tensors of
+/// other lengths or packings never share a permutation input even when their packed
+/// elements coincide (e.g. a trailing value equal to the lower bound packs to nothing).
+pub fn tensor_domain(values: usize, bytes: usize) -> u64 {
+    ((values as u64) << 8) | bytes as u64
 }
 
 /// The message split into rate-sized blocks, zero-padded (at least one block).
@@ -118,9 +131,9 @@ pub fn blocks(msg: &[Fr]) -> Vec<[Fr; RATE]> {
     (0..n).map(|b| std::array::from_fn(|j| msg.get(b * RATE + j).copied().unwrap_or(Fr::ZERO))).collect()
 }
 
-/// Digest of a message of field elements (see the module docs).
-pub fn digest(msg: &[Fr]) -> Fr {
-    let mut state = [capacity(msg.len()), Fr::ZERO, Fr::ZERO];
+/// Digest of a message of field elements under `domain` (see the module docs).
+pub fn digest_in(domain: u64, msg: &[Fr]) -> Fr {
+    let mut state = [capacity(domain), Fr::ZERO, Fr::ZERO];
     for b in blocks(msg) {
         state[1] += b[0];
         state[2] += b[1];
@@ -129,10 +142,15 @@ pub fn digest(msg: &[Fr]) -> Fr {
     state[0]
 }
 
+/// Digest of a plain message of field elements (domain = its length).
+pub fn digest(msg: &[Fr]) -> Fr {
+    digest_in(plain_domain(msg.len()), msg)
+}
+
 /// Digest of a quantized tensor under `packing`: `None` if a value lies outside the range
 /// the packing covers.
 pub fn tensor_digest(packing: &Packing, values: &[i64]) -> Option<Fr> {
-    packing.pack(values).map(|elems| digest(&elems))
+    packing.pack(values).map(|elems| digest_in(tensor_domain(values.len(), packing.bytes), &elems))
 }
 
 #[cfg(test)]
@@ -156,7 +174,7 @@ mod tests {
         // (the crate cannot hash an empty message; ours absorbs one zero block then)
         for len in [1usize, 2, 3, 4, 7, 30] {
             let msg: Vec<Fr> = (0..len).map(|i| Fr::from(i as u64 * 7919 + 3) - Fr::from(1u64 << 40)).collect();
-            let want = Hash::<Fr, Bn254T3, VariableLengthIden3, T, RATE>::init().hash_with_cap(&msg, (len as u128) << 64);
+            let want = Hash::<Fr, Bn254T3, VariableLengthIden3, T, RATE>::init().hash_with_cap(&msg, (plain_domain(len) as u128) << 64);
             assert_eq!(digest(&msg), want, "len {len}");
         }
     }
@@ -173,5 +191,11 @@ mod tests {
         w[63] += 1;
         assert_ne!(d, tensor_digest(&p, &w).expect("in range"));
         assert!(tensor_digest(&p, &[200]).is_none());
+        // a trailing value at the lower bound packs to nothing, but the value count is bound
+        let mut longer = v.clone();
+        longer.truncate(29);
+        let short = tensor_digest(&p, &longer).expect("in range");
+        longer.push(-128);
+        assert_ne!(short, tensor_digest(&p, &longer).expect("in range"));
     }
 }

@@ -36,7 +36,12 @@ pub struct Packing {
 impl Packing {
     pub fn new(lo: i64, hi: i64) -> Self {
         let bytes = limbs_for(hi as i128 - lo as i128);
-        let per_elem = ((PACK_BITS / LIMB_BITS) as usize / bytes).max(1);
+        // the layout's integer shadow of a packed element, Σ 256^(bytes·i)·v_i and its offset
+        // Σ 256^(bytes·i)·lo, must stay within i128: fewer values per element when the
+        // range lies far from zero
+        let m = crate::ir::bound_bits(lo, hi) as usize;
+        let fit = 124usize.saturating_sub(m) / (LIMB_BITS as usize * bytes) + 1;
+        let per_elem = ((PACK_BITS / LIMB_BITS) as usize / bytes).min(fit).max(1);
         Packing { lo, bytes, per_elem }
     }
 

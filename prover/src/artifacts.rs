@@ -193,14 +193,22 @@ impl ProofFile {
     /// `graph`, so the decoded values shown to users are the proven ones.
     pub fn check_against(&self, graph: &Graph) -> Result<()> {
         let invalid = |why| ProverError::Invalid { what: "proof file", why };
-        let names = graph.inputs.iter().map(|s| (&s.name, s.visibility)).chain(graph.outputs.iter().map(|o| (&o.name, o.visibility)));
+        // (name, visibility, shape, scale, zero point) of each input, then each output
+        let specs = graph.inputs.iter().map(|s| (&s.name, s.visibility, &s.shape, s.scale, s.zero_point)).chain(graph.outputs.iter().map(|o| (&o.name, o.visibility, &o.shape, o.scale, o.zero_point)));
         let listed: Vec<&TensorValues> = self.inputs.iter().chain(&self.outputs).collect();
         if listed.len() != graph.inputs.len() + graph.outputs.len() || self.inputs.len() != graph.inputs.len() {
             return Err(invalid(format!("the file lists {} inputs and {} outputs, the model has {} and {}", self.inputs.len(), self.outputs.len(), graph.inputs.len(), graph.outputs.len())));
         }
-        for ((name, vis), t) in names.zip(&listed) {
+        for ((name, vis, shape, scale, zp), t) in specs.zip(&listed) {
             if &t.name != name || t.visibility != vis {
                 return Err(invalid(format!("the file lists `{}` ({}) where the model has `{name}` ({vis})", t.name, t.visibility)));
+            }
+            if &t.shape != shape {
+                return Err(invalid(format!("tensor `{name}` is listed with shape {:?}, the model's is {shape:?}", t.shape)));
+            }
+            // the decoded values shown must be the proven integers, decoded
+            if vis == Visibility::Public && t.values != dequantize(scale, zp, &Tensor { shape: shape.clone(), data: t.quantized.clone() }) {
+                return Err(invalid(format!("the decoded values of `{name}` are not its proven quantized values")));
             }
         }
         let revealed = listed.iter().map(|t| t.revealed()).collect::<Result<Vec<_>>>()?;

@@ -6,9 +6,12 @@
 //! Proofs use SHPLONK KZG on BN254 with the Keccak transcript, so one proof verifies both ways.
 
 pub mod artifacts;
+#[cfg(feature = "cuda")]
+mod cuda;
 pub mod error;
 pub mod evm;
 pub mod fsutil;
+pub mod kernels;
 pub mod keys;
 pub mod prove;
 pub mod sizing;
@@ -18,7 +21,7 @@ pub mod verify;
 
 pub use error::{ProverError, Result};
 pub use keys::{keygen, vk_hash};
-pub use prove::prove;
+pub use prove::{prove, prove_on, Device};
 pub use sizing::k_for_rows;
 pub use verify::{verify, Verdict};
 

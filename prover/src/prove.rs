@@ -22,6 +22,25 @@ use crate::util;
 /// The transcript both prover and verifiers use: Keccak-256 Fiat–Shamir, as the EVM verifier.
 pub type ProofTranscriptWriter = EvmTranscript<G1Affine, NativeLoader, Vec<u8>, Vec<u8>>;
 
+/// Where a proof is computed. Both give the same proof format for the same keys: a proof
+/// from either verifies with [`crate::verify`] and the generated Solidity verifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    /// The CUDA prover (`halo2-axiom-gpu`), in builds with the `cuda` feature only.
+    Cuda,
+}
+
+impl Device {
+    /// Whether this build can prove on the device.
+    pub fn available_in_build(self) -> bool {
+        match self {
+            Device::Cpu => true,
+            Device::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+}
+
 /// Proves `circuit` with public `instances` (which must equal
 /// `instance_values(&circuit.ctx)`: the binding, then the packed inputs and outputs). `params` must be the SRS
 /// the key was generated with, at the key's size.
@@ -30,8 +49,23 @@ pub fn prove(
     pk: &ProvingKey<G1Affine>,
     circuit: &ModelCircuit,
     instances: &[Fr],
-    rng: impl RngCore,
+    rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
+    prove_on(Device::Cpu, params, pk, circuit, instances, rng)
+}
+
+/// [`prove`] on `device`.
+pub fn prove_on(
+    device: Device,
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: &ModelCircuit,
+    instances: &[Fr],
+    rng: impl RngCore + Send,
+) -> Result<Vec<u8>> {
+    if !device.available_in_build() {
+        return Err(ProverError::Invalid { what: "device", why: "this zkinfer build has no CUDA prover (build `zkinfer-cuda` with scripts/build-cuda.sh)".into() });
+    }
     let k = pk.get_vk().get_domain().k();
     if params.k() != k {
         return Err(ProverError::KMismatch { what: "the SRS given for proving".into(), expected: k, found: params.k() });
@@ -44,6 +78,10 @@ pub fn prove(
         return Err(ProverError::InstanceMismatch { index, len: own.len() });
     }
     let columns: [&[Fr]; 1] = [instances];
+    #[cfg(feature = "cuda")]
+    if device == Device::Cuda {
+        return crate::cuda::prove(params, pk, circuit, &columns, rng);
+    }
     // Backstop: halo2 panics on some malformed circuits instead of returning an error.
     catch_unwind(AssertUnwindSafe(|| {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());

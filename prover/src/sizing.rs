@@ -35,6 +35,9 @@ pub fn check_shape(shape: Shape) -> Result<()> {
             why: format!("{shape:?}: need 4 <= width <= 1024 and 1 <= lookup_width <= width"),
         });
     }
+    if shape.hash && shape.width < zkinfer_circuits::layout::poseidon::MIN_WIDTH {
+        return Err(ProverError::Invalid { what: "circuit shape", why: format!("{shape:?}: hashing needs width >= {}", zkinfer_circuits::layout::poseidon::MIN_WIDTH) });
+    }
     Ok(())
 }
 

@@ -56,8 +56,16 @@ fn wrong_format_and_corruption_are_clear_errors() {
     let err = ProofFile::read(&path).expect_err("no format");
     assert!(err.to_string().contains("no \"format\" field"), "{err}");
 
+    // decoded values that are not the listed integers, decoded
+    let mut shown = f.clone();
+    shown.outputs[0].values[0] += 1.0;
+    let err = shown.check_against(&common::tiny_graph()).expect_err("values differ from the quantized ones");
+    assert!(err.to_string().contains("decoded values of `y`"), "{err}");
+    // integers (and their decoding) that are not the instances
     let mut lying = f.clone();
     lying.outputs[0].quantized[0] += 1;
+    let o = &common::tiny_graph().outputs[0];
+    lying.outputs[0].values = zkinfer_circuits::exec::dequantize(o.scale, o.zero_point, &zkinfer_circuits::ir::Tensor { shape: o.shape.clone(), data: lying.outputs[0].quantized.clone() });
     lying.write(&path).expect("write");
     let read = ProofFile::read(&path).expect("well-formed");
     let err = read.check_against(&common::tiny_graph()).expect_err("outputs differ from instances");

@@ -13,7 +13,7 @@ use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
-use zkinfer_prover::{keys, sizing, srs, verify::Verdict};
+use zkinfer_prover::{keys, sizing, srs, verify::Verdict, Device};
 
 use crate::files::{sha256_hex, Settings, Workdir, SETTINGS_FORMAT};
 use zkinfer_prover::artifacts::{PrivateValues, ProofFile};
@@ -97,7 +97,7 @@ pub fn quantize_inputs(g: &Graph, data: &[Vec<f64>], saturate: bool) -> Result<V
 /// Proves the model on `data` for `binding` (public instance 0: zero, or what a market job
 /// requires); returns the proof file.
 pub fn prove(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr) -> Result<ProofFile> {
-    Ok(prove_with(wd, s, params, data, saturate, binding, &|_| {})?.file)
+    Ok(prove_with(wd, s, params, data, saturate, binding, Device::Cpu, &|_| {})?.file)
 }
 
 /// A proof file and, when some tensors are hashed or private, their values (kept apart: the
@@ -110,15 +110,15 @@ pub struct Proved {
 /// [`prove`], calling `phase` when a phase starts: "witness" (execute and lay out the model),
 /// "prove" (commit and open).
 #[allow(clippy::too_many_arguments)]
-pub fn prove_with(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr, phase: &dyn Fn(&str)) -> Result<Proved> {
+pub fn prove_with(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], saturate: bool, binding: Fr, device: Device, phase: &dyn Fn(&str)) -> Result<Proved> {
     phase("witness");
     let inputs = quantize_inputs(&s.graph, data, saturate)?;
-    prove_tensors(wd, s, params, &inputs, binding, phase)
+    prove_tensors(wd, s, params, &inputs, binding, device, phase)
 }
 
 /// Proves the model on already quantized inputs (e.g. decoded from a market job's input
 /// instances); `phase` as in [`prove_with`] (after "witness").
-pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inputs: &[Tensor], binding: Fr, phase: &dyn Fn(&str)) -> Result<Proved> {
+pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inputs: &[Tensor], binding: Fr, device: Device, phase: &dyn Fn(&str)) -> Result<Proved> {
     let (pk, header) = keys::read_pk(&wd.pk())?;
     header.check_params(params)?;
     let start = Instant::now();
@@ -128,7 +128,7 @@ pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inpu
     let instances = instance_values(&ctx);
     let circuit = ModelCircuit { ctx };
     phase("prove");
-    let proof = zkinfer_prover::prove::prove(params, &pk, &circuit, &instances, rand::rngs::OsRng)?;
+    let proof = zkinfer_prover::prove::prove_on(device, params, &pk, &circuit, &instances, rand::rngs::OsRng)?;
     let secs = start.elapsed().as_secs_f64();
     let file = ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, inputs, &outs, &proof, secs)?;
     Ok(Proved { file, private: PrivateValues::new(&header.vk_hash, &s.graph, inputs, &outs) })
@@ -167,6 +167,7 @@ pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof
     crate::files::write_atomic(&wd.sol(), sol.as_bytes())?;
     let compiled = evm::compile_sol(&sol)?;
     crate::files::write_json(&wd.verifier(), &serde_json::json!({
+        "vk_hash": hex::encode(header.vk_hash),
         "solc": compiled.solc_version,
         "bytecode": format!("0x{}", hex::encode(&compiled.bytecode)),
         "deployed_bytecode": format!("0x{}", hex::encode(&compiled.deployed_bytecode)),
@@ -180,4 +181,19 @@ pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof
         None => None,
     };
     Ok(EvmReport { sol_bytes: sol.len(), deployed_size: compiled.deployed_bytecode.len(), bytecode: compiled.bytecode, outcome })
+}
+
+/// Verifies `proof` in the in-process EVM with the verifier [`evm_verifier`] compiled before
+/// (DIR/verifier.json, which must be for DIR's verifying key): no Solidity generation and no
+/// solc, e.g. on a machine without Node.js.
+pub fn evm_verify_compiled(wd: &Workdir, s: &Settings, proof: &ProofFile) -> Result<evm::EvmOutcome> {
+    let (_, header) = keys::read_vk(&wd.vk())?;
+    let v: serde_json::Value = crate::files::read_json(&wd.verifier())?;
+    if v["vk_hash"].as_str() != Some(hex::encode(header.vk_hash).as_str()) {
+        bail!("{} was not compiled for {}'s verifying key: run `zkinfer evm-verifier` again", wd.verifier().display(), wd.vk().display());
+    }
+    let code = hex::decode(v["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x")).with_context(|| format!("{}: bytecode is not hex", wd.verifier().display()))?;
+    proof.validate()?;
+    proof.check_against(&s.graph)?;
+    Ok(evm::evm_verify(&code, &proof.instances_fr()?, &proof.proof_bytes()?)?)
 }

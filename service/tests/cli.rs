@@ -86,6 +86,8 @@ fn prove_verify_and_reject_tampering() {
     let mut outs = tensors(&p["outputs"]);
     outs[0].data[0] = if outs[0].data[0] == 0 { 1 } else { outs[0].data[0] - 1 };
     p["outputs"][0]["quantized"] = serde_json::to_value(&outs[0].data).expect("ser");
+    let o = &graph.outputs[0];
+    p["outputs"][0]["values"] = serde_json::to_value(zkinfer_circuits::exec::dequantize(o.scale, o.zero_point, &outs[0])).expect("ser");
     let inst = zkinfer_circuits::public::instances(&graph, &tensors(&p["inputs"]), &outs).expect("in range");
     p["instances"] = serde_json::to_value(inst.iter().map(zkinfer_prover::util::fr_to_hex).collect::<Vec<_>>()).expect("ser");
     std::fs::write(&forged, serde_json::to_string(&p).expect("ser")).expect("write");
@@ -292,4 +294,26 @@ fn hashed_visibility_end_to_end() {
     let p2: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d2.join("proof.json")).expect("read")).expect("json");
     assert_eq!(p2["instances"].as_array().expect("instances").len(), 2);
     ok(&zkinfer(&["verify", d2s, d2.join("proof.json").to_str().expect("utf8")]));
+}
+
+/// `--device cuda` without the CUDA prover installed (or without a GPU) is a clear error;
+/// `--device auto` then proves on the CPU.
+#[test]
+fn device_selection_without_a_gpu() {
+    let d = compiled("device");
+    let ds = d.to_str().expect("utf8");
+    let input = "models/digits_mlp_int8/input.json";
+    let missing = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["prove", ds, "--input", input, "--device", "cuda"]).env("ZKINFER_CUDA", d.join("no-such-exe")).current_dir(repo()).output().expect("runs");
+    fails_with(&missing, "the CUDA prover is not installed");
+    // installed but no GPU (this test machine has none; skip the check where one is present)
+    if !Path::new("/dev/nvidia0").exists() {
+        let fake = d.join("zkinfer-cuda");
+        std::fs::write(&fake, "#!/bin/sh\nexit 7\n").expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["prove", ds, "--input", input, "--device", "cuda"]).env("ZKINFER_CUDA", &fake).current_dir(repo()).output().expect("runs");
+        fails_with(&out, "no NVIDIA GPU");
+    }
+    let auto = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["prove", ds, "--input", input, "--device", "auto"]).env("ZKINFER_CUDA", d.join("no-such-exe")).current_dir(repo()).output().expect("runs");
+    let err = String::from_utf8_lossy(&auto.stderr);
+    assert!(auto.status.success() && err.contains("proving on the CPU"), "{err}");
+    ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
 }

@@ -82,7 +82,7 @@ fn input(model: &str) -> Vec<Tensor> {
 }
 
 async fn register_and_setup(c: &mut ProverClient<Channel>, model: &str) -> String {
-    let m = c.register_model(RegisterModelRequest { name: model.into(), source: Some(register_model_request::Source::Onnx(onnx(model))) }).await.expect("register").into_inner();
+    let m = c.register_model(RegisterModelRequest { name: model.into(), source: Some(register_model_request::Source::Onnx(onnx(model))), ..Default::default() }).await.expect("register").into_inner();
     assert_eq!(m.state, "registered");
     let m = c.compile(ModelRef { model_id: m.model_id }).await.expect("compile").into_inner();
     assert!(m.state == "compiled" && m.k > 0, "{m:?}");
@@ -137,7 +137,7 @@ fn api_and_bad_requests() {
         assert_eq!((h.workers, h.queue_capacity), (1, 64));
 
         // bad models: not ONNX, empty, nothing given, unreadable path
-        let bad = |source| RegisterModelRequest { name: String::new(), source };
+        let bad = |source| RegisterModelRequest { name: String::new(), source, ..Default::default() };
         let (k, msg) = code(c.register_model(bad(Some(register_model_request::Source::Onnx(b"not onnx".to_vec())))).await);
         assert_eq!(k, Code::InvalidArgument, "{msg}");
         assert!(msg.contains("ONNX"), "{msg}");
@@ -146,12 +146,12 @@ fn api_and_bad_requests() {
         assert_eq!(code(c.register_model(bad(Some(register_model_request::Source::Path("/nonexistent.onnx".into())))).await).0, Code::InvalidArgument);
 
         // proving before setup is refused
-        let reg = c.register_model(RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))) }).await.expect("register").into_inner();
+        let reg = c.register_model(RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))), ..Default::default() }).await.expect("register").into_inner();
         let early = SubmitProofRequest { model_id: reg.model_id.clone(), inputs: input("digits_mlp_int8"), binding: String::new(), saturate: false };
         assert_eq!(code(c.submit_proof(early).await).0, Code::FailedPrecondition);
         let id = register_and_setup(&mut c, "digits_mlp_int8").await;
         // registering the same bytes again is the same model; setup is idempotent
-        let again = c.register_model(RegisterModelRequest { name: "x".into(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))) }).await.expect("again").into_inner();
+        let again = c.register_model(RegisterModelRequest { name: "x".into(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))), ..Default::default() }).await.expect("again").into_inner();
         assert_eq!((again.model_id.as_str(), again.state.as_str()), (id.as_str(), "ready"));
         let m = c.get_model(ModelRef { model_id: id[..10].into() }).await.expect("prefix").into_inner();
         assert_eq!(m.inputs[0].shape, vec![1, 64]);
@@ -259,7 +259,7 @@ fn token_guards_mutating_calls() {
     rt().block_on(async {
         let mut c = client(&server.url).await;
         c.health(HealthRequest {}).await.expect("health needs no token");
-        let reg = || RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))) };
+        let reg = || RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))), ..Default::default() };
         assert_eq!(code(c.register_model(reg()).await).0, Code::Unauthenticated);
         let mut wrong = Request::new(reg());
         wrong.metadata_mut().insert("authorization", "Bearer s3creT".parse().expect("header"));
@@ -294,4 +294,37 @@ fn load_32_concurrent_clients() {
     assert!(out.status.success(), "load failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("32 jobs done") && text.contains("no job lost or duplicated"), "{text}");
     eprintln!("{text}");
+}
+
+/// RegisterModel with a visibility: another id than the public registration of the same
+/// ONNX, the visibility reported per tensor, proofs carrying digests; bad visibilities are
+/// INVALID_ARGUMENT and store nothing.
+#[test]
+fn registration_with_hashed_visibility() {
+    let data = tmp("visibility");
+    let server = Server::start(&data, &[]);
+    rt().block_on(async {
+        let mut c = client(&server.url).await;
+        let reg = |vis: Option<TensorVisibility>| RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))), visibility: vis };
+        let public = c.register_model(reg(None)).await.expect("register").into_inner();
+        let hashed = TensorVisibility { inputs: "hashed".into(), outputs: "hashed".into(), tensors: Default::default() };
+        let m = c.register_model(reg(Some(hashed.clone()))).await.expect("register hashed").into_inner();
+        assert_ne!(m.model_id, public.model_id, "another visibility is another model");
+        let (k, msg) = code(c.register_model(reg(Some(TensorVisibility { inputs: "secret".into(), ..hashed.clone() }))).await);
+        assert!(k == Code::InvalidArgument && msg.contains("not a visibility"), "{k:?} {msg}");
+        let mut unknown = hashed.clone();
+        unknown.tensors.insert("nosuch".into(), "private".into());
+        let (k, msg) = code(c.register_model(reg(Some(unknown))).await);
+        assert!(k == Code::InvalidArgument && msg.contains("nosuch"), "{k:?} {msg}");
+        let m = c.setup(ModelRef { model_id: m.model_id }).await.expect("setup").into_inner();
+        assert_eq!(m.num_instances, 3, "binding + two digests");
+        assert_eq!(m.inputs[0].visibility, "hashed");
+        let j = c.submit_proof(SubmitProofRequest { model_id: m.model_id.clone(), inputs: input("digits_mlp_int8"), binding: String::new(), saturate: false }).await.expect("submit").into_inner();
+        wait_for(&mut c, &j.job_id, JobState::Done, 120).await;
+        let p = c.get_proof(JobRef { job_id: j.job_id.clone() }).await.expect("proof").into_inner();
+        let pj: serde_json::Value = serde_json::from_str(&p.proof_json).expect("json");
+        assert!(pj["inputs"][0]["digest"].is_string() && pj["inputs"][0]["quantized"].as_array().expect("list").is_empty(), "{pj}");
+        let v = c.verify(VerifyRequest { model_id: m.model_id.clone(), proof_json: p.proof_json.clone() }).await.expect("verify").into_inner();
+        assert!(v.valid, "{}", v.reason);
+    });
 }

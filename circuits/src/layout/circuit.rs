@@ -232,7 +232,7 @@ impl Circuit<Fr> for ModelCircuit {
                     for h in &self.ctx.hashes {
                         let msg: Vec<Fr> = h.cells.iter().map(|c| fe(self.ctx.value(c.cell))).collect();
                         let cells: Vec<Cell> = h.cells.iter().map(|c| Self::cell(&config, c.cell.row, c.cell.col)).collect();
-                        let (digest, next) = pc.assign(&mut region, at, &msg, &cells)?;
+                        let (digest, next) = pc.assign(&mut region, at, h.domain, &msg, &cells)?;
                         digests.push((digest, h.instance));
                         at = next;
                     }
@@ -262,7 +262,7 @@ pub fn instance_values(ctx: &LayoutCtx) -> Vec<Fr> {
     }
     for h in &ctx.hashes {
         let msg: Vec<Fr> = h.cells.iter().map(|c| fe(ctx.value(c.cell))).collect();
-        v[h.instance] = crate::hash::digest(&msg);
+        v[h.instance] = crate::hash::digest_in(h.domain, &msg);
     }
     v
 }

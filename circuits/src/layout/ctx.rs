@@ -130,11 +130,13 @@ impl Shape {
     }
 }
 
-/// A Poseidon digest to prove: of the values of `cells` (packed tensor elements, in order),
-/// exposed as public instance row `instance`.
+/// A Poseidon digest to prove: of the values of `cells` (packed tensor elements, in order)
+/// under `domain`, exposed as public instance row `instance`.
 #[derive(Clone, Debug)]
 pub struct HashPlan {
     pub cells: Vec<AValue>,
+    /// The hash's domain separator ([`crate::hash::tensor_domain`]).
+    pub domain: u64,
     pub instance: usize,
 }
 

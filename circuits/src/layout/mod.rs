@@ -73,6 +73,10 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         // ops that preserve their input's checked range); pack by those bounds
         reveal(&mut ctx, o.visibility, packing_of(g, o.value), &t.cells, &mut instance);
     }
+    let total = ctx.rows.len() + ctx.hashes.iter().map(|h| poseidon::rows_for(h.cells.len())).sum::<usize>();
+    if total > MAX_ROWS {
+        return Err(CircuitError::TooLarge { needed: usize::BITS - total.leading_zeros(), max: MAX_ROWS.trailing_zeros() });
+    }
     Ok(ctx)
 }
 
@@ -88,7 +92,7 @@ fn reveal(ctx: &mut LayoutCtx, vis: Visibility, packing: Packing, cells: &[AValu
         }
         Visibility::Hashed => {
             let packed = packing.pack_cells(ctx, cells);
-            ctx.hashes.push(HashPlan { cells: packed, instance: *instance });
+            ctx.hashes.push(HashPlan { cells: packed, domain: crate::hash::tensor_domain(cells.len(), packing.bytes), instance: *instance });
             *instance += 1;
         }
         Visibility::Private => {}

@@ -11,7 +11,7 @@
 //! ```text
 //! absorb row (q_abs):  x' = x + (0, w3·x3, w4·x4)    x3, x4 = message, copy-constrained to the
 //!                      packed cells; w3, w4 ∈ {0, 1} (0 = padding); on the first block w5 = 1
-//!                      and x = (c, 0, 0) with c = the capacity len·2^64
+//!                      and x = (c, 0, 0) with c = the capacity domain·2^64
 //! round rows (q_full / q_part, 65): a = x[0..3] + w[0..3], x[3+j] = a_j², x' = M·(x[3+j]²·a_j)
 //!                      (partial rounds: only j = 0 goes through the S-box)
 //! output row (no selector): x0 = the digest, copy-constrained to its public instance
@@ -59,12 +59,12 @@ pub struct TraceRow {
     pub part: bool,
 }
 
-/// The rows proving the digest of `msg`; the last row's `x[0]` is the digest. The row
-/// structure depends only on `msg.len()`.
-pub fn trace(msg: &[Fr]) -> Vec<TraceRow> {
+/// The rows proving the digest of `msg` under `domain` ([`hash::digest_in`]); the last row's
+/// `x[0]` is the digest. The row structure depends only on `msg.len()` and `domain`.
+pub fn trace(domain: u64, msg: &[Fr]) -> Vec<TraceRow> {
     let c = hash::constants();
     let blocks = hash::blocks(msg);
-    let cap = hash::capacity(msg.len());
+    let cap = hash::capacity(domain);
     let mut rows = Vec::with_capacity(rows_for(msg.len()));
     let mut state = [cap, Fr::ZERO, Fr::ZERO];
     let bit = |b: bool| if b { Fr::ONE } else { Fr::ZERO };
@@ -150,10 +150,10 @@ impl PoseidonConfig {
         Cell { row_offset: row, column: Column::<Any>::from(col) }
     }
 
-    /// Assigns the trace of `msg` from row `start`; the message cells are copy-constrained to
+    /// Assigns the trace of `msg` (under `domain`) from row `start`; the message cells are copy-constrained to
     /// `msg_cells` (same length). Returns the digest's cell and the next free row.
-    pub fn assign(&self, region: &mut Region<'_, Fr>, start: usize, msg: &[Fr], msg_cells: &[Cell]) -> Result<(Cell, usize), Error> {
-        self.assign_trace(region, start, &trace(msg), msg_cells)
+    pub fn assign(&self, region: &mut Region<'_, Fr>, start: usize, domain: u64, msg: &[Fr], msg_cells: &[Cell]) -> Result<(Cell, usize), Error> {
+        self.assign_trace(region, start, &trace(domain, msg), msg_cells)
     }
 
     /// [`Self::assign`] with a given trace (tests corrupt it).
@@ -203,7 +203,7 @@ mod tests {
     fn trace_ends_in_the_digest() {
         for n in [0usize, 1, 2, 5] {
             let msg: Vec<Fr> = (0..n).map(|i| Fr::from(1000 + i as u64)).collect();
-            let t = trace(&msg);
+            let t = trace(hash::plain_domain(n), &msg);
             assert_eq!(t.len(), rows_for(n));
             assert_eq!(t.last().expect("rows").x[0], hash::digest(&msg), "n = {n}");
         }
@@ -272,7 +272,7 @@ mod tests {
     fn gadget_is_sound() {
         for n in [1usize, 3] {
             let msg: Vec<Fr> = (0..n).map(|i| Fr::from(77 + i as u64) * Fr::from(u64::MAX)).collect();
-            let rows = trace(&msg);
+            let rows = trace(hash::plain_domain(n), &msg);
             let digest = hash::digest(&msg);
             let k = 9;
             let honest = HashCircuit { msg: msg.clone(), rows: rows.clone() };
@@ -285,7 +285,7 @@ mod tests {
             // another message with its own trace: a different digest
             let mut m2 = msg.clone();
             m2[0] += Fr::ONE;
-            let c2 = HashCircuit { msg: m2.clone(), rows: trace(&m2) };
+            let c2 = HashCircuit { msg: m2.clone(), rows: trace(hash::plain_domain(n), &m2) };
             assert!(MockProver::run(k, &c2, vec![vec![digest]]).expect("mock").verify().is_err(), "digest does not depend on the message");
             // every used trace cell is constrained (all of them for the short message, a sample otherwise)
             let cells = used_cells(&rows, n);

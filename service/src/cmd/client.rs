@@ -33,6 +33,8 @@ enum Verb {
         onnx: PathBuf,
         #[arg(long, default_value = "")]
         name: String,
+        #[command(flatten)]
+        vis: super::compile::VisibilityArgs,
     },
     /// Import the model and size its circuit (idempotent).
     Compile { model: String },
@@ -170,10 +172,16 @@ async fn run_async(a: Args) -> Result<()> {
             let h = c.inner.health(c.req(HealthRequest {})?).await.map_err(status)?.into_inner();
             say!("zkinfer {}: {} queued, {} running, {} worker(s), queue capacity {}", h.version, h.queued, h.running, h.workers, h.queue_capacity);
         }
-        Verb::Register { onnx, name } => {
+        Verb::Register { onnx, name, vis } => {
             let bytes = std::fs::read(&onnx).with_context(|| format!("cannot read {}", onnx.display()))?;
             let name = if name.is_empty() { onnx.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default() } else { name };
-            let m = c.inner.register_model(c.req(RegisterModelRequest { name, source: Some(register_model_request::Source::Onnx(bytes)) })?).await.map_err(status)?.into_inner();
+            let v = vis.options();
+            let visibility = (!v.is_default()).then(|| TensorVisibility {
+                inputs: v.inputs.name().into(),
+                outputs: v.outputs.name().into(),
+                tensors: v.tensors.iter().map(|(k, x)| (k.clone(), x.name().to_string())).collect(),
+            });
+            let m = c.inner.register_model(c.req(RegisterModelRequest { name, source: Some(register_model_request::Source::Onnx(bytes)), visibility })?).await.map_err(status)?.into_inner();
             say!("model {} ({}): {}", m.model_id, m.name, m.state);
         }
         Verb::Compile { model } => {

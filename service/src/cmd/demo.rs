@@ -81,6 +81,7 @@ fn forge_output(g: &zkinfer_circuits::ir::Graph, p: &ProofFile, digit: usize) ->
     let out = &mut f.outputs[0];
     let other = (digit + 1) % out.quantized.len();
     out.quantized.swap(digit, other);
+    out.values.swap(digit, other);
     let t = |v: &[zkinfer_prover::artifacts::TensorValues]| -> Vec<zkinfer_circuits::ir::Tensor> {
         v.iter().map(|x| zkinfer_circuits::ir::Tensor { shape: x.shape.clone(), data: x.quantized.clone() }).collect()
     };

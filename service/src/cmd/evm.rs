@@ -14,6 +14,10 @@ pub struct Args {
     /// A proof to verify in the in-process EVM (default: DIR/proof.json when it exists).
     #[arg(long)]
     proof: Option<PathBuf>,
+    /// Verify with the verifier compiled before (DIR/verifier.json): no Solidity generation
+    /// or solc (e.g. on a machine without Node.js).
+    #[arg(long, requires = "proof")]
+    compiled: bool,
     #[command(flatten)]
     srs: SrsArgs,
 }
@@ -21,6 +25,15 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
+    if a.compiled {
+        let path = a.proof.clone().unwrap_or_else(|| wd.proof());
+        let o = pipeline::evm_verify_compiled(&wd, &s, &ProofFile::read(&path)?)?;
+        say!("EVM verification of {} with {}: {} ({}), gas used {}", path.display(), wd.verifier().display(), if o.success { "valid" } else { "REJECTED" }, o.detail, o.gas_used);
+        if !o.success {
+            bail!("the EVM verifier rejected the proof");
+        }
+        return Ok(());
+    }
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let proof_path = a.proof.or_else(|| Some(wd.proof()).filter(|p| p.exists()));
     let proof = proof_path.as_deref().map(ProofFile::read).transpose()?;

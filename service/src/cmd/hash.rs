@@ -69,6 +69,11 @@ pub fn run(a: Args) -> Result<()> {
         }
         (_, _, Some(f)) => {
             let p = PrivateValues::read(f)?;
+            if let Some(m) = zkinfer_prover::keys::read_vk(&wd.vk()).ok().map(|(_, h)| hex::encode(h.vk_hash)) {
+                if p.model_hash != m {
+                    bail!("{} holds values of model {}, but {} holds model {m}", f.display(), p.model_hash, wd.0.display());
+                }
+            }
             for t in p.inputs.iter().chain(&p.outputs) {
                 let at = g.inputs.iter().position(|x| x.name == t.name).or_else(|| g.outputs.iter().position(|o| o.name == t.name).map(|i| n_in + i));
                 let at = at.with_context(|| format!("{}: the model has no input or output `{}`", f.display(), t.name))?;
@@ -79,7 +84,14 @@ pub fn run(a: Args) -> Result<()> {
         }
         _ => bail!("give --input, --quantized-input or --private"),
     }
+    // a proof or private-values file must be of this directory's model (when its keys exist)
+    let model = zkinfer_prover::keys::read_vk(&wd.vk()).ok().map(|(_, h)| hex::encode(h.vk_hash));
     let proof = a.proof.as_deref().map(ProofFile::read).transpose()?;
+    if let (Some(p), Some(m)) = (&proof, &model) {
+        if &p.model_hash != m {
+            bail!("the proof was made for model {}, but {} holds model {m}", p.model_hash, wd.0.display());
+        }
+    }
     let mut differ = 0;
     for (name, at, t) in &tensors {
         let d = zkinfer_circuits::hash::tensor_digest(&packs[*at], &t.data).with_context(|| format!("`{name}` has a value outside the range its packing covers"))?;
@@ -103,6 +115,9 @@ pub fn run(a: Args) -> Result<()> {
     }
     if differ > 0 {
         bail!("{differ} digest(s) do not match the proof");
+    }
+    if proof.is_some() {
+        say!("(digests compared only: `zkinfer verify` checks the proof itself)");
     }
     Ok(())
 }

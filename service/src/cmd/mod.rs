@@ -1,5 +1,6 @@
 //! Subcommands: one module each; this file only parses and dispatches.
 
+mod bench_kernels;
 mod calibrate;
 mod check_suite;
 mod client;
@@ -56,6 +57,17 @@ enum Cmd {
     Client(client::Args),
     /// Provider node: claim market jobs for the given models, prove, submit, get paid.
     Node(node::Args),
+    /// Time MSM and NTT at 2^k elements on the CPU, and the GPU in a zkinfer-cuda build.
+    BenchKernels(bench_kernels::Args),
+}
+
+/// The executables' `main`: parse, run, print the error chain and exit 1 on failure.
+pub fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -73,6 +85,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Serve(a) => serve::run(a),
         Cmd::Client(a) => client::run(a),
         Cmd::Node(a) => node::run(a),
+        Cmd::BenchKernels(a) => bench_kernels::run(a),
     }
 }
 

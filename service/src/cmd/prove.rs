@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use zkinfer_circuits::ir::Visibility;
-use zkinfer_prover::Fr;
+use zkinfer_prover::{Device, Fr};
 
 use super::SrsArgs;
 use crate::files::{read_inputs, Workdir};
@@ -33,8 +33,63 @@ pub struct Args {
     /// start, and stop when the server process goes away.
     #[arg(long, hide = true)]
     phases: bool,
+    /// Where to prove: cpu; cuda (the `zkinfer-cuda` executable from scripts/build-cuda.sh,
+    /// on an NVIDIA GPU; an error when either is missing); auto (cuda when both are there,
+    /// else cpu).
+    #[arg(long, value_enum, default_value_t = DeviceArg::default_for_build())]
+    device: DeviceArg,
     #[command(flatten)]
     srs: SrsArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+    Auto,
+}
+
+impl DeviceArg {
+    fn default_for_build() -> Self {
+        if Device::Cuda.available_in_build() { DeviceArg::Cuda } else { DeviceArg::Cpu }
+    }
+}
+
+/// The CUDA prover executable, if installed and a GPU is present: `$ZKINFER_CUDA`, else
+/// `zkinfer-cuda` beside this executable.
+fn cuda_prover() -> std::result::Result<PathBuf, String> {
+    let exe = match std::env::var_os("ZKINFER_CUDA") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe().map_err(|e| format!("cannot locate this executable: {e}"))?.with_file_name("zkinfer-cuda"),
+    };
+    if !exe.is_file() {
+        return Err(format!("the CUDA prover is not installed ({} is missing; build it with scripts/build-cuda.sh, or set $ZKINFER_CUDA)", exe.display()));
+    }
+    if !std::path::Path::new("/dev/nvidia0").exists() && !std::path::Path::new("/proc/driver/nvidia/version").exists() {
+        return Err("no NVIDIA GPU or driver on this machine (/dev/nvidia0 and /proc/driver/nvidia/version are missing)".into());
+    }
+    Ok(exe)
+}
+
+/// Runs this same `prove` command in the CUDA prover executable.
+fn prove_in(exe: &std::path::Path) -> Result<()> {
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let mut skip = false;
+    for a in std::env::args_os().skip(1) {
+        if skip {
+            skip = false;
+        } else if a == "--device" {
+            skip = true;
+        } else if !a.to_string_lossy().starts_with("--device=") {
+            args.push(a);
+        }
+    }
+    args.extend(["--device".into(), "cuda".into()]);
+    let status = std::process::Command::new(exe).args(&args).status().with_context(|| format!("cannot run {}", exe.display()))?;
+    if !status.success() {
+        anyhow::bail!("the CUDA prover {} failed ({status})", exe.display());
+    }
+    Ok(())
 }
 
 /// Reads `{"quantized": [[int, ...], ...]}` as the model's input tensors.
@@ -67,6 +122,18 @@ pub fn run(a: Args) -> Result<()> {
     if a.phases {
         exit_with_parent();
     }
+    let device = match a.device {
+        DeviceArg::Cpu => Device::Cpu,
+        _ if Device::Cuda.available_in_build() => Device::Cuda,
+        requested => match cuda_prover() {
+            Ok(exe) => return prove_in(&exe),
+            Err(why) if requested == DeviceArg::Auto => {
+                eprintln!("--device auto: {why}; proving on the CPU");
+                Device::Cpu
+            }
+            Err(why) => anyhow::bail!("--device cuda: {why}"),
+        },
+    };
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
@@ -84,11 +151,11 @@ pub fn run(a: Args) -> Result<()> {
     };
     let binding = a.binding.unwrap_or(Fr::zero());
     let p = match (&a.input, &a.quantized_input) {
-        (Some(input), _) => pipeline::prove_with(&wd, &s, &params, &read_inputs(input)?, a.saturate, binding, &report)?,
+        (Some(input), _) => pipeline::prove_with(&wd, &s, &params, &read_inputs(input)?, a.saturate, binding, device, &report)?,
         (None, Some(q)) => {
             report("witness");
             let inputs = read_quantized(q, &s.graph)?;
-            pipeline::prove_tensors(&wd, &s, &params, &inputs, binding, &report)?
+            pipeline::prove_tensors(&wd, &s, &params, &inputs, binding, device, &report)?
         }
         (None, None) => anyhow::bail!("give --input or --quantized-input"),
     };

@@ -28,15 +28,15 @@ pub fn run(a: Args) -> Result<()> {
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let v = pipeline::verify(&wd, &s, &params, &p)?;
     say!("proof {}: {v}", a.proof.display());
+    if !v.is_valid() {
+        bail!("verification failed");
+    }
     for t in p.inputs.iter().map(|t| ("input", t)).chain(p.outputs.iter().map(|t| ("output", t))) {
         match (t.1.visibility, &t.1.digest) {
             (zkinfer_circuits::ir::Visibility::Hashed, Some(d)) => say!("{} {}: hashed, digest {d}", t.0, t.1.name),
             (zkinfer_circuits::ir::Visibility::Private, _) => say!("{} {}: private", t.0, t.1.name),
             _ => {}
         }
-    }
-    if !v.is_valid() {
-        bail!("verification failed");
     }
     for e in &a.expect {
         let (name, want) = e.split_once('=').with_context(|| format!("--expect `{e}`: expected NAME=0xDIGEST"))?;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
-use zkinfer_circuits::onnx::{import_file, ImportOptions};
+use zkinfer_circuits::ir::Visibility;
+use zkinfer_circuits::onnx::{import_file, ImportOptions, VisibilityOptions};
 use zkinfer_prover::artifacts::ProofFile;
 
 use super::proto::prover_server::Prover;
@@ -120,7 +121,7 @@ impl Api {
 }
 
 fn model_msg(m: &ModelRow, s: Option<&Settings>) -> Model {
-    let tensors = |v: Vec<(String, Vec<usize>)>| v.into_iter().map(|(name, shape)| TensorInfo { name, shape: shape.into_iter().map(|d| d as u64).collect() }).collect();
+    let tensors = |v: Vec<(String, Vec<usize>, Visibility)>| v.into_iter().map(|(name, shape, vis)| TensorInfo { name, shape: shape.into_iter().map(|d| d as u64).collect(), visibility: vis.name().into() }).collect();
     Model {
         model_id: m.id.clone(),
         name: m.name.clone(),
@@ -129,8 +130,8 @@ fn model_msg(m: &ModelRow, s: Option<&Settings>) -> Model {
         num_instances: m.num_instances,
         vk_hash: m.vk_hash.clone(),
         error: m.error.clone(),
-        inputs: s.map_or(vec![], |s| tensors(s.graph.inputs.iter().map(|i| (i.name.clone(), i.shape.clone())).collect())),
-        outputs: s.map_or(vec![], |s| tensors(s.graph.outputs.iter().map(|o| (o.name.clone(), o.shape.clone())).collect())),
+        inputs: s.map_or(vec![], |s| tensors(s.graph.inputs.iter().map(|i| (i.name.clone(), i.shape.clone(), i.visibility)).collect())),
+        outputs: s.map_or(vec![], |s| tensors(s.graph.outputs.iter().map(|o| (o.name.clone(), o.shape.clone(), o.visibility)).collect())),
     }
 }
 
@@ -170,7 +171,16 @@ impl Prover for Api {
         if bytes.is_empty() {
             return Err(Status::invalid_argument("the ONNX model is empty"));
         }
-        let id = crate::files::sha256_hex(&bytes);
+        let vis = visibility_options(r.visibility.as_ref()).map_err(Status::invalid_argument)?;
+        // the same ONNX with another visibility is another circuit: another id
+        let id = if vis.is_default() {
+            crate::files::sha256_hex(&bytes)
+        } else {
+            let mut b = bytes.clone();
+            b.extend_from_slice(b"\nzkinfer-visibility:");
+            b.extend_from_slice(&serde_json::to_vec(&vis).map_err(internal)?);
+            crate::files::sha256_hex(&b)
+        };
         let store = &self.shared.store;
         let dir = store.model_dir(&id);
         let onnx = dir.join("model.onnx");
@@ -180,11 +190,15 @@ impl Prover for Api {
             std::fs::write(&scratch, &bytes).map_err(internal)?;
             let imported = tokio::task::spawn_blocking({
                 let scratch = scratch.clone();
-                move || import_file(&scratch, &ImportOptions::default())
+                let opts = ImportOptions { visibility: vis.clone(), ..ImportOptions::default() };
+                move || import_file(&scratch, &opts)
             })
             .await;
             let _ = std::fs::remove_file(&scratch);
             imported.map_err(blocking_err)?.map_err(|e| Status::invalid_argument(format!("the ONNX model cannot be proven: {e}")))?;
+            if !vis.is_default() {
+                crate::files::write_json(&dir.join(VISIBILITY_FILE), &vis).map_err(internal)?;
+            }
             crate::files::write_atomic(&onnx, &bytes).map_err(internal)?;
         }
         let name = if !r.name.is_empty() { r.name } else if !default_name.is_empty() { default_name } else { id[..12].to_string() };
@@ -410,10 +424,26 @@ impl Prover for Api {
     }
 }
 
+/// A registered model's visibility choice, beside its model.onnx (absent: all public).
+const VISIBILITY_FILE: &str = "visibility.json";
+
+/// The request's visibility as import options; an error names a bad value.
+fn visibility_options(v: Option<&crate::server::proto::TensorVisibility>) -> Result<VisibilityOptions, String> {
+    let Some(v) = v else { return Ok(VisibilityOptions::default()) };
+    let parse = |what: &str, s: &str| -> Result<Visibility, String> { if s.is_empty() { Ok(Visibility::Public) } else { s.parse().map_err(|e| format!("visibility of {what}: {e}")) } };
+    let mut o = VisibilityOptions { inputs: parse("the inputs", &v.inputs)?, outputs: parse("the outputs", &v.outputs)?, tensors: Default::default() };
+    for (name, vis) in &v.tensors {
+        o.tensors.insert(name.clone(), parse(&format!("`{name}`"), vis)?);
+    }
+    Ok(o)
+}
+
 /// Compiles a stored model (writes its settings.json) and records it as compiled.
 fn compile_model(shared: &Shared, id: &str) -> anyhow::Result<Settings> {
     let wd = Workdir(shared.store.model_dir(id));
-    let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions::default(), None)?;
+    let vis_file = wd.0.join(VISIBILITY_FILE);
+    let visibility = if vis_file.exists() { crate::files::read_json(&vis_file)? } else { VisibilityOptions::default() };
+    let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions { visibility, ..ImportOptions::default() }, None)?;
     crate::files::write_json(&wd.settings(), &s)?;
     shared.store.set_model_compiled(id, s.k, s.num_instances as u32)?;
     Ok(s)
