@@ -10,7 +10,7 @@
 # sets up (CPU keygen, UNSAFE dev SRS), proves on the CPU and on the GPU, verifies the GPU
 # proof natively (and in the EVM when a verifier is bundled), checks that a GPU proof with a
 # changed output is rejected, and prints one JSON line per model with both timings; then MSM
-# and NTT at 2^16..2^22 on both (`zkinfer bench-kernels`) and the peak GPU memory. Output goes
+# and NTT at 2^16..2^22 on both, a large synthetic MLP (k >= 20; $SYNTH_LAYERS, `none` to skip) (`zkinfer bench-kernels`) and the peak GPU memory. Output goes
 # to $OUT (the device tool's output folder) or out/device.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +65,24 @@ PY
   echo "{\"model\":\"$m\",\"k\":$k,\"cpu_prove_s\":$cpu,\"gpu_prove_s\":$gpu,\"native\":\"$native\",\"evm\":\"$evm\",\"tampered\":\"$tamper\"}" | tee -a "$OUTDIR/results.jsonl"
   { [ "$native" = valid ] && [ "$tamper" = rejected ] && [ "$evm" != INVALID ]; } || fail=1
 done
+# a large synthetic circuit (k >= 20 by default): a float MLP written by zkinfer itself
+SYNTH="${SYNTH_LAYERS:-2048,2048,1024,10}"
+if [ "$SYNTH" != none ]; then
+  d="$OUTDIR/synthetic"
+  rm -rf "$d"
+  "$Z" synth-mlp --layers "$SYNTH" -o "$d/model" > "$d.log" 2>&1
+  if "$Z" compile "$d/model/model.onnx" -o "$d" >> "$d.log" 2>&1 && "$Z" setup "$d" >> "$d.log" 2>&1 \
+     && "$Z" prove "$d" --input "$d/model/input.json" --device cpu -o "$d/cpu.json" >> "$d.log" 2>&1 \
+     && "$Z" prove "$d" --input "$d/model/input.json" --device cuda -o "$d/gpu.json" >> "$d.log" 2>&1; then
+    native=$("$Z" verify "$d" "$d/gpu.json" >> "$d.log" 2>&1 && echo valid || echo INVALID)
+    k=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['k'])" "$d/settings.json")
+    echo "{\"model\":\"synthetic $SYNTH\",\"k\":$k,\"cpu_prove_s\":$(secs "$d/cpu.json"),\"gpu_prove_s\":$(secs "$d/gpu.json"),\"native\":\"$native\"}" | tee -a "$OUTDIR/results.jsonl"
+    [ "$native" = valid ] || fail=1
+  else
+    echo "{\"model\":\"synthetic $SYNTH\",\"error\":\"see $d.log\"}"; tail -5 "$d.log"; fail=1
+  fi
+fi
+
 echo "== kernels (MSM, NTT): CPU vs GPU in one run"
 "$Z" bench-kernels --log-n 16,18,20,22 --gpu | tee -a "$OUTDIR/results.jsonl" || fail=1
 kill $MEM_PID 2>/dev/null

@@ -317,3 +317,19 @@ fn device_selection_without_a_gpu() {
     assert!(auto.status.success() && err.contains("proving on the CPU"), "{err}");
     ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
 }
+
+/// `synth-mlp` writes a model the importer takes and that proves; bad layer lists are refused.
+#[test]
+fn synthetic_mlp_proves() {
+    let d = tmp("synth");
+    let m = d.join("model");
+    let ms = m.to_str().expect("utf8");
+    fails_with(&zkinfer(&["synth-mlp", "--layers", "7", "-o", ms]), "at least two non-zero widths");
+    ok(&zkinfer(&["synth-mlp", "--layers", "24,16,5", "-o", ms]));
+    let ds = d.to_str().expect("utf8");
+    ok(&zkinfer(&["compile", m.join("model.onnx").to_str().expect("utf8"), "-o", ds]));
+    ok(&zkinfer(&["setup", ds]));
+    let out = ok(&zkinfer(&["prove", ds, "--input", m.join("input.json").to_str().expect("utf8")]));
+    assert!(out.contains("output output [1, 5]"), "{out}");
+    ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
+}

@@ -13,6 +13,7 @@ mod node;
 pub mod prove;
 mod serve;
 mod setup;
+mod synth;
 mod verify;
 
 use std::path::PathBuf;
@@ -59,6 +60,8 @@ enum Cmd {
     Node(node::Args),
     /// Time MSM and NTT at 2^k elements on the CPU, and the GPU in a zkinfer-cuda build.
     BenchKernels(bench_kernels::Args),
+    /// Write a synthetic float MLP of any size (ONNX + input) for benchmarks.
+    SynthMlp(synth::Args),
 }
 
 /// The executables' `main`: parse, run, print the error chain and exit 1 on failure.
@@ -86,6 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Client(a) => client::run(a),
         Cmd::Node(a) => node::run(a),
         Cmd::BenchKernels(a) => bench_kernels::run(a),
+        Cmd::SynthMlp(a) => synth::run(a),
     }
 }
 
