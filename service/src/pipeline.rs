@@ -36,16 +36,18 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
     let inputs = reference_inputs(&graph);
     // the Poseidon gadget of hashed tensors needs 6 advice columns, and adds to the verifier:
     // there the narrowest shape wins unless a wider one saves more than one k
-    let hashing = graph.inputs.iter().map(|i| i.visibility).chain(graph.outputs.iter().map(|o| o.visibility)).any(|v| v == zkinfer_circuits::ir::Visibility::Hashed);
+    let hashing = graph.has_hashed();
     let auto = AUTO_SHAPES.iter().copied().filter(|s| !hashing || s.width >= zkinfer_circuits::layout::poseidon::MIN_WIDTH).collect();
+    let slack = if hashing { 1 } else { 0 };
+    // narrowest first (AUTO_SHAPES' order); only layouts that can still win are kept in memory
     let mut tried: Vec<(u32, ModelCircuit)> = Vec::new();
     for sh in shape.map_or(auto, |s| vec![s]) {
         let circuit = ModelCircuit { ctx: lay_out(&graph, &inputs, sh)? };
-        tried.push((sizing::k_for(&circuit), circuit));
+        let k = sizing::k_for(&circuit);
+        tried.retain(|(kk, _)| *kk <= k + slack);
+        tried.push((k, circuit));
     }
     let min_k = tried.iter().map(|(k, _)| *k).min().context("no circuit shape to try")?;
-    let slack = if hashing { 1 } else { 0 };
-    // AUTO_SHAPES is ordered narrowest first
     let (k, circuit) = tried.into_iter().find(|(k, _)| *k <= min_k + slack).context("no circuit shape to try")?;
     let shape = circuit.ctx.shape;
     Ok(Settings {

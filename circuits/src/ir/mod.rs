@@ -155,6 +155,11 @@ impl Graph {
         &self.values[v]
     }
 
+    /// Whether some input or output is `hashed` (the circuit then has the Poseidon gadget).
+    pub fn has_hashed(&self) -> bool {
+        self.inputs.iter().map(|i| i.visibility).chain(self.outputs.iter().map(|o| o.visibility)).any(|v| v == Visibility::Hashed)
+    }
+
     /// Number of public instances (packed inputs then packed outputs).
     pub fn num_instances(&self) -> usize {
         crate::public::num_instances(self)

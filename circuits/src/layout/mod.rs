@@ -32,7 +32,7 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
     }
     let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_)));
-    let hash = g.inputs.iter().map(|s| s.visibility).chain(g.outputs.iter().map(|o| o.visibility)).any(|v| v == Visibility::Hashed);
+    let hash = g.has_hashed();
     if hash && shape.width < poseidon::MIN_WIDTH {
         return Err(CircuitError::Unsupported { op: "hashed visibility".into(), node: "-".into(), why: format!("hashing needs a circuit width of at least {}, the shape has {}", poseidon::MIN_WIDTH, shape.width) });
     }
