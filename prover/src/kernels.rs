@@ -61,8 +61,8 @@ fn time<T>(f: impl FnOnce() -> T) -> (f64, T) {
 
 /// Times MSM and NTT at each size (each size up to 2^26); `gpu` also runs them on the GPU.
 pub fn bench(log_ns: &[u32], gpu: bool) -> Result<Vec<KernelTiming>> {
-    if gpu && !cfg!(feature = "cuda") {
-        return Err(ProverError::Invalid { what: "device", why: "this zkinfer build has no CUDA prover (build `zkinfer-cuda` with scripts/build-cuda.sh)".into() });
+    if gpu {
+        crate::prove::Device::Cuda.check_available()?;
     }
     let mut out = Vec::new();
     for &log_n in log_ns {

@@ -39,6 +39,14 @@ impl Device {
             Device::Cuda => cfg!(feature = "cuda"),
         }
     }
+
+    /// An error naming the missing build when this build cannot prove on the device.
+    pub fn check_available(self) -> Result<()> {
+        if self.available_in_build() {
+            return Ok(());
+        }
+        Err(ProverError::Invalid { what: "device", why: "this zkinfer build has no CUDA prover (build `zkinfer-cuda` with scripts/build-cuda.sh)".into() })
+    }
 }
 
 /// Proves `circuit` with public `instances` (which must equal
@@ -63,9 +71,7 @@ pub fn prove_on(
     instances: &[Fr],
     rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
-    if !device.available_in_build() {
-        return Err(ProverError::Invalid { what: "device", why: "this zkinfer build has no CUDA prover (build `zkinfer-cuda` with scripts/build-cuda.sh)".into() });
-    }
+    device.check_available()?;
     let k = pk.get_vk().get_domain().k();
     if params.k() != k {
         return Err(ProverError::KMismatch { what: "the SRS given for proving".into(), expected: k, found: params.k() });

@@ -46,6 +46,8 @@ pub fn run(a: Args) -> Result<()> {
     let g = &s.graph;
     let packs = packings(g);
     let n_in = g.inputs.len();
+    // a proof or private-values file must be of this directory's model (when its keys exist)
+    let model = zkinfer_prover::keys::read_vk(&wd.vk()).ok().map(|(_, h)| hex::encode(h.vk_hash));
     // (name, index among inputs then outputs, tensor)
     let mut tensors: Vec<(String, usize, Tensor)> = Vec::new();
     match (&a.input, &a.quantized_input, &a.private) {
@@ -69,8 +71,8 @@ pub fn run(a: Args) -> Result<()> {
         }
         (_, _, Some(f)) => {
             let p = PrivateValues::read(f)?;
-            if let Some(m) = zkinfer_prover::keys::read_vk(&wd.vk()).ok().map(|(_, h)| hex::encode(h.vk_hash)) {
-                if p.model_hash != m {
+            if let Some(m) = &model {
+                if &p.model_hash != m {
                     bail!("{} holds values of model {}, but {} holds model {m}", f.display(), p.model_hash, wd.0.display());
                 }
             }
@@ -84,8 +86,6 @@ pub fn run(a: Args) -> Result<()> {
         }
         _ => bail!("give --input, --quantized-input or --private"),
     }
-    // a proof or private-values file must be of this directory's model (when its keys exist)
-    let model = zkinfer_prover::keys::read_vk(&wd.vk()).ok().map(|(_, h)| hex::encode(h.vk_hash));
     let proof = a.proof.as_deref().map(ProofFile::read).transpose()?;
     if let (Some(p), Some(m)) = (&proof, &model) {
         if &p.model_hash != m {
