@@ -138,11 +138,18 @@ def max_err(ref, got):
 
 # ---------------------------------------------------------------- zkinfer
 
-def zk_compile(zk, model, work, timeout):
-    """Returns (k, None, run) or (None, error message, run)."""
+def zk_compile(zk, model, work, timeout, calibrate_input=None, atol=None):
+    """Returns (k, None, run) or (None, error message, run). With `calibrate_input`,
+    `zkinfer calibrate --target resources` on that sample (onnxruntime from this venv), with
+    the absolute error tolerance `atol` (and no relative one) when given."""
     work.mkdir(parents=True, exist_ok=True)
     log = work / "compile.log"
-    r = run_child([zk, "compile", model, "-o", work], log, timeout)
+    cmd = [zk, "compile", model, "-o", work]
+    if calibrate_input is not None:
+        cmd = [zk, "calibrate", model, "--input", calibrate_input, "--target", "resources", "--python", sys.executable, "-o", work]
+        if atol is not None:
+            cmd += ["--atol", f"{max(atol, 1e-6):.6g}", "--rtol", "0"]
+    r = run_child(cmd, log, timeout)
     if r["rc"] != 0:
         return None, tail(log, 1).removeprefix("error: "), r
     m = re.search(r"\bk = (\d+)", log.read_text())
@@ -159,9 +166,9 @@ def gen_srs_file(path, k, timeout):
     return round(float(m.group(1)), 3) if r["rc"] == 0 and m else None
 
 
-def run_zkinfer(zk, d, model, work, timeout, dev_srs):
-    res = {"steps": {}}
-    k, err, r = zk_compile(zk, model, work, timeout)
+def run_zkinfer(zk, d, model, work, timeout, dev_srs, calibrate=False, atol=None):
+    res = {"steps": {}, "calibrated": calibrate, "calibrate_atol": atol}
+    k, err, r = zk_compile(zk, model, work, timeout, d / "input.json" if calibrate else None, atol)
     res["steps"]["compile"] = r
     if err is not None:
         res["error"] = f"unsupported: {err}" if "unsupported" in err else f"compile: {err}"
@@ -280,12 +287,14 @@ def table(results):
     rows = [head, "|" + "---|" * 10]
     notes = []
     for r in results:
-        z = r.get("zkinfer", {})
-        zs = z.get("steps", {})
-        zt = lambda s: zs[s]["wall_s"] if s in zs and zs[s]["rc"] == 0 else None
         for e in r.get("ezkl", []):
+            # calibrated EZKL is compared with calibrated zkinfer when that ran
+            cal = e.get("calibrated") and "zkinfer_cal" in r
+            z = r["zkinfer_cal"] if cal else r.get("zkinfer", {})
+            zs = z.get("steps", {})
+            zt = lambda s: zs[s]["wall_s"] if s in zs and zs[s]["rc"] == 0 else None
             et = e.get("t", {})
-            name = r["model"] + (" (EZKL calibrated)" if e.get("calibrated") else "")
+            name = r["model"] + ((" (both calibrated)" if cal else " (EZKL calibrated)") if e.get("calibrated") else "")
             rows.append("| " + " | ".join([
                 name, fmt(z.get("k")), fmt(e.get("logrows")),
                 f"{fmt(z.get('dev_srs_s'))} / {fmt(et.get('gen_srs'))}",
@@ -294,10 +303,13 @@ def table(results):
                 f"{fmt(zt('verify'), 3)} / {fmt(et.get('verify'), 3)}",
                 f"{fmt(z.get('peak_rss_mb'), 0)} / {fmt(e.get('peak_rss_mb'), 0)}",
                 f"{fmt(z.get('proof_bytes'))} / {fmt(e.get('proof_bytes'))}",
-                f"{fmt(r.get('err_zk'), 4)} / {fmt(r.get(('err_ezkl_cal' if e.get('calibrated') else 'err_ezkl')), 4)}",
+                f"{fmt(r.get('err_zk_cal' if cal else 'err_zk'), 4)} / {fmt(r.get(('err_ezkl_cal' if e.get('calibrated') else 'err_ezkl')), 4)}",
             ]) + " |")
             if "error" in e:
                 notes.append(f"- {name}: EZKL failed: {e['error']}")
+            if cal and "error" in z:
+                notes.append(f"- {name}: zkinfer calibrated: {z['error']}")
+        z = r.get("zkinfer", {})
         if "error" in z:
             notes.append(f"- {r['model']}: zkinfer: {z['error']}")
         if z.get("srs_mode") == "dev":
@@ -305,6 +317,28 @@ def table(results):
         if r.get("ort_error"):
             notes.append(f"- {r['model']}: onnxruntime reference failed: {r['ort_error']}")
     return "\n".join(rows + ([""] + notes if notes else []))
+
+
+def summary(results):
+    """Median and minimum EZKL÷zkinfer ratios of setup and prove over the models both proved."""
+    out = []
+    for label, cal in (("default settings", False), ("EZKL calibrated", True)):
+        ratios = {"setup": [], "prove": []}
+        for r in results:
+            for e in r.get("ezkl", []):
+                if bool(e.get("calibrated")) != cal or "error" in e:
+                    continue
+                z = r["zkinfer_cal"] if cal and "zkinfer_cal" in r else r.get("zkinfer", {})
+                zs = z.get("steps", {})
+                for step in ratios:
+                    zt, et = zs.get(step, {}), e.get("t", {}).get(step)
+                    if zt.get("rc") == 0 and zt.get("wall_s") and et and z.get("verified"):
+                        ratios[step].append(et / zt["wall_s"])
+        if ratios["prove"]:
+            med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else (sorted(v)[len(v) // 2 - 1] + sorted(v)[len(v) // 2]) / 2
+            out.append(f"- {label}, {len(ratios['prove'])} models both proved: prove EZKL÷zkinfer median {med(ratios['prove']):.1f}× "
+                       f"(min {min(ratios['prove']):.1f}×), setup median {med(ratios['setup']):.1f}× (min {min(ratios['setup']):.1f}×)")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- main
@@ -328,7 +362,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", help="model folders (relative to the repo root); default: the bundled digits models")
     ap.add_argument("--peer", action="store_true", help=f"every folder of {PEER_DIR} that zkinfer can compile (after --models, else instead of the default list)")
-    ap.add_argument("--calibrate", action="store_true", help="also run EZKL with --calibrate resources")
+    ap.add_argument("--calibrate", action="store_true", help="also run EZKL with --calibrate resources, against `zkinfer calibrate --target resources` with calibrated EZKL's error as its tolerance")
+    ap.add_argument("--ezkl-calibrated-only", action="store_true", help="with --calibrate, skip EZKL's default-settings run (halves a long peer-model run)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per child process (default 900)")
     ap.add_argument("--work", default="out/compare", help="work folder (relative to the repo root)")
     ap.add_argument("--json", help="write the raw results here")
@@ -370,20 +405,30 @@ def main():
             print(f"  zkinfer: {r['zkinfer']['error']} (skipped)", file=sys.stderr, flush=True)
             r["ezkl"] = []
             continue
-        r["ezkl"] = [run_ezkl(d, work_root / name / "ezkl", a.timeout, False)]
-        if a.calibrate:
-            r["ezkl"].append(run_ezkl(d, work_root / name / "ezkl_cal", a.timeout, True))
+        skip_default = a.calibrate and a.ezkl_calibrated_only
+        r["ezkl"] = [] if skip_default else [run_ezkl(d, work_root / name / "ezkl", a.timeout, False)]
         try:
             ref = ort_outputs(model, d / "input.json")
         except Exception as e:  # a reference failure is reported, not fatal
             ref, r["ort_error"] = None, str(e).splitlines()[0][:200]
-        r["err_zk"] = max_err(ref, r["zkinfer"].get("outputs"))
-        r["err_ezkl"] = max_err(ref, r["ezkl"][0].get("outputs"))
         if a.calibrate:
-            r["err_ezkl_cal"] = max_err(ref, r["ezkl"][1].get("outputs"))
+            r["ezkl"].append(run_ezkl(d, work_root / name / "ezkl_cal", a.timeout, True))
+            # zkinfer calibrates for the fastest circuit at least as accurate as calibrated
+            # EZKL on this input (or for its own default tolerance when EZKL failed)
+            target = max_err(ref, r["ezkl"][-1].get("outputs"))
+            zk_cal_work = work_root / name / "zk_cal"
+            if zk_cal_work.exists():
+                shutil.rmtree(zk_cal_work)
+            r["zkinfer_cal"] = run_zkinfer(zk, d, model, zk_cal_work, a.timeout, a.zk_dev_srs, calibrate=True, atol=target)
+        r["err_zk"] = max_err(ref, r["zkinfer"].get("outputs"))
+        for e in r["ezkl"]:
+            r["err_ezkl_cal" if e["calibrated"] else "err_ezkl"] = max_err(ref, e.get("outputs"))
+        if a.calibrate:
+            r["err_zk_cal"] = max_err(ref, r["zkinfer_cal"].get("outputs"))
         if not a.keep_keys:
-            drop_big_files(zk_work, *(work_root / name / s for s in ("ezkl", "ezkl_cal")))
-        for tool, rr in [("zkinfer", r["zkinfer"])] + [("ezkl" + ("_cal" if e["calibrated"] else ""), e) for e in r["ezkl"]]:
+            drop_big_files(zk_work, *(work_root / name / s for s in ("zk_cal", "ezkl", "ezkl_cal")))
+        zks = [("zkinfer", r["zkinfer"])] + ([("zkinfer_cal", r["zkinfer_cal"])] if "zkinfer_cal" in r else [])
+        for tool, rr in zks + [("ezkl" + ("_cal" if e["calibrated"] else ""), e) for e in r["ezkl"]]:
             print(f"  {tool}: {rr.get('error', 'ok')}", file=sys.stderr, flush=True)
 
     total = round(time.perf_counter() - started, 1)
@@ -393,6 +438,7 @@ def main():
     if a.json:
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
     print(table([r for r in results if r.get("ezkl")]))
+    print("\n" + summary(results))
     unsupported = [f"- {r['model']}: {r['zkinfer']['error']}" for r in results
                    if "unsupported" in r.get("zkinfer", {}).get("error", "") and not r.get("ezkl")]
     if unsupported:

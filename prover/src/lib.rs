@@ -6,6 +6,7 @@
 //! Proofs use SHPLONK KZG on BN254 with the Keccak transcript, so one proof verifies both ways.
 
 pub mod artifacts;
+pub mod cost;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub mod error;

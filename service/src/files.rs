@@ -31,7 +31,30 @@ pub struct Settings {
     /// Set by `zkinfer calibrate`: how the options were chosen and the error they gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+    /// The cost model's prediction for the chosen shape (absent in older settings files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
     pub graph: Graph,
+}
+
+/// What the cost model ([`zkinfer_prover::cost`]) predicts for a compiled circuit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cost {
+    pub counts: zkinfer_prover::cost::Counts,
+    /// `2^k`-point MSMs and extended-domain polynomials the prover computes.
+    pub msms: usize,
+    pub ext_polys: usize,
+    /// Predicted proving time on the reference 2-core machine, seconds.
+    pub prove_seconds: f64,
+    /// Predicted deployed size of the Solidity verifier, bytes.
+    pub verifier_bytes: usize,
+}
+
+impl Cost {
+    pub fn of(circuit: &zkinfer_circuits::layout::circuit::ModelCircuit, k: u32, public_values: usize) -> Cost {
+        let counts = zkinfer_prover::cost::Counts::of(circuit, k);
+        Cost { counts, msms: counts.msms(), ext_polys: counts.ext_polys(), prove_seconds: counts.prove_seconds(), verifier_bytes: counts.verifier_bytes(public_values) }
+    }
 }
 
 /// The outcome of `zkinfer calibrate`, kept in the settings file.

@@ -13,42 +13,49 @@ use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
-use zkinfer_prover::{keys, sizing, srs, verify::Verdict, Device};
+use zkinfer_prover::{cost, keys, sizing, srs, verify::Verdict, Device};
 
-use crate::files::{sha256_hex, Settings, Workdir, SETTINGS_FORMAT};
+use crate::files::{sha256_hex, Cost, Settings, Workdir, SETTINGS_FORMAT};
 use zkinfer_prover::artifacts::{PrivateValues, ProofFile};
 
-/// Circuit shapes `compile` chooses from when none is given.
-/// (Wider shapes prove big models at a smaller k but grow the Solidity verifier towards the
-/// 24,576-byte contract limit; pass --width/--lookup-width for those.)
-pub const AUTO_SHAPES: [Shape; 3] = [
+/// Circuit shapes `compile` chooses from when none is given: `width` advice columns of
+/// which `lookup_width` carry range lookups.
+pub const AUTO_SHAPES: [Shape; 7] = [
     Shape::new(4, 2),
+    Shape::new(4, 4),
     Shape::new(6, 2),
+    Shape::new(6, 3),
+    Shape::new(6, 4),
     Shape::new(8, 2),
+    Shape::new(8, 4),
 ];
 
-/// Imports an ONNX model and sizes its circuit. Without a `shape`, picks from
-/// [`AUTO_SHAPES`] the one with the smallest `k`, then the fewest columns (less prover work
-/// per row and a smaller EVM verifier).
+/// Imports an ONNX model and sizes its circuit. Without a `shape`, lays it out in each of
+/// [`AUTO_SHAPES`] and keeps the one the cost model ([`zkinfer_prover::cost`]) predicts
+/// proves fastest among those whose Solidity verifier is predicted to fit EIP-170's
+/// 24,576 bytes (with 5% margin); when none fits (too many public values), the fastest.
 pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Result<Settings> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
     let graph = import_file(model, &opts)?;
     let inputs = reference_inputs(&graph);
-    // the Poseidon gadget of hashed tensors needs 6 advice columns, and adds to the verifier:
-    // there the narrowest shape wins unless a wider one saves more than one k
+    // the Poseidon gadget of hashed tensors needs 6 advice columns
     let hashing = graph.has_hashed();
     let auto = AUTO_SHAPES.iter().copied().filter(|s| !hashing || s.width >= zkinfer_circuits::layout::poseidon::MIN_WIDTH).collect();
-    let slack = if hashing { 1 } else { 0 };
-    // narrowest first (AUTO_SHAPES' order); only layouts that can still win are kept in memory
-    let mut tried: Vec<(u32, ModelCircuit)> = Vec::new();
+    let limit = cost::EIP170_LIMIT * 95 / 100;
+    // (does not fit the verifier limit, predicted seconds): smaller is better; only the best
+    // layout so far is kept in memory
+    let mut best: Option<((bool, f64), u32, ModelCircuit, Cost)> = None;
     for sh in shape.map_or(auto, |s| vec![s]) {
         let circuit = ModelCircuit { ctx: lay_out(&graph, &inputs, sh)? };
         let k = sizing::k_for(&circuit);
-        tried.retain(|(kk, _)| *kk <= k + slack);
-        tried.push((k, circuit));
+        let c = Cost::of(&circuit, k, graph.num_instances());
+        let fits = c.verifier_bytes <= limit;
+        let key = (!fits, c.prove_seconds);
+        if best.as_ref().map_or(true, |(b, ..)| key < *b) {
+            best = Some((key, k, circuit, c));
+        }
     }
-    let min_k = tried.iter().map(|(k, _)| *k).min().context("no circuit shape to try")?;
-    let (k, circuit) = tried.into_iter().find(|(k, _)| *k <= min_k + slack).context("no circuit shape to try")?;
+    let (_, k, circuit, cost) = best.context("no circuit shape to try")?;
     let shape = circuit.ctx.shape;
     Ok(Settings {
         format: SETTINGS_FORMAT.into(),
@@ -60,6 +67,7 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
         rows: circuit.rows(),
         num_instances: graph.num_instances(),
         calibration: None,
+        cost: Some(cost),
         graph,
     })
 }

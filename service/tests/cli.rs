@@ -333,3 +333,58 @@ fn synthetic_mlp_proves() {
     assert!(out.contains("output output [1, 5]"), "{out}");
     ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
 }
+
+/// `synth-cnn` writes a CNN the importer takes and that proves, and `compile` reports the cost
+/// model's prediction; bad sizes are refused.
+#[test]
+fn synthetic_cnn_proves() {
+    let d = tmp("synth-cnn");
+    let m = d.join("model");
+    let ms = m.to_str().expect("utf8");
+    fails_with(&zkinfer(&["synth-cnn", "--input", "1,8", "--channels", "4", "-o", ms]), "channels,height,width");
+    fails_with(&zkinfer(&["synth-cnn", "--input", "1,4,4", "--channels", "2,2,2", "-o", ms]), "cannot be halved 3 times");
+    let out = ok(&zkinfer(&["synth-cnn", "--input", "1,8,8", "--channels", "2,4", "--classes", "3", "-o", ms]));
+    // 2·1·9·64 + 4·2·9·16 + 4·2·2·3 MACs
+    assert!(out.contains(&format!("{} MACs", 2 * 9 * 64 + 4 * 2 * 9 * 16 + 16 * 3)), "{out}");
+    let ds = d.to_str().expect("utf8");
+    let compiled = ok(&zkinfer(&["compile", m.join("model.onnx").to_str().expect("utf8"), "-o", ds]));
+    assert!(compiled.contains("MaxPool") && compiled.contains("Conv") && compiled.contains("predicted prove"), "{compiled}");
+    ok(&zkinfer(&["setup", ds]));
+    let out = ok(&zkinfer(&["prove", ds, "--input", m.join("input.json").to_str().expect("utf8")]));
+    assert!(out.contains("output output [1, 3]"), "{out}");
+    ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
+}
+
+/// `calibrate` on a float CNN (reference outputs in the input file, for machines without
+/// onnxruntime): it tries
+/// narrower activation ranges fitted to the sample, keeps a candidate within the tolerance,
+/// records the choice, and the calibrated circuit proves and verifies. A tolerance no
+/// candidate meets still writes the most accurate one and says so.
+#[test]
+fn calibrate_fits_activation_range() {
+    let d = tmp("calibrate");
+    let input: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo().join("models/digits_cnn/input.json")).expect("read")).expect("json");
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo().join("models/digits_cnn/expected.json")).expect("read")).expect("json");
+    let sample = d.join("sample.json");
+    std::fs::write(&sample, serde_json::json!({ "input_data": input["input_data"], "output_data": expected["output_data"] }).to_string()).expect("write");
+    let (ss, ds) = (sample.to_str().expect("utf8"), d.to_str().expect("utf8"));
+    let model = "models/digits_cnn/model.onnx";
+    // the reference is onnxruntime where models/.venv exists, else the file's output_data
+    let out = ok(&zkinfer(&["calibrate", model, "--input", ss, "--bits", "8,10", "-o", ds]));
+    assert!(out.contains("reference: "), "{out}");
+    // a fitted row: act bits below the default 24
+    assert!(out.lines().any(|l| l.starts_with("| 8 | ") && !l.starts_with("| 8 | 24 |")), "{out}");
+    assert!(out.contains("(within tolerance)"), "{out}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("settings.json")).expect("settings")).expect("json");
+    let act = s["options"]["act_bits"].as_u64().expect("act_bits");
+    assert!((2..=24).contains(&act), "{s}");
+    assert!(s["calibration"]["max_abs_error"].as_f64().expect("err") <= s["calibration"]["tolerance"].as_f64().expect("tol"));
+    assert!(s["cost"]["prove_seconds"].as_f64().expect("cost") > 0.0);
+    ok(&zkinfer(&["setup", ds]));
+    let proved = ok(&zkinfer(&["prove", ds, "--input", "models/digits_cnn/input.json"]));
+    assert!(proved.contains("output output [1, 10]"), "{proved}");
+    ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
+    // an unreachable tolerance: the most accurate candidate, flagged
+    let strict = ok(&zkinfer(&["calibrate", model, "--input", ss, "--bits", "6", "--atol", "1e-9", "--rtol", "0", "-o", ds]));
+    assert!(strict.contains("ABOVE tolerance"), "{strict}");
+}

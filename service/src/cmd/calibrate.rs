@@ -8,6 +8,13 @@
 //! 2. import again with those ranges (tables get a grid over the observed range plus 10%,
 //!    divisors are clamped to their observed sign), lay out the circuit: k and rows;
 //! 3. run the executor: the maximum absolute output error.
+//!
+//! Each precision is tried twice: with the default saturation range of fixed-point
+//! activations (±2^(act_bits-1), act_bits = 24), and with `act_bits` fitted to the sample:
+//! the bits of the largest activation pass 1 observed, plus [`ACT_HEADROOM_BITS`] (values up
+//! to 4x larger than any seen still fit; larger ones saturate, in the executor and the circuit
+//! alike), and that rounded up to whole range-check limbs. Narrower activations need fewer
+//! limbs, hence fewer rows.
 //! `--target resources` picks the smallest circuit whose error is within tolerance (the most
 //! accurate if none is); `--target accuracy` the smallest error, then the smallest circuit.
 
@@ -57,11 +64,18 @@ pub struct Args {
     vis: super::compile::VisibilityArgs,
 }
 
+/// Headroom above the largest activation seen in calibration, in bits.
+pub const ACT_HEADROOM_BITS: u32 = 2;
+
 struct Candidate {
     bits: u32,
+    /// The activation saturation bits fitted to the sample in pass 1.
+    act_needed: u32,
     opts: ImportOptions,
     k: u32,
     rows: usize,
+    /// The cost model's predicted prove time.
+    prove_s: f64,
     err: f64,
 }
 
@@ -80,17 +94,50 @@ fn max_error(g: &zkinfer_circuits::ir::Graph, data: &[Vec<f64>], want: &[Vec<f64
     Ok(err)
 }
 
-fn try_bits(a: &Args, bits: u32, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<Candidate> {
-    candidate(&a.model, bits, data, want)
+/// The candidates at one precision: default activation bits, then the fitted ones (see the
+/// module docs), also rounded up to where the saturation range of signed (`8m` bits) or
+/// Relu-clamped (`8m + 1`) activations is a whole number of range-check limbs, which saves
+/// the second range check of a clamped value.
+fn candidates_at(model: &std::path::Path, bits: u32, data: &[Vec<f64>], want: &[Vec<f64>]) -> Vec<Result<Candidate>> {
+    let wide = candidate(model, bits, None, data, want);
+    let mut fitted = Vec::new();
+    if let Ok(c) = &wide {
+        let a = c.act_needed + ACT_HEADROOM_BITS;
+        let limb = zkinfer_circuits::layout::ctx::LIMB_BITS;
+        let mut variants = vec![a, a.div_ceil(limb) * limb, (a - 1).div_ceil(limb) * limb + 1];
+        variants.sort();
+        variants.dedup();
+        fitted = variants.into_iter().filter(|&v| v < c.opts.act_bits).map(|v| candidate(model, bits, Some(v), data, want)).collect();
+    }
+    std::iter::once(wide).chain(fitted).collect()
 }
 
-/// Calibrates `model` at one precision (see the module docs).
-fn candidate(model: &std::path::Path, bits: u32, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<Candidate> {
-    let base = ImportOptions { input_scale_bits: bits, param_scale_bits: bits, act_scale_bits: bits, ..ImportOptions::default() };
+/// Resources order: smaller predicted prove time (cost model), then smaller k, fewer rows.
+fn by_cost(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    a.prove_s.total_cmp(&b.prove_s).then((a.k, a.rows).cmp(&(b.k, b.rows)))
+}
+
+/// Calibrates `model` at one precision (see the module docs); `act_bits` overrides the
+/// activation saturation bits.
+fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<Candidate> {
+    let d = ImportOptions::default();
+    let base = ImportOptions { input_scale_bits: bits, param_scale_bits: bits, act_scale_bits: bits, act_bits: act_bits.unwrap_or(d.act_bits), ..d };
     // pass 1: observe the probes
     let probe = import_file(model, &ImportOptions { probing: true, ..base.clone() })?;
     let inputs = pipeline::quantize_inputs(&probe, data, false)?;
     let vals = exec::run(&probe, &inputs)?;
+    // the largest fixed-point activation (or input) that can saturate: values whose static
+    // bounds are the saturation range or one end of it (not wider intermediates such as
+    // accumulators, which are derived from these)
+    let h = 1i64 << (base.act_bits - 1);
+    let mut biggest = 0i64;
+    for (v, t) in vals.iter().enumerate() {
+        let info = probe.info(v);
+        if info.lo >= -h && info.hi <= h - 1 && (info.lo == -h || info.hi == h - 1) {
+            biggest = t.data.iter().fold(biggest, |m, &q| m.max(q.saturating_abs()));
+        }
+    }
+    let act_needed = (64 - biggest.leading_zeros() + 1).max(2);
     let mut opts = base;
     for p in &probe.probes {
         let t = &vals[p.value];
@@ -106,7 +153,8 @@ fn candidate(model: &std::path::Path, bits: u32, data: &[Vec<f64>], want: &[Vec<
     // pass 2: the calibrated circuit
     let s = pipeline::compile(model, opts.clone(), None)?;
     let err = max_error(&s.graph, data, want)?;
-    Ok(Candidate { bits, opts, k: s.k, rows: s.rows, err })
+    let prove_s = s.cost.as_ref().map_or(f64::INFINITY, |c| c.prove_seconds);
+    Ok(Candidate { bits, act_needed, opts, k: s.k, rows: s.rows, prove_s, err })
 }
 
 /// The resources-target choice over the default candidate precisions, quietly: the
@@ -114,14 +162,14 @@ fn candidate(model: &std::path::Path, bits: u32, data: &[Vec<f64>], want: &[Vec<
 pub(crate) fn calibrate_quiet(model: &std::path::Path, data: &[Vec<f64>], want: &[Vec<f64>], tol: f64) -> Result<(ImportOptions, f64)> {
     let mut best: Option<Candidate> = None;
     let mut last_err = None;
-    for bits in [6, 8, 10, 12, 14] {
-        match candidate(model, bits, data, want) {
+    for c in [6, 8, 10, 12, 14].into_iter().flat_map(|bits| candidates_at(model, bits, data, want)) {
+        match c {
             Ok(c) => {
                 let better = match &best {
                     None => true,
                     Some(b) => match (c.err <= tol, b.err <= tol) {
                         (true, false) => true,
-                        (true, true) => (c.k, c.rows) < (b.k, b.rows),
+                        (true, true) => by_cost(&c, b).is_lt(),
                         (false, false) => c.err < b.err,
                         (false, true) => false,
                     },
@@ -147,21 +195,23 @@ pub fn run(a: Args) -> Result<()> {
     let scale = want.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
     let tol = a.atol + a.rtol * scale;
     say!("reference: {src}; tolerance {tol:.3e}");
-    say!("| bits | k | rows | tables | max abs err | within tolerance |");
-    say!("|---|---|---|---|---|---|");
+    say!("| bits | act bits | k | rows | predicted prove s | tables | max abs err | within tolerance |");
+    say!("|---|---|---|---|---|---|---|---|");
     let mut cands = Vec::new();
     for &b in &a.bits {
-        match try_bits(&a, b, &data, &want) {
-            Ok(c) => {
-                say!("| {b} | {} | {} | {} | {:.3e} | {} |", c.k, c.rows, c.opts.ranges.len(), c.err, if c.err <= tol { "yes" } else { "no" });
-                cands.push(c);
+        for c in candidates_at(&a.model, b, &data, &want) {
+            match c {
+                Ok(c) => {
+                    say!("| {b} | {} | {} | {} | {:.2} | {} | {:.3e} | {} |", c.opts.act_bits, c.k, c.rows, c.prove_s, c.opts.ranges.len(), c.err, if c.err <= tol { "yes" } else { "no" });
+                    cands.push(c);
+                }
+                Err(e) => say!("| {b} | - | - | - | - | - | - | {} |", format!("{e:#}").replace('|', "/")),
             }
-            Err(e) => say!("| {b} | - | - | - | - | {} |", format!("{e:#}").replace('|', "/")),
         }
     }
     let ok = |c: &&Candidate| c.err <= tol;
     let best = match a.target {
-        Target::Resources => cands.iter().filter(ok).min_by_key(|c| (c.k, c.rows)).or_else(|| cands.iter().min_by(|x, y| x.err.total_cmp(&y.err))),
+        Target::Resources => cands.iter().filter(ok).min_by(|x, y| by_cost(x, y)).or_else(|| cands.iter().min_by(|x, y| x.err.total_cmp(&y.err))),
         Target::Accuracy => cands.iter().min_by(|x, y| x.err.total_cmp(&y.err).then((x.k, x.rows).cmp(&(y.k, y.rows)))),
     }
     .context("no candidate precision worked")?;
@@ -181,8 +231,9 @@ pub fn run(a: Args) -> Result<()> {
     let wd = Workdir(a.out);
     write_json(&wd.settings(), &s)?;
     say!(
-        "chose 2^-{} scales, {} calibrated ranges: k = {}, {} rows, max abs error {:.3e} ({}) -> {}",
+        "chose 2^-{} scales, activations within ±2^{}, {} calibrated ranges: k = {}, {} rows, max abs error {:.3e} ({}) -> {}",
         best.bits,
+        best.opts.act_bits - 1,
         best.opts.ranges.len(),
         s.k,
         s.rows,

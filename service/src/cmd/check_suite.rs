@@ -3,7 +3,7 @@
 //!
 //! A model folder holds `network.onnx` or `model.onnx`, an EZKL-style `input.json`, and
 //! optionally `expected.json` (`output_data`). Reference outputs come from, in order:
-//! `expected.json`, onnxruntime run by `scripts/ort_reference.py` (with the Python given by
+//! `expected.json`, onnxruntime run by `scripts/ort_reference.py` (built into the binary; with the Python given by
 //! `--python`, `$ZKINFER_PYTHON` or `models/.venv/bin/python`), `output_data` in input.json.
 //! A model counts as proved when the honest proof verifies, the same proof with one output
 //! instance changed is rejected, and the output error is within tolerance.
@@ -163,18 +163,28 @@ fn reference(dir: &Path, model: &Path, python: Option<&Path>) -> Option<(Vec<Vec
     reference_outputs(model, &dir.join("input.json"), python)
 }
 
+/// The onnxruntime reference script, built into the binary so that it works from any directory.
+const ORT_REFERENCE_PY: &str = include_str!("../../../scripts/ort_reference.py");
+
 /// Reference outputs for `input` (EZKL format): onnxruntime through
-/// `scripts/ort_reference.py` when a Python is given, else the file's `output_data`.
+/// `scripts/ort_reference.py` (embedded) when a Python is given, else the file's `output_data`.
+/// A Python that fails is reported on stderr with its last message, then the file is tried.
 pub(crate) fn reference_outputs(model: &Path, input: &Path, python: Option<&Path>) -> Option<(Vec<Vec<f64>>, String)> {
     let lists = |v: &serde_json::Value| -> Option<Vec<Vec<f64>>> { v.as_array()?.iter().map(|l| Some(flatten(l))).collect() };
     if let Some(py) = python {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/ort_reference.py");
-        if let Ok(out) = Command::new(py).arg(&script).arg(model).arg(input).output() {
-            if out.status.success() {
+        match Command::new(py).arg("-c").arg(ORT_REFERENCE_PY).arg(model).arg(input).output() {
+            Ok(out) if out.status.success() => {
                 if let Some(o) = serde_json::from_slice::<serde_json::Value>(&out.stdout).ok().and_then(|v| lists(&v["outputs"])) {
                     return Some((o, "onnxruntime".into()));
                 }
+                eprintln!("warning: onnxruntime reference ({}) printed no outputs", py.display());
             }
+            Ok(out) => {
+                let err = String::from_utf8_lossy(&out.stderr);
+                let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+                eprintln!("warning: onnxruntime reference ({}) failed: {last}", py.display());
+            }
+            Err(e) => eprintln!("warning: cannot run {}: {e}", py.display()),
         }
     }
     let s = std::fs::read_to_string(input).ok()?;

@@ -22,6 +22,10 @@ pub struct Args {
     param_scale_bits: u32,
     #[arg(long, default_value_t = ImportOptions::default().act_scale_bits)]
     act_scale_bits: u32,
+    /// Float activations (and inputs) saturate at ±2^(act_bits-1) steps: the range every
+    /// fixed-point tensor is checked against (float models only).
+    #[arg(long, default_value_t = ImportOptions::default().act_bits)]
+    act_bits: u32,
     /// Advice columns of the multiply-accumulate gate (default: chosen from the model size).
     #[arg(long, requires = "lookup_width")]
     width: Option<usize>,
@@ -60,7 +64,7 @@ fn parse_named(s: &str) -> std::result::Result<(String, Visibility), String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, visibility: a.vis.options(), ..ImportOptions::default() };
+    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), ..ImportOptions::default() };
     let shape = match (a.width, a.lookup_width) {
         (Some(width), Some(lookup_width)) => Some(Shape::new(width, lookup_width)),
         _ => None,
@@ -87,6 +91,17 @@ pub fn run(a: Args) -> Result<()> {
         s.num_instances,
         wd.settings().display()
     );
+    if let Some(c) = &s.cost {
+        say!(
+            "cost model: {} MSMs of 2^{} points, {} polynomials on the 2^{} extended domain: predicted prove {:.2} s (2-core reference machine), verifier ~{} bytes",
+            c.msms,
+            s.k,
+            c.ext_polys,
+            s.k + c.counts.ext_log(),
+            c.prove_seconds,
+            c.verifier_bytes
+        );
+    }
     let ctx = zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), s.shape)?;
     say!("{:<4} {:<10} {:>8} {:>8}  {}", "node", "op", "rows", "MACs", "output");
     for (i, (n, rows)) in s.graph.nodes.iter().zip(&ctx.node_rows).enumerate() {

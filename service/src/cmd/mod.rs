@@ -62,6 +62,8 @@ enum Cmd {
     BenchKernels(bench_kernels::Args),
     /// Write a synthetic float MLP of any size (ONNX + input) for benchmarks.
     SynthMlp(synth::Args),
+    /// Write a synthetic float CNN of any size (ONNX + input) for benchmarks.
+    SynthCnn(synth::CnnArgs),
 }
 
 /// The executables' `main`: parse, run, print the error chain and exit 1 on failure.
@@ -90,6 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Node(a) => node::run(a),
         Cmd::BenchKernels(a) => bench_kernels::run(a),
         Cmd::SynthMlp(a) => synth::run(a),
+        Cmd::SynthCnn(a) => synth::run_cnn(a),
     }
 }
 

@@ -3,6 +3,10 @@
 //! as DIR/model.onnx with a random DIR/input.json, to benchmark circuits of any size (e.g. a
 //! k >= 20 circuit on a GPU machine that has no Python). Encoded with zkinfer's own ONNX
 //! protobuf types.
+//!
+//! `zkinfer synth-cnn --input 1,16,16 --channels 8,16 --classes 10 -o DIR`: the same for a
+//! CNN: per stage `Conv(3x3, pad 1)` + `Relu` + `MaxPool(2x2, stride 2)`, then `Flatten`
+//! and one `Gemm` to the classes.
 
 use std::path::PathBuf;
 
@@ -23,6 +27,93 @@ pub struct Args {
     out: PathBuf,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(clap::Args)]
+pub struct CnnArgs {
+    /// Input channels, height, width: e.g. 1,16,16.
+    #[arg(long, value_delimiter = ',', required = true)]
+    input: Vec<usize>,
+    /// Output channels of each conv stage (each stage halves height and width).
+    #[arg(long, value_delimiter = ',', required = true)]
+    channels: Vec<usize>,
+    /// Outputs of the final Gemm.
+    #[arg(long, default_value_t = 10)]
+    classes: usize,
+    /// Output directory (model.onnx, input.json).
+    #[arg(short, long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn ints(name: &str, v: &[i64]) -> proto::AttributeProto {
+    proto::AttributeProto { name: Some(name.into()), ints: v.to_vec(), r#type: Some(proto::attribute_proto::AttributeType::Ints as i32), ..Default::default() }
+}
+
+fn node(op: &str, name: &str, inputs: &[&str], output: &str, attribute: Vec<proto::AttributeProto>) -> proto::NodeProto {
+    proto::NodeProto { op_type: Some(op.into()), name: Some(name.into()), input: inputs.iter().map(|s| s.to_string()).collect(), output: vec![output.into()], attribute, ..Default::default() }
+}
+
+fn model_bytes(name: &str, producer: &str, nodes: Vec<proto::NodeProto>, inits: Vec<proto::TensorProto>, input: proto::ValueInfoProto, output: proto::ValueInfoProto) -> Vec<u8> {
+    let graph = proto::GraphProto { name: Some(name.into()), node: nodes, initializer: inits, input: vec![input], output: vec![output], ..Default::default() };
+    let model = proto::ModelProto {
+        ir_version: Some(8),
+        producer_name: Some(producer.into()),
+        opset_import: vec![proto::OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    model.encode_to_vec()
+}
+
+/// The synthetic CNN's ONNX bytes, a sample input and its MACs.
+pub fn cnn(input: &[usize], channels: &[usize], classes: usize, seed: u64) -> Result<(Vec<u8>, Vec<f64>, usize)> {
+    let &[c0, h0, w0] = input else { bail!("--input needs channels,height,width, got {input:?}") };
+    if c0 == 0 || h0 == 0 || w0 == 0 || channels.is_empty() || channels.contains(&0) || classes == 0 {
+        bail!("--input, --channels and --classes need non-zero sizes");
+    }
+    if h0 >> channels.len() == 0 || w0 >> channels.len() == 0 {
+        bail!("{h0}x{w0} cannot be halved {} times (one 2x2 max pool per stage)", channels.len());
+    }
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let (mut nodes, mut inits) = (Vec::new(), Vec::new());
+    let (mut c, mut h, mut w) = (c0, h0, w0);
+    let mut prev = "input".to_string();
+    let mut macs = 0;
+    for (i, &co) in channels.iter().enumerate() {
+        let s = 1.0 / ((c * 9) as f32).sqrt();
+        inits.push(tensor(&format!("cw{i}"), &[co, c, 3, 3], (0..co * c * 9).map(|_| rng.gen_range(-s..s)).collect()));
+        inits.push(tensor(&format!("cb{i}"), &[co], (0..co).map(|_| rng.gen_range(-0.1..0.1)).collect()));
+        let conv = format!("conv{i}");
+        nodes.push(node("Conv", &conv, &[&prev, &format!("cw{i}"), &format!("cb{i}")], &conv, vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])]));
+        macs += co * c * 9 * h * w;
+        let relu = format!("relu{i}");
+        nodes.push(node("Relu", &relu, &[&conv], &relu, vec![]));
+        let pool = format!("pool{i}");
+        nodes.push(node("MaxPool", &pool, &[&relu], &pool, vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]));
+        prev = pool;
+        (c, h, w) = (co, h / 2, w / 2);
+    }
+    let flat = c * h * w;
+    nodes.push(node("Flatten", "flatten", &[&prev], "flatten", vec![]));
+    let s = 1.0 / (flat as f32).sqrt();
+    inits.push(tensor("fw", &[classes, flat], (0..classes * flat).map(|_| rng.gen_range(-s..s)).collect()));
+    inits.push(tensor("fb", &[classes], (0..classes).map(|_| rng.gen_range(-0.1..0.1)).collect()));
+    let trans_b = proto::AttributeProto { name: Some("transB".into()), i: Some(1), r#type: Some(proto::attribute_proto::AttributeType::Int as i32), ..Default::default() };
+    nodes.push(node("Gemm", "fc", &["flatten", "fw", "fb"], "output", vec![trans_b]));
+    macs += flat * classes;
+    let bytes = model_bytes("synthetic_cnn", "zkinfer synth-cnn", nodes, inits, value_info("input", &[1, c0, h0, w0]), value_info("output", &[1, classes]));
+    let x: Vec<f64> = (0..c0 * h0 * w0).map(|_| (rng.gen_range(0.0..1.0f64) * 256.0).round() / 256.0).collect();
+    Ok((bytes, x, macs))
+}
+
+pub fn run_cnn(a: CnnArgs) -> Result<()> {
+    let (bytes, input, macs) = cnn(&a.input, &a.channels, a.classes, a.seed)?;
+    write_atomic(&a.out.join("model.onnx"), &bytes)?;
+    write_json(&a.out.join("input.json"), &serde_json::json!({ "input_data": [input] }))?;
+    say!("synthetic CNN {:?} -> {:?} -> {}: {macs} MACs -> {}", a.input, a.channels, a.classes, a.out.join("model.onnx").display());
+    Ok(())
 }
 
 fn value_info(name: &str, dims: &[usize]) -> proto::ValueInfoProto {
@@ -59,31 +150,17 @@ pub fn mlp(layers: &[usize], seed: u64) -> Result<(Vec<u8>, Vec<f64>)> {
         let last = i + 2 == layers.len();
         let out = if last { "output".to_string() } else { format!("fc{i}") };
         let trans_b = proto::AttributeProto { name: Some("transB".into()), i: Some(1), r#type: Some(proto::attribute_proto::AttributeType::Int as i32), ..Default::default() };
-        nodes.push(proto::NodeProto { op_type: Some("Gemm".into()), name: Some(format!("fc{i}")), input: vec![prev.clone(), format!("w{i}"), format!("b{i}")], output: vec![out.clone()], attribute: vec![trans_b], ..Default::default() });
+        nodes.push(node("Gemm", &format!("fc{i}"), &[&prev, &format!("w{i}"), &format!("b{i}")], &out, vec![trans_b]));
         prev = out;
         if !last {
             let r = format!("relu{i}");
-            nodes.push(proto::NodeProto { op_type: Some("Relu".into()), name: Some(r.clone()), input: vec![prev.clone()], output: vec![r.clone()], ..Default::default() });
+            nodes.push(node("Relu", &r, &[&prev], &r, vec![]));
             prev = r;
         }
     }
-    let graph = proto::GraphProto {
-        name: Some("synthetic_mlp".into()),
-        node: nodes,
-        initializer: inits,
-        input: vec![value_info("input", &[1, layers[0]])],
-        output: vec![value_info("output", &[1, *layers.last().unwrap_or(&1)])],
-        ..Default::default()
-    };
-    let model = proto::ModelProto {
-        ir_version: Some(8),
-        producer_name: Some("zkinfer synth-mlp".into()),
-        opset_import: vec![proto::OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
-        graph: Some(graph),
-        ..Default::default()
-    };
+    let bytes = model_bytes("synthetic_mlp", "zkinfer synth-mlp", nodes, inits, value_info("input", &[1, layers[0]]), value_info("output", &[1, *layers.last().unwrap_or(&1)]));
     let input: Vec<f64> = (0..layers[0]).map(|_| (rng.gen_range(0.0..1.0f64) * 256.0).round() / 256.0).collect();
-    Ok((model.encode_to_vec(), input))
+    Ok((bytes, input))
 }
 
 pub fn run(a: Args) -> Result<()> {
