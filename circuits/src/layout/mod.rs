@@ -5,7 +5,7 @@ pub mod circuit;
 pub mod ctx;
 pub mod poseidon;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use ctx::{AValue, HashPlan, LayoutCtx, Shape};
 

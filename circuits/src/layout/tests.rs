@@ -156,6 +156,21 @@ fn conv_maxpool_sumpool_reshape() {
     check_graph(&g, &[random(vec![1, 2, 5, 5], -128, 127, 5)], 60);
 }
 
+/// Max pooling alone, 3x3 windows with stride 1 and padding (windows of 4, 6 and 9 taps, so
+/// products of up to 9 gaps), every node cell a max-pool cell: honest proofs pass, and each of
+/// 150 sampled corrupted cells and a wrong output fail. Ties (equal taps) are frequent in
+/// the narrow input range.
+#[test]
+fn maxpool_windows_are_sound() {
+    let win = Window2d { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
+    for (seed, (lo, hi)) in [(1, (-128, 127)), (2, (-3, 3))] {
+        let (mut g, x) = input_graph(vec![1, 2, 4, 4], lo, hi);
+        let m = g.add_node("pool", Op::MaxPool(MaxPool { input: x, window: win.clone() })).expect("maxpool");
+        output(&mut g, m);
+        check_graph(&g, &[random(vec![1, 2, 4, 4], lo, hi, seed)], 150);
+    }
+}
+
 /// Imported single-op fixtures exercising every gadget added for op coverage (function
 /// tables, wiring with constants, products, division, square roots, half-even rescales with
 /// a zero point): honest proofs pass, corrupted cells and outputs fail.

@@ -1,8 +1,11 @@
 //! MaxPool (2-D, NCHW). Padded taps are skipped (they hold -inf in ONNX).
 //!
 //! # Constraints
-//! Pairwise `m = max(a, b)`: `e1 = m - a ≥ 0`, `e2 = m - b ≥ 0` (range-checked to the input's
-//! span) and `e1·e2 = 0`, so `m` equals one of them and is at least both.
+//! Per window of taps `a_1..a_n`, one cell `m = a_1 + e_1` and, for every tap,
+//! `e_i = m - a_i ≥ 0` (`e_i` range-checked to the input's span, `e_i + a_i - m = 0`), so `m`
+//! is at least every tap; and `e_1·e_2·…·e_n = 0` (a chain of products), so some `e_i` is 0
+//! (a field has no zero divisors) and `m` equals that tap. `n·⌈limbs/lookups⌉ + 2n − 1` rows
+//! per window, against `3(n−1)` more for pairwise maxima.
 
 use serde::{Deserialize, Serialize};
 
@@ -55,24 +58,68 @@ impl MaxPool {
         let cells = plan
             .iter()
             .map(|taps| {
-                let mut m = x.cells[taps[0]];
-                for &i in &taps[1..] {
-                    m = max2(ctx, m, x.cells[i], limbs);
-                }
-                m
+                let cells: Vec<AValue> = taps.iter().map(|&i| x.cells[i]).collect();
+                max_of(ctx, &cells, limbs)
             })
             .collect();
         CellTensor { shape, cells }
     }
 }
 
-/// `max(a, b)` for values whose difference fits `limbs` limbs.
-fn max2(ctx: &mut LayoutCtx, a: AValue, b: AValue, limbs: usize) -> AValue {
-    let m = a.val.max(b.val);
-    let e1 = ctx.range(m - a.val, limbs);
-    let e2 = ctx.range(m - b.val, limbs);
-    let mc = ctx.lin(&[(Operand::Cell(a), 1), (Operand::Cell(e1), 1)], 0);
-    ctx.assert_zero(&[(Operand::Cell(b), 1), (Operand::Cell(e2), 1), (Operand::Cell(mc), -1)], 0);
-    ctx.assert_product_zero(Operand::Cell(e1), Operand::Cell(e2), 0);
-    mc
+/// The maximum of `taps` (non-empty), whose pairwise differences fit `limbs` limbs.
+fn max_of(ctx: &mut LayoutCtx, taps: &[AValue], limbs: usize) -> AValue {
+    let m_val = taps.iter().map(|a| a.val).max().expect("non-empty window");
+    max_claimed(ctx, taps, limbs, m_val)
+}
+
+/// [`max_of`] with the witness built for the claimed maximum `m_val` (the true one, except in
+/// tests of what a dishonest prover could claim).
+fn max_claimed(ctx: &mut LayoutCtx, taps: &[AValue], limbs: usize, m_val: i128) -> AValue {
+    let (first, rest) = taps.split_first().expect("non-empty window");
+    if rest.is_empty() {
+        return *first;
+    }
+    let es: Vec<AValue> = taps.iter().map(|a| ctx.range(m_val - a.val, limbs)).collect();
+    let m = ctx.lin(&[(Operand::Cell(*first), 1), (Operand::Cell(es[0]), 1)], 0);
+    for (a, e) in rest.iter().zip(&es[1..]) {
+        ctx.assert_zero(&[(Operand::Cell(*a), 1), (Operand::Cell(*e), 1), (Operand::Cell(m), -1)], 0);
+    }
+    let (last, init) = es.split_last().expect("two or more taps");
+    let mut p = init[0];
+    for e in &init[1..] {
+        let (out, _) = ctx.mul_add(Operand::Cell(p), Operand::Cell(*e), &[], 0, true);
+        p = out.expect("want_out yields a cell");
+    }
+    ctx.assert_product_zero(Operand::Cell(p), Operand::Cell(*last), 0);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use halo2_proofs::dev::MockProver;
+
+    use super::*;
+    use crate::layout::circuit::{instance_values, ModelCircuit};
+    use crate::layout::ctx::Shape;
+
+    /// A claimed maximum above every tap satisfies every range and linear constraint (all
+    /// gaps positive), so only the product of the gaps can reject it; the true maximum passes.
+    #[test]
+    fn only_a_tap_can_be_the_maximum() {
+        for taps in [vec![5i128, -3, 5, 2], vec![-7, -7], vec![0, 1, 2, 3, 4, 5, 6, 7, 8]] {
+            let max = *taps.iter().max().expect("taps");
+            for (claim, honest) in [(max, true), (max + 1, false), (max + 200, false)] {
+                let mut ctx = LayoutCtx::new(Shape::default());
+                let cells: Vec<AValue> = taps.iter().map(|&v| ctx.constant(v)).collect();
+                let m = max_claimed(&mut ctx, &cells, 2, claim);
+                assert_eq!(m.val, claim);
+                assert_eq!(ctx.check().is_ok(), honest, "taps {taps:?} claim {claim}: {:?}", ctx.check());
+                let inst = instance_values(&ctx);
+                let circuit = ModelCircuit { ctx };
+                let k = crate::layout::tests::k_for(circuit.rows());
+                let res = MockProver::run(k, &circuit, vec![inst]).expect("mock runs").verify();
+                assert_eq!(res.is_ok(), honest, "taps {taps:?} claim {claim}");
+            }
+        }
+    }
 }
