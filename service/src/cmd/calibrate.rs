@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "resources")]
     target: Target,
     /// Candidate scale exponents (input = weights = activations = 2^-b).
-    #[arg(long, value_delimiter = ',', default_value = "6,8,10,12,14")]
+    #[arg(long, value_delimiter = ',', default_value = "6,8,10,12,14,16")]
     bits: Vec<u32>,
     /// Absolute error tolerance.
     #[arg(long, default_value_t = 0.01)]
@@ -63,6 +63,9 @@ pub struct Args {
     #[command(flatten)]
     vis: super::compile::VisibilityArgs,
 }
+
+/// The candidate precisions of `check-suite --calibrate` (as `calibrate --bits`' default).
+const DEFAULT_BITS: [u32; 6] = [6, 8, 10, 12, 14, 16];
 
 /// Headroom above the largest activation seen in calibration, in bits.
 pub const ACT_HEADROOM_BITS: u32 = 2;
@@ -162,7 +165,7 @@ fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[
 pub(crate) fn calibrate_quiet(model: &std::path::Path, data: &[Vec<f64>], want: &[Vec<f64>], tol: f64) -> Result<(ImportOptions, f64)> {
     let mut best: Option<Candidate> = None;
     let mut last_err = None;
-    for c in [6, 8, 10, 12, 14].into_iter().flat_map(|bits| candidates_at(model, bits, data, want)) {
+    for c in DEFAULT_BITS.into_iter().flat_map(|bits| candidates_at(model, bits, data, want)) {
         match c {
             Ok(c) => {
                 let better = match &best {
