@@ -326,12 +326,19 @@ fn synthetic_mlp_proves() {
     let ms = m.to_str().expect("utf8");
     fails_with(&zkinfer(&["synth-mlp", "--layers", "7", "-o", ms]), "at least two non-zero widths");
     ok(&zkinfer(&["synth-mlp", "--layers", "24,16,5", "-o", ms]));
+    let (_, out) = compile_and_prove(&d, &m);
+    assert!(out.contains("output output [1, 5]"), "{out}");
+}
+
+/// Compiles, sets up, proves and verifies the synthetic model written to `m` (model.onnx,
+/// input.json) in `d`; returns compile's and prove's output.
+fn compile_and_prove(d: &Path, m: &Path) -> (String, String) {
     let ds = d.to_str().expect("utf8");
-    ok(&zkinfer(&["compile", m.join("model.onnx").to_str().expect("utf8"), "-o", ds]));
+    let compiled = ok(&zkinfer(&["compile", m.join("model.onnx").to_str().expect("utf8"), "-o", ds]));
     ok(&zkinfer(&["setup", ds]));
     let out = ok(&zkinfer(&["prove", ds, "--input", m.join("input.json").to_str().expect("utf8")]));
-    assert!(out.contains("output output [1, 5]"), "{out}");
     ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
+    (compiled, out)
 }
 
 /// `synth-cnn` writes a CNN the importer takes and that proves, and `compile` reports the cost
@@ -346,13 +353,9 @@ fn synthetic_cnn_proves() {
     let out = ok(&zkinfer(&["synth-cnn", "--input", "1,8,8", "--channels", "2,4", "--classes", "3", "-o", ms]));
     // 2·1·9·64 + 4·2·9·16 + 4·2·2·3 MACs
     assert!(out.contains(&format!("{} MACs", 2 * 9 * 64 + 4 * 2 * 9 * 16 + 16 * 3)), "{out}");
-    let ds = d.to_str().expect("utf8");
-    let compiled = ok(&zkinfer(&["compile", m.join("model.onnx").to_str().expect("utf8"), "-o", ds]));
+    let (compiled, out) = compile_and_prove(&d, &m);
     assert!(compiled.contains("MaxPool") && compiled.contains("Conv") && compiled.contains("predicted prove"), "{compiled}");
-    ok(&zkinfer(&["setup", ds]));
-    let out = ok(&zkinfer(&["prove", ds, "--input", m.join("input.json").to_str().expect("utf8")]));
     assert!(out.contains("output output [1, 3]"), "{out}");
-    ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
 }
 
 /// `calibrate` on a float CNN (reference outputs in the input file, for machines without
