@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Verification gas and calldata, public vs hashed inputs/outputs, for the bundled models:
-# compile -> setup -> prove -> evm-verifier (in-process revm) in both modes; prints a markdown
-# table. UNSAFE dev SRS (benchmark only). Usage: bash benches/privacy/run.sh [OUT_DIR]
+# Verification gas and calldata, public vs hashed inputs/outputs (and hashed inputs, outputs
+# and weights), for the bundled models: compile -> setup -> prove -> evm-verifier (in-process
+# revm) in each mode; prints a markdown table. UNSAFE dev SRS (benchmark only). Usage: bash benches/privacy/run.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash verifier-contract/install.sh >&2
@@ -14,16 +14,19 @@ MODELS="digits_mlp_int8 digits_cnn_int8 digits_mlp digits_cnn identity_match"
 echo "| model | mode | k | cols | public instances | calldata B | verifier B | verify gas | prove s |"
 echo "|---|---|---|---|---|---|---|---|---|"
 for m in $MODELS; do
-  for mode in public hashed; do
+  for mode in public hashed weights; do
     d="$OUT/$m-$mode"
     rm -rf "$d"
     flags=()
-    if [ "$mode" = hashed ]; then
+    if [ "$mode" != public ]; then
       if [ "$m" = identity_match ]; then
         flags=(--visibility image=private --visibility template=hashed)
       else
         flags=(--input-visibility hashed --output-visibility hashed)
       fi
+    fi
+    if [ "$mode" = weights ]; then
+      flags+=(--weight-visibility hashed)
     fi
     "$Z" compile "models/$m/model.onnx" -o "$d" "${flags[@]}" > "$d.compile.log" 2>&1
     "$Z" setup "$d" > /dev/null 2>&1
@@ -38,7 +41,8 @@ n = len(p["instances"])
 proof_b = (len(p["proof"]) - 2) // 2
 size = re.search(r"deployed size: (\d+)", evm).group(1)
 gas = re.search(r"gas used (\d+)", evm).group(1)
-print(f"| {m} | {mode} | {s['k']} | {s['shape']['width']} | {n} | {32 * n + proof_b:,} | {int(size):,} | {int(gas):,} | {p['prove_seconds']:.2f} |")
+label = {"weights": "hashed + weights hashed"}.get(mode, mode)
+print(f"| {m} | {label} | {s['k']} | {s['shape']['width']}/{s['shape']['lookup_width']} | {n} | {32 * n + proof_b:,} | {int(size):,} | {int(gas):,} | {p['prove_seconds']:.2f} |")
 PY
   done
 done

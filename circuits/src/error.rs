@@ -41,6 +41,12 @@ pub enum CircuitError {
     #[error("no model input or output is named `{name}` (inputs {inputs:?}, outputs {outputs:?})")]
     UnknownTensor { name: String, inputs: Vec<String>, outputs: Vec<String> },
 
+    #[error("weight tensor `{name}`, element {index}: quantized value {value} is outside its declared range [{lo}, {hi}]; compile with a larger --weight-bits")]
+    WeightRange { name: String, index: usize, value: i64, lo: i64, hi: i64 },
+
+    #[error("the values of weight tensor `{name}` are not loaded (the weights file of the compiled model is missing)")]
+    MissingWeights { name: String },
+
     #[error("internal invariant violated: {0}")]
     Internal(String),
 }

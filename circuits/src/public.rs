@@ -1,5 +1,6 @@
-//! Public instances: the binding value (instance [`BINDING`]), then for each input tensor and
-//! then each output tensor, by its [`Visibility`]: its quantized values packed several per
+//! Public instances: the binding value (instance [`BINDING`]), then for each input tensor,
+//! then each output tensor, then each witness weight tensor ([`Graph::params`]), by its
+//! [`Visibility`]: its quantized values packed several per
 //! field element (`public`), one Poseidon digest of those packed elements (`hashed`,
 //! [`crate::hash`]), or nothing (`private`).
 //!
@@ -91,11 +92,13 @@ pub fn packing_of(g: &Graph, v: ValueId) -> Packing {
     Packing::new(i.lo, i.hi)
 }
 
-/// Packing of each input tensor (by its declared quantized range), then each output.
+/// Packing of each input tensor (by its declared quantized range), then each output, then
+/// each witness weight tensor (by its declared range).
 pub fn packings(g: &Graph) -> Vec<Packing> {
     let ins = g.inputs.iter().map(|s| Packing::new(s.lo, s.hi));
     let outs = g.outputs.iter().map(|o| packing_of(g, o.value));
-    ins.chain(outs).collect()
+    let params = g.params.iter().map(|p| packing_of(g, p.value));
+    ins.chain(outs).chain(params).collect()
 }
 
 /// Index of the binding value among the public instances.
@@ -112,19 +115,22 @@ pub enum Revealed<'a> {
     Nothing,
 }
 
-/// Visibility, name, value count and packing of each input tensor, then each output.
+/// Visibility, name, value count and packing of each input tensor, then each output, then
+/// each witness weight tensor.
 fn tensors(g: &Graph) -> impl Iterator<Item = (Visibility, &str, usize, Packing)> {
     let ins = g.inputs.iter().map(|s| (s.visibility, s.name.as_str(), s.shape.iter().product::<usize>()));
     let outs = g.outputs.iter().map(|o| (o.visibility, o.name.as_str(), o.shape.iter().product::<usize>()));
-    ins.chain(outs).zip(packings(g)).map(|((v, name, n), p)| (v, name, n, p))
+    let params = g.params.iter().map(|p| (p.visibility, p.name.as_str(), p.shape.iter().product::<usize>()));
+    ins.chain(outs).chain(params).zip(packings(g)).map(|((v, name, n), p)| (v, name, n, p))
 }
 
-/// The public instances for `binding` and what is revealed of each input then output tensor
-/// (as the graph's visibilities say); an error names a tensor that does not fit.
+/// The public instances for `binding` and what is revealed of each input, output and
+/// witness weight tensor, in that order (as the graph's visibilities say); an error names a
+/// tensor that does not fit.
 pub fn instances_of(g: &Graph, binding: Fr, revealed: &[Revealed<'_>]) -> Result<Vec<Fr>, String> {
     let ts: Vec<_> = tensors(g).collect();
     if revealed.len() != ts.len() {
-        return Err(format!("expected {} input and {} output tensors, got {}", g.inputs.len(), g.outputs.len(), revealed.len()));
+        return Err(format!("expected {} input, {} output and {} weight tensors, got {}", g.inputs.len(), g.outputs.len(), g.params.len(), revealed.len()));
     }
     let mut out = vec![binding];
     for ((vis, name, n, p), r) in ts.into_iter().zip(revealed) {
@@ -155,13 +161,22 @@ fn reveal<'a>(vis: Visibility, name: &str, n: usize, p: &Packing, data: &'a [i64
     })
 }
 
-/// What the public instances hold of each input then output tensor, given all of them.
-pub fn revealed<'a>(g: &Graph, inputs: &'a [Tensor], outputs: &'a [Tensor]) -> Result<Vec<Revealed<'a>>, String> {
-    let ts: Vec<&Tensor> = inputs.iter().chain(outputs).collect();
+/// What the public instances hold of each input, output and witness weight tensor, given
+/// the inputs and outputs (the weights come from the graph; a private one need not be
+/// loaded).
+pub fn revealed<'a>(g: &'a Graph, inputs: &'a [Tensor], outputs: &'a [Tensor]) -> Result<Vec<Revealed<'a>>, String> {
     if inputs.len() != g.inputs.len() || outputs.len() != g.outputs.len() {
-        return Err(format!("expected {} input and {} output tensors, got {}", g.inputs.len(), g.outputs.len(), ts.len()));
+        return Err(format!("expected {} input and {} output tensors, got {}", g.inputs.len(), g.outputs.len(), inputs.len() + outputs.len()));
     }
-    tensors(g).zip(ts).map(|((vis, name, n, p), t)| reveal(vis, name, n, &p, &t.data)).collect()
+    let ts: Vec<Option<&[i64]>> = inputs.iter().chain(outputs).map(|t| Some(t.data.as_slice())).chain(g.params.iter().map(|p| p.data.as_deref())).collect();
+    tensors(g)
+        .zip(ts)
+        .map(|((vis, name, n, p), t)| match (vis, t) {
+            (Visibility::Private, _) => Ok(Revealed::Nothing),
+            (_, Some(data)) => reveal(vis, name, n, &p, data),
+            (_, None) => Err(format!("the values of weight tensor `{name}` are not loaded")),
+        })
+        .collect()
 }
 
 /// The public instances for plain quantized inputs and outputs, with binding zero; an error
@@ -240,8 +255,8 @@ pub fn num_instances(g: &Graph) -> usize {
     1 + tensor_instance_counts(g).iter().sum::<usize>()
 }
 
-/// Number of public instances of each input tensor, then each output tensor (the binding
-/// excluded).
+/// Number of public instances of each input tensor, then each output tensor, then each
+/// witness weight tensor (the binding excluded).
 pub fn tensor_instance_counts(g: &Graph) -> Vec<usize> {
     tensors(g)
         .map(|(vis, _, n, p)| match vis {

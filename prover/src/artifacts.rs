@@ -71,6 +71,11 @@ pub struct ProofFile {
     pub proof: String,
     pub inputs: Vec<TensorValues>,
     pub outputs: Vec<TensorValues>,
+    /// Witness weight tensors (weights visibility public/hashed/private; empty when the
+    /// weights are fixed in the verifying key): a public one lists its quantized integers
+    /// (`values` stays empty), a hashed one its digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<TensorValues>,
     pub prove_seconds: f64,
 }
 
@@ -124,7 +129,24 @@ impl ProofFile {
         let invalid = |why| ProverError::Invalid { what: "public values", why };
         let revealed = public::revealed(graph, inputs, outputs).map_err(invalid)?;
         let instances = public::instances_of(graph, binding, &revealed).map_err(invalid)?;
-        let (r_in, r_out) = revealed.split_at(graph.inputs.len());
+        let (r_in, rest) = revealed.split_at(graph.inputs.len());
+        let (r_out, r_w) = rest.split_at(graph.outputs.len());
+        let weights = graph
+            .params
+            .iter()
+            .zip(r_w)
+            .map(|(p, r)| {
+                let quantized = match r {
+                    public::Revealed::Values(v) => v.to_vec(),
+                    _ => vec![],
+                };
+                let digest = match r {
+                    public::Revealed::Digest(d) => Some(fr_to_hex(d)),
+                    _ => None,
+                };
+                TensorValues { name: p.name.clone(), shape: p.shape.clone(), visibility: p.visibility, digest, quantized, values: vec![] }
+            })
+            .collect();
         Ok(ProofFile {
             format: PROOF_FORMAT.into(),
             model_hash: hex::encode(vk_hash),
@@ -133,6 +155,7 @@ impl ProofFile {
             proof: format!("0x{}", hex::encode(proof)),
             inputs: graph.inputs.iter().zip(inputs).zip(r_in).map(|((s, t), r)| tensor_values(&s.name, &s.shape, s.scale, s.zero_point, s.visibility, t, Some(r))).collect(),
             outputs: graph.outputs.iter().zip(outputs).zip(r_out).map(|((o, t), r)| tensor_values(&o.name, &o.shape, o.scale, o.zero_point, o.visibility, t, Some(r))).collect(),
+            weights,
             prove_seconds,
         })
     }
@@ -186,6 +209,18 @@ impl ProofFile {
             }
             o.revealed()?;
         }
+        for w in &self.weights {
+            let n: usize = w.shape.iter().product();
+            let bad = |why: String| Err(ProverError::Invalid { what: "proof file", why });
+            let want = if w.visibility == Visibility::Public { n } else { 0 };
+            if w.quantized.len() != want || !w.values.is_empty() {
+                return bad(format!("weight tensor `{}` ({}) lists {} values, expected {want}", w.name, w.visibility, w.quantized.len() + w.values.len()));
+            }
+            if (w.visibility == Visibility::Hashed) != w.digest.is_some() {
+                return bad(format!("weight tensor `{}` is {}: a digest goes with hashed tensors only", w.name, w.visibility));
+            }
+            w.revealed()?;
+        }
         Ok(())
     }
 
@@ -211,7 +246,15 @@ impl ProofFile {
                 return Err(invalid(format!("the decoded values of `{name}` are not its proven quantized values")));
             }
         }
-        let revealed = listed.iter().map(|t| t.revealed()).collect::<Result<Vec<_>>>()?;
+        if self.weights.len() != graph.params.len() {
+            return Err(invalid(format!("the file lists {} weight tensors, the model has {}", self.weights.len(), graph.params.len())));
+        }
+        for (p, w) in graph.params.iter().zip(&self.weights) {
+            if w.name != p.name || w.visibility != p.visibility || w.shape != p.shape {
+                return Err(invalid(format!("the file lists weights `{}` ({}, {:?}) where the model has `{}` ({}, {:?})", w.name, w.visibility, w.shape, p.name, p.visibility, p.shape)));
+            }
+        }
+        let revealed = listed.iter().copied().chain(&self.weights).map(|t| t.revealed()).collect::<Result<Vec<_>>>()?;
         let want = public::instances_of(graph, self.binding()?, &revealed).map_err(invalid)?;
         if want != self.instances_fr()? {
             return Err(ProverError::Invalid { what: "proof file", why: "the listed inputs/outputs are not the proven public instances".into() });

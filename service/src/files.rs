@@ -3,6 +3,8 @@
 //! ```text
 //! OUT/settings.json   compiled circuit: IR graph, layout shape, k   (zkinfer-settings/2)
 //! OUT/pk.bin OUT/vk.bin   keys (headers checked on load)
+//! OUT/weights.json    witness weights (weights visibility public/hashed/private only):
+//!                     the prover's, never needed to verify          (zkinfer-weights/1)
 //! OUT/proof.json      proof, public instances, decoded outputs      (zkinfer-proof/3)
 //! OUT/Verifier.sol OUT/verifier.json   EVM verifier source and bytecode
 //! ```
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use zkinfer_circuits::ir::Graph;
+use zkinfer_circuits::ir::{Graph, Tensor};
 use zkinfer_circuits::layout::ctx::Shape;
 use zkinfer_circuits::onnx::ImportOptions;
 
@@ -91,13 +93,81 @@ impl Workdir {
         self.0.join("verifier.json")
     }
 
+    pub fn weights(&self) -> PathBuf {
+        self.0.join("weights.json")
+    }
+
+    /// Reads the settings, with the witness weights attached when the weights file is there
+    /// (a verifier's copy of the directory has none, and needs none).
     pub fn load_settings(&self) -> Result<Settings> {
         let p = self.settings();
-        let s: Settings = read_json(&p).with_context(|| format!("run `zkinfer compile MODEL -o {}` first", self.0.display()))?;
+        let mut s: Settings = read_json(&p).with_context(|| format!("run `zkinfer compile MODEL -o {}` first", self.0.display()))?;
         if s.format != SETTINGS_FORMAT {
             bail!("{}: format `{}` is not {SETTINGS_FORMAT}; recompile the model", p.display(), s.format);
         }
+        if !s.graph.params.is_empty() && self.weights().exists() {
+            let w = WeightsFile::read(&self.weights())?;
+            w.attach(&mut s.graph).with_context(|| format!("{} does not fit the model in {}", self.weights().display(), p.display()))?;
+        }
         Ok(s)
+    }
+
+    /// Writes the settings, and the witness weights (when the model has them) to their own
+    /// file.
+    pub fn write_settings(&self, s: &Settings) -> Result<()> {
+        if !s.graph.params.is_empty() {
+            write_json(&self.weights(), &WeightsFile::of(&s.graph)?)?;
+        }
+        write_json(&self.settings(), s)
+    }
+}
+
+/// `format` of a [`WeightsFile`].
+pub const WEIGHTS_FORMAT: &str = "zkinfer-weights/1";
+
+/// The quantized witness weight tensors of a model ([`zkinfer_circuits::ir::Graph::params`]),
+/// kept apart from the settings: whoever verifies needs the settings but never the weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WeightsFile {
+    pub format: String,
+    pub tensors: Vec<WeightTensor>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WeightTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub quantized: Vec<i64>,
+}
+
+impl WeightsFile {
+    /// The weights of `g` (all must be loaded).
+    pub fn of(g: &Graph) -> Result<Self> {
+        let ts = g.param_tensors()?;
+        Ok(WeightsFile { format: WEIGHTS_FORMAT.into(), tensors: g.params.iter().zip(ts).map(|(p, t)| WeightTensor { name: p.name.clone(), shape: t.shape, quantized: t.data }).collect() })
+    }
+
+    pub fn read(p: &Path) -> Result<Self> {
+        let w: WeightsFile = read_json(p)?;
+        if w.format != WEIGHTS_FORMAT {
+            bail!("{}: format `{}` is not {WEIGHTS_FORMAT}", p.display(), w.format);
+        }
+        Ok(w)
+    }
+
+    /// Sets `g`'s weights from this file, checking names, shapes and declared ranges.
+    pub fn attach(&self, g: &mut Graph) -> Result<()> {
+        if self.tensors.len() != g.params.len() {
+            bail!("it has {} weight tensors, the model {}", self.tensors.len(), g.params.len());
+        }
+        for (t, p) in self.tensors.iter().zip(&g.params) {
+            if t.name != p.name || t.shape != p.shape {
+                bail!("it has tensor `{}` {:?} where the model has `{}` {:?}", t.name, t.shape, p.name, p.shape);
+            }
+        }
+        let ts: Vec<Tensor> = self.tensors.iter().map(|t| Tensor { shape: t.shape.clone(), data: t.quantized.clone() }).collect();
+        g.set_params(&ts)?;
+        Ok(())
     }
 }
 

@@ -79,6 +79,20 @@ pub fn reference_inputs(g: &Graph) -> Vec<Tensor> {
     g.inputs.iter().map(|s| Tensor::filled(s.shape.clone(), s.zero_point.clamp(s.lo, s.hi))).collect()
 }
 
+/// The graph keys are generated from: witness weights set to zero, since the circuit's
+/// structure does not depend on them (one key serves every set of weights in range).
+pub fn keygen_graph(g: &Graph) -> std::borrow::Cow<'_, Graph> {
+    if g.params.is_empty() {
+        return std::borrow::Cow::Borrowed(g);
+    }
+    let mut g = g.clone();
+    for p in &mut g.params {
+        p.data = None;
+    }
+    g.fill_missing_params();
+    std::borrow::Cow::Owned(g)
+}
+
 /// The SRS for `k`: a file when given, else the UNSAFE deterministic dev SRS.
 pub fn load_params(srs_file: Option<&Path>, k: u32) -> Result<ParamsKZG<Bn256>> {
     Ok(match srs_file {
@@ -89,7 +103,7 @@ pub fn load_params(srs_file: Option<&Path>, k: u32) -> Result<ParamsKZG<Bn256>> 
 
 /// Generates and stores the keys of a compiled model.
 pub fn setup(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<()> {
-    let ctx = lay_out(&s.graph, &reference_inputs(&s.graph), s.shape)?;
+    let ctx = lay_out(&keygen_graph(&s.graph), &reference_inputs(&s.graph), s.shape)?;
     let circuit = ModelCircuit { ctx };
     let pk = keys::keygen(params, &circuit)?;
     keys::write_vk(&wd.vk(), pk.get_vk(), s.shape, params)?;

@@ -391,3 +391,78 @@ fn calibrate_fits_activation_range() {
     let strict = ok(&zkinfer(&["calibrate", model, "--input", ss, "--bits", "6", "--atol", "1e-9", "--rtol", "0", "-o", ds]));
     assert!(strict.contains("ABOVE tolerance"), "{strict}");
 }
+
+/// Hashed weights end to end. Two CNNs of one architecture with different weights compile
+/// to the same verifying key, and neither settings file holds a weight. Each proof verifies
+/// under the other model's key with its own weights digests, which `zkinfer hash --weights`
+/// recomputes from the weights file. A proof carrying the other model's weight digests fails
+/// natively and in the EVM, and so does `--expect` with another digest. Proving without the
+/// weights file is a clear error; verifying needs none. Public and private weights prove too.
+#[test]
+fn hashed_weights_share_one_key() {
+    let d = tmp("weights");
+    let s = |p: &Path| p.to_str().expect("utf8").to_string();
+    let (a, b) = (d.join("a"), d.join("b"));
+    for (m, seed) in [(&a, "1"), (&b, "2")] {
+        let model = m.join("model");
+        ok(&zkinfer(&["synth-cnn", "--input", "1,6,6", "--channels", "2", "--classes", "3", "--seed", seed, "-o", &s(&model)]));
+        let out = ok(&zkinfer(&["compile", &s(&model.join("model.onnx")), "-o", &s(m), "--weight-visibility", "hashed"]));
+        assert!(out.contains("weights: hashed (4 tensors"), "{out}");
+        ok(&zkinfer(&["setup", &s(m)]));
+        ok(&zkinfer(&["prove", &s(m), "--input", &s(&model.join("input.json"))]));
+    }
+    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert_ne!(read(a.join("weights.json")), read(b.join("weights.json")));
+    assert_eq!(read(a.join("vk.bin")), read(b.join("vk.bin")), "one verifying key for both sets of weights");
+    let settings: serde_json::Value = serde_json::from_slice(&read(a.join("settings.json"))).expect("json");
+    for n in settings["graph"]["nodes"].as_array().expect("nodes") {
+        if let Some(w) = n["op"].get("weight") {
+            assert!(w["data"].as_array().expect("data").is_empty() && n["op"]["params"].is_object(), "weights in the settings: {n}");
+        }
+    }
+    let (pa, pb) = (a.join("proof.json"), b.join("proof.json"));
+    // a verifier holding only model a's directory accepts b's proof: it attests b's weights digests
+    ok(&zkinfer(&["verify", &s(&a), &s(&pa)]));
+    ok(&zkinfer(&["verify", &s(&a), &s(&pb)]));
+    let out = ok(&zkinfer(&["hash", &s(&a), "--weights", &s(&a.join("weights.json")), "--proof", &s(&pa)]));
+    assert_eq!(out.matches("matches the proof").count(), 4, "{out}");
+    fails_with(&zkinfer(&["hash", &s(&a), "--weights", &s(&b.join("weights.json")), "--proof", &s(&pa)]), "do not match the proof");
+    let proof_a: serde_json::Value = serde_json::from_slice(&read(pa.clone())).expect("json");
+    let proof_b: serde_json::Value = serde_json::from_slice(&read(pb.clone())).expect("json");
+    let wa = proof_a["weights"].as_array().expect("weights");
+    assert_eq!(wa.len(), 4);
+    assert!(wa.iter().all(|w| w["visibility"] == "hashed" && w["quantized"].as_array().expect("list").is_empty()));
+    let (name, digest_b) = (wa[0]["name"].as_str().expect("name"), proof_b["weights"][0]["digest"].as_str().expect("digest"));
+    fails_with(&zkinfer(&["verify", &s(&a), &s(&pa), "--expect", &format!("{name}={digest_b}")]), "the proof is about other data");
+    ok(&zkinfer(&["verify", &s(&a), &s(&pb), "--expect", &format!("{name}={digest_b}")]));
+    // a's proof claiming b's weights
+    let mut forged = proof_a.clone();
+    let n = forged["instances"].as_array().expect("instances").len();
+    for i in 0..4 {
+        forged["instances"][n - 4 + i] = proof_b["instances"][n - 4 + i].clone();
+        forged["weights"][i]["digest"] = proof_b["weights"][i]["digest"].clone();
+    }
+    let fp = d.join("forged.json");
+    std::fs::write(&fp, serde_json::to_string(&forged).expect("ser")).expect("write");
+    fails_with(&zkinfer(&["verify", &s(&a), &s(&fp)]), "verification failed");
+    assert!(ok(&zkinfer(&["evm-verifier", &s(&a), "--proof", &s(&pb)])).contains("valid"));
+    fails_with(&zkinfer(&["evm-verifier", &s(&a), "--proof", &s(&fp)]), "");
+    // without the weights file: verifying works, proving is refused by name
+    std::fs::remove_file(a.join("weights.json")).expect("rm");
+    ok(&zkinfer(&["verify", &s(&a), &s(&pa)]));
+    fails_with(&zkinfer(&["prove", &s(&a), "--input", &s(&a.join("model/input.json"))]), "are not loaded");
+    // public weights are listed in the proof; private ones add no instance
+    for (vis, extra) in [("public", true), ("private", false)] {
+        let m = d.join(vis);
+        ok(&zkinfer(&["compile", &s(&b.join("model/model.onnx")), "-o", &s(&m), "--weight-visibility", vis]));
+        ok(&zkinfer(&["setup", &s(&m)]));
+        ok(&zkinfer(&["prove", &s(&m), "--input", &s(&b.join("model/input.json"))]));
+        ok(&zkinfer(&["verify", &s(&m), &s(&m.join("proof.json"))]));
+        let p: serde_json::Value = serde_json::from_slice(&read(m.join("proof.json"))).expect("json");
+        let listed: usize = p["weights"].as_array().map_or(0, |w| w.iter().map(|t| t["quantized"].as_array().expect("list").len()).sum());
+        assert_eq!(listed > 0, extra, "{vis}: {listed} weight values listed");
+        assert_eq!(p["instances"].as_array().expect("list").len() > n - 4, extra, "{vis}");
+    }
+    fails_with(&zkinfer(&["compile", &s(&b.join("model/model.onnx")), "-o", &s(&d.join("x")), "--weight-visibility", "secret"]), "not a weight visibility");
+    fails_with(&zkinfer(&["compile", &s(&b.join("model/model.onnx")), "-o", &s(&d.join("x")), "--weight-visibility", "hashed", "--weight-bits", "3"]), "outside its declared range");
+}

@@ -29,7 +29,8 @@ pub fn quantize_input(spec: &InputSpec, values: &[f64], saturate: bool) -> Resul
     Ok(Tensor { shape: spec.shape.clone(), data })
 }
 
-/// Runs the graph on quantized inputs; returns every value (indexed by `ValueId`).
+/// Runs the graph on quantized inputs (and its witness weights); returns every value
+/// (indexed by `ValueId`).
 pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     if inputs.len() != g.inputs.len() {
         return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
@@ -50,6 +51,9 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
             });
         }
         vals[spec.value] = Some(Tensor { shape: info.shape.clone(), data: t.data.clone() });
+    }
+    for (p, t) in g.params.iter().zip(g.param_tensors()?) {
+        vals[p.value] = Some(t);
     }
     for node in &g.nodes {
         let ins: Vec<&Tensor> = node

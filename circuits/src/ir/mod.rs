@@ -109,6 +109,75 @@ pub struct OutputSpec {
     pub visibility: Visibility,
 }
 
+/// A weight tensor held in advice cells instead of the verifying key (weights visibility
+/// `public`, `hashed` or `private`, [`WeightVisibility`]). Its bound (in [`Graph::values`]) is
+/// a declared range that does not depend on the values, so every weight tensor of this shape
+/// within the range gives the same circuit and the same keys; the layout range-checks each
+/// value to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    pub name: String,
+    pub value: ValueId,
+    pub shape: Vec<usize>,
+    pub visibility: Visibility,
+    /// The quantized values. Never serialized with the graph (a settings file carries no
+    /// weights); `zkinfer compile` writes them to a separate weights file.
+    #[serde(skip)]
+    pub data: Option<Vec<i64>>,
+}
+
+/// Where a model's weight (and bias) tensors live, chosen at compile time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightVisibility {
+    /// In fixed columns: the verifying key commits to them (one key per set of weights).
+    #[default]
+    Fixed,
+    /// In advice cells, their packed values public instances.
+    Public,
+    /// In advice cells; their Poseidon digest is the public instance, so one verifying key
+    /// serves every set of weights whose digest is published.
+    Hashed,
+    /// In advice cells; nothing about them is public.
+    Private,
+}
+
+impl WeightVisibility {
+    /// The visibility of weights held as witnesses (`None` for fixed weights).
+    pub fn witness(self) -> Option<Visibility> {
+        match self {
+            WeightVisibility::Fixed => None,
+            WeightVisibility::Public => Some(Visibility::Public),
+            WeightVisibility::Hashed => Some(Visibility::Hashed),
+            WeightVisibility::Private => Some(Visibility::Private),
+        }
+    }
+}
+
+impl std::str::FromStr for WeightVisibility {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fixed" => Ok(WeightVisibility::Fixed),
+            "public" => Ok(WeightVisibility::Public),
+            "hashed" => Ok(WeightVisibility::Hashed),
+            "private" => Ok(WeightVisibility::Private),
+            _ => Err(format!("`{s}` is not a weight visibility (fixed, public, hashed or private)")),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightVisibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WeightVisibility::Fixed => "fixed",
+            WeightVisibility::Public => "public",
+            WeightVisibility::Hashed => "hashed",
+            WeightVisibility::Private => "private",
+        })
+    }
+}
+
 /// A whole model in integer form.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Graph {
@@ -121,6 +190,10 @@ pub struct Graph {
     /// divisors, before any clamping to a calibrated range).
     #[serde(default)]
     pub probes: Vec<Probe>,
+    /// Weight tensors held as witnesses (empty when the weights are fixed), in instance
+    /// order after the outputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<ParamSpec>,
 }
 
 /// A value to observe during calibration: real = (q - zero_point)·scale.
@@ -155,9 +228,63 @@ impl Graph {
         &self.values[v]
     }
 
-    /// Whether some input or output is `hashed` (the circuit then has the Poseidon gadget).
+    /// Whether some input, output or weight tensor is `hashed` (the circuit then has the
+    /// Poseidon gadget).
     pub fn has_hashed(&self) -> bool {
-        self.inputs.iter().map(|i| i.visibility).chain(self.outputs.iter().map(|o| o.visibility)).any(|v| v == Visibility::Hashed)
+        self.inputs.iter().map(|i| i.visibility).chain(self.outputs.iter().map(|o| o.visibility)).chain(self.params.iter().map(|p| p.visibility)).any(|v| v == Visibility::Hashed)
+    }
+
+    /// Adds a weight tensor held as a witness, range `[lo, hi]`; every value must lie in it.
+    pub fn add_param(&mut self, name: &str, shape: Vec<usize>, data: Vec<i64>, lo: i64, hi: i64, visibility: Visibility) -> Result<ValueId> {
+        if data.len() != tensor::numel(&shape) {
+            return Err(CircuitError::Internal(format!("weight tensor {name}: {} values for shape {shape:?}", data.len())));
+        }
+        if let Some((index, &v)) = data.iter().enumerate().find(|(_, &v)| v < lo || v > hi) {
+            return Err(CircuitError::WeightRange { name: name.into(), index, value: v, lo, hi });
+        }
+        let value = self.add_value(name, shape.clone(), lo, hi)?;
+        self.params.push(ParamSpec { name: name.into(), value, shape, visibility, data: Some(data) });
+        Ok(value)
+    }
+
+    /// The weight tensors' values, in [`Self::params`] order; an error names one not loaded.
+    pub fn param_tensors(&self) -> Result<Vec<Tensor>> {
+        self.params
+            .iter()
+            .map(|p| match &p.data {
+                Some(d) => Ok(Tensor { shape: p.shape.clone(), data: d.clone() }),
+                None => Err(CircuitError::MissingWeights { name: p.name.clone() }),
+            })
+            .collect()
+    }
+
+    /// Sets every weight tensor without values to zeros: the circuit's structure does not
+    /// depend on weight values, so key generation needs none.
+    pub fn fill_missing_params(&mut self) {
+        for p in &mut self.params {
+            if p.data.is_none() {
+                p.data = Some(vec![0; tensor::numel(&p.shape)]);
+            }
+        }
+    }
+
+    /// Attaches weight values (in [`Self::params`] order), checking each tensor's size and
+    /// declared range.
+    pub fn set_params(&mut self, tensors: &[Tensor]) -> Result<()> {
+        if tensors.len() != self.params.len() {
+            return Err(CircuitError::Internal(format!("{} weight tensors given, the model has {}", tensors.len(), self.params.len())));
+        }
+        for (p, t) in self.params.iter_mut().zip(tensors) {
+            if t.data.len() != tensor::numel(&p.shape) {
+                return Err(CircuitError::InputLength { name: p.name.clone(), expected: tensor::numel(&p.shape), got: t.data.len(), shape: p.shape.clone() });
+            }
+            let info = &self.values[p.value];
+            if let Some((index, &v)) = t.data.iter().enumerate().find(|(_, &v)| v < info.lo || v > info.hi) {
+                return Err(CircuitError::WeightRange { name: p.name.clone(), index, value: v, lo: info.lo, hi: info.hi });
+            }
+            p.data = Some(t.data.clone());
+        }
+        Ok(())
     }
 
     /// Number of public instances (packed inputs then packed outputs).

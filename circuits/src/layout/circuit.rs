@@ -25,6 +25,8 @@ pub struct ModelConfig {
     pub q_out: Column<Fixed>,
     pub q_chain: Column<Fixed>,
     pub q_mul: Column<Fixed>,
+    /// The dot-product selector (present when `shape.dot`).
+    pub q_dot: Option<Column<Fixed>>,
     pub q_range: Vec<Column<Fixed>>,
     pub table: TableColumn,
     /// Function-table lookup (present when `shape.tables`): `(tag, x[0], x[1])` of rows with
@@ -50,6 +52,7 @@ impl ModelConfig {
         let out = meta.advice_column();
         let w: Vec<_> = (0..shape.width).map(|_| meta.fixed_column()).collect();
         let (c, q_out, q_chain, q_mul) = (meta.fixed_column(), meta.fixed_column(), meta.fixed_column(), meta.fixed_column());
+        let q_dot = shape.dot.then(|| meta.fixed_column());
         let q_range: Vec<_> = (0..shape.lookup_width).map(|_| meta.fixed_column()).collect();
         let table = meta.lookup_table_column();
         let instance = meta.instance_column();
@@ -73,6 +76,11 @@ impl ModelConfig {
             let mut e = q(q_out, m) * o - q(q_chain, m) * o_prev - q(c, m) - q(q_mul, m) * xs[0].clone() * xs[1].clone();
             for (j, xj) in xs.iter().enumerate() {
                 e = e - q(w[j], m) * xj.clone();
+            }
+            if let Some(qd) = q_dot {
+                let h = xs.len() / 2;
+                let dot = (1..h).fold(xs[0].clone() * xs[h].clone(), |acc, j| acc + xs[j].clone() * xs[h + j].clone());
+                e = e - q(qd, m) * dot;
             }
             match &poseidon {
                 Some(p) => vec![PoseidonConfig::off(p.q_abs, p.q_full, p.q_part, m) * e],
@@ -98,7 +106,7 @@ impl ModelConfig {
             });
             FnLookup { q_fn, tag, fn_tag, fn_in, fn_out }
         });
-        ModelConfig { x, out, w, c, q_out, q_chain, q_mul, q_range, table, fn_lookup, poseidon, instance }
+        ModelConfig { x, out, w, c, q_out, q_chain, q_mul, q_dot, q_range, table, fn_lookup, poseidon, instance }
     }
 }
 
@@ -214,6 +222,9 @@ impl Circuit<Fr> for ModelCircuit {
                         if flag {
                             region.assign_fixed(col, r, one);
                         }
+                    }
+                    if row.q_dot {
+                        region.assign_fixed(config.q_dot.ok_or(Error::Synthesis)?, r, one);
                     }
                 }
                 // the binding instance's cell (row 0 has no gate and no lookup)

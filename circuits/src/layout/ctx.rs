@@ -5,7 +5,10 @@
 //!
 //! ```text
 //! q_out·out = q_chain·out[-1] + c + Σ_j w[j]·x[j] + q_mul·x[0]·x[1]
+//!             + q_dot·Σ_{j<width/2} x[j]·x[width/2+j]
 //! ```
+//!
+//! (the `q_dot` column exists only in circuits with witness weights, `Shape::dot`).
 //!
 //! A row whose fixed columns are all zero constrains nothing, so rows that only carry
 //! range-checked cells need no selector. Columns `x[0..lookup_width]` each have a lookup
@@ -74,6 +77,8 @@ pub struct Row {
     pub q_out: bool,
     pub q_chain: bool,
     pub q_mul: bool,
+    /// Dot-product row: `Σ_{j<width/2} x[j]·x[width/2+j]` is added.
+    pub q_dot: bool,
     /// Function-table tag (index into [`LayoutCtx::tables`] plus one; 0 = no lookup):
     /// `(tag, x[0], x[1])` must be a row of the table.
     pub tag: u32,
@@ -82,7 +87,7 @@ pub struct Row {
 
 impl Row {
     fn new(width: usize) -> Self {
-        Row { x: vec![None; width], w: vec![0; width], c: 0, q_out: false, q_chain: false, q_mul: false, tag: 0, out: None }
+        Row { x: vec![None; width], w: vec![0; width], c: 0, q_out: false, q_chain: false, q_mul: false, q_dot: false, tag: 0, out: None }
     }
 
     /// The gate's value on this row given the previous row's `out` (0 means satisfied).
@@ -95,6 +100,12 @@ impl Row {
         r -= self.c;
         for j in 0..self.x.len() {
             r -= self.w[j] * xv(j);
+        }
+        if self.q_dot {
+            let h = self.x.len() / 2;
+            for j in 0..h {
+                r -= xv(j) * xv(h + j);
+            }
         }
         if self.q_mul {
             let inv = |j: usize| self.x[j].is_some_and(|c| c.inverse);
@@ -122,11 +133,14 @@ pub struct Shape {
     pub tables: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hash: bool,
+    /// The dot-product gate term (set when the graph has witness weights).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dot: bool,
 }
 
 impl Shape {
     pub const fn new(width: usize, lookup_width: usize) -> Self {
-        Shape { width, lookup_width, tables: false, hash: false }
+        Shape { width, lookup_width, tables: false, hash: false, dot: false }
     }
 }
 
@@ -175,6 +189,8 @@ pub struct LayoutCtx {
     pub hashes: Vec<HashPlan>,
     /// Row currently used to pack single-limb range checks, and its next free lookup column.
     pack: Option<(usize, usize)>,
+    /// A cell constrained to zero, filling unused product slots of dot rows.
+    zero: Option<AValue>,
 }
 
 impl LayoutCtx {
@@ -183,7 +199,7 @@ impl LayoutCtx {
         // Row 0 has no gate: the gate reads `out` at rotation -1, which at row 0 would wrap
         // into the blinding rows. Its cell x[0] holds the binding instance.
         let rows = vec![Row::new(shape.width)];
-        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), hashes: Vec::new(), pack: None }
+        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), hashes: Vec::new(), pack: None, zero: None }
     }
 
     /// Binds `v` to public instance row `index`.
@@ -329,6 +345,60 @@ impl LayoutCtx {
             AValue { cell: CellRef { row: r, col: Col::Out }, val: acc }
         });
         (out, placed)
+    }
+
+    /// A new cell equal to `Σ a_i·b_i + Σ coef·operand + c`: rows of `width/2` products
+    /// each (the `q_dot` term) chained through `out`, then one linear row for the terms.
+    /// Product slots a last row leaves unused get a copy of a zero cell, so a prover cannot
+    /// add anything through them.
+    pub fn dot(&mut self, pairs: &[(AValue, AValue)], terms: &[(Operand, i128)], c: i128) -> AValue {
+        assert!(self.shape.dot, "dot products are off in this shape");
+        let h = self.shape.width / 2;
+        // (made before the chain: its row must not sit between two chained rows)
+        let zero = (pairs.len() % h != 0).then(|| self.zero_cell());
+        let mut acc = c;
+        let mut last: Option<AValue> = None;
+        for chunk in pairs.chunks(h) {
+            let r = self.push_row();
+            for (j, &(a, b)) in chunk.iter().enumerate() {
+                self.place(r, j, Operand::Cell(a));
+                self.place(r, h + j, Operand::Cell(b));
+                acc += a.val * b.val;
+            }
+            if let Some(z) = zero.filter(|_| chunk.len() < h) {
+                for j in chunk.len()..h {
+                    self.place(r, j, Operand::Cell(z));
+                }
+            }
+            let row = &mut self.rows[r];
+            row.q_dot = true;
+            row.q_chain = last.is_some();
+            row.c = if last.is_none() { c } else { 0 };
+            row.q_out = true;
+            row.out = Some(acc);
+            last = Some(AValue { cell: CellRef { row: r, col: Col::Out }, val: acc });
+        }
+        match last {
+            None => self.lin(terms, c),
+            Some(prev) if terms.is_empty() => prev,
+            Some(prev) => {
+                let mut all = vec![(Operand::Cell(prev), 1)];
+                all.extend_from_slice(terms);
+                self.lin(&all, 0)
+            }
+        }
+    }
+
+    /// The shared cell constrained to zero.
+    fn zero_cell(&mut self) -> AValue {
+        match self.zero {
+            Some(z) => z,
+            None => {
+                let z = self.constant(0);
+                self.zero = Some(z);
+                z
+            }
+        }
     }
 
     /// Tag of a function table, registering it on first use.

@@ -24,19 +24,21 @@ pub struct CellTensor {
     pub cells: Vec<AValue>,
 }
 
-/// Lays out the whole graph on the given quantized inputs. Public instances are the binding
-/// value ([`LayoutCtx::binding`], zero until set), then the packed input elements, then the
-/// packed output elements, in order ([`crate::public`]).
+/// Lays out the whole graph on the given quantized inputs (and the graph's witness weights,
+/// [`Graph::params`]). Public instances are the binding value ([`LayoutCtx::binding`], zero
+/// until set), then the packed input elements, then the packed output elements, then the
+/// witness weights', in order ([`crate::public`]).
 pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> {
     if inputs.len() != g.inputs.len() {
         return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
     }
     let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_)));
     let hash = g.has_hashed();
+    let dot = !g.params.is_empty();
     if hash && shape.width < poseidon::MIN_WIDTH {
         return Err(CircuitError::Unsupported { op: "hashed visibility".into(), node: "-".into(), why: format!("hashing needs a circuit width of at least {}, the shape has {}", poseidon::MIN_WIDTH, shape.width) });
     }
-    let mut ctx = LayoutCtx::new(Shape { tables, hash, ..shape });
+    let mut ctx = LayoutCtx::new(Shape { tables, hash, dot, ..shape });
     let mut vals: Vec<Option<CellTensor>> = vec![None; g.values.len()];
     let mut instance = crate::public::BINDING + 1;
     for (spec, t) in g.inputs.iter().zip(inputs) {
@@ -50,6 +52,18 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         let cells: Vec<AValue> = t.data.iter().map(|&v| ctx.bounded(v as i128, info.lo as i128, info.hi as i128)).collect();
         reveal(&mut ctx, spec.visibility, Packing::new(info.lo, info.hi), &cells, &mut instance);
         vals[spec.value] = Some(CellTensor { shape: t.shape.clone(), cells });
+    }
+    // witness weights: range-checked to their declared range (which the bounds of every
+    // accumulator assume), revealed after the outputs
+    let mut param_cells = Vec::with_capacity(g.params.len());
+    for (p, t) in g.params.iter().zip(g.param_tensors()?) {
+        let info = g.info(p.value);
+        if let Some((index, &v)) = t.data.iter().enumerate().find(|(_, &v)| v < info.lo || v > info.hi) {
+            return Err(CircuitError::WeightRange { name: p.name.clone(), index, value: v, lo: info.lo, hi: info.hi });
+        }
+        let cells: Vec<AValue> = t.data.iter().map(|&v| ctx.bounded(v as i128, info.lo as i128, info.hi as i128)).collect();
+        param_cells.push(cells.clone());
+        vals[p.value] = Some(CellTensor { shape: t.shape.clone(), cells });
     }
     for node in &g.nodes {
         let ins: Vec<&CellTensor> = node
@@ -72,6 +86,9 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         // outputs are range-checked to their bounds by the op producing them (a Rescale, or
         // ops that preserve their input's checked range); pack by those bounds
         reveal(&mut ctx, o.visibility, packing_of(g, o.value), &t.cells, &mut instance);
+    }
+    for (p, cells) in g.params.iter().zip(&param_cells) {
+        reveal(&mut ctx, p.visibility, packing_of(g, p.value), cells, &mut instance);
     }
     let total = ctx.rows.len() + ctx.hashes.iter().map(|h| poseidon::rows_for(h.cells.len())).sum::<usize>();
     if total > MAX_ROWS {

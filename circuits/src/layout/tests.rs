@@ -103,7 +103,7 @@ fn dense_rescale_relu_clamps_both_sides() {
     let (mut g, x) = input_graph(vec![1, 6], 0, 255);
     let w = Tensor::new(vec![4, 6], vec![3, -7, 12, 0, 5, -1, 127, 127, 127, 127, 127, 127, -128, -128, -90, -80, -70, -60, 1, 2, 3, 4, 5, 6])
         .expect("shape");
-    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 17, weight: w, bias: vec![100, -5, 7, -1000] })).expect("dense");
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 17, weight: w, bias: vec![100, -5, 7, -1000], params: None })).expect("dense");
     let r = Rescale {
         terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![1_234_567] }],
         channel_axis: 1,
@@ -126,7 +126,7 @@ fn conv_maxpool_sumpool_reshape() {
     let (mut g, x) = input_graph(vec![1, 2, 5, 5], -128, 127);
     let wt = random(vec![3, 2, 3, 3], -20, 20, 11);
     let win = |k: usize, s: usize, p: usize| Window2d { kernel: [k, k], strides: [s, s], pads: [p, p, p, p], dilations: [1, 1] };
-    let c = g.add_node("conv", Op::Conv(Conv { input: x, input_zp: -3, weight: wt, bias: vec![5, -9, 0], window: win(3, 1, 1), group: 1 })).expect("conv");
+    let c = g.add_node("conv", Op::Conv(Conv { input: x, input_zp: -3, weight: wt, bias: vec![5, -9, 0], window: win(3, 1, 1), group: 1, params: None })).expect("conv");
     let rs = Rescale {
         terms: vec![RescaleTerm { input: c, zero_point: 0, mult: vec![3_000_001, 5_000_003, 7_000_005] }],
         channel_axis: 1,
@@ -220,7 +220,7 @@ fn hashed_and_private_tensors_are_bound() {
     use crate::ir::Visibility::{self, Hashed, Private, Public};
     let (mut g, x) = input_graph(vec![1, 40], -128, 127);
     let w = random(vec![5, 40], -9, 9, 3);
-    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![1, 2, 3, 4, 5] })).expect("dense");
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![1, 2, 3, 4, 5], params: None })).expect("dense");
     let r = Rescale { terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![9_000_001] }], channel_axis: 1, bias: vec![], shift: 32, out_zp: 0, lo: -128, hi: 127, half_even: false };
     let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
     output(&mut g, y);
@@ -250,4 +250,152 @@ fn hashed_and_private_tensors_are_bound() {
             assert!(MockProver::run(k, &circuit, vec![forged]).expect("mock runs").verify().is_err(), "{vi}/{vo}: a digest of other data accepted");
         }
     }
+}
+
+/// A conv (zero point, padding, bias) -> rescale -> dense (zero point, no bias) -> rescale
+/// graph whose weights are witnesses of visibility `vis` (or fixed when `None`), with
+/// weights drawn from `seed`.
+fn witness_weight_graph(vis: Option<crate::ir::Visibility>, seed: u64) -> Graph {
+    use crate::ops::WitnessParams;
+    let win = Window2d { kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1], dilations: [1, 1] };
+    let (mut g, x) = input_graph(vec![1, 2, 4, 4], -128, 127);
+    let wc = random(vec![3, 2, 3, 3], -128, 127, seed);
+    let bc = random(vec![3], -5000, 5000, seed + 1);
+    let wd = random(vec![5, 48], -128, 127, seed + 2);
+    let conv = match vis {
+        Some(v) => {
+            let weight = g.add_param("conv/weight", wc.shape.clone(), wc.data.clone(), -128, 127, v).expect("param");
+            let bias = g.add_param("conv/bias", vec![3], bc.data.clone(), -5000, 5000, v).expect("param");
+            Conv { input: x, input_zp: -3, weight: Tensor { shape: wc.shape.clone(), data: vec![] }, bias: vec![], window: win, group: 1, params: Some(WitnessParams { weight, bias: Some(bias) }) }
+        }
+        None => Conv { input: x, input_zp: -3, weight: wc.clone(), bias: bc.data.clone(), window: win, group: 1, params: None },
+    };
+    let c = g.add_node("conv", Op::Conv(conv)).expect("conv");
+    let rs = |input, n: usize| Rescale { terms: vec![RescaleTerm { input, zero_point: 0, mult: vec![1_000_003; n] }], channel_axis: 1, bias: vec![], shift: 24, out_zp: 0, lo: -128, hi: 127, half_even: false };
+    let a = g.add_node("q1", Op::Rescale(rs(c, 3))).expect("rescale");
+    let f = g.add_node("flat", Op::Reshape(Reshape { input: a, shape: vec![1, 48] })).expect("reshape");
+    let dense = match vis {
+        Some(v) => {
+            let weight = g.add_param("fc/weight", wd.shape.clone(), wd.data.clone(), -128, 127, v).expect("param");
+            Dense { input: f, input_zp: 5, weight: Tensor { shape: wd.shape.clone(), data: vec![] }, bias: vec![], params: Some(WitnessParams { weight, bias: None }) }
+        }
+        None => Dense { input: f, input_zp: 5, weight: wd.clone(), bias: vec![0; 5], params: None },
+    };
+    let d = g.add_node("fc", Op::Dense(dense)).expect("dense");
+    let y = g.add_node("q2", Op::Rescale(rs(d, 1))).expect("rescale");
+    output(&mut g, y);
+    g
+}
+
+/// The structure of a laid-out circuit: everything key generation sees (fixed columns,
+/// lookups, copies, instance cells), none of the witness values.
+fn structure(ctx: &super::ctx::LayoutCtx) -> Vec<String> {
+    let rows = ctx.rows.iter().map(|r| format!("{:?} {} {} {} {} {} {} {:?}", r.w, r.c, r.q_out, r.q_chain, r.q_mul, r.q_dot, r.tag, r.x.iter().map(|x| x.map(|c| c.lookup)).collect::<Vec<_>>()));
+    rows.chain(ctx.copies.iter().map(|c| format!("{c:?}"))).chain(ctx.instances.iter().map(|c| format!("{c:?}"))).chain(ctx.hashes.iter().map(|h| format!("{:?} {} {}", h.cells.iter().map(|c| c.cell).collect::<Vec<_>>(), h.domain, h.instance))).collect()
+}
+
+/// Witness weights (public, hashed, private) in conv and dense: the executor gives what the
+/// fixed-weights graph gives, honest proofs pass, and corrupted cells (weights included), a
+/// wrong output or weight digest, and the digest of other weights are all rejected. Two
+/// different sets of weights lay out the same circuit structure (so share keys).
+#[test]
+fn witness_weights_are_sound_and_value_independent() {
+    use crate::ir::Visibility::{Hashed, Private, Public};
+    let input = random(vec![1, 2, 4, 4], -128, 127, 21);
+    let fixed = exec::outputs(&witness_weight_graph(None, 3), std::slice::from_ref(&input)).expect("run");
+    for vis in [Hashed, Public, Private] {
+        let g = witness_weight_graph(Some(vis), 3);
+        assert_eq!(g.params.len(), 3);
+        assert!(g.nodes.iter().all(|n| match &n.op {
+            Op::Conv(c) => c.weight.data.is_empty(),
+            Op::Dense(d) => d.weight.data.is_empty(),
+            _ => true,
+        }), "no weight value is in the graph's ops");
+        assert_eq!(exec::outputs(&g, std::slice::from_ref(&input)).expect("run"), fixed, "{vis}: same outputs as fixed weights");
+        check_graph(&g, std::slice::from_ref(&input), if vis == Hashed { 120 } else { 40 });
+
+        let other = witness_weight_graph(Some(vis), 40);
+        let (a, b) = (lay_out(&g, std::slice::from_ref(&input), Shape::default()).expect("layout"), lay_out(&other, std::slice::from_ref(&input), Shape::default()).expect("layout"));
+        assert!(a.shape.dot && !a.rows.is_empty());
+        assert_eq!(structure(&a), structure(&b), "{vis}: the circuit depends on the weight values");
+        if vis == Hashed {
+            // instances: binding, the packed input (32 values, 15 per word) and output, then
+            // one digest per weight tensor
+            let inst = instance_values(&a);
+            assert_eq!(inst.len(), 1 + 3 + 1 + 3);
+            let p = crate::public::packing_of(&g, g.params[0].value);
+            assert_eq!(inst[5], crate::hash::tensor_digest(&p, g.params[0].data.as_deref().expect("loaded")).expect("in range"));
+            // weights A's witness with weights B's digests is rejected
+            let mut forged = inst.clone();
+            forged[5..].copy_from_slice(&instance_values(&b)[5..]);
+            assert_ne!(forged, inst);
+            let circuit = ModelCircuit { ctx: a };
+            let k = k_for(circuit.rows());
+            assert!(MockProver::run(k, &circuit, vec![forged]).expect("mock runs").verify().is_err(), "the digest of other weights accepted");
+        }
+    }
+    // a weight outside its declared range is refused with the tensor named
+    let mut g = Graph::default();
+    let e = g.add_param("w", vec![2], vec![3, 200], -128, 127, Hashed).expect_err("out of range");
+    assert!(e.to_string().contains("`w`") && e.to_string().contains("200"), "{e}");
+    // and so are weights that are not loaded
+    let mut g = witness_weight_graph(Some(Hashed), 3);
+    g.params[1].data = None;
+    assert!(lay_out(&g, std::slice::from_ref(&input), Shape::default()).is_err());
+    assert!(exec::outputs(&g, std::slice::from_ref(&input)).is_err());
+}
+
+/// A dot row's unused product slots hold a copy of the zero cell. A prover who puts a
+/// product there (which the gate adds) and raises the result to match is rejected; with
+/// that copy constraint removed, the same forgery passes, so the copy is what stops it.
+#[test]
+fn unused_dot_slots_are_zero() {
+    use super::ctx::{CellRef, LayoutCtx, Operand, XCell};
+    let mut ctx = LayoutCtx::new(Shape { dot: true, ..Shape::default() });
+    let cells: Vec<_> = [3, -4, 5, 6].iter().map(|&v| ctx.lin(&[(Operand::New(v), 1)], 0)).collect();
+    let y = ctx.dot(&[(cells[0], cells[1]), (cells[2], cells[3])], &[], 10);
+    assert_eq!(y.val, 10 - 12 + 30);
+    ctx.expose(y, 1);
+    ctx.check().expect("honest");
+    let h = ctx.shape.width / 2;
+    let r = y.cell.row;
+    assert!(ctx.rows[r].q_dot && ctx.rows[r].x[2 * h - 1].is_none());
+    let k = k_for(ModelCircuit { ctx: ctx.clone() }.rows());
+    let inst = instance_values(&ctx);
+    assert!(MockProver::run(k, &ModelCircuit { ctx: ctx.clone() }, vec![inst.clone()]).expect("mock").verify().is_ok());
+    // the forgery: 7·1 in the free slot, the result and its instance raised by 7
+    let mut bad = ctx.clone();
+    bad.rows[r].x[h - 1] = Some(XCell { val: 7, lookup: false, inverse: false });
+    bad.rows[r].x[2 * h - 1] = Some(XCell { val: 1, lookup: false, inverse: false });
+    bad.rows[r].out = bad.rows[r].out.map(|v| v + 7);
+    let mut forged = inst.clone();
+    forged[1] += Fr::from(7u64);
+    assert!(MockProver::run(k, &ModelCircuit { ctx: bad.clone() }, vec![forged.clone()]).expect("mock").verify().is_err(), "a product in an unused slot was accepted");
+    let slot = CellRef { row: r, col: Col::X(h - 1) };
+    bad.copies.retain(|(a, b)| *a != slot && *b != slot);
+    assert!(MockProver::run(k, &ModelCircuit { ctx: bad }, vec![forged]).expect("mock").verify().is_ok(), "without the zero copy the forgery passes (the test exercises it)");
+}
+
+/// Imported models with hashed witness weights (ConvTranspose lowered to a Conv, attention's
+/// constant projections, a plain Gemm model) prove like fixed ones and give the same outputs;
+/// recurrent layers are refused by name.
+#[test]
+fn imported_models_with_hashed_weights() {
+    use crate::ir::WeightVisibility;
+    use crate::onnx::{import_file, ImportOptions, VisibilityOptions};
+    let hashed = ImportOptions { visibility: VisibilityOptions { weights: WeightVisibility::Hashed, ..Default::default() }, ..Default::default() };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ops");
+    for name in ["convtranspose", "attention"] {
+        let d = dir.join(name);
+        let g = import_file(&d.join("model.onnx"), &hashed).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!g.params.is_empty(), "{name}: no witness weights");
+        let fixed = import_file(&d.join("model.onnx"), &ImportOptions::default()).expect("fixed");
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("samples.json")).expect("samples")).expect("json");
+        let x: Vec<f64> = s["inputs"][0].as_array().expect("input").iter().map(|v| v.as_f64().expect("number")).collect();
+        let q = exec::quantize_input(&g.inputs[0], &x, true).expect("quantize");
+        assert_eq!(exec::outputs(&g, std::slice::from_ref(&q)).expect("run"), exec::outputs(&fixed, std::slice::from_ref(&q)).expect("run"), "{name}");
+        check_graph(&g, &[q], 12);
+    }
+    let e = import_file(&dir.join("gru/model.onnx"), &hashed).expect_err("recurrent refused");
+    assert!(e.to_string().contains("recurrent layers"), "{e}");
 }

@@ -16,7 +16,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CircuitError, Result};
-use crate::ir::{Graph, Visibility};
+use crate::ir::{Graph, Visibility, WeightVisibility};
 
 /// How float parts of a model become fixed point. Quantized (QDQ / QOperator) parts keep the
 /// model's own integer semantics and ignore these.
@@ -40,9 +40,16 @@ pub struct ImportOptions {
     /// the ranges of their inputs. Never set for proving.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub probing: bool,
-    /// What proofs reveal of the inputs and outputs (default: everything public).
+    /// What proofs reveal of the inputs and outputs, and where the weights live (default:
+    /// inputs and outputs public, weights fixed).
     #[serde(default, skip_serializing_if = "VisibilityOptions::is_default")]
     pub visibility: VisibilityOptions,
+    /// Signed bits of witness weights (weights visibility other than `fixed`): each weight
+    /// must lie in `[-2^(bits-1), 2^(bits-1))`. Default: 8 for integer (quantized-model)
+    /// weights, `param_scale_bits + 2` (|w| < 2) for float weights. Part of the circuit, so
+    /// models that should share keys must share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_bits: Option<u32>,
 }
 
 /// Visibility of the model's inputs and outputs, chosen at compile time.
@@ -57,6 +64,15 @@ pub struct VisibilityOptions {
     /// Overrides by input or output name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub tensors: std::collections::BTreeMap<String, Visibility>,
+    /// Where the weight and bias tensors of Gemm / MatMul / Conv (and their quantized forms)
+    /// live: fixed columns, or witnesses that are public, hashed or private. Other constants
+    /// (normalization scales, elementwise constants, function tables) stay fixed.
+    #[serde(default, skip_serializing_if = "is_fixed")]
+    pub weights: WeightVisibility,
+}
+
+fn is_fixed(w: &WeightVisibility) -> bool {
+    *w == WeightVisibility::Fixed
 }
 
 impl VisibilityOptions {
@@ -88,7 +104,7 @@ impl VisibilityOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false, visibility: Default::default() }
+        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false, visibility: Default::default(), weight_bits: None }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::ir::{Graph, Tensor, ValueId};
 use crate::layout::{ctx::LayoutCtx, CellTensor};
 
 pub use conv::Conv;
-pub use dense::Dense;
+pub use dense::{Dense, WitnessParams};
 pub use div::Div;
 pub use max_pool::MaxPool;
 pub use mul::Mul;
@@ -96,14 +96,17 @@ impl Op {
         match self {
             Op::Dense(d) => {
                 let rows = crate::ir::tensor::numel(&g.info(d.input).shape) / d.weight.shape[1].max(1);
-                rows * d.weight.data.iter().filter(|&&w| w != 0).count()
+                // witness weights are all multiplied, zero or not
+                let used = if d.params.is_some() { crate::ir::tensor::numel(&d.weight.shape) } else { d.weight.data.iter().filter(|&&w| w != 0).count() };
+                rows * used
             }
             Op::Conv(c) => {
                 // every non-zero weight is used once per output position (padding taps,
                 // skipped in the circuit, make this an upper bound)
                 let x = &g.info(c.input).shape;
                 let positions = c.window.out_hw(x[2], x[3]).map_or(0, |(h, w)| x[0] * h * w);
-                positions * c.weight.data.iter().filter(|&&w| w != 0).count()
+                let used = if c.params.is_some() { crate::ir::tensor::numel(&c.weight.shape) } else { c.weight.data.iter().filter(|&&w| w != 0).count() };
+                positions * used
             }
             _ => 0,
         }

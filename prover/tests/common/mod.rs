@@ -21,7 +21,7 @@ pub fn tiny_graph() -> Graph {
     g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, 6], scale: 1.0 / 255.0, zero_point: 0, lo: 0, hi: 255, visibility: Default::default() });
     let w = Tensor::new(vec![4, 6], vec![3, -7, 12, 0, 5, -1, 127, 127, 127, 127, 127, 127, -128, -128, -90, -80, -70, -60, 1, 2, 3, 4, 5, 6])
         .expect("shape");
-    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 17, weight: w, bias: vec![100, -5, 7, -1000] })).expect("dense");
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 17, weight: w, bias: vec![100, -5, 7, -1000], params: None })).expect("dense");
     let r = Rescale {
         terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![1_234_567] }],
         channel_axis: 1,
@@ -44,7 +44,7 @@ pub fn dense_graph(n_in: usize, n_out: usize) -> Graph {
     g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, n_in], scale: 1.0 / 255.0, zero_point: 0, lo: 0, hi: 255, visibility: Default::default() });
     let data = (0..n_in * n_out).map(|i| ((i * 37 + 11) % 255) as i64 - 127).collect();
     let w = Tensor::new(vec![n_out, n_in], data).expect("shape");
-    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![0; n_out] })).expect("dense");
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![0; n_out], params: None })).expect("dense");
     let r = Rescale {
         terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![1 << 20] }],
         channel_axis: 1,

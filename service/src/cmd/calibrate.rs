@@ -25,7 +25,7 @@ use zkinfer_circuits::exec;
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
 
 use super::check_suite::{find_python, reference_outputs};
-use crate::files::{read_inputs, write_json, Workdir};
+use crate::files::{read_inputs, Workdir};
 use crate::pipeline;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -218,7 +218,7 @@ pub fn run(a: Args) -> Result<()> {
         Target::Accuracy => cands.iter().min_by(|x, y| x.err.total_cmp(&y.err).then((x.k, x.rows).cmp(&(y.k, y.rows)))),
     }
     .context("no candidate precision worked")?;
-    let opts = ImportOptions { visibility: a.vis.options(), ..best.opts.clone() };
+    let opts = ImportOptions { visibility: a.vis.options(), weight_bits: a.vis.weight_bits, ..best.opts.clone() };
     let mut s = pipeline::compile(&a.model, opts, None)?;
     s.calibration = Some(crate::files::Calibration {
         target: match a.target {
@@ -232,7 +232,7 @@ pub fn run(a: Args) -> Result<()> {
         tolerance: tol,
     });
     let wd = Workdir(a.out);
-    write_json(&wd.settings(), &s)?;
+    wd.write_settings(&s)?;
     say!(
         "chose 2^-{} scales, activations within ±2^{}, {} calibrated ranges: k = {}, {} rows, max abs error {:.3e} ({}) -> {}",
         best.bits,

@@ -241,7 +241,7 @@ fn try_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut Sr
         bail!("too large: needs k = {} > --max-k {}", s.k, a.max_k);
     }
     let wd = Workdir(a.out.join(name));
-    write_json(&wd.settings(), &s)?;
+    wd.write_settings(&s)?;
     let params = srs.get(s.k)?;
     let t = Instant::now();
     pipeline::setup(&wd, &s, &params)?;

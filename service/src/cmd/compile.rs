@@ -2,10 +2,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use zkinfer_circuits::layout::ctx::Shape;
-use zkinfer_circuits::ir::Visibility;
+use zkinfer_circuits::ir::{Visibility, WeightVisibility};
 use zkinfer_circuits::onnx::{ImportOptions, VisibilityOptions};
 
-use crate::files::{write_json, Workdir};
+use crate::files::Workdir;
 use crate::pipeline;
 
 #[derive(clap::Args)]
@@ -50,11 +50,21 @@ pub struct VisibilityArgs {
     /// (repeatable).
     #[arg(long = "visibility", value_name = "NAME=VIS", value_parser = parse_named)]
     pub tensors: Vec<(String, Visibility)>,
+    /// Where the weights and biases of Gemm/MatMul/Conv live: fixed (in the verifying key,
+    /// default), or witnesses that are public, hashed (only their Poseidon digest is public:
+    /// one key serves every set of weights) or private. Witness weights go to
+    /// OUT/weights.json, which proving needs and verifying does not.
+    #[arg(long, default_value = "fixed")]
+    pub weight_visibility: WeightVisibility,
+    /// Signed bits of witness weights (default 8 for quantized models, param_scale_bits + 2
+    /// for float ones); part of the circuit.
+    #[arg(long)]
+    pub weight_bits: Option<u32>,
 }
 
 impl VisibilityArgs {
     pub fn options(&self) -> VisibilityOptions {
-        VisibilityOptions { inputs: self.input_visibility, outputs: self.output_visibility, tensors: self.tensors.iter().cloned().collect() }
+        VisibilityOptions { inputs: self.input_visibility, outputs: self.output_visibility, tensors: self.tensors.iter().cloned().collect(), weights: self.weight_visibility }
     }
 }
 
@@ -64,7 +74,7 @@ fn parse_named(s: &str) -> std::result::Result<(String, Visibility), String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), ..ImportOptions::default() };
+    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), weight_bits: a.vis.weight_bits, ..ImportOptions::default() };
     let shape = match (a.width, a.lookup_width) {
         (Some(width), Some(lookup_width)) => Some(Shape::new(width, lookup_width)),
         _ => None,
@@ -74,11 +84,16 @@ pub fn run(a: Args) -> Result<()> {
     }
     let s = pipeline::compile(&a.model, opts, shape)?;
     let wd = Workdir(a.out);
-    write_json(&wd.settings(), &s)?;
+    wd.write_settings(&s)?;
     for (name, vis) in s.graph.inputs.iter().map(|i| (&i.name, i.visibility)).chain(s.graph.outputs.iter().map(|o| (&o.name, o.visibility))) {
         if vis != Visibility::Public {
             say!("{name}: {vis}");
         }
+    }
+    if let Some(p) = s.graph.params.first() {
+        let n: usize = s.graph.params.iter().map(|p| p.shape.iter().product::<usize>()).sum();
+        let info = s.graph.info(p.value);
+        say!("weights: {} ({} tensors, {n} values, first in [{}, {}]) -> {}", p.visibility, s.graph.params.len(), info.lo, info.hi, wd.weights().display());
     }
     say!(
         "compiled {}: {} nodes, {} rows, k = {}, {} columns ({} with lookups), {} public values -> {}",

@@ -4,7 +4,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use zkinfer_circuits::onnx::ImportOptions;
 
-use crate::files::{read_inputs, write_json, Workdir};
+use crate::files::{read_inputs, Workdir};
 use zkinfer_prover::artifacts::ProofFile;
 use zkinfer_prover::Fr;
 use crate::pipeline;
@@ -24,7 +24,7 @@ pub fn run(a: Args) -> Result<()> {
     let wd = Workdir(a.out);
     let t = Instant::now();
     let s = pipeline::compile(&a.model.join("model.onnx"), ImportOptions::default(), None)?;
-    write_json(&wd.settings(), &s)?;
+    wd.write_settings(&s)?;
     say!("1. compile: {} IR nodes, {} rows, k = {}, {} columns ({:.2} s)", s.graph.nodes.len(), s.rows, s.k, s.shape.width, t.elapsed().as_secs_f64());
     let t = Instant::now();
     let params = pipeline::load_params(None, s.k)?;

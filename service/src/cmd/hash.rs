@@ -1,5 +1,5 @@
-//! `zkinfer hash DIR --input F | --quantized-input F | --private F | --tensor NAME=F
-//! [--proof P]`: the
+//! `zkinfer hash DIR --input F | --quantized-input F | --private F | --tensor NAME=F |
+//! --weights F [--proof P]`: the
 //! Poseidon digest of tensors as a `hashed` visibility puts them in public instances
 //! ([`zkinfer_circuits::hash`]), so anyone holding the data can check a published commitment
 //! or a proof's digest against it.
@@ -32,6 +32,10 @@ pub struct Args {
     /// the model does (e.g. to compute the commitment of an enrolled template).
     #[arg(long, group = "data", value_name = "NAME=FILE")]
     tensor: Option<String>,
+    /// A weights file written by `zkinfer compile --weight-visibility ...` (e.g. DIR/weights.json,
+    /// or another model's of the same architecture): the digest of each weight tensor.
+    #[arg(long, group = "data")]
+    weights: Option<PathBuf>,
     /// Saturate out-of-range input values (as `prove --saturate`).
     #[arg(long)]
     saturate: bool,
@@ -84,7 +88,16 @@ pub fn run(a: Args) -> Result<()> {
                 tensors.push((t.name.clone(), at, data));
             }
         }
-        _ => bail!("give --input, --quantized-input or --private"),
+        _ if a.weights.is_some() => {
+            let f = a.weights.as_deref().unwrap_or(std::path::Path::new(""));
+            let mut gw = g.clone();
+            crate::files::WeightsFile::read(f)?.attach(&mut gw).with_context(|| format!("{} does not fit the model in {}", f.display(), wd.0.display()))?;
+            let first = n_in + g.outputs.len();
+            for (i, (p, t)) in gw.params.iter().zip(gw.param_tensors()?).enumerate() {
+                tensors.push((p.name.clone(), first + i, t));
+            }
+        }
+        _ => bail!("give --input, --quantized-input, --private, --tensor or --weights"),
     }
     let proof = a.proof.as_deref().map(ProofFile::read).transpose()?;
     if let (Some(p), Some(m)) = (&proof, &model) {
@@ -100,7 +113,7 @@ pub fn run(a: Args) -> Result<()> {
             say!("{name}: {hex}");
             continue;
         };
-        let listed = p.inputs.iter().chain(&p.outputs).find(|x| &x.name == name);
+        let listed = p.inputs.iter().chain(&p.outputs).chain(&p.weights).find(|x| &x.name == name);
         match listed.and_then(|x| x.digest.as_deref()) {
             Some(h) if h.eq_ignore_ascii_case(&hex) => say!("{name}: {hex} matches the proof"),
             Some(h) => {

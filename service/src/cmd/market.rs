@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use zkinfer_circuits::onnx::ImportOptions;
 
 use super::SrsArgs;
-use crate::files::{read_inputs, write_json, Workdir};
+use crate::files::{read_inputs, Workdir};
 use crate::market::chain::{dev_signer, fmt_eth, parse_eth, signer, Chain, Receipt};
 use crate::market::client::{compile_market, state_name, Market, MarketParams, RegisteredModel};
 use crate::market::flow;
@@ -272,7 +272,7 @@ fn demo(a: &Args, model: &Path) -> Result<()> {
     let chain = chain.as_mut();
     let wd = Workdir(a.dir.join("demo-model"));
     let s = pipeline::compile(&model.join("model.onnx"), ImportOptions::default(), None)?;
-    write_json(&wd.settings(), &s)?;
+    wd.write_settings(&s)?;
     let params = pipeline::load_params(None, s.k)?;
     pipeline::setup(&wd, &s, &params)?;
     say!("model {} compiled and set up (k = {}, UNSAFE dev SRS: demo only)", model.display(), s.k);

@@ -13,8 +13,8 @@ pub struct Args {
     dir: PathBuf,
     /// The proof file.
     proof: PathBuf,
-    /// Require a hashed tensor's digest (e.g. a registered commitment): NAME=0xDIGEST
-    /// (repeatable). Verification fails if the proof's digest for NAME differs.
+    /// Require a hashed tensor's digest (e.g. a registered commitment, or a model owner's
+    /// published weights digest): NAME=0xDIGEST (repeatable). Verification fails if the proof's digest for NAME differs.
     #[arg(long = "expect", value_name = "NAME=DIGEST")]
     expect: Vec<String>,
     #[command(flatten)]
@@ -31,7 +31,7 @@ pub fn run(a: Args) -> Result<()> {
     if !v.is_valid() {
         bail!("verification failed");
     }
-    for t in p.inputs.iter().map(|t| ("input", t)).chain(p.outputs.iter().map(|t| ("output", t))) {
+    for t in p.inputs.iter().map(|t| ("input", t)).chain(p.outputs.iter().map(|t| ("output", t))).chain(p.weights.iter().map(|t| ("weights", t))) {
         match (t.1.visibility, &t.1.digest) {
             (zkinfer_circuits::ir::Visibility::Hashed, Some(d)) => say!("{} {}: hashed, digest {d}", t.0, t.1.name),
             (zkinfer_circuits::ir::Visibility::Private, _) => say!("{} {}: private", t.0, t.1.name),
@@ -41,7 +41,7 @@ pub fn run(a: Args) -> Result<()> {
     for e in &a.expect {
         let (name, want) = e.split_once('=').with_context(|| format!("--expect `{e}`: expected NAME=0xDIGEST"))?;
         let want = zkinfer_prover::util::fr_from_hex(want.trim()).with_context(|| format!("--expect `{e}`"))?;
-        let t = p.inputs.iter().chain(&p.outputs).find(|t| t.name == name).with_context(|| format!("--expect: the proof has no tensor `{name}`"))?;
+        let t = p.inputs.iter().chain(&p.outputs).chain(&p.weights).find(|t| t.name == name).with_context(|| format!("--expect: the proof has no tensor `{name}`"))?;
         let Some(d) = &t.digest else { bail!("--expect: `{name}` is {} in this proof, not hashed", t.visibility) };
         if zkinfer_prover::util::fr_from_hex(d)? != want {
             bail!("the digest of `{name}` is {d}, not the expected {}: the proof is about other data", zkinfer_prover::util::fr_to_hex(&want));

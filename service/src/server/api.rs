@@ -431,7 +431,7 @@ const VISIBILITY_FILE: &str = "visibility.json";
 fn visibility_options(v: Option<&crate::server::proto::TensorVisibility>) -> Result<VisibilityOptions, String> {
     let Some(v) = v else { return Ok(VisibilityOptions::default()) };
     let parse = |what: &str, s: &str| -> Result<Visibility, String> { if s.is_empty() { Ok(Visibility::Public) } else { s.parse().map_err(|e| format!("visibility of {what}: {e}")) } };
-    let mut o = VisibilityOptions { inputs: parse("the inputs", &v.inputs)?, outputs: parse("the outputs", &v.outputs)?, tensors: Default::default() };
+    let mut o = VisibilityOptions { inputs: parse("the inputs", &v.inputs)?, outputs: parse("the outputs", &v.outputs)?, tensors: Default::default(), weights: Default::default() };
     for (name, vis) in &v.tensors {
         o.tensors.insert(name.clone(), parse(&format!("`{name}`"), vis)?);
     }
@@ -444,7 +444,7 @@ fn compile_model(shared: &Shared, id: &str) -> anyhow::Result<Settings> {
     let vis_file = wd.0.join(VISIBILITY_FILE);
     let visibility = if vis_file.exists() { crate::files::read_json(&vis_file)? } else { VisibilityOptions::default() };
     let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions { visibility, ..ImportOptions::default() }, None)?;
-    crate::files::write_json(&wd.settings(), &s)?;
+    wd.write_settings(&s)?;
     shared.store.set_model_compiled(id, s.k, s.num_instances as u32)?;
     Ok(s)
 }

@@ -8,7 +8,7 @@ use super::{need, unsupported_use, Ins};
 use crate::error::Result;
 use crate::ir::Tensor;
 use crate::ops::window::Window2d;
-use crate::ops::{Conv, Dense, Op};
+use crate::ops::{Conv, Dense, Op, WitnessParams};
 
 /// Constant weights in integer form: `real[i] = scale[ch(i)]·q[i]` (zero point removed).
 pub(crate) struct QWeights {
@@ -17,6 +17,8 @@ pub(crate) struct QWeights {
     /// One scale, or one per index along `axis`.
     pub scale: Vec<f64>,
     pub axis: usize,
+    /// The model's own integers (dequantized weights), not quantized floats.
+    pub int: bool,
 }
 
 impl QWeights {
@@ -41,12 +43,12 @@ pub(crate) fn weights(lw: &Lowering, n: &NodeProto, s: &Sym) -> Result<QWeights>
                     v - zp[ch]
                 })
                 .collect();
-            Ok(QWeights { dims, q: qv, scale: scale.clone(), axis: *axis })
+            Ok(QWeights { dims, q: qv, scale: scale.clone(), axis: *axis, int: true })
         }
         Sym::Const(c) => {
             let f = (lw.opts.param_scale_bits as f64).exp2();
             let q = c.floats().iter().map(|w| (w * f).round() as i64).collect();
-            Ok(QWeights { dims: c.dims.clone(), q, scale: vec![1.0 / f], axis: 0 })
+            Ok(QWeights { dims: c.dims.clone(), q, scale: vec![1.0 / f], axis: 0, int: false })
         }
         _ => Err(unsupported_use(n, "only constant weights are supported (activation × activation products are not yet)")),
     }
@@ -74,6 +76,34 @@ pub(crate) fn bias_values(n: &NodeProto, s: &Sym, len: usize) -> Result<Vec<f64>
     }
 }
 
+/// Declared range of witness weights (weights visibility other than `fixed`): signed
+/// `weight_bits` integers, by default 8 for the model's own integers and
+/// `param_scale_bits + 2` (|w| < 2) for quantized floats. It never depends on the values, so
+/// every set of weights in range gives the same circuit.
+fn weight_range(lw: &Lowering, w: &QWeights) -> (i64, i64) {
+    let bits = lw.opts.weight_bits.unwrap_or(if w.int { 8 } else { lw.opts.param_scale_bits + 2 }).clamp(2, 40);
+    (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
+}
+
+/// Adds witness weight and bias tensors for a node with `taps` products per output of an
+/// input in `[xl, xh]` (zero point removed). The bias range is as large as the products'
+/// sum can get, so any bias that matters fits.
+#[allow(clippy::too_many_arguments)]
+fn witness_params(lw: &mut Lowering, name: &str, w: &QWeights, wshape: Vec<usize>, wdata: Vec<i64>, bias: Option<Vec<i64>>, taps: usize, xl: i64, xh: i64) -> Result<WitnessParams> {
+    let vis = lw.opts.visibility.weights.witness().ok_or_else(|| crate::error::CircuitError::Internal("fixed weights are not witnesses".into()))?;
+    let (wlo, whi) = weight_range(lw, w);
+    let weight = lw.g.add_param(&format!("{name}/weight"), wshape, wdata, wlo, whi, vis)?;
+    let bias = match bias {
+        Some(b) => {
+            let xm = (xl as i128).abs().max((xh as i128).abs());
+            let d = (taps as i128 * xm * (wlo as i128).abs()).clamp(1, 1i128 << (crate::ir::MAX_VALUE_BITS - 2)) as i64;
+            Some(lw.g.add_param(&format!("{name}/bias"), vec![b.len()], b, -d, d, vis)?)
+        }
+        None => None,
+    };
+    Ok(WitnessParams { weight, bias })
+}
+
 /// Core of Gemm / MatMul / QLinearMatMul / QGemm: `alpha·A·W + beta·C` with A real.
 pub(crate) fn dense_core(lw: &mut Lowering, n: &NodeProto, a: &Sym, w: QWeights, trans_b: bool, bias: Option<Vec<f64>>, alpha: f64) -> Result<Real> {
     let name = node_name(n);
@@ -96,12 +126,16 @@ pub(crate) fn dense_core(lw: &mut Lowering, n: &NodeProto, a: &Sym, w: QWeights,
     }
     let sx = x.scale;
     let scales: Vec<f64> = (0..nn).map(|o| alpha * sx * w.scale_at(o)).collect();
-    let bias_int = match bias {
-        Some(b) => b.iter().zip(&scales).map(|(b, s)| (b / s).round() as i64).collect(),
-        None => vec![0; nn],
+    let bias_int: Option<Vec<i64>> = bias.map(|b| b.iter().zip(&scales).map(|(b, s)| (b / s).round() as i64).collect());
+    let dense = if lw.opts.visibility.weights.witness().is_some() {
+        let xi = lw.g.info(x.id).clone();
+        let params = witness_params(lw, &name, &w, vec![nn, k], wt, bias_int, k, xi.lo - x.zp, xi.hi - x.zp)?;
+        Dense { input: x.id, input_zp: x.zp, weight: Tensor { shape: vec![nn, k], data: vec![] }, bias: vec![], params: Some(params) }
+    } else {
+        let weight = Tensor::new(vec![nn, k], wt).ok_or_else(|| unsupported_use(n, "weight size mismatch"))?;
+        Dense { input: x.id, input_zp: x.zp, weight, bias: bias_int.unwrap_or_else(|| vec![0; nn]), params: None }
     };
-    let weight = Tensor::new(vec![nn, k], wt).ok_or_else(|| unsupported_use(n, "weight size mismatch"))?;
-    let acc = lw.g.add_node(&name, Op::Dense(Dense { input: x.id, input_zp: x.zp, weight, bias: bias_int }))?;
+    let acc = lw.g.add_node(&name, Op::Dense(dense))?;
     let rank = lw.g.info(acc).shape.len();
     Ok(Real { terms: vec![Term { id: acc, zp: 0, scale: collapse(scales) }], axis: rank - 1, offset: vec![], clamp_lo: None, clamp_hi: None })
 }
@@ -172,12 +206,19 @@ pub(crate) fn conv_core(lw: &mut Lowering, n: &NodeProto, x: &Sym, w: QWeights, 
     let group = usize::try_from(attrs::int(n, "group", 1)).map_err(|_| unsupported_use(n, "negative group"))?;
     let oc = w.dims[0];
     let scales: Vec<f64> = (0..oc).map(|o| x.scale * w.scale_at(o)).collect();
-    let bias_int = match bias {
-        Some(b) => b.iter().zip(&scales).map(|(b, s)| (b / s).round() as i64).collect(),
-        None => vec![0; oc],
+    let bias_int: Option<Vec<i64>> = bias.map(|b| b.iter().zip(&scales).map(|(b, s)| (b / s).round() as i64).collect());
+    if crate::ir::tensor::numel(&w.dims) != w.q.len() {
+        return Err(unsupported_use(n, "weight size mismatch"));
+    }
+    let conv = if lw.opts.visibility.weights.witness().is_some() {
+        let xi = lw.g.info(x.id).clone();
+        let taps = w.dims[1] * w.dims[2] * w.dims[3];
+        let params = witness_params(lw, &name, &w, w.dims.clone(), w.q.clone(), bias_int, taps, xi.lo - x.zp, xi.hi - x.zp)?;
+        Conv { input: x.id, input_zp: x.zp, weight: Tensor { shape: w.dims.clone(), data: vec![] }, bias: vec![], window, group, params: Some(params) }
+    } else {
+        Conv { input: x.id, input_zp: x.zp, weight: Tensor { shape: w.dims.clone(), data: w.q }, bias: bias_int.unwrap_or_else(|| vec![0; oc]), window, group, params: None }
     };
-    let weight = Tensor::new(w.dims.clone(), w.q).ok_or_else(|| unsupported_use(n, "weight size mismatch"))?;
-    let acc = lw.g.add_node(&name, Op::Conv(Conv { input: x.id, input_zp: x.zp, weight, bias: bias_int, window, group }))?;
+    let acc = lw.g.add_node(&name, Op::Conv(conv))?;
     Ok(Real { terms: vec![Term { id: acc, zp: 0, scale: collapse(scales) }], axis: 1, offset: vec![], clamp_lo: None, clamp_hi: None })
 }
 

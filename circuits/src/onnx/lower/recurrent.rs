@@ -88,6 +88,11 @@ fn dense(lw: &mut Lowering, n: &NodeProto, x: &Sym, w: (Vec<usize>, Vec<f64>), b
 }
 
 pub fn rnn(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    if lw.opts.visibility.weights.witness().is_some() {
+        // the unrolled steps would each hold their own copy of the weights, and a zero initial
+        // state folds the first step's recurrence bias into a constant
+        return Err(unsupported_use(n, "witness weights (--weight-visibility public/hashed/private) are not supported for recurrent layers; compile with fixed weights"));
+    }
     let kind = match n.op_type() {
         "RNN" => Kind::Rnn,
         "GRU" => Kind::Gru,
