@@ -46,8 +46,8 @@ pub struct ImportOptions {
     pub visibility: VisibilityOptions,
     /// Signed bits of witness weights (weights visibility other than `fixed`): each weight
     /// must lie in `[-2^(bits-1), 2^(bits-1))`. Default: 8 for integer (quantized-model)
-    /// weights, `param_scale_bits + 2` (|w| < 2) for float weights. Part of the circuit, so
-    /// models that should share keys must share it.
+    /// weights, `param_scale_bits + 2` (|w| < 2) for float weights, widened per tensor to fit
+    /// its largest value. Part of the circuit, so models that should share keys must pin it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_bits: Option<u32>,
 }

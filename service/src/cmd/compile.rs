@@ -56,8 +56,9 @@ pub struct VisibilityArgs {
     /// OUT/weights.json, which proving needs and verifying does not.
     #[arg(long, default_value = "fixed")]
     pub weight_visibility: WeightVisibility,
-    /// Signed bits of witness weights (default 8 for quantized models, param_scale_bits + 2
-    /// for float ones); part of the circuit.
+    /// Signed bits of witness weights, part of the circuit (default 8 for quantized models,
+    /// param_scale_bits + 2 for float ones, widened per tensor when a weight needs more; pin
+    /// it so that other weights of the architecture share the keys).
     #[arg(long)]
     pub weight_bits: Option<u32>,
 }
@@ -94,6 +95,9 @@ pub fn run(a: Args) -> Result<()> {
         let n: usize = s.graph.params.iter().map(|p| p.shape.iter().product::<usize>()).sum();
         let info = s.graph.info(p.value);
         say!("weights: {} ({} tensors, {n} values, first in [{}, {}]) -> {}", p.visibility, s.graph.params.len(), info.lo, info.hi, wd.weights().display());
+        if s.options.weight_bits.is_none() {
+            say!("(weight ranges chosen by default; give --weight-bits to pin them, so that other weights of this architecture share the keys)");
+        }
     }
     say!(
         "compiled {}: {} nodes, {} rows, k = {}, {} columns ({} with lookups), {} public values -> {}",

@@ -77,11 +77,20 @@ pub(crate) fn bias_values(n: &NodeProto, s: &Sym, len: usize) -> Result<Vec<f64>
 }
 
 /// Declared range of witness weights (weights visibility other than `fixed`): signed
-/// `weight_bits` integers, by default 8 for the model's own integers and
-/// `param_scale_bits + 2` (|w| < 2) for quantized floats. It never depends on the values, so
-/// every set of weights in range gives the same circuit.
+/// `weight_bits` integers. Every set of weights within it gives the same circuit. Without
+/// `weight_bits` it is 8 bits for the model's own integers and `param_scale_bits + 2`
+/// (|w| < 2) for quantized floats, widened to the tensor's largest value if that does not fit
+/// (pin `weight_bits` so that other weights share the keys).
 fn weight_range(lw: &Lowering, w: &QWeights) -> (i64, i64) {
-    let bits = lw.opts.weight_bits.unwrap_or(if w.int { 8 } else { lw.opts.param_scale_bits + 2 }).clamp(2, 40);
+    let bits = match lw.opts.weight_bits {
+        Some(b) => b,
+        None => {
+            let default = if w.int { 8 } else { lw.opts.param_scale_bits + 2 };
+            let needed = w.q.iter().map(|&v| crate::ir::bound_bits(v.min(0) + (v < 0) as i64, v.max(0)) + 1).max().unwrap_or(0);
+            default.max(needed)
+        }
+    }
+    .clamp(2, 40);
     (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1)
 }
 
