@@ -45,8 +45,127 @@ pub fn dev_srs(k: u32) -> Result<(ParamsKZG<Bn256>, &'static str)> {
         return Err(ProverError::SrsTooSmall { have: MAX_K, need: k });
     }
     eprintln!("WARNING: {DEV_SRS_WARNING}");
-    let params = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SRS_SEED));
+    let params = dev_params(k).map_err(|e| ProverError::Invalid { what: "dev SRS", why: e.to_string() })?;
     Ok((params, DEV_SRS_WARNING))
+}
+
+/// The params `ParamsKZG::setup(k, ChaCha20Rng::from_seed(DEV_SRS_SEED))` returns (same
+/// secret, same points), computed about 20 times faster: every point is a multiple of the
+/// generator, so one table of `d·256^w·G` (32 windows of 255 points) turns each scalar
+/// multiplication into 32 additions, and the Lagrange scalars are inverted in batches.
+fn dev_params(k: u32) -> std::io::Result<ParamsKZG<Bn256>> {
+    use halo2_proofs::halo2curves::bn256::{Fr, G1};
+    use halo2_proofs::halo2curves::ff::{Field, PrimeField};
+    use halo2_proofs::halo2curves::group::{prime::PrimeCurveAffine, Curve};
+    use rayon::prelude::*;
+
+    let n = 1usize << k;
+    // the secret, drawn exactly as ParamsKZG::setup draws it
+    let s = Fr::random(ChaCha20Rng::from_seed(DEV_SRS_SEED));
+    let table = FixedBase::new(G1Affine::generator());
+    const CHUNK: usize = 1 << 12;
+    let mul_all = |scalars: &[Fr]| -> Vec<G1Affine> {
+        let proj: Vec<G1> = scalars.iter().map(|x| table.mul(x)).collect();
+        let mut out = vec![G1Affine::identity(); proj.len()];
+        G1::batch_normalize(&proj, &mut out);
+        out
+    };
+    // g[i] = s^i·G
+    let g: Vec<G1Affine> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            let (start, end) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+            let mut x = s.pow_vartime([start as u64]);
+            let scalars: Vec<Fr> = (start..end)
+                .map(|_| {
+                    let v = x;
+                    x *= s;
+                    v
+                })
+                .collect();
+            mul_all(&scalars)
+        })
+        .collect();
+    // g_lagrange[i] = L_i(s)·G with L_i(s) = (s^n - 1)/n · ω^i / (s - ω^i)
+    let mut omega = Fr::ROOT_OF_UNITY_INV.invert().unwrap_or(Fr::ONE);
+    for _ in k..Fr::S {
+        omega = omega.square();
+    }
+    let n_inv = Option::<Fr>::from(Fr::from(n as u64).invert()).ok_or_else(|| std::io::Error::other("n is not invertible"))?;
+    let multiplier = (s.pow_vartime([n as u64]) - Fr::ONE) * n_inv;
+    let g_lagrange: Vec<G1Affine> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .flat_map_iter(|c| {
+            let (start, end) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
+            let mut w = omega.pow_vartime([start as u64]);
+            let mut roots = Vec::with_capacity(end - start);
+            for _ in start..end {
+                roots.push(w);
+                w *= omega;
+            }
+            // batch inversion of (s - ω^i)
+            let dens: Vec<Fr> = roots.iter().map(|r| s - r).collect();
+            let mut prefix = Vec::with_capacity(dens.len());
+            let mut acc = Fr::ONE;
+            for d in &dens {
+                prefix.push(acc);
+                acc *= d;
+            }
+            let mut inv = acc.invert().unwrap_or(Fr::ZERO);
+            let mut scalars = vec![Fr::ZERO; dens.len()];
+            for i in (0..dens.len()).rev() {
+                scalars[i] = multiplier * roots[i] * inv * prefix[i];
+                inv *= dens[i];
+            }
+            mul_all(&scalars)
+        })
+        .collect();
+    let g2 = G2Affine::generator();
+    let s_g2: G2Affine = (g2 * s).to_affine();
+    from_parts(k, g, Some(g_lagrange), g2, s_g2)
+}
+
+/// Multiples of a fixed point by table lookup: `table[w][d-1] = d·256^w·P`.
+struct FixedBase {
+    table: Vec<Vec<G1Affine>>,
+}
+
+impl FixedBase {
+    fn new(p: G1Affine) -> Self {
+        use halo2_proofs::halo2curves::bn256::G1;
+        use halo2_proofs::halo2curves::group::Curve;
+        let mut base: G1 = p.into();
+        // (Curve brings batch_normalize)
+        let mut table = Vec::with_capacity(32);
+        for _ in 0..32 {
+            let mut row = Vec::with_capacity(255);
+            let mut acc = base;
+            for _ in 0..255 {
+                row.push(acc);
+                acc += base;
+            }
+            let mut affine = vec![G1Affine::default(); 255];
+            G1::batch_normalize(&row, &mut affine);
+            table.push(affine);
+            // next window: 256·base
+            base = acc;
+        }
+        FixedBase { table }
+    }
+
+    fn mul(&self, x: &halo2_proofs::halo2curves::bn256::Fr) -> halo2_proofs::halo2curves::bn256::G1 {
+        use halo2_proofs::halo2curves::bn256::G1;
+        use halo2_proofs::halo2curves::ff::PrimeField;
+        use halo2_proofs::halo2curves::group::Group;
+        let bytes = x.to_repr();
+        let mut acc = G1::identity();
+        for (w, &b) in bytes.as_ref().iter().enumerate() {
+            if b != 0 {
+                acc += self.table[w][b as usize - 1];
+            }
+        }
+        acc
+    }
 }
 
 /// Size in bytes of an SRS file for `2^k` rows.
@@ -170,6 +289,20 @@ mod tests {
         big.downsize(4);
         assert_eq!(big.get_g(), a.get_g());
         assert_eq!(srs_fingerprint(&big), srs_fingerprint(&a));
+    }
+
+    /// The fast dev SRS is exactly halo2's `ParamsKZG::setup` with the published seed.
+    #[test]
+    fn fast_dev_srs_equals_halo2_setup() {
+        for k in [1, 4, 9] {
+            let ours = dev_params(k).expect("dev params");
+            let theirs = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::from_seed(DEV_SRS_SEED));
+            assert_eq!(ours.get_g(), theirs.get_g(), "k = {k}: powers");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            ours.write_custom(&mut a, SerdeFormat::RawBytes).expect("write");
+            theirs.write_custom(&mut b, SerdeFormat::RawBytes).expect("write");
+            assert!(a == b, "k = {k}: the serialized params differ (Lagrange basis or G2)");
+        }
     }
 
     #[test]
