@@ -397,7 +397,8 @@ fn calibrate_fits_activation_range() {
 /// under the other model's key with its own weights digests, which `zkinfer hash --weights`
 /// recomputes from the weights file. A proof carrying the other model's weight digests fails
 /// natively and in the EVM, and so does `--expect` with another digest. Proving without the
-/// weights file is a clear error; verifying needs none. Public and private weights prove too.
+/// weights file is a clear error; verifying needs none. Public and private weights prove and
+/// verify (natively and in the EVM) too.
 #[test]
 fn hashed_weights_share_one_key() {
     let d = tmp("weights");
@@ -458,6 +459,7 @@ fn hashed_weights_share_one_key() {
         ok(&zkinfer(&["setup", &s(&m)]));
         ok(&zkinfer(&["prove", &s(&m), "--input", &s(&b.join("model/input.json"))]));
         ok(&zkinfer(&["verify", &s(&m), &s(&m.join("proof.json"))]));
+        assert!(ok(&zkinfer(&["evm-verifier", &s(&m), "--proof", &s(&m.join("proof.json"))])).contains("valid"), "{vis} weights in the EVM");
         let p: serde_json::Value = serde_json::from_slice(&read(m.join("proof.json"))).expect("json");
         let listed: usize = p["weights"].as_array().map_or(0, |w| w.iter().map(|t| t["quantized"].as_array().expect("list").len()).sum());
         assert_eq!(listed > 0, extra, "{vis}: {listed} weight values listed");
@@ -465,4 +467,32 @@ fn hashed_weights_share_one_key() {
     }
     fails_with(&zkinfer(&["compile", &s(&b.join("model/model.onnx")), "-o", &s(&d.join("x")), "--weight-visibility", "secret"]), "not a weight visibility");
     fails_with(&zkinfer(&["compile", &s(&b.join("model/model.onnx")), "-o", &s(&d.join("x")), "--weight-visibility", "hashed", "--weight-bits", "3"]), "outside its declared range");
+}
+
+/// `calibrate` with a tolerance no precision meets, on a model with a function table: it
+/// retries with finer tables (2^14 and 2^16 points), keeps the most accurate candidate, and
+/// records its table size; `compile --table-bits` takes it too and refuses nonsense.
+#[test]
+fn calibrate_tries_finer_tables() {
+    let d = tmp("calibrate-tables");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo().join("models/ops/gelu/samples.json")).expect("read")).expect("json");
+    let sample = d.join("sample.json");
+    std::fs::write(&sample, serde_json::json!({ "input_data": [s["inputs"][0]], "output_data": [s["outputs"][0]] }).to_string()).expect("write");
+    let (ss, ds) = (sample.to_str().expect("utf8"), d.to_str().expect("utf8"));
+    let model = "models/ops/gelu/model.onnx";
+    let out = ok(&zkinfer(&["calibrate", model, "--input", ss, "--bits", "16", "--atol", "1e-12", "--rtol", "0", "-o", ds]));
+    assert!(out.contains("| 16 (2^14 tables) |") && out.contains("| 16 (2^16 tables) |"), "{out}");
+    let err = |l: &str| l.split('|').nth(7).and_then(|e| e.trim().parse::<f64>().ok());
+    let best = out.lines().filter(|l| l.starts_with("| 16")).filter_map(err).fold(f64::INFINITY, f64::min);
+    let plain = out.lines().filter(|l| l.starts_with("| 16 |")).filter_map(err).fold(f64::INFINITY, f64::min);
+    // on this model the 2^12-point grid is what limits accuracy (4.0e-4 -> 2.5e-5 here)
+    assert!(best < plain / 4.0, "finer tables should help on gelu: {out}");
+    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("settings.json")).expect("settings")).expect("json");
+    let kept = settings["calibration"]["max_abs_error"].as_f64().expect("err");
+    assert!((kept - best).abs() <= 1e-3 * best, "the most accurate candidate is kept ({kept} vs {best}): {out}");
+    assert!(settings["options"]["table_bits"].as_u64().is_some_and(|t| t >= 14), "{settings}");
+    ok(&zkinfer(&["compile", model, "-o", ds, "--table-bits", "14"]));
+    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("settings.json")).expect("settings")).expect("json");
+    assert_eq!(settings["options"]["table_bits"], 14);
+    fails_with(&zkinfer(&["compile", model, "-o", ds, "--table-bits", "30"]), "must be between 4 and 16");
 }

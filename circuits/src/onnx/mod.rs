@@ -50,6 +50,11 @@ pub struct ImportOptions {
     /// its largest value. Part of the circuit, so models that should share keys must pin it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_bits: Option<u32>,
+    /// Largest grid of a tabulated nonlinear function, as a power of two (default
+    /// [`lower::math::TABLE_BITS`], at most 16): finer tables are more accurate and need more
+    /// rows. `zkinfer calibrate` tries 14 and 16 when the default misses its tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_bits: Option<u32>,
 }
 
 /// Visibility of the model's inputs and outputs, chosen at compile time.
@@ -104,7 +109,7 @@ impl VisibilityOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false, visibility: Default::default(), weight_bits: None }
+        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false, visibility: Default::default(), weight_bits: None, table_bits: None }
     }
 }
 

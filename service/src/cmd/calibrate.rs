@@ -160,6 +160,19 @@ fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[
     Ok(Candidate { bits, act_needed, opts, k: s.k, rows: s.rows, prove_s, err })
 }
 
+/// Finer function-table grids tried when no candidate meets the tolerance.
+const FINER_TABLE_BITS: [u32; 2] = [14, 16];
+
+/// `base` (a calibrated candidate's options) with function tables of up to `2^table_bits`
+/// points.
+fn finer_tables(model: &std::path::Path, bits: u32, act_needed: u32, base: &ImportOptions, table_bits: u32, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<Candidate> {
+    let opts = ImportOptions { table_bits: Some(table_bits), ..base.clone() };
+    let s = pipeline::compile(model, opts.clone(), None)?;
+    let err = max_error(&s.graph, data, want)?;
+    let prove_s = s.cost.as_ref().map_or(f64::INFINITY, |c| c.prove_seconds);
+    Ok(Candidate { bits, act_needed, opts, k: s.k, rows: s.rows, prove_s, err })
+}
+
 /// The resources-target choice over the default candidate precisions, quietly: the
 /// calibrated import options and the measured error (for `check-suite --calibrate`).
 pub(crate) fn calibrate_quiet(model: &std::path::Path, data: &[Vec<f64>], want: &[Vec<f64>], tol: f64) -> Result<(ImportOptions, f64)> {
@@ -209,6 +222,30 @@ pub fn run(a: Args) -> Result<()> {
                     cands.push(c);
                 }
                 Err(e) => say!("| {b} | - | - | - | - | - | - | {} |", format!("{e:#}").replace('|', "/")),
+            }
+        }
+    }
+    // the error may be the function tables' grid, not the scale: retry the most accurate
+    // candidate, and the most accurate at the finest scale (a table is never finer than its
+    // input's grid), with finer tables
+    if !cands.iter().any(|c| c.err <= tol) {
+        let by_err = |x: &&Candidate, y: &&Candidate| x.err.total_cmp(&y.err);
+        let finest = cands.iter().map(|c| c.bits).max();
+        let mut retry: Vec<(u32, u32, ImportOptions)> = Vec::new();
+        for c in [cands.iter().min_by(by_err), cands.iter().filter(|c| Some(c.bits) == finest).min_by(by_err)].into_iter().flatten() {
+            if !c.opts.ranges.is_empty() && !retry.iter().any(|r| r.2 == c.opts) {
+                retry.push((c.bits, c.act_needed, c.opts.clone()));
+            }
+        }
+        for (bits, act_needed, base) in retry {
+            for tb in FINER_TABLE_BITS {
+                match finer_tables(&a.model, bits, act_needed, &base, tb, &data, &want) {
+                    Ok(c) => {
+                        say!("| {bits} (2^{tb} tables) | {} | {} | {} | {:.2} | {} | {:.3e} | {} |", c.opts.act_bits, c.k, c.rows, c.prove_s, c.opts.ranges.len(), c.err, if c.err <= tol { "yes" } else { "no" });
+                        cands.push(c);
+                    }
+                    Err(e) => say!("| {bits} (2^{tb} tables) | - | - | - | - | - | - | {} |", format!("{e:#}").replace('|', "/")),
+                }
             }
         }
     }

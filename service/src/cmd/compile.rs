@@ -26,6 +26,10 @@ pub struct Args {
     /// fixed-point tensor is checked against (float models only).
     #[arg(long, default_value_t = ImportOptions::default().act_bits)]
     act_bits: u32,
+    /// Largest grid of a tabulated nonlinear function (Sigmoid, Tanh, Exp, ...), as a power
+    /// of two, at most 16 (default 12): finer is more accurate and needs more rows.
+    #[arg(long)]
+    table_bits: Option<u32>,
     /// Advice columns of the multiply-accumulate gate (default: chosen from the model size).
     #[arg(long, requires = "lookup_width")]
     width: Option<usize>,
@@ -75,11 +79,14 @@ fn parse_named(s: &str) -> std::result::Result<(String, Visibility), String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), weight_bits: a.vis.weight_bits, ..ImportOptions::default() };
+    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), weight_bits: a.vis.weight_bits, table_bits: a.table_bits, ..ImportOptions::default() };
     let shape = match (a.width, a.lookup_width) {
         (Some(width), Some(lookup_width)) => Some(Shape::new(width, lookup_width)),
         _ => None,
     };
+    if let Some(t) = a.table_bits.filter(|t| !(4..=16).contains(t)) {
+        anyhow::bail!("--table-bits {t}: must be between 4 and 16");
+    }
     if let Some(sh) = shape {
         zkinfer_prover::sizing::check_shape(sh)?;
     }

@@ -40,7 +40,7 @@ enum Cmd {
     Prove(prove::Args),
     /// Verify a proof natively.
     Verify(verify::Args),
-    /// Poseidon digests of input/output tensors, as hashed visibility makes them public;
+    /// Poseidon digests of input/output/weight tensors, as hashed visibility makes them public;
     /// checks them against a proof with --proof.
     Hash(hash::Args),
     /// Generate the Solidity verifier, compile it (solcjs) and verify a proof in an in-process EVM.

@@ -23,7 +23,8 @@ use crate::error::Result;
 use crate::ir::bound_bits;
 use crate::ops::{Div, Mul, Op, Sqrt, Table};
 
-/// Largest grid (as a power of two) a tabulated function gets.
+/// Largest grid (as a power of two) a tabulated function gets by default
+/// ([`crate::onnx::ImportOptions::table_bits`] overrides it).
 pub const TABLE_BITS: u32 = 12;
 
 fn const_vals(s: &Sym) -> Option<(Vec<usize>, Vec<f64>)> {
@@ -634,7 +635,7 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
     let name = node_name(n);
     let func = n.op_type().to_string();
     let r = lw.real(x, &name)?;
-    let budget = 1i64 << TABLE_BITS;
+    let budget = 1i64 << lw.opts.table_bits.unwrap_or(TABLE_BITS).clamp(4, crate::ops::table::MAX_TABLE.trailing_zeros());
     // exact: a small integer domain (int8 inputs, booleans, small integers)
     if let Some(q) = r.as_plain() {
         let i = lw.g.info(q.id);
