@@ -496,3 +496,41 @@ fn calibrate_tries_finer_tables() {
     assert_eq!(settings["options"]["table_bits"], 14);
     fails_with(&zkinfer(&["compile", model, "-o", ds, "--table-bits", "30"]), "must be between 4 and 16");
 }
+
+/// Calibration on one sample whose table inputs all round to one point of pass 1's coarse
+/// probing grid: the observed range must be widened by that grid's step, or pass 2's table
+/// (the point ± 10% of a zero width) clamps the real input (7e-4 error on this model before
+/// the fix, with the default activation range).
+#[test]
+fn calibrated_table_covers_the_probe_grid() {
+    let d = tmp("calibrate-probe");
+    let vi = |name: &str| proto::ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(proto::TypeProto {
+            value: Some(proto::type_proto::Value::TensorType(proto::type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(proto::TensorShapeProto {
+                    dim: [1, 1].iter().map(|&n| proto::tensor_shape_proto::Dimension { value: Some(proto::tensor_shape_proto::dimension::Value::DimValue(n)), ..Default::default() }).collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = proto::NodeProto { op_type: Some("Sigmoid".into()), name: Some("sig".into()), input: vec!["x".into()], output: vec!["y".into()], ..Default::default() };
+    let m = proto::ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![proto::OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+        graph: Some(proto::GraphProto { node: vec![node], input: vec![vi("x")], output: vec![vi("y")], ..Default::default() }),
+        ..Default::default()
+    };
+    let model = d.join("sigmoid.onnx");
+    std::fs::write(&model, m.encode_to_vec()).expect("write");
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let sample = d.join("sample.json");
+    std::fs::write(&sample, serde_json::json!({ "input_data": [[0.3]], "output_data": [[sig(0.3)]] }).to_string()).expect("write");
+    let ds = d.join("out");
+    let out = ok(&zkinfer(&["calibrate", model.to_str().expect("utf8"), "--input", sample.to_str().expect("utf8"), "--bits", "16", "--atol", "1e-4", "--rtol", "0", "-o", ds.to_str().expect("utf8")]));
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| 16 |")).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|l| l.ends_with("| yes |")), "every candidate within 1e-4: {out}");
+}

@@ -149,6 +149,9 @@ fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[
             (l.min(x), h.max(x))
         });
         if lo.is_finite() {
+            // the probe sees the value on pass 1's (coarse) grid: the real value may lie up to
+            // one grid step either side
+            let (lo, hi) = (lo - p.scale, hi + p.scale);
             let e = opts.ranges.entry(p.name.clone()).or_insert((lo, hi));
             *e = (e.0.min(lo), e.1.max(hi));
         }
