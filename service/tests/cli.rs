@@ -45,6 +45,23 @@ fn compiled(name: &str) -> PathBuf {
     d
 }
 
+/// A float tensor's value info with static `dims`, for hand-built ONNX models.
+fn float_value_info(name: &str, dims: &[i64]) -> proto::ValueInfoProto {
+    proto::ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(proto::TypeProto {
+            value: Some(proto::type_proto::Value::TensorType(proto::type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(proto::TensorShapeProto {
+                    dim: dims.iter().map(|&n| proto::tensor_shape_proto::Dimension { value: Some(proto::tensor_shape_proto::dimension::Value::DimValue(n)), ..Default::default() }).collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn write_input(dir: &Path, json: &str) -> String {
     let p = dir.join("in.json");
     std::fs::write(&p, json).expect("write");
@@ -147,19 +164,7 @@ fn malformed_models_are_rejected() {
     fails_with(&zkinfer(&["compile", cut.to_str().expect("utf8"), "-o", os]), "ONNX");
 
     // a valid model with an op the importer does not know
-    let vi = |name: &str| proto::ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(proto::TypeProto {
-            value: Some(proto::type_proto::Value::TensorType(proto::type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(proto::TensorShapeProto {
-                    dim: vec![proto::tensor_shape_proto::Dimension { value: Some(proto::tensor_shape_proto::dimension::Value::DimValue(4)), ..Default::default() }],
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let vi = |name: &str| float_value_info(name, &[4]);
     let node = proto::NodeProto { op_type: Some("Hardmax".into()), name: Some("mystery".into()), input: vec!["x".into()], output: vec!["y".into()], ..Default::default() };
     let m = proto::ModelProto {
         ir_version: Some(8),
@@ -504,19 +509,7 @@ fn calibrate_tries_finer_tables() {
 #[test]
 fn calibrated_table_covers_the_probe_grid() {
     let d = tmp("calibrate-probe");
-    let vi = |name: &str| proto::ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(proto::TypeProto {
-            value: Some(proto::type_proto::Value::TensorType(proto::type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(proto::TensorShapeProto {
-                    dim: [1, 1].iter().map(|&n| proto::tensor_shape_proto::Dimension { value: Some(proto::tensor_shape_proto::dimension::Value::DimValue(n)), ..Default::default() }).collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let vi = |name: &str| float_value_info(name, &[1, 1]);
     let node = proto::NodeProto { op_type: Some("Sigmoid".into()), name: Some("sig".into()), input: vec!["x".into()], output: vec!["y".into()], ..Default::default() };
     let m = proto::ModelProto {
         ir_version: Some(8),
