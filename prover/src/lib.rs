@@ -4,7 +4,10 @@
 //! Flow: [`srs::dev_srs`] or [`srs::load_srs`] → [`keys::keygen`] → [`prove::prove`] →
 //! [`verify::verify`] (native) or [`evm::gen_sol`] → [`evm::compile_sol`] → [`evm::evm_verify`].
 //! Proofs use SHPLONK KZG on BN254 with the Keccak transcript, so one proof verifies both ways.
+//! [`aggregate`] wraps a model proof in an aggregation proof whose EVM verifier cost does not
+//! depend on the model.
 
+pub mod aggregate;
 pub mod artifacts;
 pub mod cost;
 #[cfg(feature = "cuda")]

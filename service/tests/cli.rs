@@ -527,3 +527,21 @@ fn calibrated_table_covers_the_probe_grid() {
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| 16 |")).collect();
     assert!(!rows.is_empty() && rows.iter().all(|l| l.ends_with("| yes |")), "every candidate within 1e-4: {out}");
 }
+
+#[test]
+fn aggregate_errors_are_named() {
+    let d = compiled("aggregate-errors");
+    let dir = d.to_str().expect("utf8");
+    // no aggregation keys yet
+    fails_with(&zkinfer(&["aggregate", dir, "--verify", "nowhere.json"]), "nowhere.json");
+    let p = d.join("aggregated.json");
+    std::fs::write(&p, r#"{"format": "zkinfer-aggregated/1", "model_hash": "00", "aggregation_vk_hash": "00", "k": 21, "instances": [], "proof": "0x", "model_prove_seconds": 0, "aggregate_prove_seconds": 0}"#).expect("write");
+    fails_with(&zkinfer(&["aggregate", dir, "--verify", p.to_str().expect("utf8")]), "layout.json");
+    std::fs::write(&p, r#"{"format": "zkinfer-proof/1"}"#).expect("write");
+    fails_with(&zkinfer(&["aggregate", dir, "--verify", p.to_str().expect("utf8")]), "aggregated.json");
+    // sizes outside 18..=23 are refused before any work
+    let input = write_input(&d, "[0.5]");
+    fails_with(&zkinfer(&["aggregate", dir, "--input", &input, "--k", "17"]), "17");
+    // a missing input file is named
+    fails_with(&zkinfer(&["aggregate", dir, "--input", "missing-input.json"]), "missing-input.json");
+}

@@ -1,5 +1,6 @@
 //! Subcommands: one module each; this file only parses and dispatches.
 
+mod aggregate;
 mod bench_kernels;
 mod calibrate;
 mod check_suite;
@@ -45,6 +46,8 @@ enum Cmd {
     Hash(hash::Args),
     /// Generate the Solidity verifier, compile it (solcjs) and verify a proof in an in-process EVM.
     EvmVerifier(evm::Args),
+    /// Aggregate a model proof into a fixed-size proof whose EVM verifier does not depend on the model.
+    Aggregate(aggregate::Args),
     /// Run every step on the bundled digits model, with tamper checks.
     Demo(demo::Args),
     /// Compile, set up, prove and verify every model folder under DIR; print a coverage table.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Verify(a) => verify::run(a),
         Cmd::Hash(a) => hash::run(a),
         Cmd::EvmVerifier(a) => evm::run(a),
+        Cmd::Aggregate(a) => aggregate::run(a),
         Cmd::Demo(a) => demo::run(a),
         Cmd::CheckSuite(a) => check_suite::run(a),
         Cmd::Market(a) => market::run(a),

@@ -1,0 +1,196 @@
+//! `zkinfer aggregate`: a model proof aggregated into a proof whose EVM verifier costs the same
+//! whatever the model ([`zkinfer_prover::aggregate`]).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use zkinfer_circuits::layout::circuit::ModelCircuit;
+use zkinfer_circuits::layout::lay_out;
+use zkinfer_prover::{aggregate, evm, keys, srs, util, verify::Verdict, Fr};
+
+use super::prove::parse_binding;
+use super::SrsArgs;
+use crate::files::{read_inputs, read_json, write_json, Workdir};
+use crate::pipeline;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory written by `zkinfer compile` and `zkinfer setup`. The aggregation keys go to
+    /// DIR/aggregate/ (made on first use, reused after), the proof to DIR/aggregated.json.
+    dir: PathBuf,
+    /// Input file: {"input_data": [[...]]}.
+    #[arg(long, required_unless_present = "verify")]
+    input: Option<PathBuf>,
+    /// Verify this aggregated proof file (natively; with --evm also in the in-process EVM)
+    /// instead of proving.
+    #[arg(long, conflicts_with = "input")]
+    verify: Option<PathBuf>,
+    /// log2 of the aggregation circuit's rows (18..=23): more rows give fewer columns, which
+    /// is cheaper to verify on chain but takes more memory. Existing keys of another size are
+    /// regenerated.
+    #[arg(long, default_value_t = 21, value_parser = clap::value_parser!(u32).range(aggregate::MIN_K as i64..=23))]
+    k: u32,
+    /// Where to write the aggregated proof (default DIR/aggregated.json).
+    #[arg(short, long)]
+    out: Option<PathBuf>,
+    /// Saturate input values outside the quantized range instead of rejecting them.
+    #[arg(long)]
+    saturate: bool,
+    /// Binding value (public instance 0 of the model proof), hex, as for `zkinfer prove`.
+    #[arg(long, value_parser = parse_binding)]
+    binding: Option<Fr>,
+    /// Also write the aggregation verifier's Solidity (DIR/aggregate/Verifier.sol), compile it
+    /// and verify the proof in the in-process EVM (reports gas).
+    #[arg(long)]
+    evm: bool,
+    #[command(flatten)]
+    srs: SrsArgs,
+}
+
+/// DIR/aggregated.json.
+#[derive(Serialize, Deserialize)]
+pub struct AggregatedProof {
+    pub format: String,
+    /// vk_hash of the model key (the aggregated proof is about this model).
+    pub model_hash: String,
+    /// sha256 of the aggregation verifying key.
+    pub aggregation_vk_hash: String,
+    /// The aggregation circuit's size.
+    pub k: u32,
+    /// Public instances (32-byte big-endian hex): 12 accumulator limbs, then the model proof's
+    /// instances (binding, then packed public values and digests, as in proof.json).
+    pub instances: Vec<String>,
+    pub proof: String,
+    pub model_prove_seconds: f64,
+    pub aggregate_prove_seconds: f64,
+}
+
+const FORMAT: &str = "zkinfer-aggregated/1";
+
+impl AggregatedProof {
+    fn instances_fr(&self) -> Result<Vec<Fr>> {
+        Ok(self.instances.iter().map(|s| util::fr_from_hex(s)).collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn proof_bytes(&self) -> Result<Vec<u8>> {
+        hex::decode(self.proof.strip_prefix("0x").unwrap_or(&self.proof)).context("proof is not hex")
+    }
+
+    fn read(p: &Path) -> Result<Self> {
+        let a: AggregatedProof = read_json(p)?;
+        if a.format != FORMAT {
+            bail!("{} has format `{}`, expected `{FORMAT}`", p.display(), a.format);
+        }
+        Ok(a)
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let wd = Workdir(a.dir.clone());
+    let agg_dir = wd.0.join("aggregate");
+    let s = wd.load_settings()?;
+    if let Some(p) = &a.verify {
+        return verify(&wd, &agg_dir, p, &a);
+    }
+    let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+    let (pk, header) = keys::read_pk(&wd.pk())?;
+    header.check_params(&params)?;
+    let input = a.input.as_deref().context("--input is required")?;
+    let inputs = pipeline::quantize_inputs(&s.graph, &read_inputs(input)?, a.saturate)?;
+    let mut ctx = lay_out(&s.graph, &inputs, s.shape)?;
+    ctx.binding = a.binding.unwrap_or_default();
+    let circuit = ModelCircuit { ctx };
+    let t = Instant::now();
+    let snark = aggregate::prove_inner(&params, &pk, &circuit, rand::rngs::OsRng)?;
+    let model_secs = t.elapsed().as_secs_f64();
+    say!("model proof (Poseidon transcript): {model_secs:.2} s");
+    let agg_params = pipeline::load_params(a.srs.srs.as_deref(), a.k).context("aggregation SRS")?;
+    let model_hash = hex::encode(header.vk_hash);
+    let reuse = aggregate::read_layout(&agg_dir).ok().filter(|l| l.k == a.k && l.inner_vk_hash == model_hash && l.srs == hex::encode(srs::srs_fingerprint(&agg_params)));
+    let (agg_pk, layout) = match reuse {
+        Some(_) => aggregate::read_pk(&agg_dir)?,
+        None => {
+            let t = Instant::now();
+            let (agg_pk, layout) = aggregate::setup(&agg_params, &params, pk.get_vk(), snark.instances[0].len())?;
+            aggregate::write_keys(&agg_dir, &agg_pk, &layout)?;
+            say!("aggregation setup (k = {}): {:.2} s; {} advice, {} lookup advice, {} fixed columns; keys in {}", a.k, t.elapsed().as_secs_f64(), layout.num_advice, layout.num_lookup_advice, layout.num_fixed, agg_dir.display());
+            (agg_pk, layout)
+        }
+    };
+    let t = Instant::now();
+    let (proof, instances) = aggregate::prove(&agg_params, &params, pk.get_vk(), &agg_pk, &layout, snark, rand::rngs::OsRng)?;
+    let agg_secs = t.elapsed().as_secs_f64();
+    say!("aggregation proof: {agg_secs:.2} s, {} bytes, {} public instances", proof.len(), instances.len());
+    if let Verdict::Invalid(why) = aggregate::verify(&agg_params, agg_pk.get_vk(), &instances, &proof) {
+        bail!("the aggregation proof does not verify: {why}");
+    }
+    let file = AggregatedProof {
+        format: FORMAT.into(),
+        model_hash,
+        aggregation_vk_hash: hex::encode(keys::vk_hash(agg_pk.get_vk())),
+        k: a.k,
+        instances: instances.iter().map(util::fr_to_hex).collect(),
+        proof: format!("0x{}", hex::encode(&proof)),
+        model_prove_seconds: model_secs,
+        aggregate_prove_seconds: agg_secs,
+    };
+    let out = a.out.clone().unwrap_or_else(|| wd.0.join("aggregated.json"));
+    write_json(&out, &file)?;
+    say!("wrote {} (verified natively)", out.display());
+    if a.evm {
+        evm_check(&agg_dir, &agg_params, agg_pk.get_vk(), &instances, &proof)?;
+    }
+    Ok(())
+}
+
+fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<()> {
+    let file = AggregatedProof::read(p)?;
+    let (vk, layout) = aggregate::read_vk(agg_dir)?;
+    if file.model_hash != layout.inner_vk_hash {
+        bail!("the aggregated proof is about model {}, but {} aggregates model {}", file.model_hash, agg_dir.display(), layout.inner_vk_hash);
+    }
+    let (_, header) = keys::read_vk(&wd.vk())?;
+    if hex::encode(header.vk_hash) != layout.inner_vk_hash {
+        bail!("{} holds aggregation keys for model {}, not for this directory's model {}", agg_dir.display(), layout.inner_vk_hash, hex::encode(header.vk_hash));
+    }
+    if file.aggregation_vk_hash != hex::encode(keys::vk_hash(&vk)) {
+        bail!("the aggregated proof was made with another aggregation key than {}", agg_dir.display());
+    }
+    let params = pipeline::load_params(a.srs.srs.as_deref(), layout.k)?;
+    if hex::encode(srs::srs_fingerprint(&params)) != layout.srs {
+        bail!("the SRS given is not the one the aggregation keys were made with");
+    }
+    let (instances, proof) = (file.instances_fr()?, file.proof_bytes()?);
+    if instances.len() != layout.num_instances() {
+        bail!("the aggregated proof has {} instances, the key expects {}", instances.len(), layout.num_instances());
+    }
+    match aggregate::verify(&params, &vk, &instances, &proof) {
+        Verdict::Valid => say!("aggregated proof {}: valid", p.display()),
+        Verdict::Invalid(why) => bail!("aggregated proof {}: INVALID: {why}", p.display()),
+    }
+    if a.evm {
+        evm_check(agg_dir, &params, &vk, &instances, &proof)?;
+    }
+    Ok(())
+}
+
+fn evm_check(agg_dir: &Path, params: &zkinfer_prover::ParamsKZG<zkinfer_prover::Bn256>, vk: &zkinfer_prover::VerifyingKey<zkinfer_prover::G1Affine>, instances: &[Fr], proof: &[u8]) -> Result<()> {
+    let sol = aggregate::gen_sol(params, vk, instances.len())?;
+    crate::files::write_atomic(&agg_dir.join("Verifier.sol"), sol.as_bytes())?;
+    let compiled = evm::compile_sol(&sol)?;
+    let o = evm::evm_verify(&compiled.bytecode, instances, proof)?;
+    say!(
+        "EVM verification: {} ({}), gas used {}, verifier deployed size {} bytes, calldata {} bytes",
+        if o.success { "valid" } else { "REJECTED" },
+        o.detail,
+        o.gas_used,
+        compiled.deployed_bytecode.len(),
+        evm::calldata(instances, proof).len()
+    );
+    if !o.success {
+        bail!("the EVM verifier rejected the aggregated proof");
+    }
+    Ok(())
+}
