@@ -39,7 +39,6 @@ use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
 
 use crate::error::{ProverError, Result};
 use crate::prove::ProofTranscriptWriter;
-use crate::sizing::check_fits;
 use crate::srs::srs_fingerprint;
 use crate::{fsutil, util};
 use crate::verify::Verdict;
@@ -59,12 +58,7 @@ pub fn inner_protocol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, nu
 /// Proves the model circuit with the Poseidon transcript, for aggregation. Same checks as
 /// [`crate::prove::prove`]; the result is verified natively before it is returned.
 pub fn prove_inner(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, rng: impl RngCore + Send) -> Result<Snark> {
-    let k = pk.get_vk().get_domain().k();
-    if params.k() != k {
-        return Err(ProverError::KMismatch { what: "the SRS given for proving".into(), expected: k, found: params.k() });
-    }
-    check_fits(circuit, k)?;
-    circuit.ctx.check().map_err(ProverError::Witness)?;
+    crate::prove::check_ready(params, pk, circuit)?;
     let instances = instance_values(&circuit.ctx);
     let columns: [&[Fr]; 1] = [&instances];
     let proof = catch_unwind(AssertUnwindSafe(|| {
@@ -306,24 +300,21 @@ pub fn read_layout(dir: &std::path::Path) -> Result<AggregationLayout> {
 
 /// Reads the aggregation proving key and its layout from `dir` ([`write_keys`]).
 pub fn read_pk(dir: &std::path::Path) -> Result<(ProvingKey<G1Affine>, AggregationLayout)> {
-    let layout = read_layout(dir)?;
-    let path = dir.join("pk.bin");
-    let bytes = read_key(&path, PK_MAGIC)?;
-    let config = layout.config();
-    let pk = catch_unwind(AssertUnwindSafe(|| ProvingKey::<G1Affine>::from_bytes::<AggregationCircuit>(&bytes, KEY_FORMAT, config)))
-        .map_err(|p| ProverError::corrupt(&path, "aggregation proving key", util::panic_message(&p)))?
-        .map_err(|e| ProverError::corrupt(&path, "aggregation proving key", e.to_string()))?;
-    Ok((pk, layout))
+    read_with(dir, "pk.bin", PK_MAGIC, "aggregation proving key", |b, c| ProvingKey::<G1Affine>::from_bytes::<AggregationCircuit>(b, KEY_FORMAT, c))
 }
 
 /// Reads the aggregation verifying key and its layout from `dir` ([`write_keys`]).
 pub fn read_vk(dir: &std::path::Path) -> Result<(VerifyingKey<G1Affine>, AggregationLayout)> {
+    read_with(dir, "vk.bin", VK_MAGIC, "aggregation verifying key", |b, c| VerifyingKey::<G1Affine>::from_bytes::<AggregationCircuit>(b, KEY_FORMAT, c))
+}
+
+fn read_with<K>(dir: &std::path::Path, file: &str, magic: &[u8; 8], what: &'static str, parse: impl FnOnce(&[u8], AggregationConfigParams) -> std::io::Result<K>) -> Result<(K, AggregationLayout)> {
     let layout = read_layout(dir)?;
-    let path = dir.join("vk.bin");
-    let bytes = read_key(&path, VK_MAGIC)?;
+    let path = dir.join(file);
+    let bytes = read_key(&path, magic)?;
     let config = layout.config();
-    let vk = catch_unwind(AssertUnwindSafe(|| VerifyingKey::<G1Affine>::from_bytes::<AggregationCircuit>(&bytes, KEY_FORMAT, config)))
-        .map_err(|p| ProverError::corrupt(&path, "aggregation verifying key", util::panic_message(&p)))?
-        .map_err(|e| ProverError::corrupt(&path, "aggregation verifying key", e.to_string()))?;
-    Ok((vk, layout))
+    let key = catch_unwind(AssertUnwindSafe(|| parse(&bytes, config)))
+        .map_err(|p| ProverError::corrupt(&path, what, util::panic_message(&p)))?
+        .map_err(|e| ProverError::corrupt(&path, what, e.to_string()))?;
+    Ok((key, layout))
 }

@@ -49,6 +49,17 @@ impl Device {
     }
 }
 
+/// What every proof of a model circuit needs: the SRS at the key's size, a circuit that fits
+/// it, and a consistent witness.
+pub(crate) fn check_ready(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit) -> Result<()> {
+    let k = pk.get_vk().get_domain().k();
+    if params.k() != k {
+        return Err(ProverError::KMismatch { what: "the SRS given for proving".into(), expected: k, found: params.k() });
+    }
+    check_fits(circuit, k)?;
+    circuit.ctx.check().map_err(ProverError::Witness)
+}
+
 /// Proves `circuit` with public `instances` (which must equal
 /// `instance_values(&circuit.ctx)`: the binding, then the packed inputs and outputs). `params` must be the SRS
 /// the key was generated with, at the key's size.
@@ -72,12 +83,7 @@ pub fn prove_on(
     rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
     device.check_available()?;
-    let k = pk.get_vk().get_domain().k();
-    if params.k() != k {
-        return Err(ProverError::KMismatch { what: "the SRS given for proving".into(), expected: k, found: params.k() });
-    }
-    check_fits(circuit, k)?;
-    circuit.ctx.check().map_err(ProverError::Witness)?;
+    check_ready(params, pk, circuit)?;
     let own = instance_values(&circuit.ctx);
     if own.as_slice() != instances {
         let index = own.iter().zip(instances).position(|(a, b)| a != b).unwrap_or(own.len().min(instances.len()));
