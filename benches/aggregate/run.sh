@@ -4,7 +4,8 @@
 # keys at 2^k rows, aggregation proof, native + in-process EVM verification). Prints a markdown
 # table with wall time and peak RSS of the aggregate step. UNSAFE dev SRS (benchmark only).
 # Heavy: about 5 minutes and 6 GB per model at k = 21, 10 minutes and 12 GB at k = 22 on 2 cores.
-# Usage: bash benches/aggregate/run.sh [OUT_DIR] [model:k ...]
+# Usage: bash benches/aggregate/run.sh [OUT_DIR] [model:k ...]   (the README rows at k 23:
+#   bash benches/aggregate/run.sh out/aggregate digits_mlp_int8:23 digits_cnn:23 identity_match:23; 17 GB)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash verifier-contract/install.sh >&2
