@@ -38,25 +38,37 @@ pub const AUTO_SHAPES: [Shape; 7] = [
 pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Result<Settings> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
     let graph = import_file(model, &opts)?;
-    let inputs = reference_inputs(&graph);
-    // the Poseidon gadget of hashed tensors needs 6 advice columns
-    let hashing = graph.has_hashed();
-    let auto = AUTO_SHAPES.iter().copied().filter(|s| !hashing || s.width >= zkinfer_circuits::layout::poseidon::MIN_WIDTH).collect();
+    // Interpolated tables need fewer table rows but more rows per element, and only the
+    // whole layout shows which wins: compile with direct tables too, and keep the faster
+    // (the interpolated one, at least as accurate, on a tie).
+    let mut variants = vec![(opts.clone(), graph)];
+    if opts.interpolate && variants[0].1.nodes.iter().any(|n| matches!(n.op, zkinfer_circuits::ops::Op::Interp(_))) {
+        let direct = ImportOptions { interpolate: false, ..opts.clone() };
+        let g = import_file(model, &direct)?;
+        variants.push((direct, g));
+    }
     let limit = cost::EIP170_LIMIT * 98 / 100;
     // (does not fit the verifier limit, predicted seconds): smaller is better; only the best
     // layout so far is kept in memory
-    let mut best: Option<((bool, f64), u32, ModelCircuit, Cost)> = None;
-    for sh in shape.map_or(auto, |s| vec![s]) {
-        let circuit = ModelCircuit { ctx: lay_out(&graph, &inputs, sh)? };
-        let k = sizing::k_for(&circuit);
-        let c = Cost::of(&circuit, k, graph.num_instances());
-        let fits = c.verifier_bytes <= limit;
-        let key = (!fits, c.prove_seconds);
-        if best.as_ref().map_or(true, |(b, ..)| key < *b) {
-            best = Some((key, k, circuit, c));
+    let mut best: Option<((bool, f64), u32, ModelCircuit, Cost, usize)> = None;
+    for (v, (_, graph)) in variants.iter().enumerate() {
+        let inputs = reference_inputs(graph);
+        // the Poseidon gadget of hashed tensors needs 6 advice columns
+        let hashing = graph.has_hashed();
+        let auto = AUTO_SHAPES.iter().copied().filter(|s| !hashing || s.width >= zkinfer_circuits::layout::poseidon::MIN_WIDTH).collect();
+        for sh in shape.map_or(auto, |s| vec![s]) {
+            let circuit = ModelCircuit { ctx: lay_out(graph, &inputs, sh)? };
+            let k = sizing::k_for(&circuit);
+            let c = Cost::of(&circuit, k, graph.num_instances());
+            let fits = c.verifier_bytes <= limit;
+            let key = (!fits, c.prove_seconds);
+            if best.as_ref().map_or(true, |(b, ..)| key < *b) {
+                best = Some((key, k, circuit, c, v));
+            }
         }
     }
-    let (_, k, circuit, cost) = best.context("no circuit shape to try")?;
+    let (_, k, circuit, cost, v) = best.context("no circuit shape to try")?;
+    let (opts, graph) = variants.swap_remove(v);
     let shape = circuit.ctx.shape;
     Ok(Settings {
         format: SETTINGS_FORMAT.into(),

@@ -32,7 +32,7 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
     if inputs.len() != g.inputs.len() {
         return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
     }
-    let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_)));
+    let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_) | crate::ops::Op::Interp(_)));
     let hash = g.has_hashed();
     let dot = !g.params.is_empty();
     if hash && shape.width < poseidon::MIN_WIDTH {

@@ -399,3 +399,76 @@ fn imported_models_with_hashed_weights() {
     let e = import_file(&dir.join("gru/model.onnx"), &hashed).expect_err("recurrent refused");
     assert!(e.to_string().contains("recurrent layers"), "{e}");
 }
+
+/// Interpolated tables: layout equals the reference, every sampled cell is constrained, and
+/// the one decomposition a lookup alone would allow besides the honest one (`h + 1` with
+/// `l - 256`, every other cell made consistent with it) is stopped by the limb range check.
+#[test]
+fn interpolated_tables_are_sound() {
+    use crate::ops::Interp;
+    // an irregular sampled curve; inputs span [-700, 900]: coarse points -3..=3
+    let (mut g, x) = input_graph(vec![1, 40], -700, 900);
+    let pts: Vec<i64> = vec![5000, 100, 900, -300, 2000, 2500, 1200, 4000];
+    let d: Vec<i64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
+    let it = Interp { input: x, func: "test".into(), lo: -3, y0: pts[..7].to_vec(), d };
+    let y = g.add_node("interp", Op::Interp(it.clone())).expect("interp");
+    output(&mut g, y);
+    let mut input = random(vec![1, 40], -700, 900, 3);
+    input.data[..6].copy_from_slice(&[-700, 900, -256, 255, 0, 256]);
+    // the reference: 256·y0 + l·d with floor division
+    let out = exec::outputs(&g, std::slice::from_ref(&input)).expect("runs");
+    for (&v, &o) in input.data.iter().zip(&out[0].data) {
+        let (h, l) = (v.div_euclid(256), v.rem_euclid(256));
+        let i = (h + 3) as usize;
+        assert_eq!(o, 256 * pts[i] + l * (pts[i + 1] - pts[i]), "x = {v}");
+    }
+    check_graph(&g, std::slice::from_ref(&input), 200);
+
+    // the alternative decomposition of element 5 (x = 256: h = 1, l = 0 -> h = 2, l = -256),
+    // with a private output so that the forged value has no copies to keep consistent
+    g.outputs[0].visibility = crate::ir::Visibility::Private;
+    let ctx = lay_out(&g, std::slice::from_ref(&input), Shape::default()).expect("layout");
+    let start = ctx.node_start[0] + 4 * 5;
+    let mut bad = ctx.clone();
+    let set = |ctx: &mut super::ctx::LayoutCtx, from: i128, to: i128, rows: std::ops::Range<usize>| {
+        for r in rows {
+            for x in bad_cells(&mut ctx.rows[r]) {
+                if x.val == from {
+                    x.val = to;
+                }
+            }
+        }
+    };
+    fn bad_cells(row: &mut super::ctx::Row) -> impl Iterator<Item = &mut super::ctx::XCell> {
+        row.x.iter_mut().flatten()
+    }
+    let (h, h2) = (1i128, 2i128);
+    let (y0, d0) = (pts[4] as i128, (pts[5] - pts[4]) as i128);
+    let (y1, d1) = (pts[5] as i128, (pts[6] - pts[5]) as i128);
+    // row A: x - 256·h - l: the limb (lookup column 0) becomes -256, h becomes 2
+    assert_eq!(bad.rows[start].x[0].map(|c| (c.val, c.lookup)), Some((0, true)));
+    bad.rows[start].x[0].as_mut().expect("limb").val = -256;
+    set(&mut bad, h, h2, start..start + 3);
+    bad.rows[start + 1].x[1].as_mut().expect("y0").val = y1;
+    bad.rows[start + 2].x[1].as_mut().expect("d").val = d1;
+    // the product row: l·d + 256·y0
+    let prod = &mut bad.rows[start + 3];
+    assert_eq!(prod.x[0].map(|c| c.val), Some(0));
+    assert_eq!((prod.x[1].map(|c| c.val), prod.x[2].map(|c| c.val)), (Some(d0), Some(y0)));
+    prod.x[0].as_mut().expect("l").val = -256;
+    prod.x[1].as_mut().expect("d").val = d1;
+    prod.x[2].as_mut().expect("y0").val = y1;
+    let forged = -256 * d1 + 256 * y1;
+    prod.out = Some(forged);
+    assert_ne!(forged, out[0].data[5] as i128, "the forgery changes the output");
+    let err = bad.check().expect_err("the forged limb is out of range");
+    assert!(err.contains("limb -256 out of range"), "{err}");
+    let inst = instance_values(&ctx);
+    let k = k_for(ModelCircuit { ctx: ctx.clone() }.rows());
+    let res = MockProver::run(k, &ModelCircuit { ctx: bad }, vec![inst]).expect("mock runs").verify();
+    let failures = res.expect_err("the forged decomposition is rejected");
+    assert!(
+        failures.iter().all(|f| matches!(f, halo2_proofs::dev::VerifyFailure::Lookup { name, .. } if *name == "range")),
+        "only the range lookup fails: {failures:?}"
+    );
+}

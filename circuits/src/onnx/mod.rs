@@ -55,6 +55,12 @@ pub struct ImportOptions {
     /// rows. `zkinfer calibrate` tries 14 and 16 when the default misses its tolerance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_bits: Option<u32>,
+    /// Let smooth tabulated functions interpolate linearly between the points of a coarse
+    /// table ([`crate::ops::Interp`]) where that needs fewer rows at equal or better
+    /// accuracy. On by default; settings written before it existed read as off, so their
+    /// circuits (and keys) stay the same.
+    #[serde(default)]
+    pub interpolate: bool,
 }
 
 /// Visibility of the model's inputs and outputs, chosen at compile time.
@@ -109,7 +115,7 @@ impl VisibilityOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false, visibility: Default::default(), weight_bits: None, table_bits: None }
+        ImportOptions { input_scale_bits: 12, param_scale_bits: 12, act_scale_bits: 12, act_bits: 24, ranges: Default::default(), probing: false, visibility: Default::default(), weight_bits: None, table_bits: None, interpolate: true }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod conv;
 pub mod dense;
 pub mod div;
+pub mod interp;
 pub mod max_pool;
 pub mod mul;
 pub mod rescale;
@@ -24,6 +25,7 @@ use crate::layout::{ctx::LayoutCtx, CellTensor};
 pub use conv::Conv;
 pub use dense::{Dense, WitnessParams};
 pub use div::Div;
+pub use interp::Interp;
 pub use max_pool::MaxPool;
 pub use mul::Mul;
 pub use sqrt::Sqrt;
@@ -44,6 +46,7 @@ pub enum Op {
     Reshape(Reshape),
     Wire(Wire),
     Table(Table),
+    Interp(Interp),
     Mul(Mul),
     Div(Div),
     Sqrt(Sqrt),
@@ -63,6 +66,7 @@ macro_rules! dispatch {
             Op::Reshape($op) => $e,
             Op::Wire($op) => $e,
             Op::Table($op) => $e,
+            Op::Interp($op) => $e,
             Op::Mul($op) => $e,
             Op::Div($op) => $e,
             Op::Sqrt($op) => $e,
@@ -81,6 +85,7 @@ impl Op {
             Op::Reshape(_) => "Reshape",
             Op::Wire(_) => "Wire",
             Op::Table(_) => "Table",
+            Op::Interp(_) => "Interp",
             Op::Mul(_) => "Mul",
             Op::Div(_) => "Div",
             Op::Sqrt(_) => "Sqrt",

@@ -30,6 +30,11 @@ pub struct Args {
     /// of two, at most 16 (default 12): finer is more accurate and needs more rows.
     #[arg(long)]
     table_bits: Option<u32>,
+    /// Always tabulate nonlinear functions point by point. By default a smooth function
+    /// interpolates linearly between the points of a coarse table where that needs fewer
+    /// rows at equal or better accuracy.
+    #[arg(long)]
+    no_interpolate: bool,
     /// Advice columns of the multiply-accumulate gate (default: chosen from the model size).
     #[arg(long, requires = "lookup_width")]
     width: Option<usize>,
@@ -79,7 +84,7 @@ fn parse_named(s: &str) -> std::result::Result<(String, Visibility), String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), weight_bits: a.vis.weight_bits, table_bits: a.table_bits, ..ImportOptions::default() };
+    let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), weight_bits: a.vis.weight_bits, table_bits: a.table_bits, interpolate: !a.no_interpolate, ..ImportOptions::default() };
     let shape = match (a.width, a.lookup_width) {
         (Some(width), Some(lookup_width)) => Some(Shape::new(width, lookup_width)),
         _ => None,

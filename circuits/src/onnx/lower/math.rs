@@ -9,7 +9,8 @@
 //! HardSigmoid, Abs, Min/Max) are exact. A nonlinear `f` with linear tails is split as
 //! `f(x) = a·x + b·relu(x) + g(x)` where `g` is constant outside a bounded interval: the
 //! linear part stays exact at the activation precision and only `g` is tabulated, on a grid
-//! of at most 2^table_bits points over that interval.
+//! of at most 2^table_bits points over that interval, or interpolated between the points of
+//! a coarse table ([`Interp`]) where that needs fewer rows at no loss of accuracy.
 
 use super::super::attrs::{self, node_name};
 use super::super::consts::{Const, ConstData};
@@ -21,7 +22,8 @@ use super::wiring::{broadcast_shapes, broadcast_to, const_tensor};
 use super::{need, unsupported_use, Ins};
 use crate::error::Result;
 use crate::ir::bound_bits;
-use crate::ops::{Div, Mul, Op, Sqrt, Table};
+use crate::ops::interp::INTERP_BITS;
+use crate::ops::{Div, Interp, Mul, Op, Sqrt, Table};
 
 /// Largest grid (as a power of two) a tabulated function gets by default
 /// ([`crate::onnx::ImportOptions::table_bits`] overrides it).
@@ -677,16 +679,38 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
         ));
     }
     let (qlo, qhi) = ((lo / step).floor() as i64, (hi / step).ceil() as i64);
-    let tq = lw.materialize(&r, QTarget { scale: step, zp: 0, lo: qlo, hi: qhi }, false, &format!("{name}/grid"))?;
-    lw.g.probes.push(crate::ir::Probe { name: name.clone(), value: tq.id, scale: step, zero_point: 0 });
     let slope_part = |z: f64| spec.neg * z + (spec.pos - spec.neg) * z.max(0.0);
-    let xs: Vec<f64> = (qlo..=qhi).map(|v| { let z = v as f64 * step; f(z) - slope_part(z) }).collect();
+    let gfn = |z: f64| f(z) - slope_part(z);
+    let xs: Vec<f64> = (qlo..=qhi).map(|v| gfn(v as f64 * step)).collect();
     let xs = fill_nonfinite(xs);
     let eo = out_scale_bits(lw, &xs);
     let s = (eo as f64).exp2();
-    let values = xs.iter().map(|v| (v * s).round() as i64).collect();
-    let id = lw.g.add_node(&name, Op::Table(Table { input: tq.id, func, lo: qlo, values }))?;
-    let mut parts = vec![(Real::of(id, 0, 1.0 / s), 1.0)];
+    let plan = if lw.opts.interpolate && !lw.opts.probing {
+        let n = crate::ir::tensor::numel(&lw.g.info(r.terms[0].id).shape);
+        interp_plan(&gfn, lo, hi, &xs, s, lw.opts.act_bits, n)
+    } else {
+        None
+    };
+    let table_out = match plan {
+        Some(p) => {
+            let tq = lw.materialize(&r, QTarget { scale: p.step, zp: 0, lo: p.qlo, hi: p.qhi }, false, &format!("{name}/grid"))?;
+            lw.g.probes.push(crate::ir::Probe { name: name.clone(), value: tq.id, scale: p.step, zero_point: 0 });
+            let id = lw.g.add_node(&format!("{name}/interp"), Op::Interp(Interp { input: tq.id, func, lo: p.hlo, y0: p.y0, d: p.d }))?;
+            // back to the table values' scale (from 256 times it), rounding half up
+            let i = lw.g.info(id);
+            let (ylo, yhi) = (i.lo.div_euclid(INTERP_STEP), (i.hi + INTERP_STEP - 1).div_euclid(INTERP_STEP));
+            let y = lw.materialize(&Real::of(id, 0, 1.0 / (s * INTERP_STEP as f64)), QTarget { scale: 1.0 / s, zp: 0, lo: ylo, hi: yhi }, false, &name)?;
+            Real::of(y.id, 0, 1.0 / s)
+        }
+        None => {
+            let tq = lw.materialize(&r, QTarget { scale: step, zp: 0, lo: qlo, hi: qhi }, false, &format!("{name}/grid"))?;
+            lw.g.probes.push(crate::ir::Probe { name: name.clone(), value: tq.id, scale: step, zero_point: 0 });
+            let values = xs.iter().map(|v| (v * s).round() as i64).collect();
+            let id = lw.g.add_node(&name, Op::Table(Table { input: tq.id, func, lo: qlo, values }))?;
+            Real::of(id, 0, 1.0 / s)
+        }
+    };
+    let mut parts = vec![(table_out, 1.0)];
     if spec.neg != 0.0 || spec.pos != 0.0 {
         let rs = lw.settle(r.clone(), &format!("{name}/x"))?;
         if spec.neg != 0.0 {
@@ -698,6 +722,78 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
         }
     }
     Ok(Sym::Real(lin(lw, n, &parts)?))
+}
+
+const INTERP_STEP: i64 = 1 << INTERP_BITS;
+
+/// Rows an interpolated element costs beyond a direct table's one lookup: the
+/// decomposition, a second lookup, the product, the rescale back and a wider grid.
+const INTERP_EXTRA_ROWS: usize = 12;
+
+/// An interpolated table ([`Interp`]): the fine grid `step` with its clamped range
+/// `[qlo, qhi]`, and the coarse points `hlo, hlo + 1, ...` with values and differences.
+struct InterpPlan {
+    step: f64,
+    qlo: i64,
+    qhi: i64,
+    hlo: i64,
+    y0: Vec<i64>,
+    d: Vec<i64>,
+}
+
+/// The coarsest interpolated table of `g` over `[lo, hi]` whose estimated worst error is at
+/// most the direct table's (`direct`: its values at its grid, output scale `s`), if it
+/// needs fewer rows for `n` elements; `None` keeps the direct table.
+///
+/// Errors (in real units): a direct table is off by half a step of the function between
+/// neighbouring points plus the output's rounding; an interpolated one by half a fine step
+/// of slope, the worst gap between the interpolant and `g` (sampled at the quarter points of
+/// every interval, so a jump anywhere is seen) and its two roundings. A function that is
+/// not finite at every coarse point keeps its direct table.
+fn interp_plan(g: &dyn Fn(f64) -> f64, lo: f64, hi: f64, direct: &[f64], s: f64, act_bits: u32, n: usize) -> Option<InterpPlan> {
+    let direct_err = direct.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f64::max) / 2.0 + 0.5 / s;
+    let budget = direct.len().checked_sub(INTERP_EXTRA_ROWS.saturating_mul(n))?;
+    if !(direct_err.is_finite() && hi > lo) {
+        return None;
+    }
+    let e0 = ((direct.len().max(2) - 1) as f64 / (hi - lo)).log2().floor() as i32;
+    let fine_max = 1i64 << act_bits.min(40);
+    for e in e0..=e0 + 20 {
+        let step = (-(e as f64)).exp2();
+        let (qlo, qhi) = ((lo / step).floor() as i64, (hi / step).ceil() as i64);
+        if qhi - qlo >= fine_max {
+            return None;
+        }
+        let (hlo, hhi) = (qlo.div_euclid(INTERP_STEP), qhi.div_euclid(INTERP_STEP));
+        let intervals = (hhi - hlo + 1) as usize;
+        if 2 * intervals >= budget || intervals > crate::ops::table::MAX_TABLE {
+            return None;
+        }
+        let c = step * INTERP_STEP as f64;
+        let pts: Vec<f64> = (hlo..=hhi + 1).map(|h| g(h as f64 * c)).collect();
+        if pts.iter().any(|v| !v.is_finite()) {
+            // a singularity (e.g. log at 0) in reach: keep the direct table
+            return None;
+        }
+        let q: Vec<i64> = pts.iter().map(|v| (v * s).round() as i64).collect();
+        let d: Vec<i64> = q.windows(2).map(|w| w[1] - w[0]).collect();
+        let y0 = q[..intervals].to_vec();
+        let slope = d.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0) as f64 / INTERP_STEP as f64 / s / 2.0;
+        let mut gap: f64 = 0.0;
+        for (i, (&a, &b)) in y0.iter().zip(&d).enumerate() {
+            for u in [0.25, 0.5, 0.75] {
+                let z = ((hlo + i as i64) as f64 + u) * c;
+                let v = g(z);
+                if v.is_finite() {
+                    gap = gap.max(((a as f64 + u * b as f64) / s - v).abs());
+                }
+            }
+        }
+        if slope + gap + 1.0 / s <= direct_err {
+            return Some(InterpPlan { step, qlo, qhi, hlo, y0, d });
+        }
+    }
+    None
 }
 
 fn fill_nonfinite(mut v: Vec<f64>) -> Vec<f64> {
