@@ -44,8 +44,11 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
     let mut variants = vec![(opts.clone(), graph)];
     if opts.interpolate && variants[0].1.nodes.iter().any(|n| matches!(n.op, zkinfer_circuits::ops::Op::Interp(_))) {
         let direct = ImportOptions { interpolate: false, ..opts.clone() };
-        let g = import_file(model, &direct)?;
-        variants.push((direct, g));
+        // (a direct variant that does not import, e.g. a table over the size limit, is no
+        // candidate)
+        if let Ok(g) = import_file(model, &direct) {
+            variants.push((direct, g));
+        }
     }
     let limit = cost::EIP170_LIMIT * 98 / 100;
     // (does not fit the verifier limit, predicted seconds): smaller is better; only the best
@@ -57,7 +60,12 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
         let hashing = graph.has_hashed();
         let auto = AUTO_SHAPES.iter().copied().filter(|s| !hashing || s.width >= zkinfer_circuits::layout::poseidon::MIN_WIDTH).collect();
         for sh in shape.map_or(auto, |s| vec![s]) {
-            let circuit = ModelCircuit { ctx: lay_out(graph, &inputs, sh)? };
+            let circuit = match lay_out(graph, &inputs, sh) {
+                Ok(ctx) => ModelCircuit { ctx },
+                // the first variant's errors are the model's; the direct one is an alternative
+                Err(_) if v > 0 => continue,
+                Err(e) => return Err(e.into()),
+            };
             let k = sizing::k_for(&circuit);
             let c = Cost::of(&circuit, k, graph.num_instances());
             let fits = c.verifier_bytes <= limit;

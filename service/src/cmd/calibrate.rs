@@ -160,7 +160,8 @@ fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[
     let s = pipeline::compile(model, opts.clone(), None)?;
     let err = max_error(&s.graph, data, want)?;
     let prove_s = s.cost.as_ref().map_or(f64::INFINITY, |c| c.prove_seconds);
-    Ok(Candidate { bits, act_needed, opts, k: s.k, rows: s.rows, prove_s, err })
+    // the options compile kept (with or without interpolated tables): what was measured
+    Ok(Candidate { bits, act_needed, opts: s.options.clone(), k: s.k, rows: s.rows, prove_s, err })
 }
 
 /// Finer function-table grids tried when no candidate meets the tolerance.
@@ -169,11 +170,12 @@ const FINER_TABLE_BITS: [u32; 2] = [14, 16];
 /// `base` (a calibrated candidate's options) with function tables of up to `2^table_bits`
 /// points.
 fn finer_tables(model: &std::path::Path, bits: u32, act_needed: u32, base: &ImportOptions, table_bits: u32, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<Candidate> {
-    let opts = ImportOptions { table_bits: Some(table_bits), ..base.clone() };
+    let opts = ImportOptions { table_bits: Some(table_bits), interpolate: true, ..base.clone() };
     let s = pipeline::compile(model, opts.clone(), None)?;
     let err = max_error(&s.graph, data, want)?;
     let prove_s = s.cost.as_ref().map_or(f64::INFINITY, |c| c.prove_seconds);
-    Ok(Candidate { bits, act_needed, opts, k: s.k, rows: s.rows, prove_s, err })
+    // the options compile kept (with or without interpolated tables): what was measured
+    Ok(Candidate { bits, act_needed, opts: s.options.clone(), k: s.k, rows: s.rows, prove_s, err })
 }
 
 /// The resources-target choice over the default candidate precisions, quietly: the

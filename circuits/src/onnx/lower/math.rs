@@ -685,8 +685,11 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
     let xs = fill_nonfinite(xs);
     let eo = out_scale_bits(lw, &xs);
     let s = (eo as f64).exp2();
-    let plan = if lw.opts.interpolate && !lw.opts.probing {
-        let n = crate::ir::tensor::numel(&lw.g.info(r.terms[0].id).shape);
+    // a single-term input on exactly this grid is looked up without rounding: the direct
+    // table is then exact up to its output rounding, and interpolation could only add error
+    let exact_input = r.terms.len() == 1 && g == step;
+    let plan = if lw.opts.interpolate && !lw.opts.probing && !exact_input {
+        let n = r.terms.first().map_or(usize::MAX, |t| crate::ir::tensor::numel(&lw.g.info(t.id).shape));
         interp_plan(&gfn, lo, hi, &xs, s, lw.opts.act_bits, n)
     } else {
         None
@@ -758,7 +761,7 @@ fn interp_plan(g: &dyn Fn(f64) -> f64, lo: f64, hi: f64, direct: &[f64], s: f64,
     }
     let e0 = ((direct.len().max(2) - 1) as f64 / (hi - lo)).log2().floor() as i32;
     let fine_max = 1i64 << act_bits.min(40);
-    for e in e0..=e0 + 20 {
+    for e in e0.max(-30)..=(e0 + 20).min(40) {
         let step = (-(e as f64)).exp2();
         let (qlo, qhi) = ((lo / step).floor() as i64, (hi / step).ceil() as i64);
         if qhi - qlo >= fine_max {
@@ -776,6 +779,10 @@ fn interp_plan(g: &dyn Fn(f64) -> f64, lo: f64, hi: f64, direct: &[f64], s: f64,
             return None;
         }
         let q: Vec<i64> = pts.iter().map(|v| (v * s).round() as i64).collect();
+        if q.iter().any(|v| v.unsigned_abs() > 1 << 40) {
+            // keeps 256·y0 + l·d and its bounds far from i64 overflow
+            return None;
+        }
         let d: Vec<i64> = q.windows(2).map(|w| w[1] - w[0]).collect();
         let y0 = q[..intervals].to_vec();
         let slope = d.iter().map(|x| x.unsigned_abs()).max().unwrap_or(0) as f64 / INTERP_STEP as f64 / s / 2.0;
