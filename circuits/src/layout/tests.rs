@@ -430,25 +430,17 @@ fn interpolated_tables_are_sound() {
     let ctx = lay_out(&g, std::slice::from_ref(&input), Shape::default()).expect("layout");
     let start = ctx.node_start[0] + 4 * 5;
     let mut bad = ctx.clone();
-    let set = |ctx: &mut super::ctx::LayoutCtx, from: i128, to: i128, rows: std::ops::Range<usize>| {
-        for r in rows {
-            for x in bad_cells(&mut ctx.rows[r]) {
-                if x.val == from {
-                    x.val = to;
-                }
-            }
-        }
-    };
-    fn bad_cells(row: &mut super::ctx::Row) -> impl Iterator<Item = &mut super::ctx::XCell> {
-        row.x.iter_mut().flatten()
-    }
     let (h, h2) = (1i128, 2i128);
     let (y0, d0) = (pts[4] as i128, (pts[5] - pts[4]) as i128);
     let (y1, d1) = (pts[5] as i128, (pts[6] - pts[5]) as i128);
     // row A: x - 256·h - l: the limb (lookup column 0) becomes -256, h becomes 2
     assert_eq!(bad.rows[start].x[0].map(|c| (c.val, c.lookup)), Some((0, true)));
     bad.rows[start].x[0].as_mut().expect("limb").val = -256;
-    set(&mut bad, h, h2, start..start + 3);
+    for x in bad.rows[start..start + 3].iter_mut().flat_map(|row| row.x.iter_mut().flatten()) {
+        if x.val == h {
+            x.val = h2;
+        }
+    }
     bad.rows[start + 1].x[1].as_mut().expect("y0").val = y1;
     bad.rows[start + 2].x[1].as_mut().expect("d").val = d1;
     // the product row: l·d + 256·y0

@@ -157,11 +157,16 @@ fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[
         }
     }
     // pass 2: the calibrated circuit
-    let s = pipeline::compile(model, opts.clone(), None)?;
+    measure(model, opts, bits, act_needed, data, want)
+}
+
+/// Compiles `opts` and measures the circuit's error on the sample data. The candidate keeps
+/// the options compile settled on (with or without interpolated tables): what was measured.
+fn measure(model: &std::path::Path, opts: ImportOptions, bits: u32, act_needed: u32, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<Candidate> {
+    let s = pipeline::compile(model, opts, None)?;
     let err = max_error(&s.graph, data, want)?;
     let prove_s = s.cost.as_ref().map_or(f64::INFINITY, |c| c.prove_seconds);
-    // the options compile kept (with or without interpolated tables): what was measured
-    Ok(Candidate { bits, act_needed, opts: s.options.clone(), k: s.k, rows: s.rows, prove_s, err })
+    Ok(Candidate { bits, act_needed, opts: s.options, k: s.k, rows: s.rows, prove_s, err })
 }
 
 /// Finer function-table grids tried when no candidate meets the tolerance.
@@ -171,11 +176,7 @@ const FINER_TABLE_BITS: [u32; 2] = [14, 16];
 /// points.
 fn finer_tables(model: &std::path::Path, bits: u32, act_needed: u32, base: &ImportOptions, table_bits: u32, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<Candidate> {
     let opts = ImportOptions { table_bits: Some(table_bits), interpolate: true, ..base.clone() };
-    let s = pipeline::compile(model, opts.clone(), None)?;
-    let err = max_error(&s.graph, data, want)?;
-    let prove_s = s.cost.as_ref().map_or(f64::INFINITY, |c| c.prove_seconds);
-    // the options compile kept (with or without interpolated tables): what was measured
-    Ok(Candidate { bits, act_needed, opts: s.options.clone(), k: s.k, rows: s.rows, prove_s, err })
+    measure(model, opts, bits, act_needed, data, want)
 }
 
 /// The resources-target choice over the default candidate precisions, quietly: the

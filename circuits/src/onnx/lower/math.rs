@@ -694,10 +694,11 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
     } else {
         None
     };
+    let (gstep, glo, ghi) = plan.as_ref().map_or((step, qlo, qhi), |p| (p.step, p.qlo, p.qhi));
+    let tq = lw.materialize(&r, QTarget { scale: gstep, zp: 0, lo: glo, hi: ghi }, false, &format!("{name}/grid"))?;
+    lw.g.probes.push(crate::ir::Probe { name: name.clone(), value: tq.id, scale: gstep, zero_point: 0 });
     let table_out = match plan {
         Some(p) => {
-            let tq = lw.materialize(&r, QTarget { scale: p.step, zp: 0, lo: p.qlo, hi: p.qhi }, false, &format!("{name}/grid"))?;
-            lw.g.probes.push(crate::ir::Probe { name: name.clone(), value: tq.id, scale: p.step, zero_point: 0 });
             let id = lw.g.add_node(&format!("{name}/interp"), Op::Interp(Interp { input: tq.id, func, lo: p.hlo, y0: p.y0, d: p.d }))?;
             // back to the table values' scale (from 256 times it), rounding half up
             let i = lw.g.info(id);
@@ -706,8 +707,6 @@ pub fn table_fn(lw: &mut Lowering, n: &NodeProto, x: &Sym, f: &dyn Fn(f64) -> f6
             Real::of(y.id, 0, 1.0 / s)
         }
         None => {
-            let tq = lw.materialize(&r, QTarget { scale: step, zp: 0, lo: qlo, hi: qhi }, false, &format!("{name}/grid"))?;
-            lw.g.probes.push(crate::ir::Probe { name: name.clone(), value: tq.id, scale: step, zero_point: 0 });
             let values = xs.iter().map(|v| (v * s).round() as i64).collect();
             let id = lw.g.add_node(&name, Op::Table(Table { input: tq.id, func, lo: qlo, values }))?;
             Real::of(id, 0, 1.0 / s)
