@@ -25,7 +25,7 @@ pub mod verify;
 
 pub use error::{ProverError, Result};
 pub use keys::{keygen, vk_hash};
-pub use prove::{prove, prove_on, Device};
+pub use prove::{prove, prove_on, prove_owned, Device};
 pub use sizing::k_for_rows;
 pub use verify::{verify, Verdict};
 

@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2_proofs::plonk::{create_proof, ProvingKey};
+use halo2_proofs::plonk::{create_proof, create_proof_from_advice, synthesize_witness, ProvingKey};
 use halo2_proofs::poly::commitment::Params;
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
@@ -14,6 +14,7 @@ use rand::RngCore;
 use snark_verifier_sdk::snark_verifier::loader::native::NativeLoader;
 use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
 use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
+use zkinfer_circuits::layout::witness;
 
 use crate::error::{ProverError, Result};
 use crate::sizing::check_fits;
@@ -82,18 +83,46 @@ pub fn prove_on(
     instances: &[Fr],
     rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
-    device.check_available()?;
-    check_ready(params, pk, circuit)?;
-    let own = instance_values(&circuit.ctx);
-    if own.as_slice() != instances {
-        let index = own.iter().zip(instances).position(|(a, b)| a != b).unwrap_or(own.len().min(instances.len()));
-        return Err(ProverError::InstanceMismatch { index, len: own.len() });
-    }
-    let columns: [&[Fr]; 1] = [instances];
+    let columns: [&[Fr]; 1] = [checked(device, params, pk, circuit, instances)?];
     #[cfg(feature = "cuda")]
     if device == Device::Cuda {
         return crate::cuda::prove(params, pk, circuit, &columns, rng);
     }
+    let advice = advice_for(params, pk, circuit)?;
+    prove_advice(params, pk, columns[0], advice, rng)
+}
+
+/// [`prove_on`], consuming the circuit: on the CPU the layout is dropped once its advice
+/// columns are built, so it does not stay in memory while the proof is computed.
+pub fn prove_owned(
+    device: Device,
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: ModelCircuit,
+    instances: &[Fr],
+    rng: impl RngCore + Send,
+) -> Result<Vec<u8>> {
+    let columns: [&[Fr]; 1] = [checked(device, params, pk, &circuit, instances)?];
+    #[cfg(feature = "cuda")]
+    if device == Device::Cuda {
+        return crate::cuda::prove(params, pk, &circuit, &columns, rng);
+    }
+    let advice = advice_for(params, pk, &circuit)?;
+    drop(circuit);
+    prove_advice(params, pk, columns[0], advice, rng)
+}
+
+/// The proof halo2's own synthesis pass gives (`create_proof` over the circuit). [`prove`]
+/// builds the same advice columns directly instead, in parallel and in less memory (for the
+/// same rng both commit to the same advice). Kept as the reference the tests compare with.
+pub fn prove_synthesized(
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: &ModelCircuit,
+    instances: &[Fr],
+    rng: impl RngCore + Send,
+) -> Result<Vec<u8>> {
+    let columns: [&[Fr]; 1] = [checked(Device::Cpu, params, pk, circuit, instances)?];
     // Backstop: halo2 panics on some malformed circuits instead of returning an error.
     catch_unwind(AssertUnwindSafe(|| {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());
@@ -102,6 +131,81 @@ pub fn prove_on(
             pk,
             std::slice::from_ref(circuit),
             &[&columns],
+            rng,
+            &mut transcript,
+        )
+        .map_err(|e| ProverError::halo2("proving", e))?;
+        Ok(transcript.finalize())
+    }))
+    .map_err(|p| ProverError::halo2("proving", util::panic_message(&p)))?
+}
+
+/// The advice columns halo2's own synthesis assigns to `circuit` (`synthesize_witness`),
+/// without the blinding rows at the end (zero there). A diagnostic the tests compare
+/// [`witness::advice_columns`] with, cell by cell.
+pub fn synthesized_advice(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, instances: &[Fr]) -> Result<Vec<Vec<Fr>>> {
+    let columns: [&[Fr]; 1] = [checked(Device::Cpu, params, pk, circuit, instances)?];
+    let usable = params.n() as usize - (pk.get_vk().cs().blinding_factors() + 1);
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut transcript = ProofTranscriptWriter::init(Vec::new());
+        let (_, advice, _) = synthesize_witness::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+            params,
+            pk,
+            std::slice::from_ref(circuit),
+            &[&columns],
+            rand::rngs::OsRng,
+            &mut transcript,
+        )
+        .map_err(|e| ProverError::halo2("synthesis", e))?;
+        let single = advice.into_iter().next().ok_or_else(|| ProverError::halo2("synthesis", "no advice"))?;
+        Ok(single
+            .advice_values
+            .iter()
+            .map(|col| {
+                let mut v = col.to_vec();
+                v[usable..].iter_mut().for_each(|c| *c = Fr::zero());
+                v
+            })
+            .collect())
+    }))
+    .map_err(|p| ProverError::halo2("synthesis", util::panic_message(&p)))?
+}
+
+/// The checks every proof makes first; returns the instances.
+fn checked<'a>(device: Device, params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, instances: &'a [Fr]) -> Result<&'a [Fr]> {
+    device.check_available()?;
+    check_ready(params, pk, circuit)?;
+    let own = instance_values(&circuit.ctx);
+    if own.as_slice() != instances {
+        let index = own.iter().zip(instances).position(|(a, b)| a != b).unwrap_or(own.len().min(instances.len()));
+        return Err(ProverError::InstanceMismatch { index, len: own.len() });
+    }
+    Ok(instances)
+}
+
+/// The circuit's advice columns at the key's size ([`witness::advice_columns`]).
+fn advice_for(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit) -> Result<Vec<Vec<Fr>>> {
+    let advice = witness::advice_columns(&circuit.ctx, params.n() as usize).map_err(ProverError::Witness)?;
+    let expected = pk.get_vk().cs().num_advice_columns();
+    if advice.len() != expected {
+        return Err(ProverError::Invalid { what: "proving key", why: format!("it has {expected} advice columns, the circuit {}", advice.len()) });
+    }
+    Ok(advice)
+}
+
+/// Proves given advice columns (`create_proof_from_advice` on the CPU), one per advice
+/// column at the key's size, with the circuit's public `instances`. Nothing here checks the
+/// witness: [`prove`] builds the columns from a layout it has checked first.
+pub fn prove_advice(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, instances: &[Fr], advice: Vec<Vec<Fr>>, rng: impl RngCore + Send) -> Result<Vec<u8>> {
+    let columns: [&[Fr]; 1] = [instances];
+    // Backstop: halo2 panics (asserts) on some malformed inputs instead of returning an error.
+    catch_unwind(AssertUnwindSafe(|| {
+        let mut transcript = ProofTranscriptWriter::init(Vec::new());
+        create_proof_from_advice::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _>(
+            params,
+            pk,
+            &columns,
+            advice,
             rng,
             &mut transcript,
         )

@@ -173,7 +173,7 @@ pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inpu
     let instances = instance_values(&ctx);
     let circuit = ModelCircuit { ctx };
     phase("prove");
-    let proof = zkinfer_prover::prove::prove_on(device, params, &pk, &circuit, &instances, rand::rngs::OsRng)?;
+    let proof = zkinfer_prover::prove::prove_owned(device, params, &pk, circuit, &instances, rand::rngs::OsRng)?;
     let secs = start.elapsed().as_secs_f64();
     let file = ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, inputs, &outs, &proof, secs)?;
     Ok(Proved { file, private: PrivateValues::new(&header.vk_hash, &s.graph, inputs, &outs) })

@@ -3,16 +3,17 @@
 
 use halo2_proofs::circuit::{Cell, Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::halo2curves::ff::PrimeField;
 use halo2_proofs::plonk::{Advice, Any, Circuit, Column, ConstraintSystem, Error, Expression, Fixed, Instance, TableColumn};
 use halo2_proofs::poly::Rotation;
 
 use super::ctx::{Col, LayoutCtx, Shape, LIMB};
 use super::poseidon::{self, PoseidonConfig};
 
-/// Field element of a signed integer.
+/// Field element of a signed integer. (`from_raw`, one Montgomery multiplication: ff's
+/// default `from_u128` doubles 64 times, and this runs for every cell of a layout.)
 pub fn fe(v: i128) -> Fr {
-    let m = Fr::from_u128(v.unsigned_abs());
+    let a = v.unsigned_abs();
+    let m = Fr::from_raw([a as u64, (a >> 64) as u64, 0, 0]);
     if v < 0 { -m } else { m }
 }
 
@@ -197,8 +198,7 @@ impl Circuit<Fr> for ModelCircuit {
                 for (r, row) in self.ctx.rows.iter().enumerate() {
                     for (j, xc) in row.x.iter().enumerate() {
                         if let Some(xc) = xc {
-                            let v = if xc.inverse { fe(xc.val).invert().unwrap_or(Fr::zero()) } else { fe(xc.val) };
-                            region.assign_advice(config.x[j], r, Value::known(v));
+                            region.assign_advice(config.x[j], r, Value::known(super::witness::x_value(xc)));
                             if xc.lookup {
                                 region.assign_fixed(config.q_range[j], r, one);
                             }
@@ -276,4 +276,24 @@ pub fn instance_values(ctx: &LayoutCtx) -> Vec<Fr> {
         v[h.instance] = crate::hash::digest_in(h.domain, &msg);
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fe;
+    use halo2_proofs::halo2curves::bn256::Fr;
+    use halo2_proofs::halo2curves::ff::PrimeField;
+
+    /// `fe` builds the element from its limbs instead of ff's double-and-add `from_u128`;
+    /// both must agree everywhere, signs and the 64-bit limb boundary included.
+    #[test]
+    fn fe_matches_the_field_embedding() {
+        let edges = [0i128, 1, -1, 2, (1 << 64) - 1, 1 << 64, (1 << 64) + 1, -(1 << 64), i64::MAX as i128, i64::MIN as i128, i128::MAX, i128::MIN, i128::MIN + 1, 0x1234_5678_9abc_def0_1122_3344_5566_7788];
+        for v in edges {
+            let expect = if v < 0 { -Fr::from_u128(v.unsigned_abs()) } else { Fr::from_u128(v as u128) };
+            assert_eq!(fe(v), expect, "{v}");
+        }
+        assert_eq!(fe(-5) + fe(5), Fr::zero());
+        assert_eq!(fe(1 << 62) * fe(1 << 62), fe(1 << 124));
+    }
 }

@@ -1,9 +1,10 @@
 //! Circuit layout: gadgets write virtual rows into a [`LayoutCtx`]; [`circuit`] turns them
-//! into a halo2 circuit.
+//! into a halo2 circuit; [`witness`] builds its advice columns directly for proving.
 
 pub mod circuit;
 pub mod ctx;
 pub mod poseidon;
+pub mod witness;
 #[cfg(test)]
 pub(crate) mod tests;
 

@@ -1,0 +1,75 @@
+//! The advice columns of a laid-out circuit, built straight from its rows: one field vector
+//! per physical advice column (`x[0..width]`, then `out`), of the proving key's length `n`.
+//!
+//! They are exactly the values [`super::circuit::ModelCircuit`]'s `synthesize` assigns (cells
+//! it leaves unassigned are zero), so a proof from them (`create_proof_from_advice`) is the
+//! proof halo2's own synthesis would give for the same randomness; `prover/tests` checks this
+//! byte for byte. What this saves the prover: halo2's synthesis pass keeps every advice cell
+//! as an `Assigned<Fr>` (a possible fraction, 2–3× the size of a field element) next to the
+//! field columns, one serial pass over the whole layout; here the columns are filled in
+//! parallel (rayon), and the caller can drop the layout before the proof starts.
+
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::ff::Field;
+use rayon::prelude::*;
+
+use super::circuit::fe;
+use super::ctx::{LayoutCtx, XCell};
+use super::poseidon::{self, TraceRow};
+
+/// Rows per parallel work item.
+const CHUNK: usize = 1 << 12;
+
+/// The field element an x-cell holds: its value, or for an inverse cell the field inverse of
+/// its value (0 for 0).
+pub fn x_value(xc: &XCell) -> Fr {
+    if xc.inverse { fe(xc.val).invert().unwrap_or(Fr::ZERO) } else { fe(xc.val) }
+}
+
+/// The `width + 1` advice columns of `ctx` at `n` rows. Errors (naming the problem) when the
+/// layout does not fit `n` rows or row 0, the binding's cell, is taken.
+pub fn advice_columns(ctx: &LayoutCtx, n: usize) -> Result<Vec<Vec<Fr>>, String> {
+    let width = ctx.shape.width;
+    if ctx.rows.first().is_none_or(|r| r.x[0].is_some()) {
+        return Err("row 0 must be free for the binding".into());
+    }
+    // the Poseidon traces, after the model's rows (as `synthesize` places them)
+    let traces: Vec<Vec<TraceRow>> = ctx
+        .hashes
+        .par_iter()
+        .map(|h| {
+            let msg: Vec<Fr> = h.cells.iter().map(|c| fe(ctx.value(c.cell))).collect();
+            poseidon::trace(h.domain, &msg)
+        })
+        .collect();
+    let total = ctx.rows.len() + traces.iter().map(Vec::len).sum::<usize>();
+    if total > n {
+        return Err(format!("the layout has {total} rows, the circuit {n}"));
+    }
+    let columns = (0..=width)
+        .into_par_iter()
+        .map(|j| {
+            let mut col = vec![Fr::ZERO; n];
+            col[..ctx.rows.len()].par_chunks_mut(CHUNK).zip(ctx.rows.par_chunks(CHUNK)).for_each(|(cells, rows)| {
+                for (cell, row) in cells.iter_mut().zip(rows) {
+                    let v = if j < width { row.x[j].as_ref().map(x_value) } else { row.out.map(fe) };
+                    if let Some(v) = v {
+                        *cell = v;
+                    }
+                }
+            });
+            if j == 0 {
+                col[0] = ctx.binding;
+            }
+            if j < width && j < 2 * crate::hash::T {
+                let mut at = ctx.rows.len();
+                for row in traces.iter().flatten() {
+                    col[at] = row.x[j];
+                    at += 1;
+                }
+            }
+            col
+        })
+        .collect();
+    Ok(columns)
+}

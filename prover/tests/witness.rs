@@ -1,0 +1,90 @@
+//! The prover's advice columns, built directly from the layout
+//! (`zkinfer_circuits::layout::witness`), are exactly what halo2's synthesis assigns, cell by
+//! cell and as commitments, on imported models that between them use function tables,
+//! inverse cells, dot-product rows and Poseidon digests.
+
+mod common;
+
+use zkinfer_circuits::exec;
+use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
+use zkinfer_circuits::layout::ctx::Shape;
+use zkinfer_circuits::layout::{lay_out, witness};
+use zkinfer_circuits::onnx::{import_file, ImportOptions, VisibilityOptions};
+use zkinfer_prover::{keygen, k_for_rows, prove, prove_owned, srs, verify, Device, Fr, Verdict};
+
+fn circuit(name: &str, opts: &ImportOptions) -> ModelCircuit {
+    let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ops").join(name);
+    let g = import_file(&d.join("model.onnx"), opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("samples.json")).expect("samples")).expect("json");
+    let x: Vec<f64> = s["inputs"][0].as_array().expect("input").iter().map(|v| v.as_f64().expect("number")).collect();
+    let q = exec::quantize_input(&g.inputs[0], &x, true).expect("quantize");
+    ModelCircuit { ctx: lay_out(&g, &[q], Shape::new(6, 2)).unwrap_or_else(|e| panic!("{name}: {e}")) }
+}
+
+#[test]
+fn direct_advice_gives_the_synthesized_proof() {
+    use zkinfer_circuits::ir::WeightVisibility;
+    let hashed = ImportOptions { visibility: VisibilityOptions { weights: WeightVisibility::Hashed, ..Default::default() }, ..Default::default() };
+    let cases = [("gelu", ImportOptions::default()), ("softmax_int8", ImportOptions::default()), ("attention", hashed)];
+    let (mut tables, mut inverses, mut dots, mut hashes) = (false, false, false, false);
+    for (name, opts) in &cases {
+        let mut c = circuit(name, opts);
+        c.ctx.binding = Fr::from(1234);
+        let ctx = &c.ctx;
+        tables |= !ctx.tables.is_empty();
+        hashes |= !ctx.hashes.is_empty();
+        dots |= ctx.rows.iter().any(|r| r.q_dot);
+        inverses |= ctx.rows.iter().flat_map(|r| r.x.iter().flatten()).any(|x| x.inverse && x.val != 0);
+        let instances = instance_values(ctx);
+        let k = k_for_rows(c.rows());
+        let (params, _) = srs::dev_srs(k).expect("dev srs (UNSAFE, tests only)");
+        let pk = keygen(&params, &c).expect("keygen");
+
+        let ours = witness::advice_columns(&c.ctx, 1usize << k).expect("advice");
+        let theirs = zkinfer_prover::prove::synthesized_advice(&params, &pk, &c, &instances).expect("synthesis");
+        assert_eq!(ours.len(), theirs.len(), "{name}: advice column count");
+        for (j, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            if let Some(r) = (0..a.len()).find(|&r| a[r] != b[r]) {
+                panic!("{name}: advice column {j} row {r}: direct {:?}, synthesis {:?}", a[r], b[r]);
+            }
+        }
+
+        // With the same randomness both paths commit to the same advice (same values, same
+        // blinding rows and blinds): the proof opens with those commitments, 64 bytes each.
+        // (The rest of a proof is not reproducible from the rng alone: halo2 draws some
+        // blinding in parallel.) Both proofs verify.
+        let direct = prove(&params, &pk, &c, &instances, common::rng()).expect("prove");
+        let synthesized = zkinfer_prover::prove::prove_synthesized(&params, &pk, &c, &instances, common::rng()).expect("prove via synthesis");
+        let head = 64 * ours.len();
+        assert!(direct.len() == synthesized.len() && direct[..head] == synthesized[..head], "{name}: the direct advice commits to other values than synthesis");
+        assert_eq!(verify(&params, pk.get_vk(), &instances, &direct), Verdict::Valid, "{name}");
+        assert_eq!(verify(&params, pk.get_vk(), &instances, &synthesized), Verdict::Valid, "{name}: via synthesis");
+        eprintln!("{name}: k {k}, {} rows, same advice and commitments both ways, {}-byte proof", c.ctx.rows.len(), direct.len());
+
+        // the consuming variant (used by the service) proves the same, from fresh randomness
+        let owned = prove_owned(Device::Cpu, &params, &pk, c.clone(), &instances, rand::rngs::OsRng).expect("prove_owned");
+        assert_eq!(verify(&params, pk.get_vk(), &instances, &owned), Verdict::Valid, "{name}: prove_owned");
+
+        // a corrupted witness cell gives a proof that does not verify (the direct path has no
+        // MockProver in front of it, only the integer pre-check, which this bypasses)
+        let mut advice = witness::advice_columns(&c.ctx, 1usize << k).expect("advice");
+        let r = (c.ctx.rows.len() / 2..c.ctx.rows.len()).find(|&r| c.ctx.rows[r].q_out).expect("a gate output row");
+        advice[c.ctx.shape.width][r] += Fr::one();
+        let bad = zkinfer_prover::prove::prove_advice(&params, &pk, &instances, advice, common::rng());
+        if let Ok(bad) = bad {
+            assert!(!verify(&params, pk.get_vk(), &instances, &bad).is_valid(), "{name}: proof from a corrupted witness verifies");
+        }
+    }
+    assert!(tables && inverses && dots && hashes, "coverage lost: tables {tables}, inverses {inverses}, dots {dots}, hashes {hashes}");
+}
+
+#[test]
+fn advice_columns_reject_what_does_not_fit() {
+    let c = circuit("gelu", &ImportOptions::default());
+    let e = witness::advice_columns(&c.ctx, c.ctx.rows.len() - 1).expect_err("too few rows");
+    assert!(e.contains("rows"), "{e}");
+    let mut bad = c.ctx.clone();
+    bad.rows[0].x[0] = Some(Default::default());
+    let e = witness::advice_columns(&bad, 1 << 12).expect_err("row 0 taken");
+    assert!(e.contains("binding"), "{e}");
+}
