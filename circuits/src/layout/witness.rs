@@ -2,9 +2,9 @@
 //! per physical advice column (`x[0..width]`, then `out`), of the proving key's length `n`.
 //!
 //! They are exactly the values [`super::circuit::ModelCircuit`]'s `synthesize` assigns (cells
-//! it leaves unassigned are zero), so a proof from them (`create_proof_from_advice`) is the
-//! proof halo2's own synthesis would give for the same randomness; `prover/tests` checks this
-//! byte for byte. What this saves the prover: halo2's synthesis pass keeps every advice cell
+//! it leaves unassigned are zero), so a proof from them (`create_proof_from_advice`) commits
+//! to the same advice as halo2's own synthesis would; `prover/tests/witness.rs` checks this
+//! cell by cell and commitment by commitment. What this saves the prover: halo2's synthesis pass keeps every advice cell
 //! as an `Assigned<Fr>` (a possible fraction, 2–3× the size of a field element) next to the
 //! field columns, one serial pass over the whole layout; here the columns are filled in
 //! parallel (rayon), and the caller can drop the layout before the proof starts.
