@@ -481,9 +481,50 @@ impl LayoutCtx {
         self.assert_zero(&all, c);
     }
 
+    /// Checks that the layout is well formed for its shape: every row `width` cells wide, the
+    /// gate terms and lookups it uses enabled by the shape (dot products, function tables,
+    /// Poseidon columns), and every referenced cell inside the layout. [`Self::check`] and
+    /// the advice builder ([`super::witness::advice_columns`]) run it first, so a malformed
+    /// layout is an error, not a panic or a proof that cannot verify.
+    pub fn check_structure(&self) -> std::result::Result<(), String> {
+        let width = self.shape.width;
+        if width < 2 {
+            return Err(format!("shape {:?}: fewer than 2 x columns", self.shape));
+        }
+        for (i, row) in self.rows.iter().enumerate() {
+            if row.x.len() != width || row.w.len() != width {
+                return Err(format!("row {i}: {} cells and {} weights, the shape has {width} columns", row.x.len(), row.w.len()));
+            }
+            if row.q_dot && !self.shape.dot {
+                return Err(format!("row {i}: a dot-product row, but the shape has no dot-product term"));
+            }
+            if row.tag != 0 && !self.shape.tables {
+                return Err(format!("row {i}: a function-table lookup, but the shape has no function tables"));
+            }
+        }
+        if !self.hashes.is_empty() && !(self.shape.hash && width >= 2 * crate::hash::T) {
+            return Err(format!("{} Poseidon digest(s), but shape {:?} has no Poseidon columns (needs hash and width >= {})", self.hashes.len(), self.shape, 2 * crate::hash::T));
+        }
+        let inside = |c: &CellRef| {
+            c.row < self.rows.len()
+                && match c.col {
+                    Col::Out => true,
+                    Col::X(j) => j < width,
+                }
+        };
+        let refs = self.copies.iter().flat_map(|(a, b)| [a, b]).chain(self.instances.iter().map(|(c, _)| c)).chain(self.hashes.iter().flat_map(|h| h.cells.iter().map(|v| &v.cell)));
+        for c in refs {
+            if !inside(c) {
+                return Err(format!("cell {c:?} is outside the layout ({} rows, {width} columns)", self.rows.len()));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks every row's gate, every copy and every limb range on the integer witness:
-    /// a fast pre-check before handing the circuit to halo2.
+    /// a fast pre-check before handing the circuit to halo2 (after [`Self::check_structure`]).
     pub fn check(&self) -> std::result::Result<(), String> {
+        self.check_structure()?;
         let mut prev = 0;
         for (i, row) in self.rows.iter().enumerate() {
             let res = row.residual(prev);

@@ -27,8 +27,12 @@ pub fn x_value(xc: &XCell) -> Fr {
 }
 
 /// The `width + 1` advice columns of `ctx` at `n` rows. Errors (naming the problem) when the
-/// layout does not fit `n` rows or row 0, the binding's cell, is taken.
+/// layout is malformed ([`LayoutCtx::check_structure`]), does not fit `n` rows or row 0, the
+/// binding's cell, is taken. `n` is the number of rows the layout may use: a prover passes
+/// the domain size and has checked beforehand that the layout leaves halo2's blinding rows
+/// at the end free (`zkinfer_prover::sizing::check_fits`), since those are overwritten.
 pub fn advice_columns(ctx: &LayoutCtx, n: usize) -> Result<Vec<Vec<Fr>>, String> {
+    ctx.check_structure()?;
     let width = ctx.shape.width;
     if ctx.rows.first().is_none_or(|r| r.x[0].is_some()) {
         return Err("row 0 must be free for the binding".into());
