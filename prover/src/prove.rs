@@ -2,6 +2,7 @@
 //! bytes verify natively ([`crate::verify`]) and in the generated Solidity verifier
 //! ([`crate::evm`]).
 
+use std::borrow::Borrow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
@@ -83,13 +84,7 @@ pub fn prove_on(
     instances: &[Fr],
     rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
-    let columns: [&[Fr]; 1] = [checked(device, params, pk, circuit, instances)?];
-    #[cfg(feature = "cuda")]
-    if device == Device::Cuda {
-        return crate::cuda::prove(params, pk, circuit, &columns, rng);
-    }
-    let advice = advice_for(params, pk, circuit)?;
-    prove_advice(params, pk, columns[0], advice, rng)
+    prove_circuit(device, params, pk, circuit, instances, rng)
 }
 
 /// [`prove_on`], consuming the circuit: on the CPU the layout is dropped once its advice
@@ -102,12 +97,25 @@ pub fn prove_owned(
     instances: &[Fr],
     rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
-    let columns: [&[Fr]; 1] = [checked(device, params, pk, &circuit, instances)?];
+    prove_circuit(device, params, pk, circuit, instances, rng)
+}
+
+/// [`prove_on`] and [`prove_owned`]: `circuit` (a reference or the circuit itself) is dropped
+/// after its advice columns are built, which frees the layout when it is owned.
+fn prove_circuit(
+    device: Device,
+    params: &ParamsKZG<Bn256>,
+    pk: &ProvingKey<G1Affine>,
+    circuit: impl Borrow<ModelCircuit>,
+    instances: &[Fr],
+    rng: impl RngCore + Send,
+) -> Result<Vec<u8>> {
+    let columns: [&[Fr]; 1] = [checked(device, params, pk, circuit.borrow(), instances)?];
     #[cfg(feature = "cuda")]
     if device == Device::Cuda {
-        return crate::cuda::prove(params, pk, &circuit, &columns, rng);
+        return crate::cuda::prove(params, pk, circuit.borrow(), &columns, rng);
     }
-    let advice = advice_for(params, pk, &circuit)?;
+    let advice = advice_for(params, pk, circuit.borrow())?;
     drop(circuit);
     prove_advice(params, pk, columns[0], advice, rng)
 }
@@ -123,8 +131,7 @@ pub fn prove_synthesized(
     rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
     let columns: [&[Fr]; 1] = [checked(Device::Cpu, params, pk, circuit, instances)?];
-    // Backstop: halo2 panics on some malformed circuits instead of returning an error.
-    catch_unwind(AssertUnwindSafe(|| {
+    guarded("proving", || {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());
         create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
             params,
@@ -136,8 +143,7 @@ pub fn prove_synthesized(
         )
         .map_err(|e| ProverError::halo2("proving", e))?;
         Ok(transcript.finalize())
-    }))
-    .map_err(|p| ProverError::halo2("proving", util::panic_message(&p)))?
+    })
 }
 
 /// The advice columns halo2's own synthesis assigns to `circuit` (`synthesize_witness`),
@@ -146,7 +152,7 @@ pub fn prove_synthesized(
 pub fn synthesized_advice(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, instances: &[Fr]) -> Result<Vec<Vec<Fr>>> {
     let columns: [&[Fr]; 1] = [checked(Device::Cpu, params, pk, circuit, instances)?];
     let usable = params.n() as usize - (pk.get_vk().cs().blinding_factors() + 1);
-    catch_unwind(AssertUnwindSafe(|| {
+    guarded("synthesis", || {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());
         let (_, advice, _) = synthesize_witness::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
             params,
@@ -167,8 +173,7 @@ pub fn synthesized_advice(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, 
                 v
             })
             .collect())
-    }))
-    .map_err(|p| ProverError::halo2("synthesis", util::panic_message(&p)))?
+    })
 }
 
 /// The checks every proof makes first; returns the instances.
@@ -198,8 +203,7 @@ fn advice_for(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &Mo
 /// witness: [`prove`] builds the columns from a layout it has checked first.
 pub fn prove_advice(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, instances: &[Fr], advice: Vec<Vec<Fr>>, rng: impl RngCore + Send) -> Result<Vec<u8>> {
     let columns: [&[Fr]; 1] = [instances];
-    // Backstop: halo2 panics (asserts) on some malformed inputs instead of returning an error.
-    catch_unwind(AssertUnwindSafe(|| {
+    guarded("proving", || {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());
         create_proof_from_advice::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _>(
             params,
@@ -211,6 +215,11 @@ pub fn prove_advice(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, instan
         )
         .map_err(|e| ProverError::halo2("proving", e))?;
         Ok(transcript.finalize())
-    }))
-    .map_err(|p| ProverError::halo2("proving", util::panic_message(&p)))?
+    })
+}
+
+/// Runs a halo2 call, turning a panic into an error for `stage`: halo2 panics (asserts) on
+/// some malformed circuits and inputs instead of returning an error.
+fn guarded<T>(stage: &'static str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| ProverError::halo2(stage, util::panic_message(&p)))?
 }
