@@ -255,6 +255,34 @@ pub fn num_instances(g: &Graph) -> usize {
     1 + tensor_instance_counts(g).iter().sum::<usize>()
 }
 
+/// Where the witness weight tensors' instances lie among all public instances (the binding
+/// included): after the inputs' and outputs'.
+pub fn param_instance_range(g: &Graph) -> std::ops::Range<usize> {
+    let counts = tensor_instance_counts(g);
+    let io = g.inputs.len() + g.outputs.len();
+    let start = 1 + counts[..io].iter().sum::<usize>();
+    start..start + counts[io..].iter().sum::<usize>()
+}
+
+/// The public instances of the witness weight tensors alone (values packed, or digests),
+/// from the weights loaded in the graph; empty when the weights are fixed or private.
+pub fn param_instances(g: &Graph) -> Result<Vec<Fr>, String> {
+    let n_io = g.inputs.len() + g.outputs.len();
+    let mut out = Vec::new();
+    for ((vis, name, n, p), spec) in tensors(g).skip(n_io).zip(&g.params) {
+        if vis == Visibility::Private {
+            continue;
+        }
+        let data = spec.data.as_deref().ok_or_else(|| format!("the values of weight tensor `{name}` are not loaded"))?;
+        match reveal(vis, name, n, &p, data)? {
+            Revealed::Values(v) => out.extend(p.pack(v).ok_or_else(|| format!("tensor `{name}` has a value outside its range"))?),
+            Revealed::Digest(d) => out.push(d),
+            Revealed::Nothing => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Number of public instances of each input tensor, then each output tensor, then each
 /// witness weight tensor (the binding excluded).
 pub fn tensor_instance_counts(g: &Graph) -> Vec<usize> {

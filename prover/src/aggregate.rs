@@ -112,6 +112,10 @@ pub struct AggregationLayout {
     pub inner_instances: usize,
     /// `vk_hash` (hex) of the model key the aggregation circuit verifies.
     pub inner_vk_hash: String,
+    /// The model identity ([`crate::identity`], hex) of that key with its settings, set by
+    /// whoever made the keys: the key bytes alone do not say which circuit they are.
+    #[serde(default)]
+    pub inner_model_id: String,
     /// `srs_fingerprint` (hex) of the SRS the aggregation keys were made with.
     pub srs: String,
 }
@@ -146,13 +150,7 @@ pub fn setup(params: &ParamsKZG<Bn256>, inner_params: &ParamsKZG<Bn256>, inner_v
     if inner_params.get_g()[0] != params.get_g()[0] || inner_params.s_g2() != params.s_g2() {
         return Err(ProverError::SrsMismatch { what: "the aggregation SRS (it must be the model's SRS at a larger size)".into() });
     }
-    let protocol = inner_protocol(inner_params, inner_vk, inner_instances);
-    let dummy = catch_unwind(AssertUnwindSafe(|| gen_dummy_snark_from_protocol::<SHPLONK>(protocol)))
-        .map_err(|p| ProverError::halo2("aggregation keygen", util::panic_message(&p)))?;
-    let start = AggregationConfigParams { degree: k, lookup_bits: k as usize - 1, ..Default::default() };
-    let mut c = circuit(CircuitBuilderStage::Keygen, start, params, dummy)?;
-    let config = catch_unwind(AssertUnwindSafe(|| c.calculate_params(Some(20))))
-        .map_err(|p| ProverError::halo2("aggregation keygen", util::panic_message(&p)))?;
+    let (c, config) = keygen_circuit(params, inner_params, inner_vk, inner_instances)?;
     let vk = keygen_vk(params, &c).map_err(|e| ProverError::halo2("aggregation keygen", e))?;
     let pk = keygen_pk(params, vk, &c).map_err(|e| ProverError::halo2("aggregation keygen", e))?;
     let layout = AggregationLayout {
@@ -164,9 +162,44 @@ pub fn setup(params: &ParamsKZG<Bn256>, inner_params: &ParamsKZG<Bn256>, inner_v
         break_points: c.break_points(),
         inner_instances,
         inner_vk_hash: hex::encode(crate::keys::vk_hash(inner_vk)),
+        inner_model_id: String::new(),
         srs: hex::encode(srs_fingerprint(params)),
     };
     Ok((pk, layout))
+}
+
+/// The aggregation circuit for the model key `inner_vk`, as key generation lays it out (from
+/// a dummy proof of the key's protocol), and its configuration. Deterministic: the same model
+/// key, SRS and `k` give the same circuit, so the same keys.
+fn keygen_circuit(params: &ParamsKZG<Bn256>, inner_params: &ParamsKZG<Bn256>, inner_vk: &VerifyingKey<G1Affine>, inner_instances: usize) -> Result<(AggregationCircuit, AggregationConfigParams)> {
+    let k = params.k();
+    let protocol = inner_protocol(inner_params, inner_vk, inner_instances);
+    let dummy = catch_unwind(AssertUnwindSafe(|| gen_dummy_snark_from_protocol::<SHPLONK>(protocol)))
+        .map_err(|p| ProverError::halo2("aggregation keygen", util::panic_message(&p)))?;
+    let start = AggregationConfigParams { degree: k, lookup_bits: k as usize - 1, ..Default::default() };
+    let mut c = circuit(CircuitBuilderStage::Keygen, start, params, dummy)?;
+    let config = catch_unwind(AssertUnwindSafe(|| c.calculate_params(Some(20))))
+        .map_err(|p| ProverError::halo2("aggregation keygen", util::panic_message(&p)))?;
+    Ok((c, config))
+}
+
+/// Checks that `vk` (read from an aggregation key directory) is the aggregation verifying key
+/// of the model key `inner_vk`: regenerates it (key generation is deterministic) and compares
+/// the bytes. An aggregation key made for another circuit (another model, or the same key
+/// bytes read under another shape) would accept proofs of that circuit instead.
+pub fn check_vk(params: &ParamsKZG<Bn256>, inner_params: &ParamsKZG<Bn256>, inner_vk: &VerifyingKey<G1Affine>, layout: &AggregationLayout, vk: &VerifyingKey<G1Affine>) -> Result<()> {
+    if params.k() != layout.k {
+        return Err(ProverError::KMismatch { what: "the aggregation SRS".into(), expected: layout.k, found: params.k() });
+    }
+    let (c, config) = keygen_circuit(params, inner_params, inner_vk, layout.inner_instances)?;
+    if (config.num_advice, config.num_lookup_advice, config.num_fixed, config.lookup_bits) != (layout.num_advice, layout.num_lookup_advice, layout.num_fixed, layout.lookup_bits) {
+        return Err(ProverError::Invalid { what: "aggregation key", why: "its layout is not the one key generation gives for this model key".into() });
+    }
+    let want = keygen_vk(params, &c).map_err(|e| ProverError::halo2("aggregation keygen", e))?;
+    if crate::keys::vk_bytes(&want) != crate::keys::vk_bytes(vk) {
+        return Err(ProverError::Invalid { what: "aggregation key", why: "it is not the aggregation key of this model key (regenerated from the model key, it differs)".into() });
+    }
+    Ok(())
 }
 
 /// Aggregates the model proof `snark` (from [`prove_inner`], checked here first): returns the

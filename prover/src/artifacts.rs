@@ -58,7 +58,7 @@ pub type OutputTensor = TensorValues;
 pub struct ProofFile {
     /// Always [`PROOF_FORMAT`].
     pub format: String,
-    /// Hex sha256 of the verifying key ([`crate::keys::vk_hash`]): which model and circuit.
+    /// The model identity ([`crate::identity::model_id`], hex): which model and circuit.
     pub model_hash: String,
     /// The circuit has `2^k` rows.
     pub k: u32,

@@ -54,6 +54,9 @@ pub enum ProverError {
     #[error("Solidity compilation failed: {0}")]
     Solc(String),
 
+    #[error("{path} does not belong to this model: {why}; run `zkinfer setup` again, or use the settings the key was made with")]
+    IdentityMismatch { path: PathBuf, why: String },
+
     #[error("invalid {what}: {why}")]
     Invalid { what: &'static str, why: String },
 }

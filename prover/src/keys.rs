@@ -3,19 +3,24 @@
 //! A key file is a fixed header followed by the halo2 key bytes (`SerdeFormat::RawBytes`):
 //!
 //! ```text
-//! magic        8 bytes   "ZKIVK002" (verifying key) or "ZKIPK002" (proving key); version 002 = circuits with the binding instance
+//! magic        8 bytes   "ZKIVK003" (verifying key) or "ZKIPK003" (proving key); version 003 = with the model identity
 //! k            u32 LE    the circuit has 2^k rows
 //! width        u32 LE    circuit Shape::width
 //! lookup_width u32 LE    circuit Shape::lookup_width
 //! srs          32 bytes  srs_fingerprint of the SRS the key was made with
-//! vk_hash      32 bytes  sha256 of the verifying key bytes: identifies model + circuit
+//! vk_hash      32 bytes  sha256 of the verifying key bytes (a consistency check of the payload)
+//! model_id     32 bytes  the model identity (crate::identity) computed at setup
 //! payload_len  u64 LE
 //! checksum     32 bytes  sha256 of all the bytes above and the payload
 //! payload      the key, as written by halo2
 //! ```
 //!
 //! The checksum is checked before halo2 parses anything, so a corrupt file is a clear
-//! error: halo2's readers panic on some malformed input.
+//! error: halo2's readers panic on some malformed input. The checksum only detects damage:
+//! anyone can rewrite a header and recompute it. What makes a key trustworthy is its
+//! identity: [`load_vk`] / [`load_pk`] parse the key with the settings' shape (refusing a
+//! header that says another), recompute [`crate::identity::model_id`] from the key, the
+//! settings and the SRS, and refuse a key whose recorded identity differs.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -30,13 +35,14 @@ use zkinfer_circuits::layout::circuit::ModelCircuit;
 use zkinfer_circuits::layout::ctx::Shape;
 
 use crate::error::{ProverError, Result};
+use crate::identity::{model_id, IdentityParts, ModelId};
 use crate::sizing::{check_fits, check_shape};
 use crate::srs::srs_fingerprint;
 use crate::{fsutil, util};
 
-const VK_MAGIC: &[u8; 8] = b"ZKIVK002";
-const PK_MAGIC: &[u8; 8] = b"ZKIPK002";
-const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 32 + 32 + 8 + 32;
+const VK_MAGIC: &[u8; 8] = b"ZKIVK003";
+const PK_MAGIC: &[u8; 8] = b"ZKIPK003";
+const HEADER_LEN: usize = 8 + 4 + 4 + 4 + 32 + 32 + 32 + 8 + 32;
 const CHECKSUM_AT: usize = HEADER_LEN - 32;
 const FORMAT: SerdeFormat = SerdeFormat::RawBytes;
 
@@ -71,6 +77,8 @@ pub struct KeyHeader {
     pub shape: Shape,
     pub srs_fingerprint: [u8; 32],
     pub vk_hash: [u8; 32],
+    /// The model identity recorded at setup.
+    pub model_id: ModelId,
 }
 
 impl KeyHeader {
@@ -107,24 +115,57 @@ pub fn vk_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
     vk.to_bytes(FORMAT)
 }
 
-/// sha256 of the verifying key bytes: identifies the model (its weights are fixed columns) and
-/// the circuit. Proof files name it as `model_hash`.
+/// sha256 of the verifying key bytes. Not an identity: the same bytes read under another
+/// circuit shape are another circuit (see [`crate::identity`]).
 pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> [u8; 32] {
     Sha256::digest(vk_bytes(vk)).into()
 }
 
-/// Writes a verifying key file.
-pub fn write_vk(path: &Path, vk: &VerifyingKey<G1Affine>, shape: Shape, params: &ParamsKZG<Bn256>) -> Result<()> {
+/// Writes the verifying and proving key files of `pk`, generated for `parts` (whose shape,
+/// SRS and graph, with the key, give the model identity recorded in both); returns the identity.
+pub fn write_keys(vk_path: &Path, pk_path: &Path, pk: &ProvingKey<G1Affine>, parts: &IdentityParts<'_>) -> Result<ModelId> {
+    let vk = pk.get_vk();
+    let id = model_id(vk, parts);
     let payload = vk_bytes(vk);
-    let header = KeyHeader { kind: KeyKind::Verifying, k: vk.get_domain().k(), shape, srs_fingerprint: srs_fingerprint(params), vk_hash: Sha256::digest(&payload).into() };
-    write_key(path, &header, &payload)
+    let header = |kind| KeyHeader { kind, k: vk.get_domain().k(), shape: parts.shape, srs_fingerprint: srs_fingerprint(parts.params), vk_hash: Sha256::digest(&payload).into(), model_id: id };
+    write_key(vk_path, &header(KeyKind::Verifying), &payload)?;
+    write_key(pk_path, &header(KeyKind::Proving), &pk.to_bytes(FORMAT))?;
+    Ok(id)
 }
 
-/// Writes a proving key file.
-pub fn write_pk(path: &Path, pk: &ProvingKey<G1Affine>, shape: Shape, params: &ParamsKZG<Bn256>) -> Result<()> {
-    let vk = pk.get_vk();
-    let header = KeyHeader { kind: KeyKind::Proving, k: vk.get_domain().k(), shape, srs_fingerprint: srs_fingerprint(params), vk_hash: vk_hash(vk) };
-    write_key(path, &header, &pk.to_bytes(FORMAT))
+/// Reads a verifying key file for `parts` and checks it belongs to them: the header's shape
+/// is the settings' shape, the SRS is the key's, and the identity computed from the key,
+/// the shape, the SRS and the graph is the one recorded at setup. Returns the key, its
+/// header and the identity.
+pub fn load_vk(path: &Path, parts: &IdentityParts<'_>) -> Result<(VerifyingKey<G1Affine>, KeyHeader)> {
+    let (vk, header) = read_vk(path)?;
+    check_identity(path, &header, &vk, parts)?;
+    Ok((vk, header))
+}
+
+/// [`load_vk`] for a proving key file.
+pub fn load_pk(path: &Path, parts: &IdentityParts<'_>) -> Result<(ProvingKey<G1Affine>, KeyHeader)> {
+    let (pk, header) = read_pk(path)?;
+    check_identity(path, &header, pk.get_vk(), parts)?;
+    Ok((pk, header))
+}
+
+fn check_identity(path: &Path, h: &KeyHeader, vk: &VerifyingKey<G1Affine>, parts: &IdentityParts<'_>) -> Result<()> {
+    if h.shape != parts.shape {
+        return Err(ProverError::IdentityMismatch {
+            path: path.into(),
+            why: format!("its header says circuit shape {:?}, the settings say {:?}: the same key bytes read under another shape are another circuit", h.shape, parts.shape),
+        });
+    }
+    h.check_params(parts.params)?;
+    let id = model_id(vk, parts);
+    if id != h.model_id {
+        return Err(ProverError::IdentityMismatch {
+            path: path.into(),
+            why: format!("it records model {}, but the key with these settings and this SRS is model {id}: the settings or the key changed since setup", h.model_id),
+        });
+    }
+    Ok(())
 }
 
 /// Reads a verifying key file written by [`write_vk`].
@@ -160,6 +201,7 @@ fn write_key(path: &Path, h: &KeyHeader, payload: &[u8]) -> Result<()> {
     }
     head.extend_from_slice(&h.srs_fingerprint);
     head.extend_from_slice(&h.vk_hash);
+    head.extend_from_slice(&h.model_id.0);
     head.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     let sum = checksum(&head, payload);
     head.extend_from_slice(&sum);
@@ -209,7 +251,7 @@ fn parse_header<'a>(path: &Path, bytes: &'a [u8], kind: KeyKind) -> Result<(KeyH
     }
     let shape = Shape { width: w as usize, lookup_width: u32_at(16) as usize, tables: flags & 1 == 1, hash: flags & 2 == 2, dot: flags & 4 == 4 };
     let mut len_bytes = [0u8; 8];
-    len_bytes.copy_from_slice(&head[84..92]);
+    len_bytes.copy_from_slice(&head[116..124]);
     let payload_len = u64::from_le_bytes(len_bytes);
     if payload_len != payload.len() as u64 {
         return Err(corrupt(format!("header says {payload_len} key bytes follow, the file has {} (truncated?)", payload.len())));
@@ -221,7 +263,7 @@ fn parse_header<'a>(path: &Path, bytes: &'a [u8], kind: KeyKind) -> Result<(KeyH
         return Err(corrupt(format!("k = {k} is out of range")));
     }
     check_shape(shape).map_err(|e| corrupt(e.to_string()))?;
-    Ok((KeyHeader { kind, k, shape, srs_fingerprint: arr32(20), vk_hash: arr32(52) }, payload))
+    Ok((KeyHeader { kind, k, shape, srs_fingerprint: arr32(20), vk_hash: arr32(52), model_id: ModelId(arr32(84)) }, payload))
 }
 
 fn parse_payload<T>(path: &Path, kind: KeyKind, payload: &[u8], read: impl FnOnce(&mut &[u8]) -> std::io::Result<T>) -> Result<T> {

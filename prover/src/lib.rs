@@ -15,6 +15,7 @@ mod cuda;
 pub mod error;
 pub mod evm;
 pub mod fsutil;
+pub mod identity;
 pub mod kernels;
 pub mod keys;
 pub mod prove;
@@ -24,6 +25,7 @@ pub mod util;
 pub mod verify;
 
 pub use error::{ProverError, Result};
+pub use identity::{model_id, IdentityParts, ModelId};
 pub use keys::{keygen, vk_hash};
 pub use prove::{prove, prove_on, prove_owned, Device};
 pub use sizing::k_for_rows;

@@ -32,6 +32,18 @@ fn aggregated_proof_verifies_and_rejects_tampering() {
     aggregate::write_keys(&dir, &pk, &layout).expect("write keys");
     let (vk, read_layout) = aggregate::read_vk(&dir).expect("read vk");
     assert_eq!(read_layout.break_points, layout.break_points);
+    // a verifier regenerates the aggregation key from the model key: this one is the model's,
+    // and it is not the aggregation key of another model with the same instance layout
+    aggregate::check_vk(&agg_params, &s.params, s.pk.get_vk(), &read_layout, &vk).expect("the stored aggregation key is this model's");
+    let mut g2 = g.clone();
+    match &mut g2.nodes[0].op {
+        zkinfer_circuits::ops::Op::Dense(d) => d.bias[0] += 1,
+        other => panic!("the tiny model starts with a Dense, not {other:?}"),
+    }
+    let other = common::setup_graph(&g2, common::tiny_input(), Shape::new(6, 2));
+    assert_eq!(other.instances.len(), s.instances.len());
+    let e = aggregate::check_vk(&agg_params, &other.params, other.pk.get_vk(), &read_layout, &vk).expect_err("another model's key");
+    assert!(e.to_string().contains("not the aggregation key of this model key"), "{e}");
 
     // a model proof that does not verify is refused before any work
     let e = aggregate::prove(&agg_params, &s.params, s.pk.get_vk(), &pk, &layout, bad_inner.clone(), OsRng).expect_err("invalid model proof");

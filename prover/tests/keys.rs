@@ -7,7 +7,8 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use zkinfer_circuits::layout::ctx::Shape;
-use zkinfer_prover::keys::{read_pk, read_vk, vk_bytes, write_pk, write_vk, KeyKind};
+use zkinfer_prover::keys::{read_pk, read_vk, vk_bytes, write_keys, KeyKind};
+use zkinfer_prover::IdentityParts;
 use zkinfer_prover::{prove, srs, verify, vk_hash, ProverError, Verdict};
 
 #[test]
@@ -16,8 +17,8 @@ fn vk_and_pk_roundtrip_through_files() {
     let dir = common::scratch("keys-roundtrip");
     let (vk_path, pk_path) = (dir.join("model.vk"), dir.join("model.pk"));
     let t = Instant::now();
-    write_vk(&vk_path, s.pk.get_vk(), Shape::default(), &s.params).expect("write vk");
-    write_pk(&pk_path, &s.pk, Shape::default(), &s.params).expect("write pk");
+    let g = common::tiny_graph();
+    write_keys(&vk_path, &pk_path, &s.pk, &IdentityParts { shape: Shape::default(), params: &s.params, graph: &g }).expect("write keys");
     eprintln!("[timing] write vk + pk: {:.2?}", t.elapsed());
     let vk_len = std::fs::metadata(&vk_path).expect("vk").len();
     let pk_len = std::fs::metadata(&pk_path).expect("pk").len();
@@ -31,7 +32,7 @@ fn vk_and_pk_roundtrip_through_files() {
     assert_eq!(vk_hash(&vk), vk_hash(s.pk.get_vk()));
     assert_eq!((vh.kind, ph.kind), (KeyKind::Verifying, KeyKind::Proving));
     assert_eq!((vh.k, vh.shape, vh.vk_hash), (s.k, Shape::default(), vk_hash(&vk)));
-    assert_eq!(ph.vk_hash, vh.vk_hash);
+    assert_eq!((ph.vk_hash, ph.model_id), (vh.vk_hash, vh.model_id));
     vh.check_params(&s.params).expect("same srs");
 
     let proof = prove(&s.params, &pk, &s.circuit, &s.instances, common::rng()).expect("prove with read pk");
@@ -43,8 +44,8 @@ fn corrupt_truncated_or_swapped_key_files_give_clear_errors() {
     let s = common::shared();
     let dir = common::scratch("keys-corrupt");
     let (vk_path, pk_path) = (dir.join("model.vk"), dir.join("model.pk"));
-    write_vk(&vk_path, s.pk.get_vk(), Shape::default(), &s.params).expect("write vk");
-    write_pk(&pk_path, &s.pk, Shape::default(), &s.params).expect("write pk");
+    let g = common::tiny_graph();
+    write_keys(&vk_path, &pk_path, &s.pk, &IdentityParts { shape: Shape::default(), params: &s.params, graph: &g }).expect("write keys");
     let good = std::fs::read(&vk_path).expect("read");
 
     let bad_path = dir.join("bad.vk");
@@ -69,8 +70,8 @@ fn corrupt_truncated_or_swapped_key_files_give_clear_errors() {
     let mut reshaped = good.clone();
     reshaped[12] = 4; // width 8 -> 4
     check(&reshaped, "checksum mismatch");
-    let sum: [u8; 32] = Sha256::new().chain_update(&reshaped[..92]).chain_update(&reshaped[124..]).finalize().into();
-    reshaped[92..124].copy_from_slice(&sum);
+    let sum: [u8; 32] = Sha256::new().chain_update(&reshaped[..124]).chain_update(&reshaped[156..]).finalize().into();
+    reshaped[124..156].copy_from_slice(&sum);
     check(&reshaped, "");
 
     let err = read_pk(&vk_path).expect_err("vk is not a pk");
@@ -84,7 +85,8 @@ fn keys_remember_their_srs() {
     let s = common::shared();
     let dir = common::scratch("keys-srs");
     let vk_path = dir.join("model.vk");
-    write_vk(&vk_path, s.pk.get_vk(), Shape::default(), &s.params).expect("write vk");
+    let g = common::tiny_graph();
+    write_keys(&vk_path, &dir.join("model.pk"), &s.pk, &IdentityParts { shape: Shape::default(), params: &s.params, graph: &g }).expect("write keys");
     let (_, h) = read_vk(&vk_path).expect("read vk");
     // Another SRS of the same size.
     let other = halo2_proofs::poly::kzg::commitment::ParamsKZG::<zkinfer_prover::Bn256>::setup(s.k, common::rng());

@@ -33,6 +33,13 @@ pub struct Settings {
     /// Set by `zkinfer calibrate`: how the options were chosen and the error they gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
+    /// keccak256 of the witness weight tensors' public instances (32-byte big-endian words:
+    /// packed values, or one Poseidon digest per hashed tensor), as `ModelRegistry.paramsHash`
+    /// stores it: which weights the model owner compiled. `zkinfer verify` accepts a proof
+    /// only with these weights (or the digests given with `--expect`). Absent for fixed
+    /// weights (the verifying key commits to them) and private ones (nothing pins them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_hash: Option<String>,
     /// The cost model's prediction for the chosen shape (absent in older settings files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<Cost>,
@@ -120,6 +127,26 @@ impl Workdir {
         }
         write_json(&self.settings(), s)
     }
+}
+
+/// keccak256 of field elements as 32-byte big-endian words: Solidity's
+/// `keccak256(abi.encodePacked(uint256[]))` of them.
+pub fn words_hash(words: &[zkinfer_prover::Fr]) -> [u8; 32] {
+    let mut buf = Vec::with_capacity(32 * words.len());
+    for w in words {
+        buf.extend(zkinfer_prover::util::fr_to_be_bytes(w));
+    }
+    alloy_primitives::keccak256(&buf).0
+}
+
+/// [`Settings::weights_hash`] of a graph whose witness weights are loaded (`None` when they
+/// are fixed or private).
+pub fn weights_hash(g: &Graph) -> Result<Option<String>> {
+    if g.params.iter().all(|p| p.visibility == zkinfer_circuits::ir::Visibility::Private) {
+        return Ok(None);
+    }
+    let words = zkinfer_circuits::public::param_instances(g).map_err(anyhow::Error::msg)?;
+    Ok(Some(format!("0x{}", hex::encode(words_hash(&words)))))
 }
 
 /// `format` of a [`WeightsFile`].

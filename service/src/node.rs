@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy_primitives::{B256, U256};
+use alloy_primitives::{Address, B256, U256};
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
@@ -24,7 +24,7 @@ use crate::files::{write_json, Settings, Workdir};
 use crate::market::abi::InferenceMarket as M;
 use crate::market::chain::{fmt_eth, Chain};
 use crate::market::client::Market;
-use crate::market::flow::{instance_counts, Submission};
+use crate::market::flow::{instance_counts, registered_params, Submission};
 use crate::market::u256_to_fr;
 use crate::server::proto::JobState;
 use crate::server::store::Store;
@@ -42,6 +42,56 @@ pub struct NodeConfig {
     pub exit_when_idle: bool,
     pub prover_exe: PathBuf,
     pub srs: Option<PathBuf>,
+    pub policy: ClaimPolicy,
+}
+
+/// What the node accepts to claim: a claim locks stake that is slashed if no valid proof
+/// reaches the market in time, so the node claims only what it can deliver and what is worth it.
+#[derive(Clone, Debug)]
+pub struct ClaimPolicy {
+    /// Most jobs claimed or proving at once.
+    pub max_claims: usize,
+    /// Smallest payment worth a claim (wei): below it the submit's gas is not covered.
+    pub min_payment: U256,
+    /// Payment tokens accepted (`Address::ZERO` = ETH). A job in any other token is skipped:
+    /// an unknown token can lie about balances or block transfers.
+    pub tokens: Vec<Address>,
+    /// Largest stake / payment ratio accepted.
+    pub max_stake_ratio: f64,
+    /// The cost model's predicted prove time is multiplied by this (the prediction is for
+    /// the 2-core reference machine; other loads and machines differ).
+    pub prove_safety: f64,
+}
+
+impl Default for ClaimPolicy {
+    fn default() -> Self {
+        ClaimPolicy { max_claims: 2, min_payment: U256::ZERO, tokens: vec![Address::ZERO], max_stake_ratio: 10.0, prove_safety: 2.0 }
+    }
+}
+
+impl ClaimPolicy {
+    /// Why a job is not worth claiming, if it is not (token, dust, stake ratio).
+    pub fn refuse(&self, token: Address, amount: U256, stake: U256) -> Option<String> {
+        if !self.tokens.contains(&token) {
+            return Some(format!("paid in token {token}, not an accepted one (--token)"));
+        }
+        if amount < self.min_payment {
+            return Some(format!("pays {}, below --min-payment {}", fmt_eth(amount), fmt_eth(self.min_payment)));
+        }
+        let milli = U256::from((self.max_stake_ratio.max(0.0) * 1000.0).min(1e18) as u64);
+        if stake.saturating_mul(U256::from(1000u64)) > amount.saturating_mul(milli) {
+            return Some(format!("stake {} against a payment of {} is above --max-stake-ratio {}", fmt_eth(stake), fmt_eth(amount), self.max_stake_ratio));
+        }
+        None
+    }
+}
+
+/// Seconds a proof of `s` is expected to take on this node (the cost model's prediction
+/// times the safety factor; at least one second).
+fn predicted_prove_secs(s: &Settings, policy: &ClaimPolicy) -> u64 {
+    let p = s.cost.as_ref().map_or(1.0, |c| c.prove_seconds) * policy.prove_safety;
+    // (an f64 -> u64 cast saturates; a year is more than any deadline)
+    (p.ceil().max(1.0) as u64).min(365 * 86_400)
 }
 
 /// A served model: registry id -> compiled model and its id in the node's store.
@@ -57,6 +107,7 @@ fn log(msg: &str) {
 /// Runs the node until stopped (or idle, with `exit_when_idle`).
 pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner) -> Result<()> {
     market.check_chain(chain)?;
+    check_not_dev(chain.chain_id()?, key, cfg.srs.is_none())?;
     let store = Store::open(&cfg.data)?;
     let served = serve_models(&cfg, chain, market, &store)?;
     if served.is_empty() {
@@ -88,7 +139,7 @@ pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &Privat
             }
         }
         for row in store.market_jobs(Some("proving"))? {
-            if let Err(e) = finish_proof(chain, market, key, store, &served, row.job, &row.local_job) {
+            if let Err(e) = finish_proof(&cfg, chain, market, key, store, &served, row.job, &row.local_job) {
                 log(&format!("job {}: cannot submit yet: {e:#}", row.job));
             }
         }
@@ -99,6 +150,23 @@ pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &Privat
         }
         std::thread::sleep(cfg.poll);
     }
+}
+
+/// On any chain but a local one (the embedded chain and anvil, chain id 31337), refuses the
+/// public development keys (anyone can take their funds) and the UNSAFE dev SRS (anyone can
+/// forge proofs against it, so a requester could never trust the node's proofs).
+pub fn check_not_dev(id: u64, key: &PrivateKeySigner, dev_srs: bool) -> Result<()> {
+    if id == crate::market::local::LOCAL_CHAIN_ID {
+        return Ok(());
+    }
+    let dev = crate::market::chain::DEV_KEYS.iter().filter_map(|k| crate::market::chain::signer(k).ok()).any(|d| d.address() == key.address());
+    if dev {
+        bail!("the provider key is a public development key (anvil/hardhat): refused on chain {id}; give your own key with --key-file or $ZKINFER_KEY");
+    }
+    if dev_srs {
+        bail!("without --srs the node would prove against the UNSAFE dev SRS, whose secret is public: refused on chain {id}; pass a ceremony SRS file with --srs");
+    }
+    Ok(())
 }
 
 /// Copies each compiled model into the store (by verifying-key hash) and finds its registry ids:
@@ -112,11 +180,13 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
     for dir in &cfg.models {
         let wd = Workdir(dir.clone());
         let s = wd.load_settings()?;
-        let (_, header) = zkinfer_prover::keys::read_vk(&wd.vk())?;
-        let vk = B256::from(header.vk_hash);
-        let local_id = hex::encode(header.vk_hash);
+        // the identity recomputed from key, settings and SRS (a key that does not belong to
+        // its settings is refused here, before any job is claimed)
+        let params = crate::pipeline::load_params(cfg.srs.as_deref(), s.k)?;
+        let (_, header) = crate::pipeline::load_vk(&wd, &s, &params)?;
+        let vk = B256::from(header.model_id.0);
+        let local_id = header.model_id.hex();
         if !wd.verifier().exists() {
-            let params = crate::pipeline::load_params(cfg.srs.as_deref(), s.k)?;
             crate::pipeline::evm_verifier(&wd, &s, &params, None)?;
         }
         let v: serde_json::Value = crate::files::read_json(&wd.verifier())?;
@@ -128,6 +198,11 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
                 let bytes = std::fs::read(dir.join(f)).with_context(|| format!("cannot read {}", dir.join(f).display()))?;
                 crate::files::write_atomic(&local.0.join(f), &bytes)?;
             }
+        }
+        // witness weights: the ones checked against the registry below are the ones proved with
+        if dir.join("weights.json").exists() {
+            let bytes = std::fs::read(dir.join("weights.json")).with_context(|| format!("cannot read {}", dir.join("weights.json").display()))?;
+            crate::files::write_atomic(&local.0.join("weights.json"), &bytes)?;
         }
         store.add_model(&local_id, &dir.display().to_string())?;
         if cfg.srs.is_none() {
@@ -147,10 +222,25 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
     for id in 1..=count {
         let m = market.model(chain, id)?;
         if let Some((local_id, s, code_hash)) = by_vk.get(&m.vkHash) {
-            let (n_in, n_out) = instance_counts(&s.graph);
+            let (n_in, n_out, _) = instance_counts(&s.graph);
             if (m.nInputs as usize, m.nOutputs as usize) != (n_in, n_out) {
                 log(&format!("registry model {id} has the vk hash of {local_id} but other instance counts; not served"));
                 continue;
+            }
+            // the weights the entry pays for must be this node's (else every proof is refused)
+            // (the weights file loaded now, which proofs use, and the compiled record)
+            let live = crate::files::weights_hash(&s.graph).map(|h| h.unwrap_or_default());
+            let live_ok = |h: &B256| s.graph.params.is_empty() || live.as_ref().is_ok_and(|l| l.trim_start_matches("0x").eq_ignore_ascii_case(&hex::encode(h)));
+            match registered_params(s) {
+                Ok((n, h)) if (m.nParams, m.paramsHash) == (n, h) && live_ok(&h) => {}
+                Ok(_) => {
+                    log(&format!("registry model {id} has the vk hash of {local_id} but other weights; not served"));
+                    continue;
+                }
+                Err(e) => {
+                    log(&format!("registry model {id} ({local_id}) not served: {e:#}"));
+                    continue;
+                }
             }
             if m.verifierCodeHash != *code_hash {
                 log(&format!("registry model {id} has the vk hash of {local_id} but another verifier's code; not served"));
@@ -168,6 +258,19 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
     let last: u64 = store.meta("last_job")?.and_then(|v| v.parse().ok()).unwrap_or(0);
     let count = market.job_count(chain)?;
     for id in last + 1..=count {
+        // jobs in flight, and the proving time queued ahead of a new one
+        let in_flight: Vec<u64> = store.market_jobs(Some("claimed"))?.into_iter().chain(store.market_jobs(Some("proving"))?).map(|r| r.job).collect();
+        if in_flight.len() >= cfg.policy.max_claims {
+            // decided later, once a claimed job is done (the next scan resumes at this job)
+            return Ok(id - 1 - last);
+        }
+        let mut queued = 0u64;
+        for &f in &in_flight {
+            if let Some(m) = market.job(chain, f).ok().and_then(|fj| served.get(&fj.modelId)) {
+                queued = queued.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy));
+            }
+        }
+        let queued = queued / u64::from(cfg.workers.max(1));
         let j = market.job(chain, id)?;
         let now = chain.timestamp()?;
         // a claim sent before a crash, but not recorded: resume it
@@ -180,8 +283,11 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
             Some(format!("not open ({})", crate::market::client::state_name(j.state)))
         } else if !served.contains_key(&j.modelId) {
             Some(format!("model {} not served", j.modelId))
-        } else if j.deadline < now + cfg.min_time_left {
-            Some(format!("deadline {} too close", j.deadline))
+        } else if let Some(why) = cfg.policy.refuse(j.token, j.amount, U256::from(j.stake)) {
+            Some(why)
+        } else if j.deadline < now.saturating_add(queued).saturating_add(predicted_prove_secs(&served[&j.modelId].settings, &cfg.policy)).saturating_add(cfg.min_time_left) {
+            let need = predicted_prove_secs(&served[&j.modelId].settings, &cfg.policy);
+            Some(format!("deadline {} too close: {} s left, {need} s predicted to prove + {queued} s queued ahead + {} s submit margin", j.deadline, j.deadline.saturating_sub(now), cfg.min_time_left))
         } else if let Err(why) = job_inputs(chain, market, &served[&j.modelId].settings, id) {
             // never claim a job whose inputs the model cannot take: it could only be slashed
             Some(format!("inputs unusable: {why:#}"))
@@ -257,8 +363,11 @@ fn job_inputs(chain: &dyn Chain, market: &Market, s: &Settings, job: u64) -> Res
     public::unpack_inputs(&s.graph, &words).map_err(anyhow::Error::msg)
 }
 
-/// Submits a finished proof on chain.
-fn finish_proof(chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, store: &Store, served: &BTreeMap<u64, Served>, job: u64, local: &str) -> Result<()> {
+/// Checks a finished proof natively, then submits it on chain. A proof that does not verify
+/// is never sent (the market would refuse it and the stake stays at risk): it is proved again
+/// while the deadline leaves time for it.
+#[allow(clippy::too_many_arguments)]
+fn finish_proof(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, store: &Store, served: &BTreeMap<u64, Served>, job: u64, local: &str) -> Result<()> {
     let Some(row) = store.job(local)? else {
         // the local job vanished (e.g. data dir edited): prove again
         return store.set_market_job(job, "claimed", "", "local job missing", 0);
@@ -266,11 +375,17 @@ fn finish_proof(chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, 
     if row.state == JobState::Queued as i32 || row.state == JobState::Running as i32 {
         return Ok(());
     }
-    if row.state != JobState::Done as i32 {
-        log(&format!("job {job}: proving failed: {}", row.error));
-        return store.set_market_job(job, "failed", local, &format!("proving failed: {}", row.error), 0);
-    }
     let j = market.job(chain, job)?;
+    if row.state != JobState::Done as i32 {
+        // the stake is lost at the deadline anyway: prove again while there is time (the
+        // prover crashed, the node restarted mid-proof too often, ...)
+        let now = chain.timestamp()?;
+        let time_left = served.get(&j.modelId).is_some_and(|m| j.deadline > now.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy)).saturating_add(cfg.min_time_left));
+        let ours = j.state == M::JobState::Claimed && j.provider == key.address();
+        let (state, note) = if ours && time_left { ("claimed", format!("proving failed: {}; proving again", row.error)) } else { ("failed", format!("proving failed: {}", row.error)) };
+        log(&format!("job {job}: {note}"));
+        return store.set_market_job(job, state, local, &note, 0);
+    }
     // a node killed between its submit and recording it finds the job already paid
     if j.state != M::JobState::Claimed || j.provider != key.address() {
         let (state, note) = if j.state == M::JobState::Paid && j.provider == key.address() {
@@ -283,8 +398,24 @@ fn finish_proof(chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, 
     }
     let m = served.get(&j.modelId).context("model no longer served")?;
     let file = ProofFile::read(&store.job_dir(local).join("proof.json"))?;
+    let verdict = {
+        let wd = Workdir(store.model_dir(&m.local_id));
+        let srs = match &cfg.srs {
+            Some(p) => p.clone(),
+            None => store.cache_dev_srs(m.settings.k)?,
+        };
+        let params = crate::pipeline::load_params(Some(&srs), m.settings.k)?;
+        crate::pipeline::verify(&wd, &m.settings, &params, &file)?
+    };
+    if !verdict.is_valid() {
+        let now = chain.timestamp()?;
+        let retry = j.deadline > now.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy)).saturating_add(cfg.min_time_left);
+        let note = format!("own proof rejected by the local verifier ({verdict}){}", if retry { "; proving again" } else { "; no time left to prove again" });
+        log(&format!("job {job}: {note}"));
+        return store.set_market_job(job, if retry { "claimed" } else { "failed" }, local, &note, 0);
+    }
     let sub = Submission::from_proof(&m.settings.graph, file)?;
-    let r = market.submit(chain, key, job, &sub.inputs, &sub.outputs, &sub.proof)?;
+    let r = market.submit(chain, key, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?;
     if r.success {
         let fee = j.amount * U256::from(market.params.fee_bps) / U256::from(10_000u64);
         let note = format!("paid {} (outputs {:?})", fmt_eth(j.amount - fee), sub.file.outputs.iter().map(|o| &o.quantized).collect::<Vec<_>>());
@@ -296,4 +427,38 @@ fn finish_proof(chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, 
         log(&format!("job {job}: submit reverted: {why}"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::chain::{dev_signer, parse_eth};
+
+    #[test]
+    fn dev_keys_and_the_dev_srs_only_on_local_chains() {
+        let dev = dev_signer(2).expect("dev key");
+        check_not_dev(31337, &dev, true).expect("local chain: dev key and dev SRS are fine");
+        let e = check_not_dev(1, &dev, false).expect_err("mainnet with a dev key").to_string();
+        assert!(e.contains("public development key"), "{e}");
+        let own = PrivateKeySigner::random();
+        let e = check_not_dev(8453, &own, true).expect_err("dev SRS on a real chain").to_string();
+        assert!(e.contains("UNSAFE dev SRS"), "{e}");
+        check_not_dev(8453, &own, false).expect("own key, real SRS");
+    }
+
+    #[test]
+    fn claim_policy_refuses_unknown_tokens_dust_and_lopsided_stakes() {
+        let eth = |x: &str| parse_eth(x).expect("eth");
+        let p = ClaimPolicy { min_payment: eth("0.001"), ..ClaimPolicy::default() };
+        assert_eq!(p.refuse(Address::ZERO, eth("0.05"), eth("0.1")), None);
+        let token: Address = "0x00000000000000000000000000000000000000aa".parse().expect("address");
+        assert!(p.refuse(token, eth("0.05"), eth("0.1")).expect("token").contains("not an accepted one"));
+        assert!(ClaimPolicy { tokens: vec![Address::ZERO, token], ..p.clone() }.refuse(token, eth("0.05"), eth("0.1")).is_none());
+        assert!(p.refuse(Address::ZERO, eth("0.0009"), U256::ZERO).expect("dust").contains("below --min-payment"));
+        // 10x is the limit: 0.5 ETH stake for 0.05 ETH is fine, a wei more is not
+        assert!(p.refuse(Address::ZERO, eth("0.05"), eth("0.5")).is_none());
+        assert!(p.refuse(Address::ZERO, eth("0.05"), eth("0.5") + U256::from(1u64)).expect("ratio").contains("--max-stake-ratio"));
+        // no overflow at the extremes
+        assert!(p.refuse(Address::ZERO, U256::MAX, U256::MAX).is_none());
+    }
 }

@@ -11,7 +11,10 @@ use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
 use zkinfer_prover::evm;
 use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
-use halo2_proofs::halo2curves::bn256::{Bn256, Fr};
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+use zkinfer_prover::identity::{IdentityParts, ModelId};
+use zkinfer_prover::keys::KeyHeader;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use zkinfer_prover::{cost, keys, sizing, srs, verify::Verdict, Device};
 
@@ -88,6 +91,7 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
         rows: circuit.rows(),
         num_instances: graph.num_instances(),
         calibration: None,
+        weights_hash: crate::files::weights_hash(&graph)?,
         cost: Some(cost),
         graph,
     })
@@ -121,13 +125,63 @@ pub fn load_params(srs_file: Option<&Path>, k: u32) -> Result<ParamsKZG<Bn256>> 
     })
 }
 
-/// Generates and stores the keys of a compiled model.
-pub fn setup(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<()> {
+/// Generates and stores the keys of a compiled model; returns its identity.
+pub fn setup(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<ModelId> {
     let ctx = lay_out(&keygen_graph(&s.graph), &reference_inputs(&s.graph), s.shape)?;
     let circuit = ModelCircuit { ctx };
     let pk = keys::keygen(params, &circuit)?;
-    keys::write_vk(&wd.vk(), pk.get_vk(), s.shape, params)?;
-    keys::write_pk(&wd.pk(), &pk, s.shape, params)?;
+    Ok(keys::write_keys(&wd.vk(), &wd.pk(), &pk, &identity_parts(s, params))?)
+}
+
+/// What the model identity is computed from besides the key.
+pub fn identity_parts<'a>(s: &'a Settings, params: &'a ParamsKZG<Bn256>) -> IdentityParts<'a> {
+    IdentityParts { shape: s.shape, params, graph: &s.graph }
+}
+
+/// DIR's verifying key, checked to belong to the settings and the SRS: its header's shape and
+/// k are the settings', and the identity recomputed from key, settings and SRS is the one
+/// recorded at setup ([`keys::load_vk`]). The header's `model_id` is then the model's identity.
+pub fn load_vk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(VerifyingKey<G1Affine>, KeyHeader)> {
+    let (vk, header) = keys::load_vk(&wd.vk(), &identity_parts(s, params))?;
+    check_k(wd, s, &header)?;
+    Ok((vk, header))
+}
+
+/// [`load_vk`] for the proving key.
+pub fn load_pk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(ProvingKey<G1Affine>, KeyHeader)> {
+    let (pk, header) = keys::load_pk(&wd.pk(), &identity_parts(s, params))?;
+    check_k(wd, s, &header)?;
+    Ok((pk, header))
+}
+
+/// The identity recorded in DIR's verifying key, for looking a model up (a registry entry,
+/// a store): checks the key's header against the settings but, without the SRS, does not
+/// recompute the identity. Whatever is then proved or verified goes through [`load_vk`] /
+/// [`load_pk`].
+pub fn recorded_id(wd: &Workdir, s: &Settings) -> Result<ModelId> {
+    let (_, header) = keys::read_vk(&wd.vk())?;
+    if header.shape != s.shape {
+        bail!("{} has circuit shape {:?} but {} says {:?}: the key does not belong to these settings; run `zkinfer setup` again", wd.vk().display(), header.shape, wd.settings().display(), s.shape);
+    }
+    check_k(wd, s, &header)?;
+    Ok(header.model_id)
+}
+
+/// Refuses a proof file made for another model than `id` (DIR's).
+fn check_model(wd: &Workdir, id: &ModelId, p: &ProofFile) -> Result<()> {
+    if !p.model_hash.eq_ignore_ascii_case(&id.hex()) {
+        bail!("the proof was made for model {}, but {} holds model {id}", p.model_hash, wd.0.display());
+    }
+    Ok(())
+}
+
+fn check_k(wd: &Workdir, s: &Settings, header: &KeyHeader) -> Result<()> {
+    if s.num_instances != s.graph.num_instances() {
+        bail!("{} says {} public instances but its graph has {}: the settings were edited; compile again", wd.settings().display(), s.num_instances, s.graph.num_instances());
+    }
+    if header.k != s.k {
+        bail!("{} is for k = {} but {} says k = {}: the key does not belong to these settings; run `zkinfer setup` again", wd.vk().display(), header.k, wd.settings().display(), s.k);
+    }
     Ok(())
 }
 
@@ -164,8 +218,7 @@ pub fn prove_with(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &
 /// Proves the model on already quantized inputs (e.g. decoded from a market job's input
 /// instances); `phase` as in [`prove_with`] (after "witness").
 pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inputs: &[Tensor], binding: Fr, device: Device, phase: &dyn Fn(&str)) -> Result<Proved> {
-    let (pk, header) = keys::read_pk(&wd.pk())?;
-    header.check_params(params)?;
+    let (pk, header) = load_pk(wd, s, params)?;
     let start = Instant::now();
     let outs = exec::outputs(&s.graph, inputs)?;
     let mut ctx = lay_out(&s.graph, inputs, s.shape)?;
@@ -175,23 +228,57 @@ pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inpu
     phase("prove");
     let proof = zkinfer_prover::prove::prove_owned(device, params, &pk, circuit, &instances, rand::rngs::OsRng)?;
     let secs = start.elapsed().as_secs_f64();
-    let file = ProofFile::new(&header.vk_hash, header.k, &s.graph, binding, inputs, &outs, &proof, secs)?;
-    Ok(Proved { file, private: PrivateValues::new(&header.vk_hash, &s.graph, inputs, &outs) })
+    let file = ProofFile::new(&header.model_id.0, header.k, &s.graph, binding, inputs, &outs, &proof, secs)?;
+    Ok(Proved { file, private: PrivateValues::new(&header.model_id.0, &s.graph, inputs, &outs) })
 }
 
-/// Verifies a proof file natively. Errors for files that do not belong together; a proof
-/// that fails verification is an `Invalid` verdict.
+/// Verifies a proof file natively. Errors for files that do not belong together (a key that
+/// does not belong to the settings, a proof for another model); a proof that fails
+/// verification is an `Invalid` verdict.
 pub fn verify(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, p: &ProofFile) -> Result<Verdict> {
-    let (vk, header) = keys::read_vk(&wd.vk())?;
-    header.check_params(params)?;
-    let model = hex::encode(header.vk_hash);
-    if p.model_hash != model {
-        bail!("the proof was made for model {}, but {} holds model {model}", p.model_hash, wd.0.display());
-    }
+    let (vk, header) = load_vk(wd, s, params)?;
+    check_model(wd, &header.model_id, p)?;
     p.validate()?;
     p.check_against(&s.graph)?;
     let (instances, proof) = (p.instances_fr()?, p.proof_bytes()?);
     Ok(zkinfer_prover::verify::verify(params, &vk, &instances, &proof))
+}
+
+/// A valid proof of a model with witness weights says only that SOME weights in the declared
+/// ranges computed the output, unless the weights' public instances are the expected ones:
+/// the weights recorded at compile time (settings' `weights_hash`), or, for hashed weights,
+/// every weight tensor's digest given in `expect` (`NAME=0xDIGEST`, checked by the caller).
+/// Private weights are pinned by nothing: refused unless `any_weights`, and even then the
+/// others are checked. Returns what pinned the weights (`None` for fixed weights), or an error
+/// saying why the proof does not show the model's weights.
+pub fn check_weights(s: &Settings, p: &ProofFile, expect: &[String], any_weights: bool) -> Result<Option<String>> {
+    use zkinfer_circuits::ir::Visibility;
+    let g = &s.graph;
+    if g.params.is_empty() {
+        return Ok(None);
+    }
+    let private = g.params.iter().any(|w| w.visibility == Visibility::Private);
+    if private && !any_weights {
+        bail!("the model's weights are private witnesses: this proof shows only that some weights in the declared ranges computed the output, not which; compile with --weight-visibility hashed to prove the model's weights, or pass --any-weights to accept that");
+    }
+    let note = if private { " (private weights accepted with --any-weights: the proof does not say which)" } else { "" };
+    let pinned: Vec<_> = g.params.iter().filter(|w| w.visibility != Visibility::Private).collect();
+    if pinned.is_empty() {
+        return Ok(Some(format!("private{note}")));
+    }
+    let named = |n: &str| expect.iter().any(|e| e.split_once('=').is_some_and(|(k, _)| k == n));
+    if pinned.iter().all(|w| w.visibility == Visibility::Hashed && named(&w.name)) {
+        return Ok(Some(format!("the digests given with --expect{note}")));
+    }
+    let inst = p.instances_fr()?;
+    let range = zkinfer_circuits::public::param_instance_range(g);
+    let words = inst.get(range).context("the proof has too few public instances for the model's weights")?;
+    let got = format!("0x{}", hex::encode(crate::files::words_hash(words)));
+    match &s.weights_hash {
+        Some(want) if want.eq_ignore_ascii_case(&got) => Ok(Some(format!("the ones recorded at compile time ({want}){note}"))),
+        Some(want) => bail!("the proof was made with other weights (instances hash {got}) than the ones recorded at compile time ({want}); give each weight tensor's expected digest with --expect NAME=0xDIGEST to accept other published weights"),
+        None => bail!("the settings record no weights for this model: give each weight tensor's expected digest with --expect NAME=0xDIGEST"),
+    }
 }
 
 /// Result of the EVM step.
@@ -206,19 +293,19 @@ pub struct EvmReport {
 /// Generates the Solidity verifier, compiles it with the pinned solcjs, and (given a proof)
 /// deploys it in an in-process EVM (revm) and calls it.
 pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof: Option<&ProofFile>) -> Result<EvmReport> {
-    let (vk, header) = keys::read_vk(&wd.vk())?;
-    header.check_params(params)?;
-    let sol = evm::gen_sol(params, &vk, s.num_instances)?;
+    let (vk, header) = load_vk(wd, s, params)?;
+    let sol = evm::gen_sol(params, &vk, s.graph.num_instances())?;
     crate::files::write_atomic(&wd.sol(), sol.as_bytes())?;
     let compiled = evm::compile_sol(&sol)?;
     crate::files::write_json(&wd.verifier(), &serde_json::json!({
-        "vk_hash": hex::encode(header.vk_hash),
+        "model_id": header.model_id.hex(),
         "solc": compiled.solc_version,
         "bytecode": format!("0x{}", hex::encode(&compiled.bytecode)),
         "deployed_bytecode": format!("0x{}", hex::encode(&compiled.deployed_bytecode)),
     }))?;
     let outcome = match proof {
         Some(p) => {
+            check_model(wd, &header.model_id, p)?;
             p.validate()?;
             p.check_against(&s.graph)?;
             Some(evm::evm_verify(&compiled.bytecode, &p.instances_fr()?, &p.proof_bytes()?)?)
@@ -231,13 +318,14 @@ pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof
 /// Verifies `proof` in the in-process EVM with the verifier [`evm_verifier`] compiled before
 /// (DIR/verifier.json, which must be for DIR's verifying key): no Solidity generation and no
 /// solc, e.g. on a machine without Node.js.
-pub fn evm_verify_compiled(wd: &Workdir, s: &Settings, proof: &ProofFile) -> Result<evm::EvmOutcome> {
-    let (_, header) = keys::read_vk(&wd.vk())?;
+pub fn evm_verify_compiled(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof: &ProofFile) -> Result<evm::EvmOutcome> {
+    let id = load_vk(wd, s, params)?.1.model_id;
     let v: serde_json::Value = crate::files::read_json(&wd.verifier())?;
-    if v["vk_hash"].as_str() != Some(hex::encode(header.vk_hash).as_str()) {
+    if v["model_id"].as_str() != Some(id.hex().as_str()) {
         bail!("{} was not compiled for {}'s verifying key: run `zkinfer evm-verifier` again", wd.verifier().display(), wd.vk().display());
     }
     let code = hex::decode(v["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x")).with_context(|| format!("{}: bytecode is not hex", wd.verifier().display()))?;
+    check_model(wd, &id, proof)?;
     proof.validate()?;
     proof.check_against(&s.graph)?;
     Ok(evm::evm_verify(&code, &proof.instances_fr()?, &proof.proof_bytes()?)?)

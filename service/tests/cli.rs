@@ -427,9 +427,17 @@ fn hashed_weights_share_one_key() {
         }
     }
     let (pa, pb) = (a.join("proof.json"), b.join("proof.json"));
-    // a verifier holding only model a's directory accepts b's proof: it attests b's weights digests
-    ok(&zkinfer(&["verify", &s(&a), &s(&pa)]));
-    ok(&zkinfer(&["verify", &s(&a), &s(&pb)]));
+    // a verifier holding only model a's directory accepts a's proof (the weights recorded at
+    // compile time) and b's only given b's published digests: a valid proof with unknown
+    // weights says nothing about which model ran
+    let out = ok(&zkinfer(&["verify", &s(&a), &s(&pa)]));
+    assert!(out.contains("the ones recorded at compile time"), "{out}");
+    fails_with(&zkinfer(&["verify", &s(&a), &s(&pb)]), "other weights");
+    let proof_b0: serde_json::Value = serde_json::from_slice(&read(pb.clone())).expect("json");
+    let expect_b: Vec<String> = proof_b0["weights"].as_array().expect("weights").iter().map(|w| format!("--expect={}={}", w["name"].as_str().expect("name"), w["digest"].as_str().expect("digest"))).collect();
+    let mut args = vec!["verify".to_string(), s(&a), s(&pb)];
+    args.extend(expect_b.iter().cloned());
+    ok(&zkinfer(&args.iter().map(String::as_str).collect::<Vec<_>>()));
     let out = ok(&zkinfer(&["hash", &s(&a), "--weights", &s(&a.join("weights.json")), "--proof", &s(&pa)]));
     assert_eq!(out.matches("matches the proof").count(), 4, "{out}");
     fails_with(&zkinfer(&["hash", &s(&a), "--weights", &s(&b.join("weights.json")), "--proof", &s(&pa)]), "do not match the proof");
@@ -440,7 +448,7 @@ fn hashed_weights_share_one_key() {
     assert!(wa.iter().all(|w| w["visibility"] == "hashed" && w["quantized"].as_array().expect("list").is_empty()));
     let (name, digest_b) = (wa[0]["name"].as_str().expect("name"), proof_b["weights"][0]["digest"].as_str().expect("digest"));
     fails_with(&zkinfer(&["verify", &s(&a), &s(&pa), "--expect", &format!("{name}={digest_b}")]), "the proof is about other data");
-    ok(&zkinfer(&["verify", &s(&a), &s(&pb), "--expect", &format!("{name}={digest_b}")]));
+    fails_with(&zkinfer(&["verify", &s(&a), &s(&pb), "--expect", &format!("{name}={digest_b}")]), "other weights");
     // a's proof claiming b's weights
     let mut forged = proof_a.clone();
     let n = forged["instances"].as_array().expect("instances").len();
@@ -463,7 +471,13 @@ fn hashed_weights_share_one_key() {
         ok(&zkinfer(&["compile", &s(&b.join("model/model.onnx")), "-o", &s(&m), "--weight-visibility", vis]));
         ok(&zkinfer(&["setup", &s(&m)]));
         ok(&zkinfer(&["prove", &s(&m), "--input", &s(&b.join("model/input.json"))]));
-        ok(&zkinfer(&["verify", &s(&m), &s(&m.join("proof.json"))]));
+        if vis == "private" {
+            // nothing pins private weights: valid only when the verifier accepts any weights
+            fails_with(&zkinfer(&["verify", &s(&m), &s(&m.join("proof.json"))]), "private witnesses");
+            ok(&zkinfer(&["verify", &s(&m), &s(&m.join("proof.json")), "--any-weights"]));
+        } else {
+            ok(&zkinfer(&["verify", &s(&m), &s(&m.join("proof.json"))]));
+        }
         assert!(ok(&zkinfer(&["evm-verifier", &s(&m), "--proof", &s(&m.join("proof.json"))])).contains("valid"), "{vis} weights in the EVM");
         let p: serde_json::Value = serde_json::from_slice(&read(m.join("proof.json"))).expect("json");
         let listed: usize = p["weights"].as_array().map_or(0, |w| w.iter().map(|t| t["quantized"].as_array().expect("list").len()).sum());
@@ -535,7 +549,7 @@ fn aggregate_errors_are_named() {
     // no aggregation keys yet
     fails_with(&zkinfer(&["aggregate", dir, "--verify", "nowhere.json"]), "nowhere.json");
     let p = d.join("aggregated.json");
-    std::fs::write(&p, r#"{"format": "zkinfer-aggregated/1", "model_hash": "00", "aggregation_vk_hash": "00", "k": 21, "instances": [], "proof": "0x", "model_prove_seconds": 0, "aggregate_prove_seconds": 0}"#).expect("write");
+    std::fs::write(&p, r#"{"format": "zkinfer-aggregated/2", "model_hash": "00", "aggregation_vk_hash": "00", "k": 21, "instances": [], "proof": "0x", "model_prove_seconds": 0, "aggregate_prove_seconds": 0}"#).expect("write");
     fails_with(&zkinfer(&["aggregate", dir, "--verify", p.to_str().expect("utf8")]), "layout.json");
     std::fs::write(&p, r#"{"format": "zkinfer-proof/1"}"#).expect("write");
     fails_with(&zkinfer(&["aggregate", dir, "--verify", p.to_str().expect("utf8")]), "aggregated.json");
@@ -544,4 +558,54 @@ fn aggregate_errors_are_named() {
     fails_with(&zkinfer(&["aggregate", dir, "--input", &input, "--k", "17"]), "17");
     // a missing input file is named
     fails_with(&zkinfer(&["aggregate", dir, "--input", "missing-input.json"]), "missing-input.json");
+}
+
+/// The model identity: `setup` prints it, `verify --model` pins it, and settings or a key
+/// changed after setup are refused (a key re-headered with another circuit shape reads the
+/// same bytes as another circuit; settings decode the instances).
+#[test]
+fn settings_and_keys_must_match_the_identity() {
+    let d = tmp("identity");
+    let ds = d.to_str().expect("utf8");
+    ok(&zkinfer(&["compile", MLP, "-o", ds]));
+    let out = zkinfer(&["setup", ds]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    let id = text.split_whitespace().skip_while(|w| *w != "model").nth(1).expect("setup prints `model <id>`").to_string();
+    assert_eq!(id.len(), 64, "{text}");
+    ok(&zkinfer(&["prove", ds, "--input", "models/digits_mlp_int8/input.json"]));
+    let proof = d.join("proof.json");
+    let ps = proof.to_str().expect("utf8");
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof).expect("proof")).expect("json");
+    assert_eq!(p["model_hash"].as_str(), Some(id.as_str()), "the proof names the model by its identity");
+    ok(&zkinfer(&["verify", ds, ps, "--model", &id]));
+    fails_with(&zkinfer(&["verify", ds, ps, "--model", &"ab".repeat(32)]), "not the expected");
+
+    // settings edited after setup (an output's scale: the decoded values would change)
+    let sp = d.join("settings.json");
+    let orig = std::fs::read(&sp).expect("settings");
+    let mut s: serde_json::Value = serde_json::from_slice(&orig).expect("json");
+    let scale = s["graph"]["outputs"][0]["scale"].as_f64().expect("scale");
+    s["graph"]["outputs"][0]["scale"] = serde_json::json!(scale * 2.0);
+    std::fs::write(&sp, serde_json::to_vec(&s).expect("ser")).expect("write");
+    fails_with(&zkinfer(&["verify", ds, ps]), "does not belong to this model");
+    fails_with(&zkinfer(&["prove", ds, "--input", "models/digits_mlp_int8/input.json"]), "does not belong to this model");
+    std::fs::write(&sp, &orig).expect("restore");
+    ok(&zkinfer(&["verify", ds, ps]));
+
+    // the verifying key re-headered with another shape (checksum recomputed, same key bytes)
+    let vp = d.join("vk.bin");
+    let good = std::fs::read(&vp).expect("vk");
+    let mut bytes = good.clone();
+    let width = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+    let lookup = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
+    bytes[16..20].copy_from_slice(&(if lookup > 1 { lookup - 1 } else { lookup + 1 }).to_le_bytes());
+    bytes[12..16].copy_from_slice(&(width | 1 << 18).to_le_bytes());
+    use sha2::Digest;
+    let sum: [u8; 32] = sha2::Sha256::new().chain_update(&bytes[..124]).chain_update(&bytes[156..]).finalize().into();
+    bytes[124..156].copy_from_slice(&sum);
+    std::fs::write(&vp, &bytes).expect("write");
+    fails_with(&zkinfer(&["verify", ds, ps]), "circuit shape");
+    std::fs::write(&vp, &good).expect("restore");
+    ok(&zkinfer(&["verify", ds, ps]));
 }

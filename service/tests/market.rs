@@ -91,7 +91,7 @@ fn market_flow_with_real_proofs_in_revm() {
     // double submit of the paid job: rejected, no funds move
     let before = money(&chain, &m, &roles);
     let sub1 = rep.submission.clone();
-    let r = m.submit(&mut chain, &roles.provider, rep.job, &sub1.inputs, &sub1.outputs, &sub1.proof).expect("tx");
+    let r = m.submit(&mut chain, &roles.provider, rep.job, &sub1.inputs, &sub1.outputs, &sub1.params, &sub1.proof).expect("tx");
     assert!(!r.success && r.reason().contains("JobNotClaimed"), "double submit: {}", r.reason());
     assert_eq!(money(&chain, &m, &roles), before);
 
@@ -137,7 +137,7 @@ fn market_flow_with_real_proofs_in_revm() {
         ]
     };
     for (what, a, want) in &attempts {
-        let r = m.submit(&mut chain, &roles.provider, job, &a.inputs, &a.outputs, &a.proof).expect("tx");
+        let r = m.submit(&mut chain, &roles.provider, job, &a.inputs, &a.outputs, &a.params, &a.proof).expect("tx");
         assert!(!r.success, "{what} was accepted");
         assert!(r.reason().contains(want), "{what}: expected {want}, got {}", r.reason());
         assert_eq!(money(&chain, &m, &roles), before, "{what} moved funds");
@@ -145,11 +145,11 @@ fn market_flow_with_real_proofs_in_revm() {
         eprintln!("rejected {what}: {} (gas {})", r.reason(), r.gas_used);
     }
     // the valid proof copied by someone else (front-running): not the claimer
-    let r = m.submit(&mut chain, &roles.requester, job, &sub.inputs, &sub.outputs, &sub.proof).expect("tx");
+    let r = m.submit(&mut chain, &roles.requester, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx");
     assert!(!r.success && r.reason().contains("NotProvider"), "{}", r.reason());
     assert_eq!(money(&chain, &m, &roles), before);
     // the honest submission still pays
-    m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.proof).expect("tx").ok("honest submit").expect("paid");
+    m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx").ok("honest submit").expect("paid");
     assert_eq!(m.job(&chain, job).expect("job").state, JobState::Paid);
     assert_eq!(m.withdrawable(&chain, roles.provider.address()).expect("credit"), before.provider_credit + rep.paid);
 
@@ -163,7 +163,7 @@ fn market_flow_with_real_proofs_in_revm() {
     assert!(!r.success && r.reason().contains("DeadlineNotReached"), "{}", r.reason());
     chain.advance_time(601).expect("time");
     let before = money(&chain, &m, &roles);
-    let r = m.submit(&mut chain, &roles.provider, job3, &late.inputs, &late.outputs, &late.proof).expect("tx");
+    let r = m.submit(&mut chain, &roles.provider, job3, &late.inputs, &late.outputs, &late.params, &late.proof).expect("tx");
     assert!(!r.success && r.reason().contains("DeadlinePassed"), "late submit: {}", r.reason());
     assert_eq!(money(&chain, &m, &roles), before);
     let r = m.expire(&mut chain, &roles.requester, job3).expect("tx").ok("expire").expect("expired");
@@ -174,7 +174,7 @@ fn market_flow_with_real_proofs_in_revm() {
     assert_eq!(m.job(&chain, job3).expect("job").state, JobState::Expired);
     eprintln!("gas: expire {}", r.gas_used);
     // the expired job cannot be paid or expired again
-    let r = m.submit(&mut chain, &roles.provider, job3, &late.inputs, &late.outputs, &late.proof).expect("tx");
+    let r = m.submit(&mut chain, &roles.provider, job3, &late.inputs, &late.outputs, &late.params, &late.proof).expect("tx");
     assert!(!r.success && r.reason().contains("JobNotClaimed"), "{}", r.reason());
     let r = m.expire(&mut chain, &roles.requester, job3).expect("tx");
     assert!(!r.success && r.reason().contains("JobNotActive"), "{}", r.reason());
@@ -246,12 +246,12 @@ fn market_job_with_committed_input() {
     let binding = zkinfer_service::market::u256_to_fr(m.binding_of(&chain, job, roles.provider.address()).expect("binding")).expect("fr");
     let forged = Submission::from_proof(&s.graph, pipeline::prove(&wd, &s, &params, &other, false, binding).expect("prove")).expect("split");
     let before = money(&chain, &m, &roles);
-    let r = m.submit(&mut chain, &roles.provider, job, &forged.inputs, &forged.outputs, &forged.proof).expect("tx");
+    let r = m.submit(&mut chain, &roles.provider, job, &forged.inputs, &forged.outputs, &forged.params, &forged.proof).expect("tx");
     assert!(!r.success && r.reason().contains("InputsMismatch"), "{}", r.reason());
     // and the real digest with the other data's proof is an invalid proof
-    let r = m.submit(&mut chain, &roles.provider, job, &inputs, &forged.outputs, &forged.proof).expect("tx");
+    let r = m.submit(&mut chain, &roles.provider, job, &inputs, &forged.outputs, &forged.params, &forged.proof).expect("tx");
     assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
     assert_eq!(money(&chain, &m, &roles), before);
     let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
-    m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.proof).expect("tx").ok("honest submit").expect("paid");
+    m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx").ok("honest submit").expect("paid");
 }

@@ -112,7 +112,7 @@ fn market_flow_on_anvil() {
     let sub = &rep.submission;
     let mut bad = sub.proof.clone();
     bad[100] ^= 1;
-    let r = m.submit(&mut chain, &roles.provider, rep.job, &sub.inputs, &sub.outputs, &bad).expect("tx");
+    let r = m.submit(&mut chain, &roles.provider, rep.job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");
     assert!(!r.success && r.reason().contains("JobNotClaimed"), "{}", r.reason());
 
     let inputs = job_inputs(&s, &data).expect("inputs");
@@ -121,13 +121,13 @@ fn market_flow_on_anvil() {
     let job = job.unwrap_or_else(|| panic!("post: {}", r.reason()));
     m.claim(&mut chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
     let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
-    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &bad).expect("tx");
+    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");
     assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
     assert_eq!(m.job(&chain, job).expect("job").state, JobState::Claimed);
 
     // the provider misses the deadline: expiry refunds the requester and slashes half the stake
     chain.advance_time(601).expect("evm_increaseTime");
-    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.proof).expect("tx");
+    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx");
     assert!(!r.success && r.reason().contains("DeadlinePassed"), "{}", r.reason());
     let credit = m.withdrawable(&chain, roles.requester.address()).expect("credit");
     m.expire(&mut chain, &roles.requester, job).expect("tx").ok("expire").expect("expired");
@@ -167,7 +167,8 @@ fn two_provider_nodes_on_anvil() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkinfer"));
         cmd.args(["node", "--rpc", &anvil.url, "--dir"])
             .arg(&market_dir)
-            .args(["--key", zkinfer_service::market::chain::DEV_KEYS[i + 1], "--model"])
+            .env("ZKINFER_KEY", zkinfer_service::market::chain::DEV_KEYS[i + 1])
+            .args(["--model"])
             .arg(&wd.0)
             .arg("--data")
             .arg(base.join(format!("node{i}")))
@@ -197,7 +198,7 @@ fn two_provider_nodes_on_anvil() {
     let (pay, stake) = (eth("0.05"), eth("0.1"));
     // job 1 is a trap: a registry entry claiming this model's vk hash and instance counts but
     // pointing at other code (here the registry itself); nodes must not claim it
-    let (fake, _) = m.register(&mut chain, &operator, m.registry, model.vk_hash, model.n_inputs, model.n_outputs).expect("fake entry");
+    let (fake, _) = m.register(&mut chain, &operator, m.registry, model.vk_hash, model.n_inputs, model.n_outputs, model.n_params, model.params_hash).expect("fake entry");
     let deadline = chain.timestamp().expect("time") + 3600;
     let (trap, _) = m.post_job(&mut chain, &operator, fake.id, &inputs, deadline, pay, stake).expect("post trap");
     assert_eq!(trap, Some(1));

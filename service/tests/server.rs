@@ -143,7 +143,10 @@ fn api_and_bad_requests() {
         assert!(msg.contains("ONNX"), "{msg}");
         assert_eq!(code(c.register_model(bad(Some(register_model_request::Source::Onnx(vec![])))).await).0, Code::InvalidArgument);
         assert_eq!(code(c.register_model(bad(None)).await).0, Code::InvalidArgument);
-        assert_eq!(code(c.register_model(bad(Some(register_model_request::Source::Path("/nonexistent.onnx".into())))).await).0, Code::InvalidArgument);
+        // server-side paths: refused unless the server was given a models directory
+        let (k, msg) = code(c.register_model(bad(Some(register_model_request::Source::Path("/etc/passwd".into())))).await);
+        assert_eq!(k, Code::PermissionDenied, "{msg}");
+        assert!(msg.contains("--models-dir"), "{msg}");
 
         // proving before setup is refused
         let reg = c.register_model(RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(onnx("digits_mlp_int8"))), ..Default::default() }).await.expect("register").into_inner();
@@ -267,7 +270,32 @@ fn token_guards_mutating_calls() {
         let mut right = Request::new(reg());
         right.metadata_mut().insert("authorization", "Bearer s3cret".parse().expect("header"));
         c.register_model(right).await.expect("with the token");
+        // without the token, a large upload is refused like a small one (before it is decoded)
+        let junk = RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Onnx(vec![7u8; 8 << 20])), ..Default::default() };
+        assert_eq!(code(c.register_model(junk).await).0, Code::Unauthenticated);
+        // with it, a small method's request over its limit is cut off, not decoded
+        let mut huge = Request::new(JobRef { job_id: "a".repeat(200 << 10) });
+        huge.metadata_mut().insert("authorization", "Bearer s3cret".parse().expect("header"));
+        let (k, msg) = code(c.get_job(huge).await);
+        assert!(k != Code::NotFound && k != Code::InvalidArgument && k != Code::Ok, "{k:?}: {msg}");
+        eprintln!("oversized GetJob: {k:?}: {msg}");
     });
+    // a models directory confines server-side paths
+    let server = Server::start(&tmp("paths"), &["--models-dir", repo().join("models").to_str().expect("utf8")]);
+    rt().block_on(async {
+        let mut c = client(&server.url).await;
+        let path = |p: &str| RegisterModelRequest { name: String::new(), source: Some(register_model_request::Source::Path(p.into())), ..Default::default() };
+        c.register_model(path("digits_mlp_int8/model.onnx")).await.expect("inside the models directory");
+        for outside in ["../README.md", "/etc/passwd", "digits_mlp_int8/../../Cargo.toml"] {
+            let (k, msg) = code(c.register_model(path(outside)).await);
+            assert!(k == Code::PermissionDenied || k == Code::InvalidArgument, "{outside}: {k:?} {msg}");
+            assert!(!msg.contains("ONNX"), "{outside} was read: {msg}");
+        }
+    });
+    // metrics beyond loopback need saying so
+    let out = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["serve", "--listen", "127.0.0.1:0", "--metrics", "0.0.0.0:0", "--data"]).arg(tmp("metrics")).output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics-public"), "{}", String::from_utf8_lossy(&out.stderr));
     // beyond loopback without a token: refused at start
     let out = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["serve", "--listen", "0.0.0.0:0", "--data"]).arg(tmp("open")).output().expect("run");
     assert!(!out.status.success());

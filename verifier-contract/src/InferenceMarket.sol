@@ -5,10 +5,12 @@ import {ModelRegistry} from "./ModelRegistry.sol";
 
 /// @title InferenceMarket
 /// @notice Escrow market for proven ML inference. A requester posts a job (model id, public
-///         input instances, deadline, payment in ETH or an ERC-20, stake the provider must lock).
+///         input instances, deadline, payment in ETH or an ERC-20 of at most 2^128 - 1 units,
+///         stake the provider must lock).
 ///         A staked provider claims it, runs the model off-chain, proves it with the model's
 ///         halo2 circuit and submits the public outputs together with the proof. The market
-///         checks the proof with the model's snark-verifier contract and releases the payment;
+///         checks that the proof used the model's registered weights (parameter instances), checks
+///         the proof with the model's snark-verifier contract and releases the payment;
 ///         if the deadline passes first, anyone can expire the job: the requester is refunded and
 ///         part of the claimer's locked stake is slashed to the requester.
 ///
@@ -24,8 +26,12 @@ import {ModelRegistry} from "./ModelRegistry.sol";
 /// so at every moment exactly one of "can still be fulfilled" and "can be expired" holds.
 ///
 /// Public instances handed to the verifier (every one a 32-byte big-endian word, < R):
-///     [binding, inputInstances..., outputInstances...] followed by the proof bytes, where
-///     binding = uint256(keccak256(abi.encode(block.chainid, address(this), jobId, provider))) % R.
+///     [binding, inputInstances..., outputInstances..., paramInstances...] followed by the proof
+///     bytes, where
+///     binding = uint256(keccak256(abi.encode(block.chainid, address(this), jobId, provider))) % R
+/// and paramInstances are the instances of the model's witness weights (public or hashed weights;
+/// none for private weights): their count and keccak256(abi.encodePacked(paramInstances)) must be
+/// the ones registered in the ModelRegistry, so a proof made with other weights is refused.
 /// The circuit exposes `binding` as its first public instance, so a proof is valid for exactly one
 /// (chain, market, job, provider): it cannot be replayed for another job, on another market or chain,
 /// and a front-runner copying the proof from the mempool would submit it as a different provider.
@@ -36,6 +42,10 @@ import {ModelRegistry} from "./ModelRegistry.sol";
 /// submit/expire/cancel or anybody else's funds. Stake withdrawals (`withdraw`) send ETH directly to
 /// the staker, who is the caller. All state-changing entry points share one reentrancy guard and
 /// follow checks-effects-interactions; the verifier is called with STATICCALL.
+///
+/// Amounts: a job's `amount` is at most type(uint128).max (AmountTooLarge at postJob), and the fee is
+/// computed without an intermediate product that could overflow, so no amount a requester can post
+/// makes an honest submit revert; every credit is <= 2^128 - 1, so `withdrawable` cannot overflow.
 ///
 /// Tokens: plain ERC-20s, including ones whose transfer/transferFrom return no value (USDT-style).
 /// Fee-on-transfer tokens are rejected at postJob (the received amount must equal `amount`);
@@ -102,7 +112,8 @@ contract InferenceMarket {
     error DeadlineNotInFuture(uint256 deadline, uint256 nowTs);
     error WrongInputCount(uint256 expected, uint256 actual);
     error WrongOutputCount(uint256 expected, uint256 actual);
-    /// @dev index into [binding, inputs..., outputs...] (postJob: into the inputs).
+    error WrongParamCount(uint256 expected, uint256 actual);
+    /// @dev index into [binding, inputs..., outputs..., params...] (postJob: into the inputs).
     error InstanceOutOfField(uint256 index, uint256 value);
     error WrongEthValue(uint256 expected, uint256 actual);
     error TokenHasNoCode(address token);
@@ -119,6 +130,8 @@ contract InferenceMarket {
     error NotProvider(uint256 jobId, address caller);
     error InsufficientStake(uint256 required, uint256 free);
     error InputsMismatch(uint256 jobId);
+    /// @dev keccak256(abi.encodePacked(paramInstances)) differs from the model's registered paramsHash.
+    error ParamsMismatch(uint256 jobId);
     error VerifierCodeChanged(address verifier);
     error InvalidProof(uint256 jobId);
     error NothingToWithdraw();
@@ -234,9 +247,10 @@ contract InferenceMarket {
 
     // ================================================================ jobs
 
-    /// @notice Posts a job. Pays `amount` of ETH (token == address(0), msg.value == amount) or of an
-    ///         ERC-20 (msg.value == 0; the market must be approved for `amount`). Only the hash of the
-    ///         inputs is stored; the inputs themselves are in the JobPosted event.
+    /// @notice Posts a job. Pays `amount` (1 .. 2^128 - 1, else ZeroAmount / AmountTooLarge) of ETH
+    ///         (token == address(0), msg.value == amount) or of an ERC-20 (msg.value == 0; the market
+    ///         must be approved for `amount`). Only the hash of the inputs is stored; the inputs
+    ///         themselves are in the JobPosted event.
     /// @param stakeRequired stake the claimer must lock; raised to minStake when lower.
     function postJob(
         uint256 modelId,
@@ -248,6 +262,8 @@ contract InferenceMarket {
     ) external payable nonReentrant returns (uint256 jobId) {
         if (deadline <= block.timestamp) revert DeadlineNotInFuture(deadline, block.timestamp);
         if (amount == 0) revert ZeroAmount();
+        // Bounds every credit (payment, fee, refund) so that no sum of them can overflow.
+        if (amount > type(uint128).max) revert AmountTooLarge(amount);
         _checkPostedInputs(modelId, inputInstances);
         if (stakeRequired < minStake) stakeRequired = minStake; // now the stake a claimer locks
         if (stakeRequired > type(uint96).max) revert StakeTooLarge(stakeRequired);
@@ -267,6 +283,8 @@ contract InferenceMarket {
     }
 
     /// @notice Claims an open job: locks max(minStake, stakeRequired) of the caller's free stake.
+    ///         Refused (VerifierCodeChanged) when the model's verifier no longer has the code it was
+    ///         registered with: such a job could never be paid, and the claimer would be slashed.
     function claim(uint256 jobId) external nonReentrant {
         Job storage j = _jobs[jobId];
         JobState st = j.state;
@@ -275,6 +293,8 @@ contract InferenceMarket {
             revert JobNotOpen(jobId, st);
         }
         if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
+        (address verifier, bytes32 codeHash, , , , ) = registry.verifierInfo(j.modelId);
+        if (verifier.codehash != codeHash) revert VerifierCodeChanged(verifier);
         uint256 stake = j.stake;
         Stake storage s = _stakes[msg.sender];
         uint256 free = _free(s);
@@ -285,14 +305,18 @@ contract InferenceMarket {
         emit JobClaimed(jobId, msg.sender, stake);
     }
 
-    /// @notice Fulfils a claimed job with a proof. Only the claimer, before the deadline. The verifier
-    ///         is called with [binding, inputInstances, outputInstances] ++ proof and must not revert.
+    /// @notice Fulfils a claimed job with a proof. Only the claimer, before the deadline.
+    ///         `paramInstances` are the proof's weight instances: exactly the model's nParams values
+    ///         whose keccak256(abi.encodePacked(..)) is its registered paramsHash (empty for a model
+    ///         with private weights). The verifier is called with
+    ///         [binding, inputInstances, outputInstances, paramInstances] ++ proof and must not revert.
     ///         A failing proof reverts the whole call, so nothing changes and the claimer may retry
-    ///         until the deadline.
+    ///         until the deadline. JobCompleted carries the outputs only.
     function submit(
         uint256 jobId,
         uint256[] calldata inputInstances,
         uint256[] calldata outputInstances,
+        uint256[] calldata paramInstances,
         bytes calldata proof
     ) external nonReentrant {
         Job storage j = _jobs[jobId];
@@ -304,13 +328,21 @@ contract InferenceMarket {
         if (msg.sender != j.provider) revert NotProvider(jobId, msg.sender);
         if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
         if (keccak256(abi.encodePacked(inputInstances)) != j.inputsHash) revert InputsMismatch(jobId);
-        _verify(jobId, j.modelId, inputInstances, outputInstances, proof);
+        address verifier = _checkInstances(jobId, j.modelId, inputInstances, outputInstances, paramInstances);
+        _callVerifier(
+            jobId,
+            verifier,
+            abi.encodePacked(bindingOf(jobId, msg.sender), inputInstances, outputInstances, paramInstances, proof)
+        );
 
-        // Effects (no external calls follow: all payouts are credits).
+        // Effects (no external calls follow: all payouts are credits). Nothing here can revert for
+        // a job the requester could post: locked >= j.stake (it was locked by the claim), the fee is
+        // computed without overflow and fee <= amount, and amount <= 2^128 - 1 keeps every credit sum
+        // far from 2^256.
         j.state = JobState.Paid;
         _stakes[msg.sender].locked -= uint128(j.stake);
         uint256 amount = j.amount;
-        uint256 fee = (amount * feeBps) / BPS;
+        uint256 fee = _fee(amount);
         address token = j.token;
         _credit(token, msg.sender, amount - fee);
         if (fee != 0) _credit(token, feeRecipient, fee);
@@ -397,14 +429,9 @@ contract InferenceMarket {
     // ================================================================ internals
 
     function _checkPostedInputs(uint256 modelId, uint256[] calldata inputInstances) private view {
-        (, , uint32 nInputs, ) = registry.verifierInfo(modelId); // reverts for an unknown model
+        (, , uint32 nInputs, , , ) = registry.verifierInfo(modelId); // reverts for an unknown model
         if (inputInstances.length != nInputs) revert WrongInputCount(nInputs, inputInstances.length);
-        for (uint256 i = 0; i < inputInstances.length; ) {
-            if (inputInstances[i] >= R) revert InstanceOutOfField(i, inputInstances[i]);
-            unchecked {
-                ++i;
-            }
-        }
+        _checkField(inputInstances, 0);
     }
 
     /// @dev Takes the job's payment: msg.value for ETH, else transferFrom the caller (exact amount).
@@ -420,35 +447,56 @@ contract InferenceMarket {
         }
     }
 
-    /// @dev Checks instance counts and ranges, then calls the model's verifier with
-    ///      [binding(jobId, msg.sender), inputs, outputs] ++ proof; reverts InvalidProof if it fails.
-    function _verify(
+    /// @dev floor(amount * feeBps / BPS), exactly, without the product (which overflows for large
+    ///      amounts): amount = q*BPS + r gives amount*feeBps/BPS = q*feeBps + r*feeBps/BPS. Both terms
+    ///      are far below 2^256 (feeBps <= MAX_FEE_BPS), and the result is <= amount.
+    function _fee(uint256 amount) private view returns (uint256) {
+        return (amount / BPS) * feeBps + ((amount % BPS) * feeBps) / BPS;
+    }
+
+    /// @dev Checks the instance counts against the model, the params against its registered hash,
+    ///      every instance's range, and the verifier's code hash; returns the verifier.
+    ///      (The stored inputs hash already pins the inputs; their count is checked again here.)
+    function _checkInstances(
         uint256 jobId,
         uint256 modelId,
         uint256[] calldata inputInstances,
         uint256[] calldata outputInstances,
-        bytes calldata proof
-    ) private view {
-        (address verifier, bytes32 codeHash, uint32 nInputs, uint32 nOutputs) = registry.verifierInfo(modelId);
-        // The stored hash pins the inputs (and so their count); outputs are checked here.
-        if (inputInstances.length != nInputs) revert WrongInputCount(nInputs, inputInstances.length);
-        if (outputInstances.length != nOutputs) revert WrongOutputCount(nOutputs, outputInstances.length);
-        for (uint256 i = 0; i < inputInstances.length; ) {
-            if (inputInstances[i] >= R) revert InstanceOutOfField(1 + i, inputInstances[i]);
-            unchecked {
-                ++i;
-            }
+        uint256[] calldata paramInstances
+    ) private view returns (address verifier) {
+        bytes32 codeHash;
+        bytes32 paramsHash;
+        {
+            uint32 nInputs;
+            uint32 nOutputs;
+            uint32 nParams;
+            (verifier, codeHash, nInputs, nOutputs, nParams, paramsHash) = registry.verifierInfo(modelId);
+            if (inputInstances.length != nInputs) revert WrongInputCount(nInputs, inputInstances.length);
+            if (outputInstances.length != nOutputs) revert WrongOutputCount(nOutputs, outputInstances.length);
+            if (paramInstances.length != nParams) revert WrongParamCount(nParams, paramInstances.length);
         }
-        for (uint256 i = 0; i < outputInstances.length; ) {
-            if (outputInstances[i] >= R) revert InstanceOutOfField(1 + nInputs + i, outputInstances[i]);
-            unchecked {
-                ++i;
-            }
-        }
+        // The proof must use the registered weights, not any the provider chooses.
+        if (keccak256(abi.encodePacked(paramInstances)) != paramsHash) revert ParamsMismatch(jobId);
+        _checkField(inputInstances, 1);
+        _checkField(outputInstances, 1 + inputInstances.length);
+        _checkField(paramInstances, 1 + inputInstances.length + outputInstances.length);
         // Registered code only (refuses a verifier redeployed with other code at the same address).
         if (verifier.codehash != codeHash) revert VerifierCodeChanged(verifier);
+    }
 
-        bytes memory data = abi.encodePacked(bindingOf(jobId, msg.sender), inputInstances, outputInstances, proof);
+    /// @dev Reverts InstanceOutOfField(first + i, a[i]) for the first a[i] >= R.
+    function _checkField(uint256[] calldata a, uint256 first) private pure {
+        for (uint256 i = 0; i < a.length; ) {
+            if (a[i] >= R) revert InstanceOutOfField(first + i, a[i]);
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @dev Calls `verifier` with `data` = [binding, inputs, outputs, params] ++ proof; reverts
+    ///      InvalidProof if it fails.
+    function _callVerifier(uint256 jobId, address verifier, bytes memory data) private view {
         bool ok;
         assembly {
             // STATICCALL: the verifier cannot change state (no reentrancy through it). All but 1/64

@@ -4,7 +4,7 @@ pragma solidity 0.8.19;
 import {Fixture} from "./utils/Fixture.sol";
 import {ModelRegistry} from "../src/ModelRegistry.sol";
 import {InferenceMarket} from "../src/InferenceMarket.sol";
-import {MockVerifier, ReentrantVerifier} from "./mocks/MockVerifier.sol";
+import {MockVerifier, ReentrantVerifier, AcceptAllVerifier} from "./mocks/MockVerifier.sol";
 import {
     MockERC20, NoReturnERC20, FalseReturningERC20, FeeOnTransferERC20, ReentrantERC20
 } from "./mocks/MockERC20.sol";
@@ -71,7 +71,7 @@ contract InferenceMarketTest is Fixture {
         vm.expectEmit(true, true, false, true, address(market));
         emit JobCompleted(id, prov, _outputs());
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), proof);
+        market.submit(id, _inputs(), _outputs(), _noParams(), proof);
 
         assertTrue(_state(id) == InferenceMarket.JobState.Paid);
         assertEq(_locked(prov), 0, "stake unlocked");
@@ -94,7 +94,7 @@ contract InferenceMarketTest is Fixture {
             abi.encodeWithSelector(InferenceMarket.JobNotClaimed.selector, id, InferenceMarket.JobState.Paid)
         );
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), proof);
+        market.submit(id, _inputs(), _outputs(), _noParams(), proof);
         vm.warp(block.timestamp + 2 hours);
         vm.expectRevert(
             abi.encodeWithSelector(InferenceMarket.JobNotActive.selector, id, InferenceMarket.JobState.Paid)
@@ -278,6 +278,26 @@ contract InferenceMarketTest is Fixture {
         _claim(prov, 42);
     }
 
+    /// A provider must not lock stake on a job that can never be paid: claim refuses a model whose
+    /// verifier's code changed since registration (submit would revert VerifierCodeChanged and the
+    /// claimer be slashed at the deadline).
+    function test_claim_verifierCodeChanged() public {
+        _stake(prov, 1 ether);
+        uint256 id = _postEth(alice, modelA, 1 ether, 0);
+        bytes memory original = address(verifierA).code;
+        vm.etch(address(verifierA), hex"00"); // e.g. a metamorphic redeploy with other code
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.VerifierCodeChanged.selector, address(verifierA)));
+        _claim(prov, id);
+        assertTrue(_state(id) == InferenceMarket.JobState.Open);
+        assertEq(_locked(prov), 0, "no stake locked");
+        assertEq(market.job(id).provider, address(0));
+        // the registered code back: the job can be claimed and paid
+        vm.etch(address(verifierA), original);
+        _claim(prov, id);
+        _submit(prov, id, verifierA);
+        assertTrue(_state(id) == InferenceMarket.JobState.Paid);
+    }
+
     // ================================================================ submit
 
     function test_submit_byNonClaimer() public {
@@ -289,19 +309,19 @@ contract InferenceMarketTest is Fixture {
         bytes memory proof = _proof(verifierA, id, prov, _inputs(), _outputs());
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotProvider.selector, id, prov2));
         vm.prank(prov2);
-        market.submit(id, _inputs(), _outputs(), proof);
+        market.submit(id, _inputs(), _outputs(), _noParams(), proof);
         // ... or even builds one bound to itself
         bytes memory own = _proof(verifierA, id, prov2, _inputs(), _outputs());
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotProvider.selector, id, alice));
         vm.prank(alice);
-        market.submit(id, _inputs(), _outputs(), own);
+        market.submit(id, _inputs(), _outputs(), _noParams(), own);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.NotProvider.selector, id, prov2));
         vm.prank(prov2);
-        market.submit(id, _inputs(), _outputs(), own);
+        market.submit(id, _inputs(), _outputs(), _noParams(), own);
         // the claimer cannot use a proof bound to another provider either
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), own);
+        market.submit(id, _inputs(), _outputs(), _noParams(), own);
         assertTrue(_state(id) == InferenceMarket.JobState.Claimed);
     }
 
@@ -312,10 +332,10 @@ contract InferenceMarketTest is Fixture {
             abi.encodeWithSelector(InferenceMarket.JobNotClaimed.selector, id, InferenceMarket.JobState.Open)
         );
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), proof);
+        market.submit(id, _inputs(), _outputs(), _noParams(), proof);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.UnknownJob.selector, 7));
         vm.prank(prov);
-        market.submit(7, _inputs(), _outputs(), proof);
+        market.submit(7, _inputs(), _outputs(), _noParams(), proof);
     }
 
     function test_submit_afterDeadline() public {
@@ -327,10 +347,10 @@ contract InferenceMarketTest is Fixture {
         vm.warp(dl); // exactly at the deadline is already too late
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.DeadlinePassed.selector, id, dl));
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), proof);
+        market.submit(id, _inputs(), _outputs(), _noParams(), proof);
         vm.warp(dl - 1); // one second before is fine
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), proof);
+        market.submit(id, _inputs(), _outputs(), _noParams(), proof);
         assertTrue(_state(id) == InferenceMarket.JobState.Paid);
     }
 
@@ -343,11 +363,11 @@ contract InferenceMarketTest is Fixture {
         bytes memory proof = _proof(verifierA, id, prov, ins, _outputs()); // "valid" for the wrong inputs
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InputsMismatch.selector, id));
         vm.prank(prov);
-        market.submit(id, ins, _outputs(), proof);
+        market.submit(id, ins, _outputs(), _noParams(), proof);
         uint256[] memory shortIns = new uint256[](2);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InputsMismatch.selector, id));
         vm.prank(prov);
-        market.submit(id, shortIns, _outputs(), proof);
+        market.submit(id, shortIns, _outputs(), _noParams(), proof);
     }
 
     function test_submit_wrongOutputLength() public {
@@ -359,10 +379,10 @@ contract InferenceMarketTest is Fixture {
         bytes memory proof = _proof(verifierA, id, prov, _inputs(), _outputs());
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongOutputCount.selector, 2, 1));
         vm.prank(prov);
-        market.submit(id, _inputs(), one, proof);
+        market.submit(id, _inputs(), one, _noParams(), proof);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongOutputCount.selector, 2, 3));
         vm.prank(prov);
-        market.submit(id, _inputs(), three, proof);
+        market.submit(id, _inputs(), three, _noParams(), proof);
     }
 
     function test_submit_outputOutOfField() public {
@@ -374,7 +394,7 @@ contract InferenceMarketTest is Fixture {
         bytes memory proof = _proof(verifierA, id, prov, _inputs(), outs);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InstanceOutOfField.selector, 1 + 3 + 1, R + 5));
         vm.prank(prov);
-        market.submit(id, _inputs(), outs, proof);
+        market.submit(id, _inputs(), outs, _noParams(), proof);
     }
 
     function test_submit_invalidProof_noFundsMove() public {
@@ -387,16 +407,16 @@ contract InferenceMarketTest is Fixture {
 
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), bad);
+        market.submit(id, _inputs(), _outputs(), _noParams(), bad);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), "");
+        market.submit(id, _inputs(), _outputs(), _noParams(), "");
         // right proof, different (claimed) outputs
         uint256[] memory outs = _outputs();
         outs[0] = 8;
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit(id, _inputs(), outs, good);
+        market.submit(id, _inputs(), outs, _noParams(), good);
 
         assertEq(address(market).balance, marketBal);
         assertEq(market.withdrawable(address(0), prov), 0);
@@ -406,7 +426,7 @@ contract InferenceMarketTest is Fixture {
 
         // the claimer can still deliver a valid proof before the deadline
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), good);
+        market.submit(id, _inputs(), _outputs(), _noParams(), good);
         assertTrue(_state(id) == InferenceMarket.JobState.Paid);
     }
 
@@ -418,11 +438,11 @@ contract InferenceMarketTest is Fixture {
         _claim(prov, id2);
         bytes memory proof1 = _proof(verifierA, id1, prov, _inputs(), _outputs());
         vm.prank(prov);
-        market.submit(id1, _inputs(), _outputs(), proof1);
+        market.submit(id1, _inputs(), _outputs(), _noParams(), proof1);
         assertNotEq(market.bindingOf(id1, prov), market.bindingOf(id2, prov), "bindings differ");
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id2));
         vm.prank(prov);
-        market.submit(id2, _inputs(), _outputs(), proof1);
+        market.submit(id2, _inputs(), _outputs(), _noParams(), proof1);
         assertTrue(_state(id2) == InferenceMarket.JobState.Claimed);
     }
 
@@ -442,7 +462,7 @@ contract InferenceMarketTest is Fixture {
         bytes memory proof = _proof(verifierA, id, prov, _inputs(), _outputs());
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, idOther));
         vm.prank(prov);
-        other.submit(idOther, _inputs(), _outputs(), proof);
+        other.submit(idOther, _inputs(), _outputs(), _noParams(), proof);
     }
 
     function test_binding_dependsOnChainId() public {
@@ -463,7 +483,7 @@ contract InferenceMarketTest is Fixture {
         bytes memory proofB = _proof(verifierB, id, prov, _inputs(), _outputs());
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), proofB);
+        market.submit(id, _inputs(), _outputs(), _noParams(), proofB);
         // ... while model A's verifier accepts its own
         _submit(prov, id, verifierA);
     }
@@ -477,7 +497,124 @@ contract InferenceMarketTest is Fixture {
         vm.etch(address(verifierA), hex"00");
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.VerifierCodeChanged.selector, address(verifierA)));
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), proof);
+        market.submit(id, _inputs(), _outputs(), _noParams(), proof);
+    }
+
+    // ---------------------------------------------------------------- registered weights (params)
+
+    /// A model with weight instances: the registered params are appended to the verifier's
+    /// instances; JobCompleted still carries the outputs only.
+    function test_submit_params_happyPath() public {
+        _stake(prov, 1 ether);
+        uint256 id = _postEth(alice, modelP, 1 ether, 0);
+        _claim(prov, id);
+        // leaving the params out (the old layout) is refused
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongParamCount.selector, 2, 0));
+        vm.prank(prov);
+        market.submit(id, _inputs(), _outputs(), _noParams(), hex"");
+
+        bytes memory proof = _proofP(verifierP, id, prov, _inputs(), _outputs(), _params());
+        vm.expectEmit(true, true, false, true, address(market));
+        emit JobCompleted(id, prov, _outputs());
+        vm.prank(prov);
+        market.submit(id, _inputs(), _outputs(), _params(), proof);
+        assertTrue(_state(id) == InferenceMarket.JobState.Paid);
+        uint256 fee = (1 ether * FEE_BPS) / 10_000;
+        assertEq(market.withdrawable(address(0), prov), 1 ether - fee);
+    }
+
+    /// A proof made with other weights than the registered ones is refused, even by a verifier
+    /// that accepts it (here: one that accepts anything, and one whose proof is "valid" for the
+    /// other weights).
+    function test_submit_otherWeights_rejected() public {
+        _stake(prov, 5 ether);
+        uint256[] memory other = _params();
+        other[1] = 7; // different weights, same count
+        uint256[] memory swapped = new uint256[](N_PARAMS);
+        swapped[0] = _params()[1];
+        swapped[1] = _params()[0];
+
+        uint256 idAny = _postEth(alice, modelAny, 1 ether, 0);
+        _claim(prov, idAny);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ParamsMismatch.selector, idAny));
+        vm.prank(prov);
+        market.submit(idAny, _inputs(), _outputs(), other, hex"");
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ParamsMismatch.selector, idAny));
+        vm.prank(prov);
+        market.submit(idAny, _inputs(), _outputs(), swapped, hex"");
+
+        uint256 idP = _postEth(bob, modelP, 1 ether, 0);
+        _claim(prov, idP);
+        bytes memory proofOther = _proofP(verifierP, idP, prov, _inputs(), _outputs(), other);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.ParamsMismatch.selector, idP));
+        vm.prank(prov);
+        market.submit(idP, _inputs(), _outputs(), other, proofOther);
+        // the proof for the other weights does not pass as one for the registered weights either
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, idP));
+        vm.prank(prov);
+        market.submit(idP, _inputs(), _outputs(), _params(), proofOther);
+
+        assertTrue(_state(idAny) == InferenceMarket.JobState.Claimed);
+        assertTrue(_state(idP) == InferenceMarket.JobState.Claimed);
+        assertEq(market.withdrawable(address(0), prov), 0);
+
+        // the registered weights are accepted
+        vm.prank(prov);
+        market.submit(idAny, _inputs(), _outputs(), _params(), hex"");
+        _submitP(prov, idP);
+        assertTrue(_state(idAny) == InferenceMarket.JobState.Paid);
+        assertTrue(_state(idP) == InferenceMarket.JobState.Paid);
+    }
+
+    function test_submit_wrongParamCount() public {
+        _stake(prov, 5 ether);
+        uint256 idP = _postEth(alice, modelAny, 1 ether, 0);
+        _claim(prov, idP);
+        uint256[] memory one = new uint256[](1);
+        one[0] = _params()[0];
+        uint256[] memory three = new uint256[](3);
+        three[0] = _params()[0];
+        three[1] = _params()[1];
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongParamCount.selector, 2, 1));
+        vm.prank(prov);
+        market.submit(idP, _inputs(), _outputs(), one, hex"");
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongParamCount.selector, 2, 3));
+        vm.prank(prov);
+        market.submit(idP, _inputs(), _outputs(), three, hex"");
+        // params moved into the outputs (the old layout, outputs + params): wrong output count
+        uint256[] memory outsAndParams = new uint256[](N_OUT + N_PARAMS);
+        outsAndParams[0] = _outputs()[0];
+        outsAndParams[1] = _outputs()[1];
+        outsAndParams[2] = _params()[0];
+        outsAndParams[3] = _params()[1];
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongOutputCount.selector, 2, 4));
+        vm.prank(prov);
+        market.submit(idP, _inputs(), outsAndParams, _noParams(), hex"");
+
+        // a model without params takes none
+        uint256 idA = _postEth(alice, modelA, 1 ether, 0);
+        _claim(prov, idA);
+        bytes memory proof = _proof(verifierA, idA, prov, _inputs(), _outputs());
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.WrongParamCount.selector, 0, 1));
+        vm.prank(prov);
+        market.submit(idA, _inputs(), _outputs(), one, proof);
+        vm.prank(prov);
+        market.submit(idA, _inputs(), _outputs(), _noParams(), proof);
+        assertTrue(_state(idA) == InferenceMarket.JobState.Paid);
+    }
+
+    /// Params are range-checked like every instance (index into [binding, inputs, outputs, params]).
+    function test_submit_paramOutOfField() public {
+        uint256[] memory bad = _params();
+        bad[1] = R + 1; // would alias 1 inside the verifier
+        uint256 m =
+            registry.register(address(acceptAll), keccak256("any"), N_IN, N_OUT, N_PARAMS, keccak256(abi.encodePacked(bad)));
+        _stake(prov, 1 ether);
+        uint256 id = _postEth(alice, m, 1 ether, 0);
+        _claim(prov, id);
+        vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InstanceOutOfField.selector, 1 + 3 + 2 + 1, R + 1));
+        vm.prank(prov);
+        market.submit(id, _inputs(), _outputs(), bad, hex"");
     }
 
     function test_gasBurningVerifier_txStillReverts() public {
@@ -491,17 +628,17 @@ contract InferenceMarketTest is Fixture {
         // The verifier burns everything it is given; the 1/64 kept back (EIP-150) reverts cleanly.
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit{gas: 3_000_000}(id, _inputs(), _outputs(), bad);
+        market.submit{gas: 3_000_000}(id, _inputs(), _outputs(), _noParams(), bad);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit{gas: 300_000}(id, _inputs(), _outputs(), bad);
+        market.submit{gas: 300_000}(id, _inputs(), _outputs(), _noParams(), bad);
 
         assertEq(address(market).balance, bal);
         assertTrue(_state(id) == InferenceMarket.JobState.Claimed);
         assertEq(_locked(prov), MIN_STAKE);
 
         vm.prank(prov);
-        market.submit{gas: 3_000_000}(id, _inputs(), _outputs(), good);
+        market.submit{gas: 3_000_000}(id, _inputs(), _outputs(), _noParams(), good);
         assertTrue(_state(id) == InferenceMarket.JobState.Paid);
     }
 
@@ -751,7 +888,7 @@ contract InferenceMarketTest is Fixture {
 
     function test_reentrancy_viaVerifier() public {
         ReentrantVerifier rv = new ReentrantVerifier(address(market));
-        uint256 evil = registry.register(address(rv), keccak256("evil"), N_IN, N_OUT);
+        uint256 evil = registry.register(address(rv), keccak256("evil"), N_IN, N_OUT, 0, keccak256(""));
         _stake(prov, 5 ether);
         uint256 id = _postEth(alice, evil, 1 ether, 0);
         uint256 other = _postEth(bob, modelA, 1 ether, 0);
@@ -760,10 +897,10 @@ contract InferenceMarketTest is Fixture {
         rv.setReentryData(abi.encodeCall(InferenceMarket.claim, (other)));
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), hex"");
+        market.submit(id, _inputs(), _outputs(), _noParams(), hex"");
         rv.setReentryData(abi.encodeWithSignature("jobCount()")); // a view call works under STATICCALL
         vm.prank(prov);
-        market.submit(id, _inputs(), _outputs(), hex""); // guard is per state-changing entry point only
+        market.submit(id, _inputs(), _outputs(), _noParams(), hex""); // guard is per state-changing entry point only
         assertTrue(_state(id) == InferenceMarket.JobState.Paid);
         assertTrue(_state(other) == InferenceMarket.JobState.Open);
     }

@@ -3,7 +3,8 @@ pragma solidity 0.8.19;
 
 import {Fixture} from "./utils/Fixture.sol";
 
-/// @notice One successful call of each lifecycle step (3 inputs, 2 outputs, mock verifier), for
+/// @notice One successful call of each lifecycle step (3 inputs, 2 outputs, mock verifier; the
+///         params job adds 2 registered weight instances), for
 ///         gas numbers:  forge test --match-contract InferenceMarketGasTest --gas-report --isolate
 ///         (--isolate runs every top-level call as its own transaction: cold storage, 21000 base).
 contract InferenceMarketGasTest is Fixture {
@@ -26,5 +27,12 @@ contract InferenceMarketGasTest is Fixture {
         _submit(prov, id, verifierA);
         vm.prank(prov);
         market.withdrawFunds(address(token));
+    }
+
+    function test_gas_paramsJob() public {
+        _stake(prov, 1 ether);
+        uint256 id = _postEth(alice, modelP, 1 ether, 0);
+        _claim(prov, id);
+        _submitP(prov, id);
     }
 }

@@ -15,7 +15,8 @@ contract InferenceMarketInvariantTest is Fixture {
         super.setUp();
         // a short unbonding delay so that runs also reach stake withdrawals
         market = new InferenceMarket(registry, feeTo, FEE_BPS, SLASH_BPS, 1 days, MIN_STAKE);
-        handler = new MarketHandler(market, verifierA, token, modelA, N_IN, N_OUT);
+        // a model with registered weight instances, so every submit also passes the params checks
+        handler = new MarketHandler(market, verifierP, token, modelP, N_IN, N_OUT, _params());
         bytes4[] memory sel = new bytes4[](10);
         sel[0] = MarketHandler.deposit.selector;
         sel[1] = MarketHandler.requestWithdraw.selector;

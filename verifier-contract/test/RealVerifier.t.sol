@@ -89,7 +89,9 @@ contract RealVerifierTest is Test {
     /// (The Rust tests in service/tests/market*.rs run the bound proof through the market.)
     function test_realVerifier_throughMarket_rejectsUnboundProof() public {
         ModelRegistry registry = new ModelRegistry();
-        uint256 modelId = registry.register(verifier, keccak256("digits_mlp vk"), uint32(N_IN), uint32(N_OUT));
+        uint256 modelId = registry.register(
+            verifier, keccak256("digits_mlp vk"), uint32(N_IN), uint32(N_OUT), 0, keccak256("") // private weights
+        );
         InferenceMarket market = new InferenceMarket(registry, address(0xFEE), 100, 5_000, 1 days, 0);
         assertEq(_word(0), 0, "the fixture proof is unbound");
         uint256[] memory ins = new uint256[](N_IN);
@@ -104,7 +106,7 @@ contract RealVerifierTest is Test {
         bytes memory proof = _slice(callData, N_INSTANCES * 32, callData.length);
         vm.expectRevert(abi.encodeWithSelector(InferenceMarket.InvalidProof.selector, id));
         vm.prank(prov);
-        market.submit{gas: 2_000_000}(id, ins, outs, proof);
+        market.submit{gas: 2_000_000}(id, ins, outs, new uint256[](0), proof);
         assertTrue(market.job(id).state == InferenceMarket.JobState.Claimed);
     }
 

@@ -17,6 +17,64 @@ pub fn fe(v: i128) -> Fr {
     if v < 0 { -m } else { m }
 }
 
+/// The kinds of constraint the circuit is made of. Test builds can switch one kind off
+/// ([`mutation::without`]) to show that a forgery test depends on it; other builds have no
+/// such switch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConstraintKind {
+    /// The universal gate (and its dot-product term).
+    Gate,
+    /// The range lookups of limb cells.
+    Range,
+    /// The function-table lookup.
+    FnTable,
+    /// Copy constraints between cells.
+    Copy,
+    /// Cells equal to public instances.
+    Instance,
+    /// The Poseidon gadget's gates and its message copies.
+    Poseidon,
+}
+
+impl ConstraintKind {
+    pub const ALL: [ConstraintKind; 6] = [ConstraintKind::Gate, ConstraintKind::Range, ConstraintKind::FnTable, ConstraintKind::Copy, ConstraintKind::Instance, ConstraintKind::Poseidon];
+}
+
+/// Test-only mutation switch: runs a closure with one kind of constraint removed from every
+/// circuit configured or synthesized on this thread.
+#[cfg(test)]
+pub mod mutation {
+    use super::ConstraintKind;
+    use std::cell::Cell;
+
+    thread_local!(static OFF: Cell<Option<ConstraintKind>> = const { Cell::new(None) });
+
+    pub fn without<T>(kind: ConstraintKind, f: impl FnOnce() -> T) -> T {
+        OFF.with(|o| o.set(Some(kind)));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        OFF.with(|o| o.set(None));
+        r.unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
+    pub(crate) fn on(kind: ConstraintKind) -> bool {
+        OFF.with(|o| o.get()) != Some(kind)
+    }
+}
+
+/// Whether `kind` is part of the circuit (always, outside test builds).
+#[inline]
+pub(crate) fn enabled(kind: ConstraintKind) -> bool {
+    #[cfg(test)]
+    {
+        mutation::on(kind)
+    }
+    #[cfg(not(test))]
+    {
+        let _ = kind;
+        true
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ModelConfig {
     pub x: Vec<Column<Advice>>,
@@ -64,7 +122,7 @@ impl ModelConfig {
 
         // the Poseidon gadget shares x[0..6], w[0..6] and c, and switches the universal gate
         // off on its rows
-        let poseidon = shape.hash.then(|| {
+        let poseidon = (shape.hash && enabled(ConstraintKind::Poseidon)).then(|| {
             let xs: [Column<Advice>; 6] = std::array::from_fn(|j| x[j]);
             let ws: [Column<Fixed>; 6] = std::array::from_fn(|j| w[j]);
             PoseidonConfig::configure(meta, xs, ws, c)
@@ -83,12 +141,13 @@ impl ModelConfig {
                 let dot = (1..h).fold(xs[0].clone() * xs[h].clone(), |acc, j| acc + xs[j].clone() * xs[h + j].clone());
                 e = e - q(qd, m) * dot;
             }
+            let e = if enabled(ConstraintKind::Gate) { e } else { Expression::Constant(Fr::zero()) * e };
             match &poseidon {
                 Some(p) => vec![PoseidonConfig::off(p.q_abs, p.q_full, p.q_part, m) * e],
                 None => vec![e],
             }
         });
-        for j in 0..shape.lookup_width {
+        for j in (0..shape.lookup_width).filter(|_| enabled(ConstraintKind::Range)) {
             meta.lookup("range", |m| {
                 let qr = m.query_fixed(q_range[j], Rotation::cur());
                 let xj = m.query_advice(x[j], Rotation::cur());
@@ -101,6 +160,7 @@ impl ModelConfig {
             meta.lookup("function table", |m| {
                 let q = m.query_fixed(q_fn, Rotation::cur());
                 let t = m.query_fixed(tag, Rotation::cur());
+                let (q, t) = if enabled(ConstraintKind::FnTable) { (q, t) } else { (Expression::Constant(Fr::zero()) * q, Expression::Constant(Fr::zero()) * t) };
                 let a = m.query_advice(x[0], Rotation::cur());
                 let b = m.query_advice(x[1], Rotation::cur());
                 vec![(t, fn_tag), (q.clone() * a, fn_in), (q * b, fn_out)]
@@ -232,12 +292,12 @@ impl Circuit<Fr> for ModelCircuit {
                     return Err(Error::Synthesis);
                 }
                 region.assign_advice(config.x[0], 0, Value::known(self.ctx.binding));
-                for (a, b) in &self.ctx.copies {
+                for (a, b) in self.ctx.copies.iter().filter(|_| enabled(ConstraintKind::Copy)) {
                     region.constrain_equal(Self::cell(&config, a.row, a.col), Self::cell(&config, b.row, b.col));
                 }
                 // the digests, in the rows after the model's
                 let mut digests = Vec::with_capacity(self.ctx.hashes.len());
-                if !self.ctx.hashes.is_empty() {
+                if !self.ctx.hashes.is_empty() && enabled(ConstraintKind::Poseidon) {
                     let pc = config.poseidon.as_ref().ok_or(Error::Synthesis)?;
                     let mut at = self.ctx.rows.len();
                     for h in &self.ctx.hashes {
@@ -251,6 +311,9 @@ impl Circuit<Fr> for ModelCircuit {
                 Ok(digests)
             },
         )?;
+        if !enabled(ConstraintKind::Instance) {
+            return Ok(());
+        }
         layouter.constrain_instance(Self::cell(&config, 0, Col::X(0)), config.instance, crate::public::BINDING);
         for (c, i) in &self.ctx.instances {
             layouter.constrain_instance(Self::cell(&config, c.row, c.col), config.instance, *i);

@@ -6,6 +6,8 @@ pub mod ctx;
 pub mod poseidon;
 pub mod witness;
 #[cfg(test)]
+mod forgery;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use ctx::{AValue, HashPlan, LayoutCtx, Shape};

@@ -11,6 +11,7 @@ pub mod attrs;
 pub mod consts;
 pub mod lower;
 pub mod sym;
+pub mod validate;
 
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,7 @@ pub fn import_file(path: &std::path::Path, opts: &ImportOptions) -> Result<Graph
 pub fn import_bytes(bytes: &[u8], opts: &ImportOptions) -> Result<Graph> {
     let model = decode(bytes)?;
     let graph = model.graph.as_ref().ok_or_else(|| CircuitError::Malformed("model has no graph".into()))?;
+    validate::check_model(&model)?;
     let mut g = lower::lower(graph, opts)?;
     opts.visibility.apply(&mut g)?;
     Ok(g)

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use zkinfer_circuits::layout::circuit::ModelCircuit;
 use zkinfer_circuits::layout::lay_out;
+use zkinfer_prover::artifacts::{ProofFile, TensorValues};
 use zkinfer_prover::{aggregate, evm, keys, srs, util, verify::Verdict, Fr};
 
 use super::prove::parse_binding;
@@ -45,6 +46,12 @@ pub struct Args {
     /// and verify the proof in the in-process EVM (reports gas).
     #[arg(long)]
     evm: bool,
+    /// With --verify: sha256 of the aggregation verifying key already checked for this model
+    /// (as a previous `--verify` printed it). Without it, --verify regenerates the
+    /// aggregation key from the model key (deterministic, about a minute at k = 21) to check
+    /// that DIR/aggregate/ really aggregates this model.
+    #[arg(long, value_name = "SHA256")]
+    aggregation_vk: Option<String>,
     #[command(flatten)]
     srs: SrsArgs,
 }
@@ -53,7 +60,7 @@ pub struct Args {
 #[derive(Serialize, Deserialize)]
 pub struct AggregatedProof {
     pub format: String,
-    /// vk_hash of the model key (the aggregated proof is about this model).
+    /// The model identity (the aggregated proof is about this model).
     pub model_hash: String,
     /// sha256 of the aggregation verifying key.
     pub aggregation_vk_hash: String,
@@ -63,11 +70,21 @@ pub struct AggregatedProof {
     /// instances (binding, then packed public values and digests, as in proof.json).
     pub instances: Vec<String>,
     pub proof: String,
+    /// The model proof's inputs, outputs and weights as their instances encode them
+    /// (decoded values of public tensors, digests of hashed ones), checked against the
+    /// instances by `--verify`.
+    #[serde(default)]
+    pub inputs: Vec<TensorValues>,
+    #[serde(default)]
+    pub outputs: Vec<TensorValues>,
+    #[serde(default)]
+    pub weights: Vec<TensorValues>,
     pub model_prove_seconds: f64,
     pub aggregate_prove_seconds: f64,
 }
 
-const FORMAT: &str = "zkinfer-aggregated/1";
+/// Version 2: the model identity, the decoded inputs and outputs.
+const FORMAT: &str = "zkinfer-aggregated/2";
 
 impl AggregatedProof {
     fn instances_fr(&self) -> Result<Vec<Fr>> {
@@ -95,8 +112,7 @@ pub fn run(a: Args) -> Result<()> {
         return verify(&wd, &agg_dir, p, &a);
     }
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
-    let (pk, header) = keys::read_pk(&wd.pk())?;
-    header.check_params(&params)?;
+    let (pk, header) = pipeline::load_pk(&wd, &s, &params)?;
     let input = a.input.as_deref().context("--input is required")?;
     let inputs = pipeline::quantize_inputs(&s.graph, &read_inputs(input)?, a.saturate)?;
     let mut ctx = lay_out(&s.graph, &inputs, s.shape)?;
@@ -107,13 +123,14 @@ pub fn run(a: Args) -> Result<()> {
     let model_secs = t.elapsed().as_secs_f64();
     say!("model proof (Poseidon transcript): {model_secs:.2} s");
     let agg_params = pipeline::load_params(a.srs.srs.as_deref(), a.k).context("aggregation SRS")?;
-    let model_hash = hex::encode(header.vk_hash);
-    let reuse = aggregate::read_layout(&agg_dir).ok().filter(|l| l.k == a.k && l.inner_vk_hash == model_hash && l.srs == hex::encode(srs::srs_fingerprint(&agg_params)));
+    let model_hash = header.model_id.hex();
+    let reuse = aggregate::read_layout(&agg_dir).ok().filter(|l| l.k == a.k && l.inner_vk_hash == hex::encode(keys::vk_hash(pk.get_vk())) && l.inner_model_id == model_hash && l.srs == hex::encode(srs::srs_fingerprint(&agg_params)));
     let (agg_pk, layout) = match reuse {
         Some(_) => aggregate::read_pk(&agg_dir)?,
         None => {
             let t = Instant::now();
-            let (agg_pk, layout) = aggregate::setup(&agg_params, &params, pk.get_vk(), snark.instances[0].len())?;
+            let (agg_pk, mut layout) = aggregate::setup(&agg_params, &params, pk.get_vk(), snark.instances[0].len())?;
+            layout.inner_model_id = model_hash.clone();
             aggregate::write_keys(&agg_dir, &agg_pk, &layout)?;
             say!("aggregation setup (k = {}): {:.2} s; {} advice, {} lookup advice, {} fixed columns; keys in {}", a.k, t.elapsed().as_secs_f64(), layout.num_advice, layout.num_lookup_advice, layout.num_fixed, agg_dir.display());
             (agg_pk, layout)
@@ -126,8 +143,13 @@ pub fn run(a: Args) -> Result<()> {
     if let Verdict::Invalid(why) = aggregate::verify(&agg_params, agg_pk.get_vk(), &instances, &proof) {
         bail!("the aggregation proof does not verify: {why}");
     }
+    let outs = zkinfer_circuits::exec::outputs(&s.graph, &inputs)?;
+    let decoded = ProofFile::new(&header.model_id.0, s.k, &s.graph, a.binding.unwrap_or_default(), &inputs, &outs, &[], model_secs)?;
     let file = AggregatedProof {
         format: FORMAT.into(),
+        inputs: decoded.inputs,
+        outputs: decoded.outputs,
+        weights: decoded.weights,
         model_hash,
         aggregation_vk_hash: hex::encode(keys::vk_hash(agg_pk.get_vk())),
         k: a.k,
@@ -148,12 +170,14 @@ pub fn run(a: Args) -> Result<()> {
 fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<()> {
     let file = AggregatedProof::read(p)?;
     let (vk, layout) = aggregate::read_vk(agg_dir)?;
-    if file.model_hash != layout.inner_vk_hash {
-        bail!("the aggregated proof is about model {}, but {} aggregates model {}", file.model_hash, agg_dir.display(), layout.inner_vk_hash);
+    let s = wd.load_settings()?;
+    let inner_params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+    let (inner_vk, header) = pipeline::load_vk(wd, &s, &inner_params)?;
+    if !file.model_hash.eq_ignore_ascii_case(&header.model_id.hex()) {
+        bail!("the aggregated proof is about model {}, but {} holds model {}", file.model_hash, wd.0.display(), header.model_id);
     }
-    let (_, header) = keys::read_vk(&wd.vk())?;
-    if hex::encode(header.vk_hash) != layout.inner_vk_hash {
-        bail!("{} holds aggregation keys for model {}, not for this directory's model {}", agg_dir.display(), layout.inner_vk_hash, hex::encode(header.vk_hash));
+    if layout.inner_vk_hash != hex::encode(keys::vk_hash(&inner_vk)) || !layout.inner_model_id.eq_ignore_ascii_case(&header.model_id.hex()) {
+        bail!("{} holds aggregation keys for another model key than {}'s", agg_dir.display(), wd.0.display());
     }
     if file.aggregation_vk_hash != hex::encode(keys::vk_hash(&vk)) {
         bail!("the aggregated proof was made with another aggregation key than {}", agg_dir.display());
@@ -162,9 +186,42 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<()> {
     if hex::encode(srs::srs_fingerprint(&params)) != layout.srs {
         bail!("the SRS given is not the one the aggregation keys were made with");
     }
+    // the aggregation key must be this model's: regenerated from the model key, or known
+    let agg_vk_sha = hex::encode(keys::vk_hash(&vk));
+    match &a.aggregation_vk {
+        Some(want) if want.trim_start_matches("0x").eq_ignore_ascii_case(&agg_vk_sha) => {}
+        Some(want) => bail!("{} holds aggregation verifying key {agg_vk_sha}, not the expected {want}", agg_dir.display()),
+        None => {
+            let t = Instant::now();
+            aggregate::check_vk(&params, &inner_params, &inner_vk, &layout, &vk)?;
+            say!("aggregation key regenerated from the model key and equal ({:.1} s); next time pass --aggregation-vk {agg_vk_sha}", t.elapsed().as_secs_f64());
+        }
+    }
     let (instances, proof) = (file.instances_fr()?, file.proof_bytes()?);
     if instances.len() != layout.num_instances() {
         bail!("the aggregated proof has {} instances, the key expects {}", instances.len(), layout.num_instances());
+    }
+    // the decoded inputs and outputs shown are the proven ones
+    let inner = &file.instances[aggregate::ACCUMULATOR_LIMBS..];
+    let listed = ProofFile {
+        format: zkinfer_prover::artifacts::PROOF_FORMAT.into(),
+        model_hash: file.model_hash.clone(),
+        k: s.k,
+        instances: inner.to_vec(),
+        proof: "0x".into(),
+        inputs: file.inputs.clone(),
+        outputs: file.outputs.clone(),
+        weights: file.weights.clone(),
+        prove_seconds: 0.0,
+    };
+    listed.validate().and_then(|()| listed.check_against(&s.graph)).with_context(|| format!("{}: the listed inputs and outputs", p.display()))?;
+    if let Some(what) = pipeline::check_weights(&s, &listed, &[], false)? {
+        say!("weights: {what}");
+    }
+    for o in &file.outputs {
+        if o.visibility == zkinfer_circuits::ir::Visibility::Public {
+            say!("output {}: {:?}", o.name, o.values);
+        }
     }
     match aggregate::verify(&params, &vk, &instances, &proof) {
         Verdict::Valid => say!("aggregated proof {}: valid", p.display()),

@@ -20,7 +20,6 @@ use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use serde::Serialize;
 use zkinfer_circuits::error::CircuitError;
 use zkinfer_circuits::onnx::ImportOptions;
-use zkinfer_prover::keys;
 
 use crate::files::{read_inputs, write_json, Workdir};
 use crate::pipeline;
@@ -256,7 +255,7 @@ fn try_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut Sr
         bail!("the honest proof was rejected: {v}");
     }
     // the same proof with the last (output) instance changed must be rejected
-    let (vk, _) = keys::read_vk(&wd.vk())?;
+    let (vk, _) = pipeline::load_vk(&wd, &s, &params)?;
     let mut inst = p.instances_fr()?;
     if let Some(last) = inst.last_mut() {
         *last += Fr::one();

@@ -190,7 +190,7 @@ async fn run_async(a: Args) -> Result<()> {
         }
         Verb::Setup { model } => {
             let m = c.inner.setup(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
-            say!("model {}: {}, k = {}, {} public instances, vk sha256 {}", m.model_id, m.state, m.k, m.num_instances, m.vk_hash);
+            say!("model {}: {}, k = {}, {} public instances, identity {}", m.model_id, m.state, m.k, m.num_instances, m.vk_hash);
         }
         Verb::Prove { model, input, binding, saturate, wait, out } => {
             let inputs = read_inputs(&input)?.into_iter().map(|values| Tensor { values }).collect();

@@ -27,7 +27,8 @@ pub fn run(a: Args) -> Result<()> {
     let s = wd.load_settings()?;
     if a.compiled {
         let path = a.proof.clone().unwrap_or_else(|| wd.proof());
-        let o = pipeline::evm_verify_compiled(&wd, &s, &ProofFile::read(&path)?)?;
+        let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+        let o = pipeline::evm_verify_compiled(&wd, &s, &params, &ProofFile::read(&path)?)?;
         say!("EVM verification of {} with {}: {} ({}), gas used {}", path.display(), wd.verifier().display(), if o.success { "valid" } else { "REJECTED" }, o.detail, o.gas_used);
         if !o.success {
             bail!("the EVM verifier rejected the proof");

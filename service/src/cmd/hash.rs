@@ -51,7 +51,7 @@ pub fn run(a: Args) -> Result<()> {
     let packs = packings(g);
     let n_in = g.inputs.len();
     // a proof or private-values file must be of this directory's model (when its keys exist)
-    let model = zkinfer_prover::keys::read_vk(&wd.vk()).ok().map(|(_, h)| hex::encode(h.vk_hash));
+    let model = crate::pipeline::recorded_id(&wd, &s).ok().map(|id| id.hex());
     // (name, index among inputs then outputs, tensor)
     let mut tensors: Vec<(String, usize, Tensor)> = Vec::new();
     match (&a.input, &a.quantized_input, &a.private) {

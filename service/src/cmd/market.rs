@@ -18,7 +18,6 @@ use crate::market::flow;
 use crate::market::local::LocalChain;
 use crate::market::rpc::RpcChain;
 use crate::pipeline;
-use zkinfer_prover::keys;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -148,8 +147,8 @@ fn report(what: &str, r: &Receipt) {
 }
 
 fn model_of(m: &Market, wd: &Workdir) -> Result<RegisteredModel> {
-    let (_, header) = keys::read_vk(&wd.vk())?;
-    let h = alloy_primitives::B256::from(header.vk_hash);
+    let s = wd.load_settings()?;
+    let h = alloy_primitives::B256::from(crate::pipeline::recorded_id(wd, &s)?.0);
     m.models.iter().rev().find(|x| x.vk_hash == h).cloned().with_context(|| format!("the model in {} is not registered on this market: run `zkinfer market register {}`", wd.0.display(), wd.0.display()))
 }
 
@@ -188,7 +187,7 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
             let params = pipeline::load_params(srs.srs.as_deref(), s.k)?;
             let (model, rs) = flow::register_model(chain, &m, &key_for(a, 0)?, &wd, &s, &params)?;
             report(&format!("verifier deployed at {}", model.verifier), &rs[0]);
-            report(&format!("registered model {} (vk sha256 {}, {} input / {} output instances)", model.id, model.vk_hash, model.n_inputs, model.n_outputs), &rs[1]);
+            report(&format!("registered model {} (identity {}, {} input / {} output / {} weight instances)", model.id, model.vk_hash, model.n_inputs, model.n_outputs, model.n_params), &rs[1]);
             m.models.push(model);
             m.save(deployment)?;
         }
@@ -218,7 +217,7 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
             let provider = key_for(a, 2)?;
             let sub = flow::prove_for_job(chain, &m, &model, &wd, &s, &params, *job, provider.address(), &read_inputs(input)?)?;
             say!("proved job {job} ({:.2} s); outputs {:?}", sub.file.prove_seconds, sub.file.outputs.iter().map(|o| &o.values).collect::<Vec<_>>());
-            let r = m.submit(chain, &provider, *job, &sub.inputs, &sub.outputs, &sub.proof)?.ok("submit")?;
+            let r = m.submit(chain, &provider, *job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?.ok("submit")?;
             report(&format!("submitted: proof verified on chain, job {job} paid; {} credited to the provider", fmt_eth(m.withdrawable(chain, provider.address())?)), &r);
         }
         Verb::Expire { job } => {
@@ -244,7 +243,7 @@ fn status(chain: &mut dyn Chain, m: &Market, job: Option<u64>) -> Result<()> {
     say!("{}: registry {}, market {}, time {}", chain.describe(), m.registry, m.market, chain.timestamp()?);
     say!("fee {} bps, slash {} bps, min stake {}", m.params.fee_bps, m.params.slash_bps, fmt_eth(m.params.min_stake));
     for x in &m.models {
-        say!("model {}: verifier {}, vk sha256 {}", x.id, x.verifier, x.vk_hash);
+        say!("model {}: verifier {}, identity {}", x.id, x.verifier, x.vk_hash);
     }
     let jobs: Vec<u64> = match job {
         Some(j) => vec![j],

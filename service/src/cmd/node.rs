@@ -17,9 +17,11 @@ pub struct Args {
     /// Market directory holding deployment.json (`zkinfer market deploy`).
     #[arg(long, default_value = "out/market")]
     dir: PathBuf,
-    /// The provider's private key, hex (or $ZKINFER_KEY). Default: public dev account 2.
+    /// File holding the provider's private key (hex); or set $ZKINFER_KEY. Never on the
+    /// command line, where other users of the machine can read it. Default: public dev
+    /// account 2, accepted on local chains (chain id 31337) only.
     #[arg(long)]
-    key: Option<String>,
+    key_file: Option<PathBuf>,
     /// A compiled model directory (`zkinfer compile` + `setup`) to serve; repeatable.
     #[arg(long = "model", required = true)]
     models: Vec<PathBuf>,
@@ -38,18 +40,49 @@ pub struct Args {
     /// Exit once nothing is claimed or proving and no new job appeared.
     #[arg(long)]
     exit_when_idle: bool,
-    /// SRS file (default: the UNSAFE dev SRS, tests and demos only).
+    /// SRS file (default: the UNSAFE dev SRS, tests and demos only; refused on chains other
+    /// than local ones).
     #[arg(long)]
     srs: Option<PathBuf>,
+    /// Most jobs claimed or proving at once (default: twice --workers).
+    #[arg(long)]
+    max_claims: Option<usize>,
+    /// Smallest payment (ETH) worth claiming a job for.
+    #[arg(long, default_value = "0")]
+    min_payment: String,
+    /// An ERC-20 token accepted as payment besides ETH (repeatable); jobs in other tokens are skipped.
+    #[arg(long = "token")]
+    tokens: Vec<String>,
+    /// Largest stake / payment ratio of a job worth claiming.
+    #[arg(long, default_value_t = 10.0)]
+    max_stake_ratio: f64,
+    /// Factor on the cost model's predicted prove time when judging if a deadline leaves time.
+    #[arg(long, default_value_t = 2.0)]
+    prove_safety: f64,
     #[command(flatten)]
     log: super::LogArgs,
 }
 
 pub fn run(a: Args) -> Result<()> {
     a.log.init();
-    let key = match a.key.clone().or_else(|| std::env::var("ZKINFER_KEY").ok()) {
-        Some(k) => signer(&k).context("--key / $ZKINFER_KEY")?,
-        None => dev_signer(2)?,
+    let key = match (&a.key_file, std::env::var("ZKINFER_KEY").ok()) {
+        (Some(f), _) => signer(&std::fs::read_to_string(f).with_context(|| format!("--key-file {}", f.display()))?).with_context(|| format!("--key-file {}", f.display()))?,
+        (None, Some(k)) => signer(&k).context("$ZKINFER_KEY")?,
+        (None, None) => dev_signer(2)?,
+    };
+    let mut tokens = vec![alloy_primitives::Address::ZERO];
+    for t in &a.tokens {
+        tokens.push(t.parse().with_context(|| format!("--token `{t}`: not an address"))?);
+    }
+    if !(a.max_stake_ratio >= 0.0 && a.prove_safety > 0.0) {
+        anyhow::bail!("--max-stake-ratio must be >= 0 and --prove-safety > 0");
+    }
+    let policy = node::ClaimPolicy {
+        max_claims: a.max_claims.unwrap_or(2 * a.workers.max(1) as usize).max(1),
+        min_payment: crate::market::chain::parse_eth(&a.min_payment).context("--min-payment")?,
+        tokens,
+        max_stake_ratio: a.max_stake_ratio,
+        prove_safety: a.prove_safety,
     };
     let market = Market::load(&a.dir.join("deployment.json"))?;
     let cfg = NodeConfig {
@@ -61,6 +94,7 @@ pub fn run(a: Args) -> Result<()> {
         exit_when_idle: a.exit_when_idle,
         prover_exe: std::env::current_exe().context("cannot find the zkinfer executable")?,
         srs: a.srs,
+        policy,
     };
     match &a.rpc {
         Some(url) => {

@@ -25,6 +25,13 @@ pub struct Args {
     /// Serve Prometheus metrics (jobs by state, prove-time histogram) at http://ADDR/metrics.
     #[arg(long)]
     metrics: Option<SocketAddr>,
+    /// Allow --metrics beyond loopback.
+    #[arg(long)]
+    metrics_public: bool,
+    /// A directory RegisterModel may read server-side model paths from (paths are resolved
+    /// and must stay inside it). Without it, models are uploaded as bytes only.
+    #[arg(long)]
+    models_dir: Option<PathBuf>,
     /// SRS file for setup/prove/verify. Without it: the UNSAFE dev SRS (tests and demos only).
     #[arg(long)]
     srs: Option<PathBuf>,
@@ -47,6 +54,8 @@ pub fn run(a: Args) -> Result<()> {
         srs: a.srs,
         prover_exe: std::env::current_exe().context("cannot find the zkinfer executable")?,
         metrics: a.metrics,
+        metrics_public: a.metrics_public,
+        models_dir: a.models_dir,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start the async runtime")?;
     rt.block_on(serve(cfg))

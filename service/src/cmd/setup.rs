@@ -20,7 +20,8 @@ pub fn run(a: Args) -> Result<()> {
     let s = wd.load_settings()?;
     let t = Instant::now();
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
-    pipeline::setup(&wd, &s, &params)?;
+    let id = pipeline::setup(&wd, &s, &params)?;
     say!("keys for k = {} written to {} and {} ({:.2} s)", s.k, wd.pk().display(), wd.vk().display(), t.elapsed().as_secs_f64());
+    say!("model {id} (the model identity: proofs, the service and the market registry name the model by it)");
     Ok(())
 }

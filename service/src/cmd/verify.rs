@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use super::SrsArgs;
 use crate::files::Workdir;
 use zkinfer_prover::artifacts::ProofFile;
+use zkinfer_prover::identity::ModelId;
 use crate::pipeline;
 
 #[derive(clap::Args)]
@@ -17,6 +18,14 @@ pub struct Args {
     /// published weights digest): NAME=0xDIGEST (repeatable). Verification fails if the proof's digest for NAME differs.
     #[arg(long = "expect", value_name = "NAME=DIGEST")]
     expect: Vec<String>,
+    /// Require the model identity (as `zkinfer setup` prints it, or a registry's `vkHash`):
+    /// refuses keys and settings of any other model.
+    #[arg(long = "model", value_name = "ID")]
+    model: Option<String>,
+    /// Accept a proof of a model whose weights are private witnesses: it shows only that
+    /// SOME weights in the declared ranges computed the output.
+    #[arg(long = "any-weights")]
+    any_weights: bool,
     #[command(flatten)]
     srs: SrsArgs,
 }
@@ -26,10 +35,20 @@ pub fn run(a: Args) -> Result<()> {
     let s = wd.load_settings()?;
     let p = ProofFile::read(&a.proof)?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+    if let Some(want) = &a.model {
+        let want = ModelId::from_hex(want).context("--model")?;
+        let (_, header) = pipeline::load_vk(&wd, &s, &params)?;
+        if header.model_id != want {
+            bail!("{} holds model {}, not the expected {want}", wd.0.display(), header.model_id);
+        }
+    }
     let v = pipeline::verify(&wd, &s, &params, &p)?;
     say!("proof {}: {v}", a.proof.display());
     if !v.is_valid() {
         bail!("verification failed");
+    }
+    if let Some(what) = pipeline::check_weights(&s, &p, &a.expect, a.any_weights)? {
+        say!("weights: {what}");
     }
     for t in p.inputs.iter().map(|t| ("input", t)).chain(p.outputs.iter().map(|t| ("output", t))).chain(p.weights.iter().map(|t| ("weights", t))) {
         match (t.1.visibility, &t.1.digest) {

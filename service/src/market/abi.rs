@@ -9,14 +9,17 @@ alloy_sol_types::sol! {
             address verifier;
             uint32 nInputs;
             uint32 nOutputs;
+            uint32 nParams;
             address owner;
             bytes32 vkHash;
             bytes32 verifierCodeHash;
+            bytes32 paramsHash;
         }
 
         error ZeroVkHash();
         error VerifierHasNoCode(address verifier);
         error UnknownModel(uint256 modelId);
+        error BadParamsHash(uint32 nParams, bytes32 paramsHash);
 
         event ModelRegistered(
             uint256 indexed modelId,
@@ -25,12 +28,16 @@ alloy_sol_types::sol! {
             bytes32 vkHash,
             bytes32 verifierCodeHash,
             uint32 nInputs,
-            uint32 nOutputs
+            uint32 nOutputs,
+            uint32 nParams,
+            bytes32 paramsHash
         );
 
         function modelCount() external view returns (uint256);
-        function register(address verifier, bytes32 vkHash, uint32 nInputs, uint32 nOutputs) external returns (uint256 modelId);
+        function EMPTY_PARAMS_HASH() external view returns (bytes32);
+        function register(address verifier, bytes32 vkHash, uint32 nInputs, uint32 nOutputs, uint32 nParams, bytes32 paramsHash) external returns (uint256 modelId);
         function getModel(uint256 modelId) external view returns (Model memory);
+        function verifierInfo(uint256 modelId) external view returns (address verifier, bytes32 verifierCodeHash, uint32 nInputs, uint32 nOutputs, uint32 nParams, bytes32 paramsHash);
     }
 
     #[derive(Debug, PartialEq, Eq)]
@@ -60,6 +67,7 @@ alloy_sol_types::sol! {
         error DeadlineNotInFuture(uint256 deadline, uint256 nowTs);
         error WrongInputCount(uint256 expected, uint256 actual);
         error WrongOutputCount(uint256 expected, uint256 actual);
+        error WrongParamCount(uint256 expected, uint256 actual);
         error InstanceOutOfField(uint256 index, uint256 value);
         error WrongEthValue(uint256 expected, uint256 actual);
         error TokenHasNoCode(address token);
@@ -76,6 +84,7 @@ alloy_sol_types::sol! {
         error NotProvider(uint256 jobId, address caller);
         error InsufficientStake(uint256 required, uint256 free);
         error InputsMismatch(uint256 jobId);
+        error ParamsMismatch(uint256 jobId);
         error VerifierCodeChanged(address verifier);
         error InvalidProof(uint256 jobId);
         error NothingToWithdraw();
@@ -99,7 +108,7 @@ alloy_sol_types::sol! {
         function withdraw() external;
         function postJob(uint256 modelId, uint256[] inputInstances, uint64 deadline, address token, uint256 amount, uint256 stakeRequired) external payable returns (uint256 jobId);
         function claim(uint256 jobId) external;
-        function submit(uint256 jobId, uint256[] inputInstances, uint256[] outputInstances, bytes proof) external;
+        function submit(uint256 jobId, uint256[] inputInstances, uint256[] outputInstances, uint256[] paramInstances, bytes proof) external;
         function expire(uint256 jobId) external;
         function cancel(uint256 jobId) external;
         function withdrawFunds(address token) external;

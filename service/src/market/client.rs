@@ -56,10 +56,15 @@ impl MarketParams {
 pub struct RegisteredModel {
     pub id: u64,
     pub verifier: Address,
-    /// sha256 of the verifying key (what `zkinfer` calls the model hash).
+    /// The model identity (`zkinfer_prover::identity`; the registry's `vkHash`).
     pub vk_hash: B256,
     pub n_inputs: u32,
     pub n_outputs: u32,
+    /// Public instances of the witness weights (0 for fixed weights) and their keccak256.
+    #[serde(default)]
+    pub n_params: u32,
+    #[serde(default)]
+    pub params_hash: B256,
 }
 
 /// Addresses of a deployed registry and market.
@@ -156,11 +161,14 @@ impl Market {
     }
 
     /// Registers a model; returns its id (from the ModelRegistered event).
-    pub fn register(&self, chain: &mut dyn Chain, owner: &PrivateKeySigner, verifier: Address, vk_hash: B256, n_inputs: u32, n_outputs: u32) -> Result<(RegisteredModel, Receipt)> {
-        let r = self.send(chain, owner, self.registry, R::registerCall { verifier, vkHash: vk_hash, nInputs: n_inputs, nOutputs: n_outputs }, U256::ZERO)?.ok("register")?;
+    /// `params_hash`: keccak256 of the weight instances (of none: `keccak256("")`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn register(&self, chain: &mut dyn Chain, owner: &PrivateKeySigner, verifier: Address, vk_hash: B256, n_inputs: u32, n_outputs: u32, n_params: u32, params_hash: B256) -> Result<(RegisteredModel, Receipt)> {
+        let call = R::registerCall { verifier, vkHash: vk_hash, nInputs: n_inputs, nOutputs: n_outputs, nParams: n_params, paramsHash: params_hash };
+        let r = self.send(chain, owner, self.registry, call, U256::ZERO)?.ok("register")?;
         let ev = r.logs.iter().find_map(|l| (l.address == self.registry).then(|| R::ModelRegistered::decode_log(l).ok()).flatten()).context("register emitted no ModelRegistered event")?;
         let id: u64 = ev.data.modelId.try_into().context("model id does not fit u64")?;
-        Ok((RegisteredModel { id, verifier, vk_hash, n_inputs, n_outputs }, r))
+        Ok((RegisteredModel { id, verifier, vk_hash, n_inputs, n_outputs, n_params, params_hash }, r))
     }
 
     pub fn model(&self, chain: &dyn Chain, id: u64) -> Result<R::Model> {
@@ -187,8 +195,9 @@ impl Market {
         self.send(chain, provider, self.market, M::claimCall { jobId: U256::from(job) }, U256::ZERO)
     }
 
-    pub fn submit(&self, chain: &mut dyn Chain, provider: &PrivateKeySigner, job: u64, inputs: &[U256], outputs: &[U256], proof: &[u8]) -> Result<Receipt> {
-        let call = M::submitCall { jobId: U256::from(job), inputInstances: inputs.to_vec(), outputInstances: outputs.to_vec(), proof: proof.to_vec().into() };
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit(&self, chain: &mut dyn Chain, provider: &PrivateKeySigner, job: u64, inputs: &[U256], outputs: &[U256], params: &[U256], proof: &[u8]) -> Result<Receipt> {
+        let call = M::submitCall { jobId: U256::from(job), inputInstances: inputs.to_vec(), outputInstances: outputs.to_vec(), paramInstances: params.to_vec(), proof: proof.to_vec().into() };
         self.send(chain, provider, self.market, call, U256::ZERO)
     }
 

@@ -9,7 +9,6 @@ use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use zkinfer_circuits::ir::Graph;
 use zkinfer_circuits::public;
 use zkinfer_prover::artifacts::ProofFile;
-use zkinfer_prover::keys;
 
 use super::chain::{Chain, Receipt};
 use super::chain::{fmt_eth, parse_eth};
@@ -18,11 +17,29 @@ use super::{fr_to_u256, u256_to_fr};
 use crate::files::{Settings, Workdir};
 use crate::pipeline;
 
-/// Number of public input instances and output instances of a model (binding excluded).
-pub fn instance_counts(g: &Graph) -> (usize, usize) {
+/// Number of public input, output and weight instances of a model (binding excluded).
+pub fn instance_counts(g: &Graph) -> (usize, usize, usize) {
     let c = public::tensor_instance_counts(g);
-    let n_in = g.inputs.len();
-    (c[..n_in].iter().sum(), c[n_in..].iter().sum())
+    let (n_in, n_out) = (g.inputs.len(), g.outputs.len());
+    (c[..n_in].iter().sum(), c[n_in..n_in + n_out].iter().sum(), c[n_in + n_out..].iter().sum())
+}
+
+/// What the registry pins of a model's weights: the number of weight instances and their
+/// keccak256 (`keccak256("")` for fixed weights, which the verifying key commits to). A model
+/// with private weights cannot be registered: nothing would say which weights a paid proof
+/// used.
+pub fn registered_params(s: &Settings) -> Result<(u32, B256)> {
+    let (_, _, n_params) = instance_counts(&s.graph);
+    if s.graph.params.iter().any(|p| p.visibility == zkinfer_circuits::ir::Visibility::Private) {
+        bail!("the model's weights are private witnesses: a proof would not say which weights computed the output, so the market cannot pay for it; compile with --weight-visibility hashed (or fixed)");
+    }
+    if n_params == 0 {
+        return Ok((0, alloy_primitives::keccak256([])));
+    }
+    let h = s.weights_hash.as_deref().context("the settings record no weights hash (compiled by an older zkinfer?): compile the model again")?;
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(h.trim_start_matches("0x"), &mut b).with_context(|| format!("settings weights_hash `{h}` is not 32 hex bytes"))?;
+    Ok((n_params as u32, B256::from(b)))
 }
 
 /// Generates and compiles the model's Solidity verifier, deploys it, and registers the model
@@ -35,10 +52,11 @@ pub fn register_model(chain: &mut dyn Chain, market: &Market, owner: &PrivateKey
 
 /// [`register_model`] with the verifier already compiled (`bytecode`: its creation code).
 pub fn register_compiled(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, bytecode: &[u8]) -> Result<(RegisteredModel, [Receipt; 2])> {
-    let (_, header) = keys::read_vk(&wd.vk())?;
+    let id = pipeline::recorded_id(wd, s)?;
+    let (n_params, params_hash) = registered_params(s)?;
     let (verifier, r1) = deploy_verifier(chain, owner, bytecode)?;
-    let (n_in, n_out) = instance_counts(&s.graph);
-    let (m, r2) = market.register(chain, owner, verifier, B256::from(header.vk_hash), n_in as u32, n_out as u32)?;
+    let (n_in, n_out, _) = instance_counts(&s.graph);
+    let (m, r2) = market.register(chain, owner, verifier, B256::from(id.0), n_in as u32, n_out as u32, n_params, params_hash)?;
     Ok((m, [r1, r2]))
 }
 
@@ -54,6 +72,8 @@ pub fn job_inputs(s: &Settings, data: &[Vec<f64>]) -> Result<Vec<U256>> {
 pub struct Submission {
     pub inputs: Vec<U256>,
     pub outputs: Vec<U256>,
+    /// The witness weights' instances (empty for fixed weights).
+    pub params: Vec<U256>,
     pub proof: Vec<u8>,
     pub file: ProofFile,
 }
@@ -62,11 +82,12 @@ impl Submission {
     /// Splits a proof file's instances into the job's inputs and outputs (binding dropped).
     pub fn from_proof(g: &Graph, file: ProofFile) -> Result<Self> {
         let inst: Vec<U256> = file.instances_fr()?.iter().map(fr_to_u256).collect();
-        let (n_in, n_out) = instance_counts(g);
-        if inst.len() != 1 + n_in + n_out {
-            bail!("the proof has {} public instances, the model {}", inst.len(), 1 + n_in + n_out);
+        let (n_in, n_out, n_params) = instance_counts(g);
+        if inst.len() != 1 + n_in + n_out + n_params {
+            bail!("the proof has {} public instances, the model {}", inst.len(), 1 + n_in + n_out + n_params);
         }
-        Ok(Submission { inputs: inst[1..1 + n_in].to_vec(), outputs: inst[1 + n_in..].to_vec(), proof: file.proof_bytes()?, file })
+        let (o, p) = (1 + n_in, 1 + n_in + n_out);
+        Ok(Submission { inputs: inst[1..o].to_vec(), outputs: inst[o..p].to_vec(), params: inst[p..].to_vec(), proof: file.proof_bytes()?, file })
     }
 }
 
@@ -139,7 +160,7 @@ pub fn run_paid_job(chain: &mut dyn Chain, market: &Market, model: &RegisteredMo
     let job = job.unwrap_or_default();
     let claim = market.claim(chain, &roles.provider, job)?.ok("claim")?;
     let sub = prove_for_job(chain, market, model, wd, s, params, job, provider, data)?;
-    let submit = market.submit(chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.proof)?.ok("submit")?;
+    let submit = market.submit(chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?.ok("submit")?;
     let j = market.job(chain, job)?;
     if j.state != super::abi::InferenceMarket::JobState::Paid {
         bail!("job {job} is {} after a successful submit", super::client::state_name(j.state));
@@ -216,7 +237,7 @@ pub fn settle(chain: &mut dyn Chain, wd: &Workdir, s: &Settings, params: &Params
     let job2 = job2.with_context(|| format!("postJob: {}", r.reason()))?;
     m.claim(chain, &roles.provider, job2)?.ok("claim")?;
     let sub = &rep.submission;
-    let replay = m.submit(chain, &roles.provider, job2, &sub.inputs, &sub.outputs, &sub.proof)?;
+    let replay = m.submit(chain, &roles.provider, job2, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?;
     if replay.success {
         bail!("the market accepted job {}'s proof for job {job2}", rep.job);
     }

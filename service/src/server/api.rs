@@ -28,8 +28,10 @@ pub struct Api {
     pub shared: Arc<Shared>,
     /// One Compile/Setup at a time per model.
     pub setup_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Required as `authorization: Bearer <token>` on every call but Health when set.
-    pub token: Option<String>,
+    /// Where `RegisterModel` may read a server-side `path` from (never elsewhere; without it,
+    /// models come as bytes only). The API token is checked before any handler runs
+    /// ([`super::guard`]).
+    pub models_dir: Option<std::path::PathBuf>,
     pub workers: u32,
     pub queue_capacity: u32,
     pub srs: Option<std::path::PathBuf>,
@@ -44,12 +46,21 @@ fn blocking_err(e: tokio::task::JoinError) -> Status {
 }
 
 impl Api {
-    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        let Some(token) = &self.token else { return Ok(()) };
-        let got = req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        // compare without an early exit on the first differing byte
-        let ok = got.is_some_and(|g| g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0);
-        if ok { Ok(()) } else { Err(Status::unauthenticated("missing or wrong API token (metadata `authorization: Bearer <token>`)")) }
+    /// A server-side model path, confined to the configured models directory: resolved
+    /// (symbolic links and `..` included) and refused unless inside it.
+    fn confine(&self, p: &str) -> Result<String, Status> {
+        let Some(root) = &self.models_dir else {
+            return Err(Status::permission_denied("this server reads no server-side paths (start it with --models-dir DIR to allow paths inside DIR); send the ONNX bytes instead"));
+        };
+        let root = root.canonicalize().map_err(|e| Status::internal(format!("models directory {}: {e}", root.display())))?;
+        // one answer for a missing file and a file outside: nothing is learnt about the rest
+        // of the file system
+        let refuse = || Status::permission_denied(format!("{p}: no such model file inside the models directory"));
+        let full = root.join(p).canonicalize().map_err(|_| refuse())?;
+        if !full.starts_with(&root) {
+            return Err(refuse());
+        }
+        Ok(full.display().to_string())
     }
 
     /// The model for an id or unique prefix (at least 8 hex digits).
@@ -152,11 +163,11 @@ impl Prover for Api {
     }
 
     async fn register_model(&self, req: Request<RegisterModelRequest>) -> Result<Response<Model>, Status> {
-        self.authorize(&req)?;
         let r = req.into_inner();
         let (bytes, default_name) = match r.source {
             Some(register_model_request::Source::Onnx(b)) => (b, String::new()),
             Some(register_model_request::Source::Path(p)) => {
+                let p = self.confine(&p)?;
                 let meta = std::fs::metadata(&p).map_err(|e| Status::invalid_argument(format!("cannot read {p}: {e}")))?;
                 if !meta.is_file() || meta.len() > MAX_REQUEST_BYTES as u64 {
                     return Err(Status::invalid_argument(format!("{p} is not a regular file of at most {MAX_REQUEST_BYTES} bytes")));
@@ -209,7 +220,6 @@ impl Prover for Api {
     }
 
     async fn compile(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
-        self.authorize(&req)?;
         let m = self.resolve(&req.get_ref().model_id)?;
         let lock = self.setup_lock(&m.id);
         let _one_at_a_time = lock.lock().await;
@@ -229,7 +239,6 @@ impl Prover for Api {
     }
 
     async fn setup(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
-        self.authorize(&req)?;
         let m = self.resolve(&req.get_ref().model_id)?;
         let lock = self.setup_lock(&m.id);
         let _one_at_a_time = lock.lock().await;
@@ -249,9 +258,8 @@ impl Prover for Api {
                     None => shared.store.cache_dev_srs(s.k)?,
                 };
                 let params = pipeline::load_params(Some(&srs), s.k)?;
-                pipeline::setup(&wd, &s, &params)?;
-                let (_, header) = zkinfer_prover::keys::read_vk(&wd.vk())?;
-                Ok((s.k, s.num_instances as u32, hex::encode(header.vk_hash)))
+                let id = pipeline::setup(&wd, &s, &params)?;
+                Ok((s.k, s.num_instances as u32, id.hex()))
             })
             .await
             .map_err(blocking_err)?;
@@ -273,14 +281,12 @@ impl Prover for Api {
     }
 
     async fn get_model(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
-        self.authorize(&req)?;
         let m = self.resolve(&req.get_ref().model_id)?;
         let s = Workdir(self.shared.store.model_dir(&m.id)).load_settings().ok();
         Ok(Response::new(model_msg(&m, s.as_ref())))
     }
 
     async fn submit_proof(&self, req: Request<SubmitProofRequest>) -> Result<Response<Job>, Status> {
-        self.authorize(&req)?;
         let r = req.into_inner();
         let (m, s) = self.ready(&r.model_id)?;
         let data: Vec<Vec<f64>> = r.inputs.into_iter().map(|t| t.values).collect();
@@ -316,11 +322,10 @@ impl Prover for Api {
     type WatchJobStream = JobStream;
 
     async fn watch_job(&self, req: Request<JobRef>) -> Result<Response<JobStream>, Status> {
-        self.authorize(&req)?;
         let first = self.job_row(&req.get_ref().job_id)?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let shared = self.shared.clone();
-        let api = Api { shared: self.shared.clone(), setup_locks: Default::default(), token: None, workers: self.workers, queue_capacity: self.queue_capacity, srs: None };
+        let api = Api { shared: self.shared.clone(), setup_locks: Default::default(), models_dir: None, workers: self.workers, queue_capacity: self.queue_capacity, srs: None };
         tokio::spawn(async move {
             let mut last: Option<(i32, String, i64)> = None;
             let mut row = first;
@@ -353,13 +358,11 @@ impl Prover for Api {
     }
 
     async fn get_job(&self, req: Request<JobRef>) -> Result<Response<Job>, Status> {
-        self.authorize(&req)?;
         let j = self.job_row(&req.get_ref().job_id)?;
         Ok(Response::new(self.job_msg(&j)))
     }
 
     async fn list_jobs(&self, req: Request<ListJobsRequest>) -> Result<Response<ListJobsReply>, Status> {
-        self.authorize(&req)?;
         let r = req.into_inner();
         let model = if r.model_id.is_empty() { None } else { Some(self.resolve(&r.model_id)?.id) };
         let limit = if r.limit == 0 { 100 } else { r.limit.min(1000) };
@@ -368,7 +371,6 @@ impl Prover for Api {
     }
 
     async fn cancel_job(&self, req: Request<JobRef>) -> Result<Response<Job>, Status> {
-        self.authorize(&req)?;
         let j = self.job_row(&req.get_ref().job_id)?;
         if !self.shared.store.cancel(&j.id).map_err(internal)? {
             return Err(Status::failed_precondition(format!("job {} is already {}", j.id, state_name(j.state))));
@@ -380,7 +382,6 @@ impl Prover for Api {
     }
 
     async fn get_proof(&self, req: Request<JobRef>) -> Result<Response<ProofReply>, Status> {
-        self.authorize(&req)?;
         let j = self.job_row(&req.get_ref().job_id)?;
         if j.state != JobState::Done as i32 {
             return Err(Status::failed_precondition(format!("job {} is {}, no proof{}", j.id, state_name(j.state), if j.error.is_empty() { String::new() } else { format!(" ({})", j.error) })));
@@ -391,7 +392,6 @@ impl Prover for Api {
     }
 
     async fn verify(&self, req: Request<VerifyRequest>) -> Result<Response<VerifyReply>, Status> {
-        self.authorize(&req)?;
         let r = req.into_inner();
         let (m, s) = self.ready(&r.model_id)?;
         let p: ProofFile = serde_json::from_str(&r.proof_json).map_err(|e| Status::invalid_argument(format!("proof_json is not a zkinfer proof file: {e}")))?;
@@ -399,7 +399,12 @@ impl Prover for Api {
         let v = tokio::task::spawn_blocking(move || -> anyhow::Result<zkinfer_prover::Verdict> {
             let wd = Workdir(shared.store.model_dir(&m.id));
             let params = pipeline::load_params(srs.as_deref(), s.k)?;
-            pipeline::verify(&wd, &s, &params, &p)
+            let v = pipeline::verify(&wd, &s, &params, &p)?;
+            // a valid proof with other (or unpinned) weights is not a proof of this model
+            Ok(match (&v, pipeline::check_weights(&s, &p, &[], false)) {
+                (zkinfer_prover::Verdict::Valid, Err(e)) => zkinfer_prover::Verdict::Invalid(format!("{e:#}")),
+                _ => v,
+            })
         })
         .await
         .map_err(blocking_err)?
@@ -408,7 +413,6 @@ impl Prover for Api {
     }
 
     async fn get_evm_verifier(&self, req: Request<ModelRef>) -> Result<Response<EvmVerifierReply>, Status> {
-        self.authorize(&req)?;
         let (m, s) = self.ready(&req.get_ref().model_id)?;
         let (shared, srs) = (self.shared.clone(), self.srs_for(s.k));
         let r = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Vec<u8>, usize)> {

@@ -2,6 +2,7 @@
 //! proving workers in [`worker`]. The protocol is `service/proto/zkinfer.proto`.
 
 pub mod api;
+pub mod guard;
 pub mod metrics;
 pub mod store;
 pub mod worker;
@@ -32,12 +33,19 @@ pub struct Config {
     pub prover_exe: PathBuf,
     /// Where to serve Prometheus metrics (`GET /metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Metrics may be served beyond loopback (they show job counts and timings).
+    pub metrics_public: bool,
+    /// The only directory `RegisterModel` may read a server-side path from.
+    pub models_dir: Option<PathBuf>,
 }
 
 /// Runs the server until the process is stopped.
 pub async fn serve(cfg: Config) -> Result<()> {
     if !cfg.listen.ip().is_loopback() && cfg.token.as_deref().is_none_or(str::is_empty) {
         bail!("listening on {} (beyond loopback) needs an API token: --token or $ZKINFER_API_TOKEN", cfg.listen);
+    }
+    if cfg.metrics.is_some_and(|a| !a.ip().is_loopback()) && !cfg.metrics_public {
+        bail!("metrics on {} would be served beyond loopback: add --metrics-public to mean it", cfg.metrics.map(|a| a.to_string()).unwrap_or_default());
     }
     if cfg.workers == 0 || cfg.queue_capacity == 0 {
         bail!("--workers and --queue must be at least 1");
@@ -56,13 +64,21 @@ pub async fn serve(cfg: Config) -> Result<()> {
         let listener = metrics::bind(addr).await?;
         tokio::spawn(metrics::serve_metrics(listener, shared.clone()));
     }
-    let api = api::Api { shared, setup_locks: Default::default(), token: cfg.token.clone(), workers: cfg.workers, queue_capacity: cfg.queue_capacity, srs: cfg.srs.clone() };
+    let api = api::Api { shared, setup_locks: Default::default(), models_dir: cfg.models_dir.clone(), workers: cfg.workers, queue_capacity: cfg.queue_capacity, srs: cfg.srs.clone() };
     let svc = proto::prover_server::ProverServer::new(api).max_decoding_message_size(api::MAX_REQUEST_BYTES).max_encoding_message_size(api::MAX_REQUEST_BYTES);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     // the line tests and scripts wait for
     eprintln!("zkinfer serve: listening on {addr} (data {}, {} worker(s), queue {}, {} job(s) queued from before{})", cfg.data.display(), cfg.workers, cfg.queue_capacity, queued, if cfg.token.is_some() { ", token required for mutating calls" } else { "" });
     tonic::transport::Server::builder()
+        // per connection: streams at once, and how long a call may take to answer (streams
+        // such as WatchJob answer at once and then stream); idle connections are probed
+        .concurrency_limit_per_connection(32)
+        .max_concurrent_streams(Some(64))
+        .timeout(std::time::Duration::from_secs(3600))
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+        .layer(guard::GuardLayer { token: cfg.token.as_deref().map(Arc::from) })
         .add_service(svc)
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
         .await

@@ -46,6 +46,9 @@ pub struct Store {
     data: PathBuf,
 }
 
+/// Starts of one job a crash may interrupt before the job is failed instead of run again.
+pub const MAX_ATTEMPTS: u32 = 3;
+
 pub fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
@@ -126,6 +129,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL").context("sqlite synchronous")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA).with_context(|| format!("{} is not a zkinfer database", db.display()))?;
+        // jobs a crash interrupted run again, unless they were interrupted MAX_ATTEMPTS times
+        // already (a job that takes the machine down must not do so forever)
+        let why = format!("interrupted {MAX_ATTEMPTS} times (the server stopped while it was proving): not retried");
+        conn.execute("UPDATE jobs SET state = ?1, phase = '', error = ?2, updated_at = ?3 WHERE state = ?4 AND attempts >= ?5", params![JobState::Failed as i32, why, now(), JobState::Running as i32, MAX_ATTEMPTS])?;
         conn.execute("UPDATE jobs SET state = ?1, phase = '', updated_at = ?2 WHERE state = ?3", params![JobState::Queued as i32, now(), JobState::Running as i32])?;
         Ok(Store { conn: Mutex::new(conn), data: data.to_path_buf() })
     }
@@ -335,5 +342,37 @@ impl Store {
         let db = self.db();
         let c = |s: JobState| -> Result<u32> { Ok(db.query_row("SELECT COUNT(*) FROM jobs WHERE state = ?1", params![s as i32], |r| r.get(0))?) };
         Ok((c(JobState::Queued)?, c(JobState::Running)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_interrupted_too_often_is_failed_not_retried() {
+        let dir = std::env::temp_dir().join(format!("zkinfer-store-attempts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let st = Store::open(&dir).expect("open");
+            st.add_model("m", "m").expect("model");
+            assert!(st.add_job("j", "m", 10).expect("job"));
+        }
+        for attempt in 1..=MAX_ATTEMPTS {
+            // started, then the server dies: reopening queues it again until the limit
+            let st = Store::open(&dir).expect("reopen");
+            let j = st.take_next().expect("take").expect("queued job");
+            assert_eq!(j.attempts, attempt);
+            drop(st);
+            let st = Store::open(&dir).expect("reopen");
+            let j = st.job("j").expect("row").expect("job");
+            if attempt < MAX_ATTEMPTS {
+                assert_eq!(j.state, JobState::Queued as i32, "attempt {attempt}");
+            } else {
+                assert_eq!(j.state, JobState::Failed as i32);
+                assert!(j.error.contains("not retried"), "{}", j.error);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -106,6 +106,8 @@ async fn prove_child(s: &Shared, job: &str, model: &str) -> Result<f64, String> 
         }
         None => {}
     }
+    // the prover needs no secret of the server or the node
+    cmd.env_remove("ZKINFER_API_TOKEN").env_remove("ZKINFER_KEY");
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| format!("cannot start the prover {}: {e}", s.prover_exe.display()))?;
     let (tx, mut rx) = oneshot::channel();

@@ -19,6 +19,7 @@ contract MarketHandler {
     uint256 public immutable modelId;
     uint32 public immutable nIn;
     uint32 public immutable nOut;
+    uint256[] internal params; // the model's registered weight instances
 
     address[] public providers;
     address[] public requesters;
@@ -33,8 +34,17 @@ contract MarketHandler {
     uint256 public ghostInvalidProofsRejected;
     mapping(bytes32 => uint256) public calls;
 
-    constructor(InferenceMarket m, MockVerifier v, MockERC20 t, uint256 modelId_, uint32 nIn_, uint32 nOut_) {
+    constructor(
+        InferenceMarket m,
+        MockVerifier v,
+        MockERC20 t,
+        uint256 modelId_,
+        uint32 nIn_,
+        uint32 nOut_,
+        uint256[] memory params_
+    ) {
         market = m;
+        params = params_;
         verifier = v;
         token = t;
         modelId = modelId_;
@@ -188,14 +198,16 @@ contract MarketHandler {
         if (!found) return;
         uint256[] memory ins = _inputs(_inputSeed(id));
         uint256[] memory outs = _outputs(outSeed);
-        uint256[] memory all = new uint256[](1 + nIn + nOut);
+        uint256[] memory ps = params;
+        uint256[] memory all = new uint256[](1 + nIn + nOut + ps.length);
         all[0] = market.bindingOf(id, j.provider);
         for (uint256 i = 0; i < nIn; i++) all[1 + i] = ins[i];
         for (uint256 i = 0; i < nOut; i++) all[1 + nIn + i] = outs[i];
+        for (uint256 i = 0; i < ps.length; i++) all[1 + nIn + nOut + i] = ps[i];
         bytes memory proof = verifier.proofFor(all);
         if (!valid) proof[outSeed % proof.length] ^= bytes1(uint8(1 + (outSeed % 255)));
         vm.prank(j.provider);
-        try market.submit(id, ins, outs, proof) {
+        try market.submit(id, ins, outs, ps, proof) {
             require(valid, "invalid proof accepted");
             calls["submit"]++;
         } catch (bytes memory err) {

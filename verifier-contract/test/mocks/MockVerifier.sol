@@ -48,6 +48,14 @@ contract GasBurningVerifier is MockVerifier {
     constructor(uint256 nInstances_, bytes32 salt_) MockVerifier(nInstances_, salt_, true) {}
 }
 
+/// @notice Accepts every call (a verifier whose vk lets anything through): leaves only the market's
+///         own checks (binding, inputs hash, counts, field range, registered params) in force.
+contract AcceptAllVerifier {
+    fallback(bytes calldata) external returns (bytes memory) {
+        return "";
+    }
+}
+
 /// @notice A malicious verifier that tries to call back into the market while verifying and only
 ///         "accepts" when that reentrant call succeeds. The market calls verifiers with STATICCALL
 ///         behind a reentrancy guard, so the reentrant call always fails and the proof is rejected.

@@ -4,7 +4,7 @@ pragma solidity 0.8.19;
 import {Test} from "./Test.sol";
 import {ModelRegistry} from "../../src/ModelRegistry.sol";
 import {InferenceMarket} from "../../src/InferenceMarket.sol";
-import {MockVerifier, GasBurningVerifier} from "../mocks/MockVerifier.sol";
+import {MockVerifier, GasBurningVerifier, AcceptAllVerifier} from "../mocks/MockVerifier.sol";
 import {MockERC20} from "../mocks/MockERC20.sol";
 
 /// @notice Shared deployment and helpers for the market tests.
@@ -12,6 +12,7 @@ abstract contract Fixture is Test {
     uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
     uint32 internal constant N_IN = 3;
     uint32 internal constant N_OUT = 2;
+    uint32 internal constant N_PARAMS = 2; // modelP / modelAny: two registered weight instances
     uint256 internal constant FEE_BPS = 250; // 2.5%
     uint256 internal constant SLASH_BPS = 5_000; // 50%
     uint256 internal constant DELAY = 7 days;
@@ -23,10 +24,14 @@ abstract contract Fixture is Test {
     MockVerifier internal verifierA;
     MockVerifier internal verifierB;
     GasBurningVerifier internal burner;
+    MockVerifier internal verifierP; // checks [binding, inputs, outputs, params] (N_PARAMS params)
+    AcceptAllVerifier internal acceptAll; // accepts every proof: only the market's checks remain
     MockERC20 internal token;
     uint256 internal modelA;
     uint256 internal modelB;
     uint256 internal modelBurn;
+    uint256 internal modelP; // verifierP, params _params()
+    uint256 internal modelAny; // acceptAll, params _params()
 
     address internal feeTo;
     address internal alice; // requester
@@ -46,9 +51,15 @@ abstract contract Fixture is Test {
         verifierA = new MockVerifier(1 + N_IN + N_OUT, keccak256("vk A"), false);
         verifierB = new MockVerifier(1 + N_IN + N_OUT, keccak256("vk B"), false);
         burner = new GasBurningVerifier(1 + N_IN + N_OUT, keccak256("vk A"));
-        modelA = registry.register(address(verifierA), keccak256("vk A"), N_IN, N_OUT);
-        modelB = registry.register(address(verifierB), keccak256("vk B"), N_IN, N_OUT);
-        modelBurn = registry.register(address(burner), keccak256("vk A"), N_IN, N_OUT);
+        verifierP = new MockVerifier(1 + N_IN + N_OUT + N_PARAMS, keccak256("vk P"), false);
+        acceptAll = new AcceptAllVerifier();
+        bytes32 empty = keccak256("");
+        modelA = registry.register(address(verifierA), keccak256("vk A"), N_IN, N_OUT, 0, empty);
+        modelB = registry.register(address(verifierB), keccak256("vk B"), N_IN, N_OUT, 0, empty);
+        modelBurn = registry.register(address(burner), keccak256("vk A"), N_IN, N_OUT, 0, empty);
+        bytes32 ph = keccak256(abi.encodePacked(_params()));
+        modelP = registry.register(address(verifierP), keccak256("vk P"), N_IN, N_OUT, N_PARAMS, ph);
+        modelAny = registry.register(address(acceptAll), keccak256("any"), N_IN, N_OUT, N_PARAMS, ph);
 
         market = new InferenceMarket(registry, feeTo, FEE_BPS, SLASH_BPS, DELAY, MIN_STAKE);
         token = new MockERC20("Token", "TKN");
@@ -73,24 +84,48 @@ abstract contract Fixture is Test {
         a[1] = 123456789;
     }
 
-    function _instances(uint256 binding, uint256[] memory ins, uint256[] memory outs)
+    /// @dev The registered weight instances of modelP / modelAny.
+    function _params() internal pure returns (uint256[] memory a) {
+        a = new uint256[](N_PARAMS);
+        a[0] = 0x1234;
+        a[1] = R - 2;
+    }
+
+    function _noParams() internal pure returns (uint256[] memory a) {
+        a = new uint256[](0);
+    }
+
+    function _instances(uint256 binding, uint256[] memory ins, uint256[] memory outs, uint256[] memory params)
         internal
         pure
         returns (uint256[] memory all)
     {
-        all = new uint256[](1 + ins.length + outs.length);
+        all = new uint256[](1 + ins.length + outs.length + params.length);
         all[0] = binding;
         for (uint256 i = 0; i < ins.length; i++) all[1 + i] = ins[i];
         for (uint256 i = 0; i < outs.length; i++) all[1 + ins.length + i] = outs[i];
+        for (uint256 i = 0; i < params.length; i++) all[1 + ins.length + outs.length + i] = params[i];
     }
 
-    /// @dev The proof `v` accepts for (jobId, provider) with these inputs/outputs.
+    /// @dev The proof `v` accepts for (jobId, provider) with these inputs/outputs (no params).
     function _proof(MockVerifier v, uint256 jobId, address provider, uint256[] memory ins, uint256[] memory outs)
         internal
         view
         returns (bytes memory)
     {
-        return v.proofFor(_instances(market.bindingOf(jobId, provider), ins, outs));
+        return v.proofFor(_instances(market.bindingOf(jobId, provider), ins, outs, _noParams()));
+    }
+
+    /// @dev The proof `v` accepts for (jobId, provider) with these inputs/outputs/params.
+    function _proofP(
+        MockVerifier v,
+        uint256 jobId,
+        address provider,
+        uint256[] memory ins,
+        uint256[] memory outs,
+        uint256[] memory params
+    ) internal view returns (bytes memory) {
+        return v.proofFor(_instances(market.bindingOf(jobId, provider), ins, outs, params));
     }
 
     // ---- action helpers
@@ -122,7 +157,14 @@ abstract contract Fixture is Test {
     function _submit(address p, uint256 jobId, MockVerifier v) internal {
         bytes memory proof = _proof(v, jobId, p, _inputs(), _outputs());
         vm.prank(p);
-        market.submit(jobId, _inputs(), _outputs(), proof);
+        market.submit(jobId, _inputs(), _outputs(), _noParams(), proof);
+    }
+
+    /// @dev Submits a valid proof with the registered params for a modelP job.
+    function _submitP(address p, uint256 jobId) internal {
+        bytes memory proof = _proofP(verifierP, jobId, p, _inputs(), _outputs(), _params());
+        vm.prank(p);
+        market.submit(jobId, _inputs(), _outputs(), _params(), proof);
     }
 
     function _state(uint256 jobId) internal view returns (InferenceMarket.JobState) {

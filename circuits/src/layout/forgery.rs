@@ -1,0 +1,378 @@
+//! The forgery suite: adversarial witnesses that change a model's output and are consistent
+//! with every constraint but the one under test, and the mutation check that shows each
+//! test bites.
+//!
+//! Tampering with an instance of an honest proof fails through Fiat–Shamir alone, so it says
+//! nothing about the circuit. Here a forger edits the witness itself:
+//!
+//! * **solved** — the output value moves by one step; the edit spreads along copy
+//!   constraints, and every gate it breaks is re-balanced through a free cell of that row (a
+//!   limb, a remainder, a gap, an accumulator): what a cheating prover would do. Gates, copies
+//!   and function tables then hold; only range lookups can stop it.
+//! * **gate** — the output value and its copies move, nothing is re-balanced.
+//! * **copy** — only the output's instance row moves: the copy into it is broken.
+//! * **instance** — the witness is honest, the public output is not.
+//! * **table** — a function-table output moves and the gates after it are re-balanced.
+//! * **digest** — a hashed input moves (its digest recomputed honestly from the new data by
+//!   the gadget) while the public digest stays the honest one.
+//!
+//! Each forgery must be rejected by the MockProver and by a real proof (KZG, SHPLONK); the
+//! mutation check ([`super::circuit::mutation`]) then removes each kind of constraint in turn
+//! and requires some forgery to pass without it, so no kind of constraint is untested.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use halo2_proofs::dev::MockProver;
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk, verify_proof};
+use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
+use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
+use halo2_proofs::poly::kzg::strategy::SingleStrategy;
+use halo2_proofs::transcript::{Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::circuit::{instance_values, mutation, ConstraintKind, ModelCircuit};
+use super::ctx::{CellRef, Col, LayoutCtx, Shape, XCell};
+use super::lay_out;
+use super::tests::k_for;
+use crate::ir::{Graph, Tensor, Visibility};
+
+/// One forged witness and the public instances it claims.
+#[derive(Clone)]
+struct Forgery {
+    name: String,
+    ctx: LayoutCtx,
+    instances: Vec<Fr>,
+}
+
+fn get(ctx: &LayoutCtx, c: CellRef) -> i128 {
+    ctx.value(c)
+}
+
+fn put(ctx: &mut LayoutCtx, c: CellRef, v: i128) {
+    match c.col {
+        Col::X(j) => ctx.rows[c.row].x[j].get_or_insert(XCell { val: 0, lookup: false, inverse: false }).val = v,
+        Col::Out => ctx.rows[c.row].out = Some(v),
+    }
+}
+
+/// Cells connected by copy constraints.
+struct Copies(HashMap<CellRef, Vec<CellRef>>);
+
+impl Copies {
+    fn of(ctx: &LayoutCtx) -> Self {
+        let mut m: HashMap<CellRef, Vec<CellRef>> = HashMap::new();
+        for (a, b) in &ctx.copies {
+            m.entry(*a).or_default().push(*b);
+            m.entry(*b).or_default().push(*a);
+        }
+        Copies(m)
+    }
+
+    fn component(&self, c: CellRef) -> Vec<CellRef> {
+        let (mut seen, mut todo) = (HashSet::from([c]), VecDeque::from([c]));
+        while let Some(x) = todo.pop_front() {
+            for &y in self.0.get(&x).into_iter().flatten() {
+                if seen.insert(y) {
+                    todo.push_back(y);
+                }
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    fn linked(&self, c: CellRef) -> bool {
+        self.0.contains_key(&c)
+    }
+}
+
+/// Sets `c` and every cell copied from or to it.
+fn set_component(ctx: &mut LayoutCtx, copies: &Copies, c: CellRef, v: i128) {
+    for x in copies.component(c) {
+        put(ctx, x, v);
+    }
+}
+
+/// Re-balances every gate from row `from` on by moving one free cell per broken row: a cell
+/// with a nonzero linear coefficient, in no copy, product, inverse or table slot (limbs
+/// first), or the row's own `out` (which the next row's chain then sees). Returns false when
+/// some gate could not be re-balanced.
+fn rebalance(ctx: &mut LayoutCtx, copies: &Copies, from: usize, pinned: &HashSet<CellRef>) -> bool {
+    let hashed: HashSet<CellRef> = ctx.hashes.iter().flat_map(|h| h.cells.iter().map(|c| c.cell)).collect();
+    for _sweep in 0..8 {
+        let mut all_ok = true;
+        for r in from..ctx.rows.len() {
+            let prev = if r == 0 { 0 } else { ctx.rows[r - 1].out.unwrap_or(0) };
+            let res = ctx.rows[r].residual(prev);
+            if res == 0 {
+                continue;
+            }
+            all_ok = false;
+            let row = &ctx.rows[r];
+            let free = |c: CellRef| !copies.linked(c) && !pinned.contains(&c) && !hashed.contains(&c);
+            let width = row.x.len();
+            let in_product = |j: usize| (row.q_mul && j < 2) || row.q_dot || (row.tag != 0 && j < 2);
+            // candidates: (preference: limbs, other cells, out; cell; coefficient in the residual)
+            let mut cands: Vec<(u8, CellRef, i128)> = (0..width)
+                .filter(|&j| row.w[j] != 0 && !in_product(j) && row.x[j].is_some_and(|x| !x.inverse))
+                .map(|j| (if row.x[j].is_some_and(|x| x.lookup) { 0 } else { 1 }, CellRef { row: r, col: Col::X(j) }, -row.w[j]))
+                .filter(|&(_, c, _)| free(c))
+                .collect();
+            if row.q_out && row.out.is_some() && free(CellRef { row: r, col: Col::Out }) {
+                cands.push((2, CellRef { row: r, col: Col::Out }, 1));
+            }
+            // a chained row: the previous row's out (that row is re-balanced in the next sweep)
+            if row.q_chain && r > from && ctx.rows[r - 1].q_out && free(CellRef { row: r - 1, col: Col::Out }) {
+                cands.push((2, CellRef { row: r - 1, col: Col::Out }, -1));
+            }
+            // last resort: a cell copied elsewhere, moved with its copies (all at or after
+            // `from`, none pinned); the rows it reaches are re-balanced in the next sweep
+            let movable = |c: CellRef| copies.linked(c) && copies.component(c).iter().all(|x| x.row >= from && !pinned.contains(x) && !hashed.contains(x));
+            for j in (0..width).filter(|&j| row.w[j] != 0 && !in_product(j) && row.x[j].is_some_and(|x| !x.inverse)) {
+                let c = CellRef { row: r, col: Col::X(j) };
+                if movable(c) {
+                    cands.push((3, c, -row.w[j]));
+                }
+            }
+            cands.sort_by_key(|&(p, _, _)| p);
+            let Some(&(_, c, coef)) = cands.iter().find(|&&(_, _, coef)| res.checked_rem(coef) == Some(0)) else {
+                if std::env::var("FORGERY_DEBUG").is_ok() {
+                    eprintln!("  cannot re-balance row {r} (residual {res}): {:?} w={:?} c={} q_out={} q_chain={} q_mul={} q_dot={} tag={} out={:?} cands={cands:?}", row.x, row.w, row.c, row.q_out, row.q_chain, row.q_mul, row.q_dot, row.tag, row.out);
+                }
+                return false;
+            };
+            let Some(v) = res.checked_div(coef).and_then(|d| get(ctx, c).checked_sub(d)) else { return false };
+            set_component(ctx, copies, c, v);
+        }
+        if all_ok {
+            return true;
+        }
+    }
+    false
+}
+
+/// The first value cell of the first output tensor (public), found through its packing row,
+/// and the row its node starts at.
+fn output_value_cell(g: &Graph, ctx: &LayoutCtx) -> Option<(CellRef, usize)> {
+    let counts = crate::public::tensor_instance_counts(g);
+    let idx = 1 + counts[..g.inputs.len()].iter().sum::<usize>();
+    let (packed, _) = ctx.instances.iter().find(|(_, i)| *i == idx)?;
+    let row = &ctx.rows[packed.row];
+    let j = (0..row.x.len()).find(|&j| row.w[j] == 1 && row.x[j].is_some())?;
+    let node = g.nodes.iter().position(|n| n.output == g.outputs[0].value)?;
+    Some((CellRef { row: packed.row, col: Col::X(j) }, ctx.node_start[node]))
+}
+
+/// A step within the output's bounds.
+fn step(g: &Graph, v: i128) -> i128 {
+    let info = g.info(g.outputs[0].value);
+    if v < info.hi as i128 { v + 1 } else { v - 1 }
+}
+
+fn forge_solved(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
+    let (cell, start) = output_value_cell(g, honest)?;
+    let copies = Copies::of(honest);
+    let mut ctx = honest.clone();
+    let v = step(g, get(&ctx, cell));
+    set_component(&mut ctx, &copies, cell, v);
+    let pinned: HashSet<CellRef> = copies.component(cell).into_iter().collect();
+    rebalance(&mut ctx, &copies, start, &pinned).then(|| Forgery { name: "solved".into(), instances: instance_values(&ctx), ctx })
+}
+
+fn forge_gate(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
+    let (cell, _) = output_value_cell(g, honest)?;
+    let copies = Copies::of(honest);
+    let mut ctx = honest.clone();
+    let v = step(g, get(&ctx, cell));
+    set_component(&mut ctx, &copies, cell, v);
+    // the instance rows follow (out = packing of the value cells)
+    let inst_rows: HashSet<usize> = ctx.instances.iter().map(|(c, _)| c.row).collect();
+    for r in inst_rows {
+        let row = &ctx.rows[r];
+        if row.q_out && !row.q_chain && !row.q_mul && !row.q_dot {
+            let out = row.c + (0..row.x.len()).map(|j| row.w[j] * row.x[j].map_or(0, |x| x.val)).sum::<i128>();
+            ctx.rows[r].out = Some(out);
+        }
+    }
+    Some(Forgery { name: "gate".into(), instances: instance_values(&ctx), ctx })
+}
+
+fn forge_copy(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
+    let (cell, _) = output_value_cell(g, honest)?;
+    let mut ctx = honest.clone();
+    let v = step(g, get(&ctx, cell));
+    put(&mut ctx, cell, v);
+    let row = &ctx.rows[cell.row];
+    let out = row.c + (0..row.x.len()).map(|j| row.w[j] * row.x[j].map_or(0, |x| x.val)).sum::<i128>();
+    ctx.rows[cell.row].out = Some(out);
+    Some(Forgery { name: "copy".into(), instances: instance_values(&ctx), ctx })
+}
+
+fn forge_instance(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
+    let counts = crate::public::tensor_instance_counts(g);
+    let idx = 1 + counts[..g.inputs.len()].iter().sum::<usize>();
+    let mut instances = instance_values(honest);
+    *instances.get_mut(idx)? += Fr::one();
+    Some(Forgery { name: "instance".into(), ctx: honest.clone(), instances })
+}
+
+/// A function-table output moved by one, the gates after it re-balanced.
+fn forge_table(honest: &LayoutCtx) -> Option<Forgery> {
+    let copies = Copies::of(honest);
+    let r = honest.rows.iter().rposition(|row| row.tag != 0)?;
+    let cell = CellRef { row: r, col: Col::X(1) };
+    let mut ctx = honest.clone();
+    set_component(&mut ctx, &copies, cell, get(honest, cell) + 1);
+    let pinned: HashSet<CellRef> = copies.component(cell).into_iter().chain([CellRef { row: r, col: Col::X(0) }]).collect();
+    rebalance(&mut ctx, &copies, r, &pinned).then(|| Forgery { name: "table".into(), instances: instance_values(&ctx), ctx })
+}
+
+/// The honest witness for another value of a hashed input, claiming the honest input's
+/// digest: the gadget hashes the data the witness holds, so only the digest's binding to its
+/// public instance stands in the way.
+fn forge_digest(g: &Graph, inputs: &[Tensor], shape: Shape, honest: &LayoutCtx) -> Option<Forgery> {
+    let h = honest.hashes.first()?;
+    let i = g.inputs.iter().position(|s| s.visibility == Visibility::Hashed)?;
+    let mut other = inputs.to_vec();
+    let spec = &g.inputs[i];
+    let v = other[i].data[0];
+    other[i].data[0] = if v < spec.hi { v + 1 } else { v - 1 };
+    let ctx = lay_out(g, &other, shape).ok()?;
+    let mut instances = instance_values(&ctx);
+    instances[h.instance] = instance_values(honest)[h.instance];
+    Some(Forgery { name: "digest".into(), ctx, instances })
+}
+
+fn mock_accepts(ctx: &LayoutCtx, instances: &[Fr]) -> bool {
+    let c = ModelCircuit { ctx: ctx.clone() };
+    MockProver::run(k_for(c.rows()), &c, vec![instances.to_vec()]).is_ok_and(|m| m.verify().is_ok())
+}
+
+/// A real proof of the forged witness under the honest circuit's keys: whether it verifies.
+fn real_proof_verifies(honest: &LayoutCtx, f: &Forgery) -> bool {
+    let k = k_for(ModelCircuit { ctx: honest.clone() }.rows());
+    let mut rng = ChaCha8Rng::seed_from_u64(k as u64);
+    let params = ParamsKZG::<Bn256>::setup(k, &mut rng);
+    let honest_c = ModelCircuit { ctx: honest.clone() };
+    let vk = keygen_vk(&params, &honest_c).expect("keygen vk");
+    let pk = keygen_pk(&params, vk, &honest_c).expect("keygen pk");
+    let inst: [&[Fr]; 1] = [&f.instances];
+    let mut tw = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    let forged = ModelCircuit { ctx: f.ctx.clone() };
+    if create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(&params, &pk, &[forged], &[&inst], &mut rng, &mut tw).is_err() {
+        return false;
+    }
+    let proof = tw.finalize();
+    let mut tr = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(&proof[..]);
+    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, SingleStrategy<'_, Bn256>>(&params, pk.get_vk(), SingleStrategy::new(&params), &[&inst], &mut tr).is_ok()
+}
+
+/// Runs every forgery of one graph: each is rejected by the MockProver and by a real proof,
+/// and accepted once some one kind of constraint is removed. Returns, per forgery, the kinds
+/// whose removal lets it through.
+fn run_suite(name: &str, g: &Graph, inputs: &[Tensor], shape: Shape, real: bool) -> Vec<(String, Vec<ConstraintKind>)> {
+    let honest = lay_out(g, inputs, shape).expect("layout");
+    honest.check().expect("honest witness");
+    assert!(mock_accepts(&honest, &instance_values(&honest)), "{name}: honest witness rejected");
+    let forgeries: Vec<Forgery> = [forge_solved(g, &honest), forge_gate(g, &honest), forge_copy(g, &honest), forge_instance(g, &honest), forge_table(&honest), forge_digest(g, inputs, shape, &honest)].into_iter().flatten().collect();
+    let mut out = Vec::new();
+    for f in &forgeries {
+        assert!(!mock_accepts(&f.ctx, &f.instances), "{name}/{}: forgery accepted by the MockProver", f.name);
+        if real {
+            assert!(!real_proof_verifies(&honest, f), "{name}/{}: forgery verified as a real proof", f.name);
+        }
+        let bites: Vec<ConstraintKind> = ConstraintKind::ALL.into_iter().filter(|&kind| mutation::without(kind, || mock_accepts(&f.ctx, &f.instances))).collect();
+        eprintln!("{name}/{}: rejected; accepted without {bites:?}", f.name);
+        if bites.is_empty() {
+            // it breaks several kinds at once (still rejected): say which, for the record
+            let c = ModelCircuit { ctx: f.ctx.clone() };
+            let fails = MockProver::run(k_for(c.rows()), &c, vec![f.instances.clone()]).map(|m| m.verify().err().unwrap_or_default()).unwrap_or_default();
+            eprintln!("  breaks: {:?}", fails.iter().take(3).map(|e| format!("{e}")).collect::<Vec<_>>());
+            assert!(f.name == "solved" || f.name == "table", "{name}/{}: a single-constraint forgery isolates no constraint kind", f.name);
+        }
+        out.push((format!("{name}/{}", f.name), bites));
+    }
+    out
+}
+
+/// Every gadget family, forged; then the mutation check over the whole suite.
+#[test]
+fn forgeries_are_rejected_and_every_constraint_kind_bites() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ops");
+    let mut results = Vec::new();
+    // rescale with clamping (dense -> rescale -> relu), ties to even
+    results.extend(rescale_family());
+    // div, sqrt, tables and interpolation, comparisons and one-hot selection, max, sorting
+    for (name, real) in [("div_one_plus_sq", true), ("sqrt", true), ("sigmoid_int8", true), ("gelu", true), ("argmax", true), ("where", false), ("reducemax", false), ("topk", false), ("softmax_int8", false)] {
+        let d = dir.join(name);
+        let g = crate::onnx::import_file(&d.join("model.onnx"), &crate::onnx::ImportOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("samples.json")).expect("samples")).expect("json");
+        let x: Vec<f64> = s["inputs"][0].as_array().expect("input").iter().map(|v| v.as_f64().expect("number")).collect();
+        let q = crate::exec::quantize_input(&g.inputs[0], &x, true).expect("quantize");
+        results.extend(run_suite(name, &g, &[q], Shape::default(), real));
+    }
+    // max pool, a direct function table, and Poseidon with packing of a hashed input
+    results.extend(maxpool_family());
+    results.extend(table_family());
+    results.extend(hashed_family());
+    for kind in ConstraintKind::ALL {
+        let caught: Vec<&str> = results.iter().filter(|(_, b)| b.contains(&kind)).map(|(n, _)| n.as_str()).collect();
+        eprintln!("without {kind:?}: {} forgeries pass ({caught:?})", caught.len());
+        assert!(!caught.is_empty(), "no forgery depends on {kind:?}: removing it would go unnoticed");
+    }
+    let solved: Vec<&str> = results.iter().filter(|(n, _)| n.ends_with("/solved")).map(|(n, _)| n.as_str()).collect();
+    eprintln!("re-balanced forgeries: {solved:?}");
+}
+
+fn rescale_family() -> Vec<(String, Vec<ConstraintKind>)> {
+    use crate::ops::{Op, Rescale, RescaleTerm};
+    let mut res = Vec::new();
+    for (name, half_even, lo, hi, x) in [("rescale_clamp", false, 0i64, 100i64, 200i64), ("rescale_tie_even", true, -128, 127, 77)] {
+        let mut g = Graph::default();
+        let v = g.add_value("x", vec![1, 2], 0, 255).expect("bound");
+        g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 2], scale: 1.0, zero_point: 0, lo: 0, hi: 255, visibility: Default::default() });
+        let mult = if half_even { 128 } else { 100 };
+        let r = Rescale { terms: vec![RescaleTerm { input: v, zero_point: 3, mult: vec![mult] }], channel_axis: 1, bias: vec![], shift: 8, out_zp: 0, lo, hi, half_even };
+        let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
+        g.outputs.push(crate::ir::OutputSpec { name: "y".into(), value: y, shape: vec![1, 2], scale: 1.0, zero_point: 0, visibility: Default::default() });
+        res.extend(run_suite(name, &g, &[Tensor::new(vec![1, 2], vec![x, 255]).expect("x")], Shape::default(), true));
+    }
+    res
+}
+
+fn maxpool_family() -> Vec<(String, Vec<ConstraintKind>)> {
+    use crate::ops::window::Window2d;
+    use crate::ops::{MaxPool, Op};
+    let mut g = Graph::default();
+    let v = g.add_value("x", vec![1, 1, 4, 4], -50, 50).expect("bound");
+    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 1, 4, 4], scale: 1.0, zero_point: 0, lo: -50, hi: 50, visibility: Default::default() });
+    let y = g.add_node("pool", Op::MaxPool(MaxPool { input: v, window: Window2d { kernel: [2, 2], strides: [2, 2], pads: [0; 4], dilations: [1, 1] } })).expect("pool");
+    g.outputs.push(crate::ir::OutputSpec { name: "y".into(), value: y, shape: g.info(y).shape.clone(), scale: 1.0, zero_point: 0, visibility: Default::default() });
+    let x = Tensor::new(vec![1, 1, 4, 4], (0..16).map(|i| (i * 37 % 101) - 50).collect()).expect("x");
+    run_suite("maxpool", &g, &[x], Shape::default(), true)
+}
+
+fn table_family() -> Vec<(String, Vec<ConstraintKind>)> {
+    use crate::ops::{Op, Table};
+    let mut g = Graph::default();
+    let v = g.add_value("x", vec![1, 4], -8, 7).expect("bound");
+    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 4], scale: 1.0, zero_point: 0, lo: -8, hi: 7, visibility: Default::default() });
+    let values: Vec<i64> = (-8i64..=7).map(|x| x * x / 2 + 1).collect();
+    let y = g.add_node("t", Op::Table(Table { input: v, func: "Square".into(), lo: -8, values })).expect("table");
+    g.outputs.push(crate::ir::OutputSpec { name: "y".into(), value: y, shape: vec![1, 4], scale: 1.0, zero_point: 0, visibility: Default::default() });
+    let x = Tensor::new(vec![1, 4], vec![-8, 3, 0, 7]).expect("x");
+    run_suite("table", &g, &[x], Shape::default(), true)
+}
+
+fn hashed_family() -> Vec<(String, Vec<ConstraintKind>)> {
+    use crate::ops::{Op, Rescale, RescaleTerm};
+    let mut g = Graph::default();
+    let v = g.add_value("x", vec![1, 3], 0, 255).expect("bound");
+    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 3], scale: 1.0, zero_point: 0, lo: 0, hi: 255, visibility: Visibility::Hashed });
+    let r = Rescale { terms: vec![RescaleTerm { input: v, zero_point: 0, mult: vec![1 << 8] }], channel_axis: 1, bias: vec![], shift: 8, out_zp: 0, lo: 0, hi: 255, half_even: false };
+    let y = g.add_node("id", Op::Rescale(r)).expect("rescale");
+    g.outputs.push(crate::ir::OutputSpec { name: "y".into(), value: y, shape: vec![1, 3], scale: 1.0, zero_point: 0, visibility: Default::default() });
+    let x = Tensor::new(vec![1, 3], vec![7, 200, 31]).expect("x");
+    run_suite("hashed_input", &g, &[x], Shape::new(6, 2), true)
+}
