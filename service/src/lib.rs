@@ -21,3 +21,9 @@ pub mod market;
 pub mod node;
 pub mod pipeline;
 pub mod server;
+
+/// Installs rustls's ring crypto provider for this process (TLS of the server and the client);
+/// a second call keeps the first.
+pub fn tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -356,3 +356,37 @@ fn registration_with_hashed_visibility() {
         assert!(v.valid, "{}", v.reason);
     });
 }
+
+/// TLS: a server with a certificate answers a client that trusts its CA over https, and a
+/// plaintext client gets nothing. (The certificate is made with the openssl command line.)
+#[test]
+fn tls_serves_trusting_clients_only() {
+    let d = tmp("tls");
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(&d).output().expect("the openssl command line is needed to make test certificates");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    // a CA, a server certificate it signs, and another CA the server's certificate is not from
+    for ca in ["ca", "other"] {
+        let (key, pem) = (format!("{ca}-key.pem"), format!("{ca}.pem"));
+        openssl(&[&["req", "-x509"][..], &ec, &["-days", "1", "-subj", "/CN=zkinfer test CA", "-keyout", &key, "-out", &pem]].concat());
+    }
+    openssl(&[&["req"][..], &ec, &["-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "leaf.csr"]].concat());
+    std::fs::write(d.join("leaf.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n").expect("ext");
+    openssl(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "1", "-extfile", "leaf.ext", "-out", "cert.pem"]);
+    let (ca, other) = (d.join("ca.pem"), d.join("other.pem"));
+    let server = Server::start(&d.join("data"), &["--tls-cert", cert.to_str().expect("utf8"), "--tls-key", key.to_str().expect("utf8")]);
+    let port = server.url.rsplit(':').next().expect("port").to_string();
+    let https = format!("https://localhost:{port}");
+    let ok = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["client", "--server", &https, "--tls-ca", ca.to_str().expect("utf8"), "health"]).output().expect("client");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("queue capacity"));
+    let plain = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["client", "--server", &server.url, "health"]).output().expect("client");
+    assert!(!plain.status.success(), "a plaintext client was answered");
+    // a client that does not trust the certificate is refused too
+    let untrusting = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["client", "--server", &https, "--tls-ca", other.to_str().expect("utf8"), "health"]).output().expect("client");
+    assert!(!untrusting.status.success(), "a client that does not trust the certificate connected");
+}

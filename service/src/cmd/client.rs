@@ -20,6 +20,9 @@ pub struct Args {
     /// API token (or $ZKINFER_API_TOKEN), sent as `authorization: Bearer <token>`.
     #[arg(long, global = true)]
     token: Option<String>,
+    /// CA certificate (PEM) to check a TLS server's certificate with (the URL is https://).
+    #[arg(long, global = true)]
+    tls_ca: Option<PathBuf>,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -161,9 +164,14 @@ async fn watch(c: &mut Client, job: &str) -> Result<Job> {
 
 async fn run_async(a: Args) -> Result<()> {
     let token = a.token.clone().or_else(|| std::env::var("ZKINFER_API_TOKEN").ok()).filter(|t| !t.is_empty());
-    let inner = ProverClient::connect(a.server.clone())
-        .await
-        .with_context(|| format!("cannot connect to a zkinfer server at {} (start one with `zkinfer serve`)", a.server))?
+    let mut endpoint = tonic::transport::Endpoint::from_shared(a.server.clone()).with_context(|| format!("`{}` is not a server URL", a.server))?;
+    if let Some(ca) = &a.tls_ca {
+        crate::tls_provider();
+        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        endpoint = endpoint.tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem))).context("TLS configuration")?;
+    }
+    let channel = endpoint.connect().await.with_context(|| format!("cannot connect to a zkinfer server at {} (start one with `zkinfer serve`)", a.server))?;
+    let inner = ProverClient::new(channel)
         .max_decoding_message_size(crate::server::api::MAX_REQUEST_BYTES)
         .max_encoding_message_size(crate::server::api::MAX_REQUEST_BYTES);
     let mut c = Client { inner, token };

@@ -13,6 +13,7 @@ mod market;
 mod node;
 pub mod prove;
 mod serve;
+pub mod server_task;
 mod setup;
 mod synth;
 mod verify;
@@ -67,6 +68,9 @@ enum Cmd {
     SynthMlp(synth::Args),
     /// Write a synthetic float CNN of any size (ONNX + input) for benchmarks.
     SynthCnn(synth::CnnArgs),
+    /// The server's heavy steps (import, compile, setup), run in a child process.
+    #[command(hide = true)]
+    ServerTask(server_task::Args),
 }
 
 /// The executables' `main`: parse, run, print the error chain and exit 1 on failure.
@@ -97,6 +101,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::BenchKernels(a) => bench_kernels::run(a),
         Cmd::SynthMlp(a) => synth::run(a),
         Cmd::SynthCnn(a) => synth::run_cnn(a),
+        Cmd::ServerTask(a) => server_task::run(a),
     }
 }
 

@@ -32,6 +32,16 @@ pub struct Args {
     /// and must stay inside it). Without it, models are uploaded as bytes only.
     #[arg(long)]
     models_dir: Option<PathBuf>,
+    /// Hours a finished job (its inputs and proof) is kept before it is deleted; 0 keeps
+    /// jobs forever.
+    #[arg(long, default_value_t = 168)]
+    job_retention_hours: u64,
+    /// Serve over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// SRS file for setup/prove/verify. Without it: the UNSAFE dev SRS (tests and demos only).
     #[arg(long)]
     srs: Option<PathBuf>,
@@ -56,6 +66,8 @@ pub fn run(a: Args) -> Result<()> {
         metrics: a.metrics,
         metrics_public: a.metrics_public,
         models_dir: a.models_dir,
+        tls: a.tls_cert.zip(a.tls_key),
+        retention: (a.job_retention_hours > 0).then(|| std::time::Duration::from_secs(a.job_retention_hours.saturating_mul(3600))),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("cannot start the async runtime")?;
     rt.block_on(serve(cfg))

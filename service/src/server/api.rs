@@ -9,13 +9,14 @@ use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use zkinfer_circuits::ir::Visibility;
-use zkinfer_circuits::onnx::{import_file, ImportOptions, VisibilityOptions};
+use zkinfer_circuits::onnx::VisibilityOptions;
 use zkinfer_prover::artifacts::ProofFile;
 
 use super::proto::prover_server::Prover;
 use super::proto::*;
 use super::store::{now, JobRow, ModelRow};
 use super::worker::Shared;
+use crate::cmd::server_task::VISIBILITY_FILE;
 use crate::files::{Settings, Workdir};
 use crate::pipeline;
 
@@ -32,6 +33,8 @@ pub struct Api {
     /// models come as bytes only). The API token is checked before any handler runs
     /// ([`super::guard`]).
     pub models_dir: Option<std::path::PathBuf>,
+    /// Import, compile and setup children running at once (server-wide).
+    pub heavy: Arc<tokio::sync::Semaphore>,
     pub workers: u32,
     pub queue_capacity: u32,
     pub srs: Option<std::path::PathBuf>,
@@ -61,6 +64,33 @@ impl Api {
             return Err(refuse());
         }
         Ok(full.display().to_string())
+    }
+
+    /// Runs `zkinfer server-task ARGS` (import, compile, setup) in a child process, at most
+    /// [`Api::heavy`] at a time, without the server's secrets; returns the JSON line it prints,
+    /// or its error.
+    async fn task(&self, args: &[&std::ffi::OsStr]) -> anyhow::Result<serde_json::Value> {
+        let _permit = self.heavy.acquire().await?;
+        let mut cmd = tokio::process::Command::new(&self.shared.prover_exe);
+        cmd.arg("server-task").args(args).env_remove("ZKINFER_API_TOKEN").env_remove("ZKINFER_KEY");
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
+        let out = cmd.output().await.map_err(|e| anyhow::anyhow!("cannot start {}: {e}", self.shared.prover_exe.display()))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let why = err.lines().rev().find_map(|l| l.strip_prefix("error: ")).map(str::to_string);
+            anyhow::bail!("{}", why.unwrap_or_else(|| format!("the {} step stopped ({}){}", args.first().map(|a| a.to_string_lossy()).unwrap_or_default(), out.status, if err.trim().is_empty() { String::new() } else { format!(": {}", err.trim()) })));
+        }
+        let line = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+        Ok(serde_json::from_str(&line)?)
+    }
+
+    /// Compiles a stored model (its settings.json, in a child process) and records it.
+    async fn compile_model(&self, id: &str) -> anyhow::Result<()> {
+        let dir = self.shared.store.model_dir(id);
+        let out = self.task(&["compile".as_ref(), dir.as_os_str()]).await?;
+        let (k, n) = (out["k"].as_u64().unwrap_or_default() as u32, out["num_instances"].as_u64().unwrap_or_default() as u32);
+        self.shared.store.set_model_compiled(id, k, n)?;
+        Ok(())
     }
 
     /// The model for an id or unique prefix (at least 8 hex digits).
@@ -199,14 +229,10 @@ impl Prover for Api {
             // import first: an unsupported or malformed model is refused and nothing is stored
             let scratch = std::env::temp_dir().join(format!("zkinfer-upload-{}.onnx", random_id()));
             std::fs::write(&scratch, &bytes).map_err(internal)?;
-            let imported = tokio::task::spawn_blocking({
-                let scratch = scratch.clone();
-                let opts = ImportOptions { visibility: vis.clone(), ..ImportOptions::default() };
-                move || import_file(&scratch, &opts)
-            })
-            .await;
+            let vis_json = serde_json::to_string(&vis).map_err(internal)?;
+            let imported = self.task(&["import".as_ref(), scratch.as_os_str(), "--visibility".as_ref(), vis_json.as_ref()]).await;
             let _ = std::fs::remove_file(&scratch);
-            imported.map_err(blocking_err)?.map_err(|e| Status::invalid_argument(format!("the ONNX model cannot be proven: {e}")))?;
+            imported.map_err(|e| Status::invalid_argument(format!("the ONNX model cannot be proven: {e:#}")))?;
             if !vis.is_default() {
                 crate::files::write_json(&dir.join(VISIBILITY_FILE), &vis).map_err(internal)?;
             }
@@ -226,9 +252,7 @@ impl Prover for Api {
         let m = self.resolve(&m.id)?;
         let wd = Workdir(self.shared.store.model_dir(&m.id));
         if m.state == "registered" || m.state == "failed" || wd.load_settings().is_err() {
-            let (shared, id) = (self.shared.clone(), m.id.clone());
-            let res = tokio::task::spawn_blocking(move || compile_model(&shared, &id)).await.map_err(blocking_err)?;
-            if let Err(e) = res {
+            if let Err(e) = self.compile_model(&m.id).await {
                 let why = format!("{e:#}");
                 self.shared.store.set_model_failed(&m.id, &why).map_err(internal)?;
                 return Err(Status::failed_precondition(format!("compiling model {} failed: {why}", m.id)));
@@ -245,24 +269,25 @@ impl Prover for Api {
         let m = self.resolve(&m.id)?;
         let wd = Workdir(self.shared.store.model_dir(&m.id));
         if m.state != "ready" {
-            let (shared, id, srs) = (self.shared.clone(), m.id.clone(), self.srs.clone());
-            let res = tokio::task::spawn_blocking(move || -> anyhow::Result<(u32, u32, String)> {
-                let wd = Workdir(shared.store.model_dir(&id));
-                let s = match wd.load_settings() {
-                    Ok(s) => s,
-                    Err(_) => compile_model(&shared, &id)?,
-                };
+            let res = async {
+                if wd.load_settings().is_err() {
+                    self.compile_model(&m.id).await?;
+                }
+                let s = wd.load_settings()?;
                 // without --srs: the UNSAFE dev SRS, cached once per k for the workers
-                let srs = match srs {
+                let srs = match self.srs.clone() {
                     Some(p) => p,
-                    None => shared.store.cache_dev_srs(s.k)?,
+                    None => {
+                        let shared = self.shared.clone();
+                        let k = s.k;
+                        tokio::task::spawn_blocking(move || shared.store.cache_dev_srs(k)).await??
+                    }
                 };
-                let params = pipeline::load_params(Some(&srs), s.k)?;
-                let id = pipeline::setup(&wd, &s, &params)?;
-                Ok((s.k, s.num_instances as u32, id.hex()))
-            })
-            .await
-            .map_err(blocking_err)?;
+                let out = self.task(&["setup".as_ref(), wd.0.as_os_str(), "--srs".as_ref(), srs.as_os_str()]).await?;
+                let id = out["model_id"].as_str().map(str::to_string).ok_or_else(|| anyhow::anyhow!("setup printed no model id"))?;
+                anyhow::Ok((s.k, s.num_instances as u32, id))
+            }
+            .await;
             match res {
                 Ok((k, n, vk)) => {
                     tracing::info!(model = %m.id, k, "model set up");
@@ -325,7 +350,7 @@ impl Prover for Api {
         let first = self.job_row(&req.get_ref().job_id)?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let shared = self.shared.clone();
-        let api = Api { shared: self.shared.clone(), setup_locks: Default::default(), models_dir: None, workers: self.workers, queue_capacity: self.queue_capacity, srs: None };
+        let api = Api { shared: self.shared.clone(), setup_locks: Default::default(), models_dir: None, heavy: self.heavy.clone(), workers: self.workers, queue_capacity: self.queue_capacity, srs: None };
         tokio::spawn(async move {
             let mut last: Option<(i32, String, i64)> = None;
             let mut row = first;
@@ -429,7 +454,6 @@ impl Prover for Api {
 }
 
 /// A registered model's visibility choice, beside its model.onnx (absent: all public).
-const VISIBILITY_FILE: &str = "visibility.json";
 
 /// The request's visibility as import options; an error names a bad value.
 fn visibility_options(v: Option<&crate::server::proto::TensorVisibility>) -> Result<VisibilityOptions, String> {
@@ -442,16 +466,6 @@ fn visibility_options(v: Option<&crate::server::proto::TensorVisibility>) -> Res
     Ok(o)
 }
 
-/// Compiles a stored model (writes its settings.json) and records it as compiled.
-fn compile_model(shared: &Shared, id: &str) -> anyhow::Result<Settings> {
-    let wd = Workdir(shared.store.model_dir(id));
-    let vis_file = wd.0.join(VISIBILITY_FILE);
-    let visibility = if vis_file.exists() { crate::files::read_json(&vis_file)? } else { VisibilityOptions::default() };
-    let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions { visibility, ..ImportOptions::default() }, None)?;
-    wd.write_settings(&s)?;
-    shared.store.set_model_compiled(id, s.k, s.num_instances as u32)?;
-    Ok(s)
-}
 
 pub fn state_name(s: i32) -> &'static str {
     match JobState::try_from(s) {

@@ -37,6 +37,11 @@ pub struct Config {
     pub metrics_public: bool,
     /// The only directory `RegisterModel` may read a server-side path from.
     pub models_dir: Option<PathBuf>,
+    /// TLS certificate chain and private key (PEM files): serve over TLS (rustls).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Finished jobs (rows and files: inputs, proofs) are deleted this long after they end;
+    /// `None` keeps them.
+    pub retention: Option<std::time::Duration>,
 }
 
 /// Runs the server until the process is stopped.
@@ -60,17 +65,40 @@ pub async fn serve(cfg: Config) -> Result<()> {
         srs: cfg.srs.clone(),
     });
     worker::spawn_workers(shared.clone(), cfg.workers as usize);
+    if let Some(keep) = cfg.retention {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let before = store::now() - keep.as_secs() as i64;
+                let s = shared.clone();
+                match tokio::task::spawn_blocking(move || s.store.purge_finished(before)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!(jobs = n, "finished jobs past retention deleted"),
+                    Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "job retention pass failed"),
+                    Err(e) => tracing::warn!(error = %e, "job retention pass failed"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(600).min(keep.max(std::time::Duration::from_secs(10)))).await;
+            }
+        });
+    }
     if let Some(addr) = cfg.metrics {
         let listener = metrics::bind(addr).await?;
         tokio::spawn(metrics::serve_metrics(listener, shared.clone()));
     }
-    let api = api::Api { shared, setup_locks: Default::default(), models_dir: cfg.models_dir.clone(), workers: cfg.workers, queue_capacity: cfg.queue_capacity, srs: cfg.srs.clone() };
+    let api = api::Api { shared, setup_locks: Default::default(), models_dir: cfg.models_dir.clone(), heavy: Arc::new(tokio::sync::Semaphore::new(cfg.workers as usize)), workers: cfg.workers, queue_capacity: cfg.queue_capacity, srs: cfg.srs.clone() };
     let svc = proto::prover_server::ProverServer::new(api).max_decoding_message_size(api::MAX_REQUEST_BYTES).max_encoding_message_size(api::MAX_REQUEST_BYTES);
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     // the line tests and scripts wait for
-    eprintln!("zkinfer serve: listening on {addr} (data {}, {} worker(s), queue {}, {} job(s) queued from before{})", cfg.data.display(), cfg.workers, cfg.queue_capacity, queued, if cfg.token.is_some() { ", token required for mutating calls" } else { "" });
-    tonic::transport::Server::builder()
+    eprintln!("zkinfer serve: listening on {addr} ({}data {}, {} worker(s), queue {}, {} job(s) queued from before{})", if cfg.tls.is_some() { "TLS, " } else { "" }, cfg.data.display(), cfg.workers, cfg.queue_capacity, queued, if cfg.token.is_some() { ", token required for mutating calls" } else { "" });
+    let mut builder = tonic::transport::Server::builder();
+    if let Some((cert, key)) = &cfg.tls {
+        crate::tls_provider();
+        let read = |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity)).context("TLS certificate or key")?;
+    }
+    builder
         // per connection: streams at once, and how long a call may take to answer (streams
         // such as WatchJob answer at once and then stream); idle connections are probed
         .concurrency_limit_per_connection(32)

@@ -279,6 +279,27 @@ impl Store {
     }
 
     /// Cancels a queued or running job; returns whether it was.
+    /// Deletes the finished (done, failed, cancelled) jobs last updated before `before` (unix
+    /// seconds): their rows and their directories (inputs, proof). Returns how many.
+    pub fn purge_finished(&self, before: i64) -> Result<usize> {
+        let ids: Vec<String> = {
+            let db = self.db();
+            let mut st = db.prepare("SELECT id FROM jobs WHERE state IN (?1, ?2, ?3) AND updated_at < ?4")?;
+            let rows = st.query_map(params![JobState::Done as i32, JobState::Failed as i32, JobState::Cancelled as i32, before], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for id in &ids {
+            // the directory first: a crash in between leaves a row without files, which reads
+            // as a job whose proof is gone, never files without a row
+            let dir = self.job_dir(id);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+            }
+            self.db().execute("DELETE FROM jobs WHERE id = ?1", params![id])?;
+        }
+        Ok(ids.len())
+    }
+
     pub fn cancel(&self, id: &str) -> Result<bool> {
         let n = self.db().execute(
             "UPDATE jobs SET state = ?2, phase = '', updated_at = ?3 WHERE id = ?1 AND state IN (?4, ?5)",
@@ -373,6 +394,29 @@ mod tests {
                 assert!(j.error.contains("not retried"), "{}", j.error);
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn finished_jobs_past_retention_are_purged_with_their_files() {
+        let dir = std::env::temp_dir().join(format!("zkinfer-store-purge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let st = Store::open(&dir).expect("open");
+        st.add_model("m", "m").expect("model");
+        for j in ["old", "running", "fresh"] {
+            assert!(st.add_job(j, "m", 10).expect("job"));
+            std::fs::create_dir_all(st.job_dir(j)).expect("dir");
+            std::fs::write(st.job_dir(j).join("proof.json"), "{}").expect("file");
+        }
+        assert_eq!(st.take_next().expect("take").expect("a job").id, "old");
+        st.finish("old", JobState::Done, "", 1.0).expect("finish");
+        let taken = st.take_next().expect("take").expect("a job");
+        // "old" is done, the next one runs, the last is queued; nothing ended before now - 1 h
+        assert_eq!(st.purge_finished(now() - 3600).expect("purge"), 0);
+        assert_eq!(st.purge_finished(now() + 1).expect("purge"), 1, "only the finished job goes");
+        assert!(st.job("old").expect("row").is_none() && !st.job_dir("old").exists());
+        assert!(st.job(&taken.id).expect("row").is_some() && st.job_dir(&taken.id).exists(), "a running job stays");
+        assert!(st.job("fresh").expect("row").is_some(), "a queued job stays");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
