@@ -229,6 +229,28 @@ fn market_verbs_on_the_embedded_chain() {
     assert!(ok(&mk(&["withdraw"])).contains("withdrew 0.0495 ETH"));
     let st = ok(&mk(&["status"]));
     assert!(st.contains("job 1: paid"), "{st}");
+    // the provider node's claim policy: each of jobs 2-4 is refused for one named reason,
+    // then a job within every limit is claimed, proved, checked locally and paid
+    let nd = m.join("node");
+    let node = |extra: &[&str]| -> Output {
+        let mut all = vec!["node", "--dir", ms, "--model", ds, "--data", nd.to_str().expect("utf8"), "--exit-when-idle", "--poll-ms", "50"];
+        all.extend_from_slice(extra);
+        zkinfer(&all)
+    };
+    for (job, flags, why) in [(2, &["--min-payment", "1"][..], "below --min-payment"), (3, &["--max-stake-ratio", "1"][..], "--max-stake-ratio"), (4, &["--prove-safety", "100000000"][..], "predicted to prove")] {
+        assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains(&format!("posted job {job}")));
+        let out = node(flags);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains(&format!("job {job}: skipped")) && err.contains(why), "job {job} should be skipped ({why}): {err}");
+    }
+    assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains("posted job 5"));
+    let out = node(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("job 5: claimed") && err.contains("job 5: submitted"), "{err}");
+    let st = ok(&mk(&["status"]));
+    assert!(st.contains("job 5: paid") && st.contains("job 2: open"), "{st}");
     fails_with(&mk(&["post", ds, "--input", input, "--pay", "lots"]), "not an amount of ether");
     fails_with(&mk(&["--key", "0x12", "claim", "1"]), "private key");
     fails_with(&zkinfer(&["market", "--dir", ms, "--rpc", "http://127.0.0.1:1", "status"]), "no Ethereum JSON-RPC node answers");

@@ -94,15 +94,38 @@ fn set_component(ctx: &mut LayoutCtx, copies: &Copies, c: CellRef, v: i128) {
     }
 }
 
-/// Re-balances every gate from row `from` on by moving one free cell per broken row: a cell
-/// with a nonzero linear coefficient, in no copy, product, inverse or table slot (limbs
-/// first), or the row's own `out` (which the next row's chain then sees). Returns false when
-/// some gate could not be re-balanced.
+/// How the gate's residual on `row` changes per unit of x cell `j` (the gate is affine in each
+/// cell: its weight, plus the other factor where the cell is in a product); `None` for cells
+/// the forger leaves alone (inverse cells, a function-table lookup's cells).
+fn coefficient(row: &super::ctx::Row, j: usize) -> Option<i128> {
+    let x = row.x[j]?;
+    if x.inverse || (row.tag != 0 && j < 2) {
+        return None;
+    }
+    let xv = |i: usize| row.x[i].map_or(0, |c| c.val);
+    if row.q_mul && j < 2 && row.x[1 - j].is_some_and(|c| c.inverse) {
+        return None;
+    }
+    let mut k = -row.w[j];
+    if row.q_mul && j < 2 {
+        k -= xv(1 - j);
+    }
+    if row.q_dot {
+        let h = row.x.len() / 2;
+        k -= if j < h { xv(j + h) } else { xv(j - h) };
+    }
+    (k != 0).then_some(k)
+}
+
+/// Re-balances every gate from row `from` on by moving one cell per broken row: a free cell
+/// (in no copy; limbs first) whose coefficient ([`coefficient`]) divides the residual, the
+/// row's own `out` (which the next row's chain then sees), the previous row's `out` in a chain,
+/// or a cell moved with all its copies. Returns false when some gate could not be re-balanced.
 fn rebalance(ctx: &mut LayoutCtx, copies: &Copies, from: usize, pinned: &HashSet<CellRef>) -> bool {
     let hashed: HashSet<CellRef> = ctx.hashes.iter().flat_map(|h| h.cells.iter().map(|c| c.cell)).collect();
-    for _sweep in 0..8 {
+    for _sweep in 0..32 {
         let mut all_ok = true;
-        for r in from..ctx.rows.len() {
+        'rows: for r in from..ctx.rows.len() {
             let prev = if r == 0 { 0 } else { ctx.rows[r - 1].out.unwrap_or(0) };
             let res = ctx.rows[r].residual(prev);
             if res == 0 {
@@ -111,16 +134,26 @@ fn rebalance(ctx: &mut LayoutCtx, copies: &Copies, from: usize, pinned: &HashSet
             all_ok = false;
             let row = &ctx.rows[r];
             let free = |c: CellRef| !copies.linked(c) && !pinned.contains(&c) && !hashed.contains(&c);
+            let movable = |c: CellRef| copies.linked(c) && copies.component(c).iter().all(|x| x.row >= from && !pinned.contains(x) && !hashed.contains(x));
             let width = row.x.len();
-            let in_product = |j: usize| (row.q_mul && j < 2) || row.q_dot || (row.tag != 0 && j < 2);
             // candidates: (preference: limbs, other cells, out; cell; coefficient in the residual)
             let mut cands: Vec<(u8, CellRef, i128)> = (0..width)
-                .filter(|&j| row.w[j] != 0 && !in_product(j) && row.x[j].is_some_and(|x| !x.inverse))
-                .map(|j| (if row.x[j].is_some_and(|x| x.lookup) { 0 } else { 1 }, CellRef { row: r, col: Col::X(j) }, -row.w[j]))
+                .filter_map(|j| coefficient(row, j).map(|k| (if row.x[j].is_some_and(|x| x.lookup) { 0 } else { 1 }, CellRef { row: r, col: Col::X(j) }, k)))
                 .filter(|&(_, c, _)| free(c))
                 .collect();
             if row.q_out && row.out.is_some() && free(CellRef { row: r, col: Col::Out }) {
                 cands.push((2, CellRef { row: r, col: Col::Out }, 1));
+            }
+            // a product with an inverse cell (a·a⁻¹ = 1, a ≠ 0): the inverse follows its partner
+            if row.q_mul {
+                for (inv, other) in [(1usize, 0usize), (0, 1)] {
+                    let c = CellRef { row: r, col: Col::X(inv) };
+                    if row.x[inv].is_some_and(|x| x.inverse) && row.x[other].is_some_and(|x| !x.inverse && x.val != 0) && (free(c) || movable(c)) {
+                        let v = row.x[other].map_or(0, |x| x.val);
+                        set_component(ctx, copies, c, v);
+                        continue 'rows;
+                    }
+                }
             }
             // a chained row: the previous row's out (that row is re-balanced in the next sweep)
             if row.q_chain && r > from && ctx.rows[r - 1].q_out && free(CellRef { row: r - 1, col: Col::Out }) {
@@ -128,12 +161,15 @@ fn rebalance(ctx: &mut LayoutCtx, copies: &Copies, from: usize, pinned: &HashSet
             }
             // last resort: a cell copied elsewhere, moved with its copies (all at or after
             // `from`, none pinned); the rows it reaches are re-balanced in the next sweep
-            let movable = |c: CellRef| copies.linked(c) && copies.component(c).iter().all(|x| x.row >= from && !pinned.contains(x) && !hashed.contains(x));
-            for j in (0..width).filter(|&j| row.w[j] != 0 && !in_product(j) && row.x[j].is_some_and(|x| !x.inverse)) {
+            for j in 0..width {
                 let c = CellRef { row: r, col: Col::X(j) };
-                if movable(c) {
-                    cands.push((3, c, -row.w[j]));
+                if let Some(k) = coefficient(row, j).filter(|_| movable(c)) {
+                    cands.push((3, c, k));
                 }
+            }
+            let out = CellRef { row: r, col: Col::Out };
+            if row.q_out && row.out.is_some() && movable(out) {
+                cands.push((3, out, 1));
             }
             cands.sort_by_key(|&(p, _, _)| p);
             let Some(&(_, c, coef)) = cands.iter().find(|&&(_, _, coef)| res.checked_rem(coef) == Some(0)) else {
@@ -148,6 +184,11 @@ fn rebalance(ctx: &mut LayoutCtx, copies: &Copies, from: usize, pinned: &HashSet
         if all_ok {
             return true;
         }
+    }
+    if std::env::var("FORGERY_DEBUG").is_ok() {
+        let mut prev = 0;
+        let broken: Vec<usize> = (0..ctx.rows.len()).filter(|&r| { let b = r >= from && ctx.rows[r].residual(prev) != 0; prev = ctx.rows[r].out.unwrap_or(0); b }).take(5).collect();
+        eprintln!("  re-balancing does not settle; rows still broken: {broken:?}");
     }
     false
 }
@@ -170,29 +211,35 @@ fn step(g: &Graph, v: i128) -> i128 {
     if v < info.hi as i128 { v + 1 } else { v - 1 }
 }
 
-fn forge_solved(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
+/// The honest witness with the output's first value and every copy of it moved one step.
+fn moved_output(g: &Graph, honest: &LayoutCtx) -> Option<(LayoutCtx, Copies, CellRef, usize)> {
     let (cell, start) = output_value_cell(g, honest)?;
     let copies = Copies::of(honest);
     let mut ctx = honest.clone();
     let v = step(g, get(&ctx, cell));
     set_component(&mut ctx, &copies, cell, v);
+    Some((ctx, copies, cell, start))
+}
+
+/// `out = c + Σ w·x` for a row whose gate defines its out cell that way.
+fn linear_out(row: &super::ctx::Row) -> i128 {
+    row.c + (0..row.x.len()).map(|j| row.w[j] * row.x[j].map_or(0, |x| x.val)).sum::<i128>()
+}
+
+fn forge_solved(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
+    let (mut ctx, copies, cell, start) = moved_output(g, honest)?;
     let pinned: HashSet<CellRef> = copies.component(cell).into_iter().collect();
     rebalance(&mut ctx, &copies, start, &pinned).then(|| Forgery { name: "solved".into(), instances: instance_values(&ctx), ctx })
 }
 
 fn forge_gate(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
-    let (cell, _) = output_value_cell(g, honest)?;
-    let copies = Copies::of(honest);
-    let mut ctx = honest.clone();
-    let v = step(g, get(&ctx, cell));
-    set_component(&mut ctx, &copies, cell, v);
+    let (mut ctx, ..) = moved_output(g, honest)?;
     // the instance rows follow (out = packing of the value cells)
     let inst_rows: HashSet<usize> = ctx.instances.iter().map(|(c, _)| c.row).collect();
     for r in inst_rows {
         let row = &ctx.rows[r];
         if row.q_out && !row.q_chain && !row.q_mul && !row.q_dot {
-            let out = row.c + (0..row.x.len()).map(|j| row.w[j] * row.x[j].map_or(0, |x| x.val)).sum::<i128>();
-            ctx.rows[r].out = Some(out);
+            ctx.rows[r].out = Some(linear_out(row));
         }
     }
     Some(Forgery { name: "gate".into(), instances: instance_values(&ctx), ctx })
@@ -203,9 +250,7 @@ fn forge_copy(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
     let mut ctx = honest.clone();
     let v = step(g, get(&ctx, cell));
     put(&mut ctx, cell, v);
-    let row = &ctx.rows[cell.row];
-    let out = row.c + (0..row.x.len()).map(|j| row.w[j] * row.x[j].map_or(0, |x| x.val)).sum::<i128>();
-    ctx.rows[cell.row].out = Some(out);
+    ctx.rows[cell.row].out = Some(linear_out(&ctx.rows[cell.row]));
     Some(Forgery { name: "copy".into(), instances: instance_values(&ctx), ctx })
 }
 
