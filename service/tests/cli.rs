@@ -252,7 +252,9 @@ fn market_verbs_on_the_embedded_chain() {
     let st = ok(&mk(&["status"]));
     assert!(st.contains("job 5: paid") && st.contains("job 2: open"), "{st}");
     fails_with(&mk(&["post", ds, "--input", input, "--pay", "lots"]), "not an amount of ether");
-    fails_with(&mk(&["--key", "0x12", "claim", "1"]), "private key");
+    let bad_key = m.join("bad.key");
+    std::fs::write(&bad_key, "0x12").expect("write");
+    fails_with(&mk(&["--key-file", bad_key.to_str().expect("utf8"), "claim", "1"]), "private key");
     fails_with(&zkinfer(&["market", "--dir", ms, "--rpc", "http://127.0.0.1:1", "status"]), "no Ethereum JSON-RPC node answers");
     // a corrupt chain file is named, and the deployment record is kept
     std::fs::write(m.join("chain.json"), "{").expect("write");

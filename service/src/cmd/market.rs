@@ -27,10 +27,11 @@ pub struct Args {
     /// Directory of the deployment record (and of the embedded chain).
     #[arg(long, global = true, default_value = "out/market")]
     dir: PathBuf,
-    /// Sender's private key, hex (or $ZKINFER_KEY). Default: the public dev account of the
-    /// verb's role (0 operator, 1 requester, 2 provider): embedded chain and anvil only.
+    /// File holding the sender's private key, hex (or set $ZKINFER_KEY; never on the command
+    /// line, where other users of the machine can read it). Default: the public dev account
+    /// of the verb's role (0 operator, 1 requester, 2 provider): local chains (id 31337) only.
     #[arg(long, global = true)]
-    key: Option<String>,
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -135,8 +136,12 @@ impl AnyChain {
 }
 
 fn key_for(a: &Args, role: usize) -> Result<PrivateKeySigner> {
-    match a.key.clone().or_else(|| std::env::var("ZKINFER_KEY").ok()) {
-        Some(k) => signer(&k).context("--key / $ZKINFER_KEY"),
+    if let Some(f) = &a.key_file {
+        let k = std::fs::read_to_string(f).with_context(|| format!("--key-file {}", f.display()))?;
+        return signer(&k).with_context(|| format!("--key-file {}", f.display()));
+    }
+    match std::env::var("ZKINFER_KEY").ok() {
+        Some(k) => signer(&k).context("$ZKINFER_KEY"),
         None => dev_signer(role),
     }
 }
@@ -157,6 +162,13 @@ pub fn run(a: Args) -> Result<()> {
         return demo(&a, model);
     }
     let mut chain = AnyChain::open(&a)?;
+    // the public dev keys (the default) only on local chains
+    let id = chain.get().chain_id()?;
+    if id != crate::market::local::LOCAL_CHAIN_ID {
+        for role in 0..3 {
+            crate::node::check_not_dev(id, &key_for(&a, role)?, false)?;
+        }
+    }
     let deployment = a.dir.join("deployment.json");
     let res = run_verb(&a, chain.get(), &deployment);
     // the embedded chain keeps every mined transaction, also when a later step failed
