@@ -35,14 +35,15 @@ pub fn run(a: Args) -> Result<()> {
     let s = wd.load_settings()?;
     let p = ProofFile::read(&a.proof)?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
-    if let Some(want) = &a.model {
-        let want = ModelId::from_hex(want).context("--model")?;
-        let (_, header) = pipeline::load_vk(&wd, &s, &params)?;
-        if header.model_id != want {
-            bail!("{} holds model {}, not the expected {want}", wd.0.display(), header.model_id);
+    let want = a.model.as_deref().map(ModelId::from_hex).transpose().context("--model")?;
+    // (verify recomputes DIR's identity and refuses a proof of another model, so past it the
+    // proof's model_hash is DIR's identity)
+    let v = pipeline::verify(&wd, &s, &params, &p)?;
+    if let Some(want) = want {
+        if ModelId::from_hex(&p.model_hash)? != want {
+            bail!("{} holds model {}, not the expected {want}", wd.0.display(), p.model_hash);
         }
     }
-    let v = pipeline::verify(&wd, &s, &params, &p)?;
     say!("proof {}: {v}", a.proof.display());
     if !v.is_valid() {
         bail!("verification failed");

@@ -370,15 +370,22 @@ impl Store {
 mod tests {
     use super::*;
 
+    /// A fresh store in a scratch directory, with model `m` and the given queued jobs.
+    fn store_with_jobs(name: &str, jobs: &[&str]) -> (PathBuf, Store) {
+        let dir = std::env::temp_dir().join(format!("zkinfer-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let st = Store::open(&dir).expect("open");
+        st.add_model("m", "m").expect("model");
+        for j in jobs {
+            assert!(st.add_job(j, "m", 10).expect("job"));
+        }
+        (dir, st)
+    }
+
     #[test]
     fn a_job_interrupted_too_often_is_failed_not_retried() {
-        let dir = std::env::temp_dir().join(format!("zkinfer-store-attempts-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        {
-            let st = Store::open(&dir).expect("open");
-            st.add_model("m", "m").expect("model");
-            assert!(st.add_job("j", "m", 10).expect("job"));
-        }
+        let (dir, st) = store_with_jobs("attempts", &["j"]);
+        drop(st);
         for attempt in 1..=MAX_ATTEMPTS {
             // started, then the server dies: reopening queues it again until the limit
             let st = Store::open(&dir).expect("reopen");
@@ -399,12 +406,8 @@ mod tests {
 
     #[test]
     fn finished_jobs_past_retention_are_purged_with_their_files() {
-        let dir = std::env::temp_dir().join(format!("zkinfer-store-purge-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let st = Store::open(&dir).expect("open");
-        st.add_model("m", "m").expect("model");
+        let (dir, st) = store_with_jobs("purge", &["old", "running", "fresh"]);
         for j in ["old", "running", "fresh"] {
-            assert!(st.add_job(j, "m", 10).expect("job"));
             std::fs::create_dir_all(st.job_dir(j)).expect("dir");
             std::fs::write(st.job_dir(j).join("proof.json"), "{}").expect("file");
         }
