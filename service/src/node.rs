@@ -397,24 +397,16 @@ fn finish_proof(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &
         return store.set_market_job(job, state, local, &note, 0);
     }
     let m = served.get(&j.modelId).context("model no longer served")?;
-    let file = ProofFile::read(&store.job_dir(local).join("proof.json"))?;
-    let verdict = {
-        let wd = Workdir(store.model_dir(&m.local_id));
-        let srs = match &cfg.srs {
-            Some(p) => p.clone(),
-            None => store.cache_dev_srs(m.settings.k)?,
-        };
-        let params = crate::pipeline::load_params(Some(&srs), m.settings.k)?;
-        crate::pipeline::verify(&wd, &m.settings, &params, &file)?
+    let sub = match own_proof(cfg, chain, market, store, m, &j, job, key.address(), local) {
+        Ok(sub) => sub,
+        Err(e) => {
+            let now = chain.timestamp()?;
+            let retry = j.deadline > now.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy)).saturating_add(cfg.min_time_left);
+            let note = format!("own proof not submitted: {e:#}{}", if retry { "; proving again" } else { "; no time left to prove again" });
+            log(&format!("job {job}: {note}"));
+            return store.set_market_job(job, if retry { "claimed" } else { "failed" }, local, &note, 0);
+        }
     };
-    if !verdict.is_valid() {
-        let now = chain.timestamp()?;
-        let retry = j.deadline > now.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy)).saturating_add(cfg.min_time_left);
-        let note = format!("own proof rejected by the local verifier ({verdict}){}", if retry { "; proving again" } else { "; no time left to prove again" });
-        log(&format!("job {job}: {note}"));
-        return store.set_market_job(job, if retry { "claimed" } else { "failed" }, local, &note, 0);
-    }
-    let sub = Submission::from_proof(&m.settings.graph, file)?;
     let r = market.submit(chain, key, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?;
     if r.success {
         let fee = j.amount * U256::from(market.params.fee_bps) / U256::from(10_000u64);
@@ -427,6 +419,39 @@ fn finish_proof(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &
         log(&format!("job {job}: submit reverted: {why}"));
     }
     Ok(())
+}
+
+/// The finished proof of `job`, checked as the market will check it: a valid proof of this
+/// model under the local verifier, bound to this job and provider, of the job's posted input,
+/// with the registered weights. Any failure (a corrupt file, a prover fault, another job's
+/// binding) is an error, and the node proves again rather than send it and lose the stake.
+#[allow(clippy::too_many_arguments)]
+fn own_proof(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &Store, m: &Served, j: &M::Job, job: u64, provider: Address, local: &str) -> Result<Submission> {
+    let file = ProofFile::read(&store.job_dir(local).join("proof.json"))?;
+    let wd = Workdir(store.model_dir(&m.local_id));
+    let srs = match &cfg.srs {
+        Some(p) => p.clone(),
+        None => store.cache_dev_srs(m.settings.k)?,
+    };
+    let params = crate::pipeline::load_params(Some(&srs), m.settings.k)?;
+    let verdict = crate::pipeline::verify(&wd, &m.settings, &params, &file)?;
+    if !verdict.is_valid() {
+        bail!("the local verifier rejects it ({verdict})");
+    }
+    let binding = market.binding_of(chain, job, provider)?;
+    let sub = Submission::from_proof(&m.settings.graph, file)?;
+    let bound = sub.file.instances_fr()?.first().map(crate::market::fr_to_u256);
+    if bound != Some(binding) {
+        bail!("it is bound to {:#x}, not to this job and provider ({binding:#x})", bound.unwrap_or_default());
+    }
+    if crate::market::client::inputs_hash(&sub.inputs) != j.inputsHash {
+        bail!("its inputs are not the ones job {job} was posted with");
+    }
+    let registered = market.model(chain, j.modelId)?;
+    if crate::market::client::inputs_hash(&sub.params) != registered.paramsHash {
+        bail!("its weights are not the ones model {} was registered with", j.modelId);
+    }
+    Ok(sub)
 }
 
 #[cfg(test)]

@@ -584,6 +584,45 @@ fn aggregate_errors_are_named() {
     fails_with(&zkinfer(&["aggregate", dir, "--input", "missing-input.json"]), "missing-input.json");
 }
 
+/// `aggregate` end to end: the aggregated proof verifies with the aggregation key regenerated
+/// from the model key (or pinned by its digest); a wrong digest, outputs listed other than the
+/// proven ones and a changed instance are refused.
+#[test]
+fn aggregate_then_verify_from_the_command_line() {
+    let d = compiled("aggregate-e2e");
+    let dir = d.to_str().expect("utf8");
+    let all = |out: Output| -> String {
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "command failed: {text}");
+        text
+    };
+    let out = all(zkinfer(&["aggregate", dir, "--input", "models/digits_mlp_int8/input.json", "--k", "18"]));
+    assert!(out.contains("verified natively"), "{out}");
+    let agg = d.join("aggregated.json");
+    let ap = agg.to_str().expect("utf8");
+    let text = all(zkinfer(&["aggregate", dir, "--verify", ap]));
+    assert!(text.contains("regenerated from the model key and equal") && text.contains(": valid"), "{text}");
+    let sha = text.split_whitespace().skip_while(|w| *w != "--aggregation-vk").nth(1).expect("verify prints the key digest").to_string();
+    let pinned = |ap: &str| zkinfer(&["aggregate", dir, "--verify", ap, "--aggregation-vk", &sha]);
+    assert!(all(pinned(ap)).contains(": valid"));
+    fails_with(&zkinfer(&["aggregate", dir, "--verify", ap, "--aggregation-vk", &"0".repeat(64)]), "not the expected");
+    // outputs listed other than the proven ones
+    let honest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&agg).expect("read")).expect("json");
+    let mut f = honest.clone();
+    let q = f["outputs"][0]["quantized"][0].as_i64().expect("an output value");
+    f["outputs"][0]["quantized"][0] = serde_json::json!(q + 1);
+    std::fs::write(&agg, f.to_string()).expect("write");
+    fails_with(&pinned(ap), "listed inputs and outputs");
+    // a changed accumulator limb: the proof no longer verifies
+    let mut f = honest.clone();
+    let limb = f["instances"][0].as_str().expect("hex").to_string();
+    f["instances"][0] = serde_json::json!(format!("{}{}", &limb[..limb.len() - 1], if limb.ends_with('0') { '1' } else { '0' }));
+    std::fs::write(&agg, f.to_string()).expect("write");
+    fails_with(&pinned(ap), "INVALID");
+    std::fs::write(&agg, honest.to_string()).expect("write");
+    assert!(all(pinned(ap)).contains(": valid"));
+}
+
 /// The model identity: `setup` prints it, `verify --model` pins it, and settings or a key
 /// changed after setup are refused (a key re-headered with another circuit shape reads the
 /// same bytes as another circuit; settings decode the instances).

@@ -255,3 +255,76 @@ fn market_job_with_committed_input() {
     let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
     m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx").ok("honest submit").expect("paid");
 }
+
+/// The provider node checks its own proof before it submits: a flaky prover whose first proof
+/// is bound to another job and whose second has a flipped byte costs two re-proofs, not the
+/// stake. The node sends only the third (honest) proof, and the job is paid.
+#[test]
+#[cfg(unix)]
+fn node_proves_again_after_a_bad_proof() {
+    use std::os::unix::fs::PermissionsExt;
+    use zkinfer_service::node::{self, ClaimPolicy, NodeConfig};
+    const MLP: &str = "models/digits_mlp_int8/model.onnx";
+    let (wd, s, params) = model_dir("node", MLP, Shape::new(4, 2));
+    let data = read_inputs(&repo().join("models/digits_mlp_int8/input.json")).expect("input");
+    let mut chain = LocalChain::new().expect("chain");
+    let roles = Roles::dev().expect("roles");
+    let code = compile_market().expect("solcjs compiles the market");
+    let (m, _) = Market::deploy(&mut chain, &roles.operator, &code, MarketParams::defaults(roles.operator.address())).expect("deploy");
+    let (model, _) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register");
+    let eth = |x: &str| parse_eth(x).expect("eth");
+    m.deposit(&mut chain, &roles.provider, eth("1")).expect("deposit").ok("deposit").expect("deposit ok");
+    let inputs = job_inputs(&s, &data).expect("inputs");
+    let deadline = chain.timestamp().expect("time") + 3600;
+    let (job, r) = m.post_job(&mut chain, &roles.requester, model.id, &inputs, deadline, eth("0.05"), eth("0.1")).expect("post");
+    let job = job.unwrap_or_else(|| panic!("post failed: {}", r.reason()));
+
+    let dir = std::env::temp_dir().join(format!("zkinfer-market-{}-flaky", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = dir.join("flaky-prover");
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+# a flaky prover: proof 1 is bound to another job, proof 2 has a flipped hex digit
+n=$(cat "{dir}/calls" 2>/dev/null || echo 0)
+echo $((n + 1)) > "{dir}/calls"
+out=""; prev=""
+for a in "$@"; do
+  shift
+  [ "$prev" = --out ] && out="$a"
+  [ "$prev" = --binding ] && [ "$n" = 0 ] && a=0x7
+  set -- "$@" "$a"
+  prev="$a"
+done
+"{real}" "$@" || exit $?
+if [ "$n" = 1 ]; then
+  sed -E -i 's/("proof": *"0x.{{100}})0/\11/; t; s/("proof": *"0x.{{100}})./\10/' "$out"
+fi
+"#,
+            dir = dir.display(),
+            real = env!("CARGO_BIN_EXE_zkinfer")
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let cfg = NodeConfig {
+        data: dir.join("node"),
+        models: vec![wd.0.clone()],
+        workers: 1,
+        poll: std::time::Duration::from_millis(20),
+        min_time_left: 60,
+        exit_when_idle: true,
+        prover_exe: script,
+        srs: None,
+        policy: ClaimPolicy::default(),
+    };
+    let before = m.withdrawable(&chain, roles.provider.address()).expect("credit");
+    node::run(cfg, &mut chain, &m, &roles.provider).expect("node runs until idle");
+    let calls = std::fs::read_to_string(dir.join("calls")).expect("the node ran the prover");
+    assert_eq!(calls.trim(), "3", "two bad proofs, each proved again, then the honest one");
+    let j = m.job(&chain, job).expect("job");
+    assert_eq!(j.state, JobState::Paid, "the honest proof was submitted and paid");
+    assert_eq!(m.withdrawable(&chain, roles.provider.address()).expect("credit") - before, eth("0.05") - eth("0.0005"));
+}

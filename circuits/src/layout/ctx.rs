@@ -443,7 +443,8 @@ impl LayoutCtx {
 
     /// A new cell holding `val`, constrained to `[0, 2^(LIMB_BITS·limbs))`.
     pub fn range(&mut self, val: i128, limbs: usize) -> AValue {
-        debug_assert!(val >= 0 && limbs >= 1 && (limbs as u32) * LIMB_BITS < 127 && val < 1i128 << (LIMB_BITS * limbs as u32));
+        debug_assert!(limbs >= 1 && (limbs as u32) * LIMB_BITS < 127);
+        debug_assert!(super::cheat::active() || (val >= 0 && val < 1i128 << (LIMB_BITS * limbs as u32)));
         if limbs == 1 {
             let (r, col) = match self.pack {
                 Some((r, col)) if col < self.shape.lookup_width => (r, col),
@@ -452,19 +453,14 @@ impl LayoutCtx {
             self.pack = Some((r, col + 1));
             return self.place(r, col, Operand::Limb(val));
         }
-        let terms: Vec<(Operand, i128)> =
-            (0..limbs).map(|j| (Operand::Limb((val >> (LIMB_BITS * j as u32)) & (LIMB - 1)), LIMB.pow(j as u32))).collect();
-        self.lin(&terms, 0)
+        self.lin(&limb_terms(val, limbs, 1), 0)
     }
 
     /// A new cell holding `val`, constrained to the inclusive range `[lo, hi]`.
     pub fn bounded(&mut self, val: i128, lo: i128, hi: i128) -> AValue {
         debug_assert!(lo <= val && val <= hi);
         let n = limbs_for(hi - lo);
-        let t = val - lo;
-        let terms: Vec<(Operand, i128)> =
-            (0..n).map(|j| (Operand::Limb((t >> (LIMB_BITS * j as u32)) & (LIMB - 1)), LIMB.pow(j as u32))).collect();
-        let y = self.lin(&terms, lo);
+        let y = self.lin(&limb_terms(val - lo, n, 1), lo);
         if hi - lo + 1 != LIMB.pow(n as u32) {
             // also hi - y >= 0
             self.assert_range_of(hi - val, n, &[(Operand::Cell(y), 1)], -hi);
@@ -474,9 +470,7 @@ impl LayoutCtx {
 
     /// Constrains `s := -(c + Σ coef·operand)` to `[0, 2^(LIMB_BITS·limbs))`, where `s_val` is its value.
     pub fn assert_range_of(&mut self, s_val: i128, limbs: usize, terms: &[(Operand, i128)], c: i128) {
-        let mut all: Vec<(Operand, i128)> = (0..limbs)
-            .map(|j| (Operand::Limb((s_val >> (LIMB_BITS * j as u32)) & (LIMB - 1)), LIMB.pow(j as u32)))
-            .collect();
+        let mut all = limb_terms(s_val, limbs, 1);
         all.extend_from_slice(terms);
         self.assert_zero(&all, c);
     }
@@ -563,6 +557,20 @@ impl LayoutCtx {
             Col::Out => row.out.unwrap_or(0),
         }
     }
+}
+
+/// `val` as `n` limbs of `LIMB_BITS` bits, least significant first, each with coefficient
+/// `sign·2^(LIMB_BITS·j)`. For `val` in `[0, 2^(LIMB_BITS·n))` every limb is in range; for
+/// any other value (only a forged witness has one) the top limb holds the rest, so the limbs
+/// still add up to `val` and only the range lookup objects.
+pub fn limb_terms(val: i128, n: usize, sign: i128) -> Vec<(Operand, i128)> {
+    (0..n)
+        .map(|j| {
+            let shifted = val >> (LIMB_BITS * j as u32);
+            let limb = if j + 1 == n { shifted } else { shifted & (LIMB - 1) };
+            (Operand::Limb(limb), sign * LIMB.pow(j as u32))
+        })
+        .collect()
 }
 
 /// Number of limbs to hold any value in `[0, span]`.

@@ -9,6 +9,9 @@
 //!   constraints, and every gate it breaks is re-balanced through a free cell of that row (a
 //!   limb, a remainder, a gap, an accumulator): what a cheating prover would do. Gates, copies
 //!   and function tables then hold; only range lookups can stop it.
+//! * **hint** — a gadget's free hint (a quotient, a clamp, a claimed maximum) is chosen
+//!   dishonestly and every later cell computed honestly from it ([`super::cheat`]): the
+//!   witness a cheating prover would write. Only range checks can stop it.
 //! * **gate** — the output value and its copies move, nothing is re-balanced.
 //! * **copy** — only the output's instance row moves: the copy into it is broken.
 //! * **instance** — the witness is honest, the public output is not.
@@ -32,6 +35,7 @@ use halo2_proofs::transcript::{Blake2bRead, Blake2bWrite, Challenge255, Transcri
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::cheat::{self, Site};
 use super::circuit::{instance_values, mutation, ConstraintKind, ModelCircuit};
 use super::ctx::{CellRef, Col, LayoutCtx, Shape, XCell};
 use super::lay_out;
@@ -273,6 +277,44 @@ fn forge_table(honest: &LayoutCtx) -> Option<Forgery> {
     rebalance(&mut ctx, &copies, r, &pinned).then(|| Forgery { name: "table".into(), instances: instance_values(&ctx), ctx })
 }
 
+/// Whether two layouts are the same circuit (fixed columns, lookups, copies, instance and
+/// hash bindings), whatever their witness values.
+fn same_circuit(a: &LayoutCtx, b: &LayoutCtx) -> bool {
+    let fixed = |r: &super::ctx::Row| (r.w.clone(), r.c, r.q_out, r.q_chain, r.q_mul, r.q_dot, r.tag, r.x.iter().map(|x| x.map(|c| (c.lookup, c.inverse))).collect::<Vec<_>>(), r.out.is_some());
+    a.shape == b.shape
+        && a.rows.len() == b.rows.len()
+        && a.rows.iter().zip(&b.rows).all(|(x, y)| fixed(x) == fixed(y))
+        && a.copies == b.copies
+        && a.instances == b.instances
+        && a.tables == b.tables
+        && a.hashes.iter().map(|h| (h.cells.iter().map(|c| c.cell).collect::<Vec<_>>(), h.domain, h.instance)).eq(b.hashes.iter().map(|h| (h.cells.iter().map(|c| c.cell).collect::<Vec<_>>(), h.domain, h.instance)))
+}
+
+/// A gadget's free hint chosen dishonestly ([`super::cheat`]) and every later cell computed
+/// honestly from it: per kind of hint, the first site whose cheat moves a public output.
+/// Consistent with every gate, copy and table; only a range check can stop it.
+fn forge_hints(g: &Graph, inputs: &[Tensor], shape: Shape, honest: &LayoutCtx) -> Vec<Forgery> {
+    let counts = crate::public::tensor_instance_counts(g);
+    let outs = 1 + counts[..g.inputs.len()].iter().sum::<usize>()..1 + counts[..g.inputs.len() + g.outputs.len()].iter().sum::<usize>();
+    let honest_inst = instance_values(honest);
+    let mut found = Vec::new();
+    for site in [Site::Rescale, Site::Clamp, Site::Div, Site::MaxPool] {
+        for n in 0..512 {
+            let (res, reached) = cheat::armed(site, n, || lay_out(g, inputs, shape));
+            if !reached {
+                break;
+            }
+            let Ok(ctx) = res else { continue };
+            let instances = instance_values(&ctx);
+            if same_circuit(honest, &ctx) && instances[outs.clone()] != honest_inst[outs.clone()] {
+                found.push(Forgery { name: format!("hint-{site:?}"), ctx, instances });
+                break;
+            }
+        }
+    }
+    found
+}
+
 /// The honest witness for another value of a hashed input, claiming the honest input's
 /// digest: the gadget hashes the data the witness holds, so only the digest's binding to its
 /// public instance stands in the way.
@@ -320,7 +362,8 @@ fn run_suite(name: &str, g: &Graph, inputs: &[Tensor], shape: Shape, real: bool)
     let honest = lay_out(g, inputs, shape).expect("layout");
     honest.check().expect("honest witness");
     assert!(mock_accepts(&honest, &instance_values(&honest)), "{name}: honest witness rejected");
-    let forgeries: Vec<Forgery> = [forge_solved(g, &honest), forge_gate(g, &honest), forge_copy(g, &honest), forge_instance(g, &honest), forge_table(&honest), forge_digest(g, inputs, shape, &honest)].into_iter().flatten().collect();
+    let mut forgeries: Vec<Forgery> = [forge_solved(g, &honest), forge_gate(g, &honest), forge_copy(g, &honest), forge_instance(g, &honest), forge_table(&honest), forge_digest(g, inputs, shape, &honest)].into_iter().flatten().collect();
+    forgeries.extend(forge_hints(g, inputs, shape, &honest));
     let mut out = Vec::new();
     for f in &forgeries {
         assert!(!mock_accepts(&f.ctx, &f.instances), "{name}/{}: forgery accepted by the MockProver", f.name);
@@ -335,6 +378,9 @@ fn run_suite(name: &str, g: &Graph, inputs: &[Tensor], shape: Shape, real: bool)
             let fails = MockProver::run(k_for(c.rows()), &c, vec![f.instances.clone()]).map(|m| m.verify().err().unwrap_or_default()).unwrap_or_default();
             eprintln!("  breaks: {:?}", fails.iter().take(3).map(|e| format!("{e}")).collect::<Vec<_>>());
             assert!(f.name == "solved" || f.name == "table", "{name}/{}: a single-constraint forgery isolates no constraint kind", f.name);
+        }
+        if f.name.starts_with("hint-") {
+            assert!(bites.contains(&ConstraintKind::Range), "{name}/{}: a dishonest hint must be stopped by the range checks alone, got {bites:?}", f.name);
         }
         out.push((format!("{name}/{}", f.name), bites));
     }
@@ -368,6 +414,13 @@ fn forgeries_are_rejected_and_every_constraint_kind_bites() {
     }
     let solved: Vec<&str> = results.iter().filter(|(n, _)| n.ends_with("/solved")).map(|(n, _)| n.as_str()).collect();
     eprintln!("re-balanced forgeries: {solved:?}");
+    // every family has a forgery that only the range checks stop: re-balanced, or a dishonest hint
+    // (but the pure function tables, whose outputs only the table fixes)
+    let families: HashSet<&str> = results.iter().map(|(n, _)| n.split('/').next().expect("name")).filter(|f| !["sigmoid_int8", "table"].contains(f)).collect();
+    for fam in families {
+        let range_only = results.iter().filter(|(n, b)| n.starts_with(&format!("{fam}/")) && (n.ends_with("/solved") || n.contains("/hint-")) && b.contains(&ConstraintKind::Range)).count();
+        assert!(range_only > 0, "{fam}: no forgery that only the range checks stop");
+    }
 }
 
 fn rescale_family() -> Vec<(String, Vec<ConstraintKind>)> {

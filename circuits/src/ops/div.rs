@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::Facts;
 use crate::error::{CircuitError, Result};
 use crate::ir::{Graph, Tensor, ValueId};
+use crate::layout::cheat;
 use crate::layout::ctx::{limbs_for, LayoutCtx, Operand};
 use crate::layout::CellTensor;
 
@@ -92,7 +93,13 @@ impl Div {
             .iter()
             .zip(&b.cells)
             .map(|(&num, &den)| {
-                let (y, r, d) = self.quotient(sign, num.val, den.val);
+                let (mut y, mut r, d) = self.quotient(sign, num.val, den.val);
+                // a dishonest quotient (forgery suite only): the remainder leaves [0, 2d)
+                if ylo < yhi && cheat::take(cheat::Site::Div) {
+                    let step = if y < yhi { 1 } else { -1 };
+                    y += step;
+                    r -= step * 2 * d;
+                }
                 let yc = ctx.bounded(y, ylo, yhi);
                 // p = den·y - zd·y
                 let p = ctx.mul_add(Operand::Cell(den), Operand::Cell(yc), &[(Operand::Cell(yc), -zd)], 0, true).0.expect("want_out");

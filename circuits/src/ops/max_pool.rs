@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{window::Window2d, Facts};
 use crate::error::{CircuitError, Result};
 use crate::ir::{Graph, Tensor, ValueId};
+use crate::layout::cheat;
 use crate::layout::ctx::{limbs_for, AValue, LayoutCtx, Operand};
 use crate::layout::CellTensor;
 
@@ -69,6 +70,12 @@ impl MaxPool {
 /// The maximum of `taps` (non-empty), whose pairwise differences fit `limbs` limbs.
 fn max_of(ctx: &mut LayoutCtx, taps: &[AValue], limbs: usize) -> AValue {
     let m_val = taps.iter().map(|a| a.val).max().expect("non-empty window");
+    // a dishonest maximum (forgery suite only): the largest tap below it, so the gap to the
+    // true maximum turns negative
+    let below = taps.iter().map(|a| a.val).filter(|&v| v < m_val).max();
+    if let Some(b) = below.filter(|_| cheat::take(cheat::Site::MaxPool)) {
+        return max_claimed(ctx, taps, limbs, b);
+    }
     max_claimed(ctx, taps, limbs, m_val)
 }
 

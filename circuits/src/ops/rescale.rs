@@ -28,7 +28,8 @@ use super::Facts;
 use crate::error::{CircuitError, Result};
 use crate::ir::tensor::channel_of;
 use crate::ir::{Graph, Tensor, ValueId};
-use crate::layout::ctx::{limbs_for, LayoutCtx, Operand, LIMB, LIMB_BITS};
+use crate::layout::cheat;
+use crate::layout::ctx::{limb_terms, limbs_for, LayoutCtx, Operand, LIMB_BITS};
 use crate::layout::CellTensor;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -188,9 +189,23 @@ impl Rescale {
             for (t, x) in inputs.iter().enumerate() {
                 xs[t] = x.cells[e].val;
             }
-            let (p, y_val) = self.eval_at(&xs, &shape, e);
+            let (p, mut y_val) = self.eval_at(&xs, &shape, e);
             let v = self.unclamped(p);
-            let r = p - ((p >> self.shift) << self.shift);
+            let mut r = p - ((p >> self.shift) << self.shift);
+            // a dishonest quotient (forgery suite only): the remainder leaves its range
+            if r_limbs > 0 && !self.ties_even() && (lo..=hi).contains(&v) && lo < hi && cheat::take(cheat::Site::Rescale) {
+                let step = if y_val < hi { 1 } else { -1 };
+                y_val += step;
+                r -= step * two_s;
+            }
+            // the clamp gaps; a dishonest clamp (forgery suite only) claims a bound the value
+            // does not reach, and its gap turns negative
+            let (mut gap_pos, mut gap_neg) = ((v - hi).max(0), (lo - v).max(0));
+            if neg_limbs.is_some() && lo < v && v <= hi && cheat::take(cheat::Site::Clamp) {
+                (y_val, gap_neg) = (lo, lo - v);
+            } else if pos_limbs.is_some() && lo <= v && v < hi && cheat::take(cheat::Site::Clamp) {
+                (y_val, gap_pos) = (hi, v - hi);
+            }
             let y = ctx.bounded(y_val, lo, hi);
             let mut terms: Vec<(Operand, i128)> = Vec::with_capacity(inputs.len() + r_limbs + 3);
             let mut c = self.half() + self.bias_at(&shape, e) + self.out_zp as i128 * two_s;
@@ -202,21 +217,19 @@ impl Rescale {
             let tie_fix = if self.ties_even() {
                 self.lay_out_tie(ctx, g, p, r, &mut terms)
             } else {
-                for j in 0..r_limbs {
-                    terms.push((Operand::Limb((r >> (LIMB_BITS * j as u32)) & (LIMB - 1)), -LIMB.pow(j as u32)));
-                }
+                terms.extend(limb_terms(r, r_limbs, -1));
                 terms.push((Operand::Cell(y), -two_s));
                 None
             };
             // v = y + d_pos - d_neg: with a tie fix in its own row, else folded into the main row
             let mut v_terms: Vec<(Operand, i128)> = Vec::new();
             if let Some(n) = pos_limbs {
-                let d = clamp_gap(v - hi, ctx, n);
+                let d = clamp_gap(gap_pos, ctx, n);
                 let (d, _) = ctx.assert_product_zero(d, Operand::Cell(y), -hi);
                 v_terms.push((Operand::Cell(d), 1));
             }
             if let Some(n) = neg_limbs {
-                let d = clamp_gap(lo - v, ctx, n);
+                let d = clamp_gap(gap_neg, ctx, n);
                 let (d, _) = ctx.assert_product_zero(d, Operand::Cell(y), -lo);
                 v_terms.push((Operand::Cell(d), -1));
             }
@@ -267,6 +280,5 @@ impl Rescale {
 
 /// The range-checked overshoot max(gap, 0), as an operand for the product row.
 fn clamp_gap(gap: i128, ctx: &mut LayoutCtx, limbs: usize) -> Operand {
-    let d = gap.max(0);
-    if limbs == 1 { Operand::Limb(d) } else { Operand::Cell(ctx.range(d, limbs)) }
+    if limbs == 1 { Operand::Limb(gap) } else { Operand::Cell(ctx.range(gap, limbs)) }
 }
