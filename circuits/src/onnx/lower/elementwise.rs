@@ -170,6 +170,24 @@ pub fn add(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     add_sub(lw, n, ins, 1.0)
 }
 
+/// Sum (or Mean) of any number of broadcastable operands.
+pub fn sum(lw: &mut Lowering, n: &NodeProto, ins: &Ins, mean: bool) -> Result<Vec<Sym>> {
+    let ops: Vec<&Sym> = ins.iter().flatten().copied().collect();
+    let Some((first, rest)) = ops.split_first() else {
+        return Err(super::unsupported_use(n, "no operands"));
+    };
+    let mut acc = (*first).clone();
+    for (i, b) in rest.iter().enumerate() {
+        let m = super::named(n, &format!("{}/{i}", super::super::attrs::node_name(n)));
+        acc = add_sub(lw, &m, &vec![Some(&acc), Some(*b)], 1.0)?.remove(0);
+    }
+    if mean && ops.len() > 1 {
+        let k = Sym::Const(super::super::consts::Const { dims: vec![], dtype: super::super::proto::tensor_proto::DataType::Float, data: super::super::consts::ConstData::Float(vec![1.0 / ops.len() as f64]) });
+        return super::math::mul(lw, n, &vec![Some(&acc), Some(&k)]);
+    }
+    Ok(vec![acc])
+}
+
 pub fn sub(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     add_sub(lw, n, ins, -1.0)
 }

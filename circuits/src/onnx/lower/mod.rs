@@ -6,6 +6,7 @@ mod elementwise;
 mod gather_dyn;
 mod linear;
 mod math;
+mod ml;
 mod pool;
 mod qop;
 mod quant;
@@ -36,6 +37,8 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "Conv" => linear::conv(lw, n, ins)?,
             "Add" => elementwise::add(lw, n, ins)?,
             "Sub" => elementwise::sub(lw, n, ins)?,
+            "Sum" => elementwise::sum(lw, n, ins, false)?,
+            "Mean" => elementwise::sum(lw, n, ins, true)?,
             "Relu" => elementwise::relu(lw, n, ins)?,
             "Clip" => elementwise::clip(lw, n, ins)?,
             "Reshape" => shape::reshape(lw, n, ins)?,
@@ -108,6 +111,18 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
         ("ai.onnx.ml", op) => match op {
             "TreeEnsembleClassifier" => trees::classifier(lw, n, ins)?,
             "TreeEnsembleRegressor" => trees::regressor(lw, n, ins)?,
+            "LinearClassifier" => ml::linear_classifier(lw, n, ins)?,
+            "LinearRegressor" => ml::linear_regressor(lw, n, ins)?,
+            "SVMRegressor" => ml::svm_regressor(lw, n, ins)?,
+            "Scaler" => ml::scaler(lw, n, ins)?,
+            "Normalizer" => ml::normalizer(lw, n, ins)?,
+            "Binarizer" => ml::binarizer(lw, n, ins)?,
+            "Imputer" => ml::imputer(lw, n, ins)?,
+            "ArrayFeatureExtractor" => ml::array_feature_extractor(lw, n, ins)?,
+            "FeatureVectorizer" => ml::feature_vectorizer(lw, n, ins)?,
+            "ZipMap" => ml::zip_map(lw, n, ins)?,
+            "OneHotEncoder" => ml::one_hot_encoder(lw, n, ins)?,
+            "LabelEncoder" => ml::label_encoder(lw, n, ins)?,
             _ => return Err(unsupported(n)),
         },
         ("com.microsoft", op) => match op {

@@ -200,7 +200,21 @@ pub fn arg_max(lw: &mut Lowering, n: &NodeProto, ins: &Ins, is_max: bool) -> Res
     if xs[ax] == 0 {
         return Err(unsupported_use(n, "an empty axis"));
     }
-    let (mut parts, _) = slices(lw, &name, x, &xs, &[ax], true)?;
+    // one grid for every element: the maximum is then exactly one of them (a lazy real on a
+    // finer grid, such as a Gemm's accumulator, would be rounded by the pairwise maxima and
+    // equal none)
+    let settled = match x {
+        Sym::Const(_) | Sym::ConstQ(_) => x.clone(),
+        _ => {
+            let r = lw.real(x, &name)?;
+            let t = lw.float_target();
+            match r.as_plain() {
+                Some(q) if (q.scale / t.scale).fract() == 0.0 => Sym::Q(q),
+                _ => Sym::Q(lw.materialize(&r, t, false, &format!("{name}/settled"))?),
+            }
+        }
+    };
+    let (mut parts, _) = slices(lw, &name, &settled, &xs, &[ax], true)?;
     if last {
         parts.reverse();
     }
