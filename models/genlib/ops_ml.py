@@ -118,6 +118,28 @@ def _linsvc_bin(rng):
                 "ArrayFeatureExtractor (column 1): label, decision score", "LinearClassifier")
 
 
+def _linclf(name, pt, coef, intercepts, labels, domain, tests):
+    node = helper.make_node("LinearClassifier", ["input"], ["output", "scores"], domain=ML, coefficients=coef,
+                            intercepts=intercepts, classlabels_ints=labels, post_transform=pt)
+    return Fx([node], [], [1, 4], [("output", I64), ("scores", F32)], "LinearClassifier", tests,
+              domain=domain, ml_opset=1)
+
+
+@fixture("ml_linear_classifier_softmax_zero")
+def _lc_sz(rng):
+    coef = [1.0, -0.5, 0.0, 0.25, 0.0, 0.0, 0.0, 0.0, -0.75, 0.5, 1.0, -1.0]
+    return _linclf("sz", "SOFTMAX_ZERO", coef, [0.5, 0.0, -0.25], [3, 5, 7], (-2, 2),
+                   "hand-built LinearClassifier, labels [3,5,7], SOFTMAX_ZERO (the second class scores exactly 0: "
+                   "zero coefficients, zero intercept)")
+
+
+@fixture("ml_linear_classifier_probit")
+def _lc_probit(rng):
+    coef = [0.2, 0.1, -0.1, 0.15, -0.2, 0.1, 0.2, -0.05]
+    return _linclf("probit", "PROBIT", coef, [0.3, 0.5], [0, 1], (0, 1),
+                   "hand-built LinearClassifier, PROBIT of scores in (0, 1)")
+
+
 # ------------------------------------------------------------------ SVMs
 def _svr(kernel, rng, **kw):
     from sklearn.svm import SVR
@@ -145,6 +167,31 @@ def _svr_poly(rng):
 @fixture("ml_svr_sigmoid")
 def _svr_sig(rng):
     return _svr("sigmoid", rng, gamma=0.01, coef0=0.5)
+
+
+def _svc(kernel, binary, **kw):
+    from sklearn.svm import SVC
+    x, y = _iris()
+    yy = (y == 1) if binary else y
+    what = "versicolor-vs-rest" if binary else "3 classes, one-vs-one votes and skl2onnx's ovr decision-function nodes"
+    return _skl(SVC(kernel=kernel, **kw).fit(x[::3], yy[::3]), True,
+                f"sklearn SVC(kernel={kernel!r}{''.join(f', {k}={v!r}' for k, v in kw.items())}) on every third "
+                f"iris row, {what} -> SVMClassifier: label, scores", "SVMClassifier")
+
+
+@fixture("ml_svc_rbf")
+def _svc_rbf(rng):
+    return _svc("rbf", False)
+
+
+@fixture("ml_svc_linear_binary")
+def _svc_lin_bin(rng):
+    return _svc("linear", True)
+
+
+@fixture("ml_svc_poly")
+def _svc_poly(rng):
+    return _svc("poly", False, degree=2, gamma=0.1, coef0=1.0)
 
 
 # ------------------------------------------------------------------ preprocessing

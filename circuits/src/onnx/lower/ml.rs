@@ -120,8 +120,60 @@ fn post_transform(lw: &mut Lowering, n: &NodeProto, s: &Sym, pt: &str) -> Result
         "NONE" => Ok(s.clone()),
         "LOGISTIC" => op1(lw, n, "Sigmoid", "logistic", vec![], &[s]),
         "SOFTMAX" => op1(lw, n, "Softmax", "softmax", vec![attr_int("axis", 1)], &[s]),
+        "SOFTMAX_ZERO" => softmax_zero(lw, n, s),
+        "PROBIT" => {
+            // onnxruntime's probit: √2·erf⁻¹(2p − 1) with Winitzki's erf⁻¹ (a = 0.147),
+            // defined on (0, 1): inputs are clamped to [0, 1] and the function saturates at
+            // its values at 1e-6 and 1 − 1e-6 (±4.75)
+            let m = super::sub_node(n, "Probit", &format!("{}/probit", node_name(n)));
+            let eps = 1e-6;
+            let spec = super::math::Spec { dom_lo: -1e-12, dom_hi: 1.0, ..super::math::Spec::domain(0.0, 1.0) };
+            super::math::table_fn(lw, &m, s, &|p: f64| std::f64::consts::SQRT_2 * erf_inv(2.0 * p.clamp(eps, 1.0 - eps) - 1.0), spec)
+        }
         other => Err(unsupported_use(n, format!("post_transform {other}"))),
     }
+}
+
+/// Winitzki's approximation of erf⁻¹ (a = 0.147), as onnxruntime computes it.
+fn erf_inv(x: f64) -> f64 {
+    let sgn = if x < 0.0 { -1.0 } else { 1.0 };
+    let t = (1.0 - x) * (1.0 + x);
+    if t <= 0.0 {
+        return sgn * f64::INFINITY;
+    }
+    let l = t.ln();
+    let v = 2.0 / (std::f64::consts::PI * 0.147) + 0.5 * l;
+    sgn * (-v + (v * v - l / 0.147).sqrt()).sqrt()
+}
+
+/// `x / d` for a divisor `d ≥ 0` that may be 0: `d` is raised to one step of its grid where
+/// it is 0 (callers replace those rows).
+fn div_by_nonnegative(lw: &mut Lowering, n: &NodeProto, step: &str, x: &Sym, d: &Sym) -> Result<Sym> {
+    let name = format!("{}/{step}", node_name(n));
+    let r = lw.real(d, &name)?;
+    let q = super::math::small_qt(lw, &r, &name)?;
+    let hi = (lw.g.info(q.id).hi - q.zp).max(1);
+    let mut r = Real::of(q.id, q.zp, q.scale);
+    r.clamp_lo = Some(q.scale);
+    let safe = Sym::Q(lw.materialize(&r, QTarget { scale: q.scale, zp: 0, lo: 1, hi }, false, &format!("{name}_safe"))?);
+    op1(lw, n, "Div", step, vec![], &[x, &safe])
+}
+
+/// SOFTMAX_ZERO: softmax in which exact zeros contribute 0 (not `e^(0 − max)`); a row of
+/// zeros gives 0.5 everywhere.
+fn softmax_zero(lw: &mut Lowering, n: &NodeProto, s: &Sym) -> Result<Sym> {
+    let keep = vec![attr_ints("axes", &[1]), attr_int("keepdims", 1)];
+    let zero = fconst(vec![], vec![0.0]);
+    let mx = op1(lw, n, "ReduceMax", "max", keep.clone(), &[s])?;
+    let d = op1(lw, n, "Sub", "shift", vec![], &[s, &mx])?;
+    let m = super::sub_node(n, "Exp", &format!("{}/exp", node_name(n)));
+    let e = super::math::table_fn(lw, &m, &d, &f64::exp, super::math::Spec::domain(-18.0, 0.0))?;
+    let is_zero = op1(lw, n, "Equal", "is_zero", vec![], &[s, &zero])?;
+    let e = op1(lw, n, "Where", "drop_zeros", vec![], &[&is_zero, &zero, &e])?;
+    let sum = op1(lw, n, "ReduceSum", "sum", vec![attr_int("keepdims", 1)], &[&e, &iconst(vec![1], vec![1])])?;
+    let q = div_by_nonnegative(lw, n, "normalize", &e, &sum)?;
+    let empty = op1(lw, n, "Equal", "empty", vec![], &[&sum, &zero])?;
+    op1(lw, n, "Where", "half", vec![], &[&empty, &fconst(vec![], vec![0.5]), &q])
 }
 
 /// Integer class labels, or an error for string labels (a proof carries numbers).
@@ -298,17 +350,8 @@ pub fn normalizer(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym
     } else {
         (d.clone(), None)
     };
-    let safe = {
-        // the divisor's magnitude on its own grid, raised to one step where it is 0
-        let name = format!("{}/den", node_name(n));
-        let r = lw.real(&mag, &name)?;
-        let q = super::math::small_qt(lw, &r, &name)?;
-        let hi = (lw.g.info(q.id).hi - q.zp).max(1);
-        let mut r = Real::of(q.id, q.zp, q.scale);
-        r.clamp_lo = Some(q.scale);
-        Sym::Q(lw.materialize(&r, QTarget { scale: q.scale, zp: 0, lo: 1, hi }, false, &format!("{name}_safe"))?)
-    };
-    let mut q = op1(lw, n, "Div", "div", vec![], &[&x, &safe])?;
+    // the divisor's magnitude raised to one step where it is 0 (those rows are kept as they are)
+    let mut q = div_by_nonnegative(lw, n, "div", &x, &mag)?;
     if let Some(s) = sign {
         q = op1(lw, n, "Mul", "signed", vec![], &[&q, &s])?;
     }
@@ -434,4 +477,120 @@ pub fn label_encoder(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<
         y = op1(lw, n, "Cast", "int", vec![attr_int("to", DataType::Int64 as i64)], &[&y])?;
     }
     Ok(vec![y])
+}
+
+/// SVMClassifier: libsvm's one-vs-one voting over kernel expansions (`vectors_per_class`
+/// set), or liblinear's per-class scores (no support vectors). For each class pair `(i, j)`
+/// the score is `rho_e + Σ_{v ∈ i} coef[j-1][v]·K_v + Σ_{v ∈ j} coef[i][v]·K_v`; a positive
+/// score is a vote for `i`, else for `j`; the label is the class with most votes (the first on
+/// a tie). Two classes give scores `[-s, s]`. Platt-scaled probabilities (`prob_a`/`prob_b`)
+/// are refused: their pairwise coupling is an iterative solve.
+pub fn svm_classifier(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let (x, feats) = as_matrix(lw, n, need(n, ins, 0)?)?;
+    let labels = class_labels(n)?;
+    let c = labels.len();
+    let (coef, sv, rho) = (floats(n, "coefficients"), floats(n, "support_vectors"), floats(n, "rho"));
+    if !floats(n, "prob_a").is_empty() {
+        return Err(unsupported_use(n, "Platt-scaled probabilities (prob_a/prob_b: an iterative pairwise coupling); export the SVC with probability=False"));
+    }
+    let pt = attrs::string(n, "post_transform").unwrap_or_else(|| "NONE".into());
+    let all_positive = coef.iter().all(|&v| v >= 0.0);
+    let vpc: Vec<usize> = ints(n, "vectors_per_class").iter().map(|&v| v.max(0) as usize).collect();
+    let nv: usize = vpc.iter().sum();
+    let rho0 = rho.first().copied().unwrap_or(0.0);
+    if nv == 0 {
+        // liblinear: one score per class, rho[0] added to each
+        if c == 2 && all_positive {
+            return Err(unsupported_use(n, "a linear SVM with two classes and all-positive coefficients"));
+        }
+        let s = affine(lw, n, "linear", &x, feats, &coef, &[rho0], 1.0)?;
+        let label = label_of(lw, n, &s, &labels)?;
+        return Ok(vec![label, post_transform(lw, n, &s, &pt)?]);
+    }
+    let pairs: Vec<(usize, usize)> = (0..c).flat_map(|i| (i + 1..c).map(move |j| (i, j))).collect();
+    if vpc.len() != c || sv.len() != nv * feats || coef.len() != (c - 1) * nv || rho.len() != pairs.len() {
+        return Err(unsupported_use(
+            n,
+            format!("{} classes, {} vectors per class, {} support vector values, {} coefficients and {} rho for {feats} features", c, vpc.len(), sv.len(), coef.len(), rho.len()),
+        ));
+    }
+    let start: Vec<usize> = vpc.iter().scan(0, |acc, &v| {
+        let s = *acc;
+        *acc += v;
+        Some(s)
+    }).collect();
+    let k = kernel(lw, n, &x, feats, &sv)?;
+    // pair scores: one row of weights over the kernel values per pair
+    let mut a = vec![0.0; pairs.len() * nv];
+    for (e, &(i, j)) in pairs.iter().enumerate() {
+        for v in start[i]..start[i] + vpc[i] {
+            a[e * nv + v] = coef[(j - 1) * nv + v];
+        }
+        for v in start[j]..start[j] + vpc[j] {
+            a[e * nv + v] = coef[i * nv + v];
+        }
+    }
+    let s = affine(lw, n, "pairs", &k, nv, &a, &rho, 1.0)?;
+    // votes[c] = Σ_{(i,j)} [c = i]·[s > 0] + [c = j]·(1 − [s > 0])
+    let gt = op1(lw, n, "Greater", "wins", vec![], &[&s, &fconst(vec![], vec![0.0])])?;
+    let gt = op1(lw, n, "Cast", "wins_f", vec![attr_int("to", DataType::Float as i64)], &[&gt])?;
+    let mut v = vec![0.0; c * pairs.len()];
+    let mut base = vec![0.0; c];
+    for (e, &(i, j)) in pairs.iter().enumerate() {
+        v[i * pairs.len() + e] += 1.0;
+        v[j * pairs.len() + e] -= 1.0;
+        base[j] += 1.0;
+    }
+    let votes = affine(lw, n, "votes", &gt, pairs.len(), &v, &base, 1.0)?;
+    let label = if c == 2 && all_positive {
+        // onnxruntime: all-positive weights and a winner's vote count >= 0.5: the second label
+        let rows = shape(lw, n, &x)?[0];
+        iconst(vec![rows], vec![labels[1]; rows])
+    } else {
+        label_of(lw, n, &votes, &labels)?
+    };
+    let z = if c == 2 {
+        let neg = op1(lw, n, "Neg", "neg", vec![], &[&s])?;
+        let both = op1(lw, n, "Concat", "binary", vec![attr_int("axis", 1)], &[&neg, &s])?;
+        post_transform(lw, n, &both, &pt)?
+    } else {
+        post_transform(lw, n, &s, &pt)?
+    };
+    Ok(vec![label, z])
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use crate::onnx::proto::{NodeProto, ValueInfoProto};
+    use crate::onnx::{decode, import_bytes, ImportOptions};
+
+    /// skl2onnx's default classifier output is a ZipMap of the probabilities: the proven
+    /// output is that tensor, the same values as without the map.
+    #[test]
+    fn zip_map_proves_the_probabilities_it_is_built_from() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ops/ml_logreg_binary/model.onnx");
+        let bytes = std::fs::read(&path).expect("fixture (run bash models/generate.sh)");
+        let mut m = decode(&bytes).expect("onnx");
+        let g = m.graph.as_mut().expect("graph");
+        let probs = g.output[1].name().to_string();
+        g.node.push(NodeProto {
+            op_type: Some("ZipMap".into()),
+            domain: Some("ai.onnx.ml".into()),
+            name: Some("zipmap".into()),
+            input: vec![probs],
+            output: vec!["output_probability".into()],
+            attribute: vec![super::attr_ints("classlabels_int64s", &[0, 1])],
+            ..Default::default()
+        });
+        g.output[1] = ValueInfoProto { name: Some("output_probability".into()), ..Default::default() };
+        let plain = import_bytes(&bytes, &ImportOptions::default()).expect("without ZipMap");
+        let zipped = import_bytes(&m.encode_to_vec(), &ImportOptions::default()).expect("with ZipMap");
+        assert_eq!(zipped.outputs[1].name, "output_probability");
+        for x in [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [0.0; 4]] {
+            let q = crate::exec::quantize_input(&plain.inputs[0], &x, false).expect("input");
+            assert_eq!(crate::exec::outputs(&plain, std::slice::from_ref(&q)).expect("run"), crate::exec::outputs(&zipped, &[q]).expect("run"));
+        }
+    }
 }

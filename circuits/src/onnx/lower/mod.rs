@@ -114,6 +114,7 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "LinearClassifier" => ml::linear_classifier(lw, n, ins)?,
             "LinearRegressor" => ml::linear_regressor(lw, n, ins)?,
             "SVMRegressor" => ml::svm_regressor(lw, n, ins)?,
+            "SVMClassifier" => ml::svm_classifier(lw, n, ins)?,
             "Scaler" => ml::scaler(lw, n, ins)?,
             "Normalizer" => ml::normalizer(lw, n, ins)?,
             "Binarizer" => ml::binarizer(lw, n, ins)?,
