@@ -24,6 +24,7 @@ from genlib.identity import build_identity  # noqa: E402
 from genlib.ops import generate_ops  # noqa: E402
 from genlib.ops2 import generate_ops2  # noqa: E402
 import genlib.ops_ml  # noqa: E402,F401  (registers the ai.onnx.ml fixtures into ops2)
+import genlib.ops_dynq  # noqa: E402,F401  (registers the dynamic-quantization and contrib fixtures)
 
 MLP_SHAPE = [1, 64]
 CNN_SHAPE = [1, 1, 8, 8]

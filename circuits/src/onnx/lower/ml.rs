@@ -26,30 +26,30 @@ use crate::error::{CircuitError, Result};
 
 // ------------------------------------------------------------------ building blocks
 
-fn attr_int(name: &str, v: i64) -> AttributeProto {
+pub(super) fn attr_int(name: &str, v: i64) -> AttributeProto {
     AttributeProto { name: Some(name.into()), i: Some(v), r#type: Some(AttributeType::Int as i32), ..Default::default() }
 }
 
-fn attr_float(name: &str, v: f64) -> AttributeProto {
+pub(super) fn attr_float(name: &str, v: f64) -> AttributeProto {
     AttributeProto { name: Some(name.into()), f: Some(v as f32), r#type: Some(AttributeType::Float as i32), ..Default::default() }
 }
 
-fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+pub(super) fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
     AttributeProto { name: Some(name.into()), ints: v.to_vec(), r#type: Some(AttributeType::Ints as i32), ..Default::default() }
 }
 
 /// A float constant.
-fn fconst(dims: Vec<usize>, v: Vec<f64>) -> Sym {
+pub(super) fn fconst(dims: Vec<usize>, v: Vec<f64>) -> Sym {
     Sym::Const(Const { dims, dtype: DataType::Float, data: ConstData::Float(v) })
 }
 
 /// An int64 constant.
-fn iconst(dims: Vec<usize>, v: Vec<i64>) -> Sym {
+pub(super) fn iconst(dims: Vec<usize>, v: Vec<i64>) -> Sym {
     Sym::Const(Const { dims, dtype: DataType::Int64, data: ConstData::Int(v) })
 }
 
 /// Lowers the standard operator `op` on `ins` as a step of `n` (named `n/step`).
-fn op(lw: &mut Lowering, n: &NodeProto, op: &str, step: &str, attributes: Vec<AttributeProto>, ins: &[&Sym]) -> Result<Vec<Sym>> {
+pub(super) fn op(lw: &mut Lowering, n: &NodeProto, op: &str, step: &str, attributes: Vec<AttributeProto>, ins: &[&Sym]) -> Result<Vec<Sym>> {
     let name = format!("{}/{step}", node_name(n));
     let input = (0..ins.len()).map(|i| format!("{name}:{i}")).collect();
     let m = NodeProto { op_type: Some(op.into()), name: Some(name), domain: Some(String::new()), attribute: attributes, input, ..Default::default() };
@@ -58,7 +58,7 @@ fn op(lw: &mut Lowering, n: &NodeProto, op: &str, step: &str, attributes: Vec<At
 }
 
 /// [`op`] with one output.
-fn op1(lw: &mut Lowering, n: &NodeProto, name: &str, step: &str, attributes: Vec<AttributeProto>, ins: &[&Sym]) -> Result<Sym> {
+pub(super) fn op1(lw: &mut Lowering, n: &NodeProto, name: &str, step: &str, attributes: Vec<AttributeProto>, ins: &[&Sym]) -> Result<Sym> {
     op(lw, n, name, step, attributes, ins)?.into_iter().next().ok_or_else(|| CircuitError::Internal(format!("{} gave no output", node_name(n))))
 }
 
@@ -82,7 +82,7 @@ fn has(n: &NodeProto, k: &str) -> bool {
     n.attribute.iter().any(|a| a.name() == k)
 }
 
-fn shape(lw: &Lowering, n: &NodeProto, x: &Sym) -> Result<Vec<usize>> {
+pub(super) fn shape(lw: &Lowering, n: &NodeProto, x: &Sym) -> Result<Vec<usize>> {
     lw.shape(x).ok_or_else(|| unsupported_use(n, "an input of unknown shape"))
 }
 
@@ -148,7 +148,7 @@ fn erf_inv(x: f64) -> f64 {
 
 /// `x / d` for a divisor `d ≥ 0` that may be 0: `d` is raised to one step of its grid where
 /// it is 0 (callers replace those rows).
-fn div_by_nonnegative(lw: &mut Lowering, n: &NodeProto, step: &str, x: &Sym, d: &Sym) -> Result<Sym> {
+pub(super) fn div_by_nonnegative(lw: &mut Lowering, n: &NodeProto, step: &str, x: &Sym, d: &Sym) -> Result<Sym> {
     let name = format!("{}/{step}", node_name(n));
     let r = lw.real(d, &name)?;
     let q = super::math::small_qt(lw, &r, &name)?;

@@ -2,6 +2,7 @@
 //! value becomes a [`Sym`]; each op family has a module, and [`lower_node`] is the registry.
 
 mod conv_ext;
+mod dynq;
 mod elementwise;
 mod gather_dyn;
 mod linear;
@@ -50,6 +51,9 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "GlobalAveragePool" => pool::average_pool(lw, n, ins, true)?,
             "QuantizeLinear" => quant::quantize(lw, n, ins)?,
             "DequantizeLinear" => quant::dequantize(lw, n, ins)?,
+            "DynamicQuantizeLinear" => dynq::dynamic_quantize_linear(lw, n, ins)?,
+            "MatMulInteger" => dynq::matmul_integer(lw, n, ins)?,
+            "ConvInteger" => dynq::conv_integer(lw, n, ins)?,
             "QLinearConv" => qop::qlinear_conv(lw, n, ins)?,
             "QLinearMatMul" => qop::qlinear_matmul(lw, n, ins)?,
             "Mul" => math::mul(lw, n, ins)?,
@@ -131,6 +135,16 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "QLinearAdd" => qop::qlinear_add(lw, n, ins)?,
             "QLinearAveragePool" => qop::qlinear_average_pool(lw, n, ins, false)?,
             "QLinearGlobalAveragePool" => qop::qlinear_average_pool(lw, n, ins, true)?,
+            "DynamicQuantizeMatMul" => dynq::dynamic_quantize_matmul(lw, n, ins)?,
+            "MatMulIntegerToFloat" => dynq::matmul_integer_to_float(lw, n, ins)?,
+            "FusedMatMul" => dynq::fused_matmul(lw, n, ins)?,
+            "Gelu" | "BiasGelu" => dynq::gelu(lw, n, ins, "none")?,
+            "FastGelu" => dynq::gelu(lw, n, ins, "tanh")?,
+            "SkipLayerNormalization" => dynq::skip_layer_norm(lw, n, ins)?,
+            "QLinearSigmoid" => dynq::qlinear_unary(lw, n, ins, "Sigmoid")?,
+            "QLinearLeakyRelu" => dynq::qlinear_unary(lw, n, ins, "LeakyRelu")?,
+            "QLinearMul" => dynq::qlinear_mul(lw, n, ins)?,
+            "QLinearConcat" => dynq::qlinear_concat(lw, n, ins)?,
             _ => return Err(unsupported(n)),
         },
         _ => return Err(unsupported(n)),
