@@ -99,6 +99,56 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
 
 /// Inputs holding the real value 0 (the zero point, within range): lays out the same
 /// circuit as any other input, for key generation.
+/// The real range every probe (function-table input, divisor) of a probing import takes on
+/// `vals` (the executor's values of `probe`), widened by one grid step either side (the probe
+/// sees the value on its own grid).
+pub fn probe_ranges(probe: &Graph, vals: &[Tensor]) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in &probe.probes {
+        let t = &vals[p.value];
+        let (lo, hi) = t.data.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &q| {
+            let x = (q - p.zero_point) as f64 * p.scale;
+            (l.min(x), h.max(x))
+        });
+        if lo.is_finite() {
+            let (lo, hi) = (lo - p.scale, hi + p.scale);
+            let e = out.entry(p.name.clone()).or_insert((lo, hi));
+            *e = (e.0.min(lo), e.1.max(hi));
+        }
+    }
+    out
+}
+
+/// Compiles `model`; where its static bounds cannot size a range (a divisor whose range
+/// includes 0, a function table over a range too wide), observes the ranges on `sample` as
+/// `calibrate` does and compiles with them. Returns the settings and the names of the ranges
+/// sized from data. Without a sample, such a model is an error that names the problem and
+/// says how to fix it.
+pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, sample: Option<(&Path, &[Vec<f64>])>) -> Result<(Settings, Vec<String>)> {
+    let err = match compile(model, opts.clone(), shape) {
+        Ok(s) => return Ok((s, Vec::new())),
+        Err(e) => e,
+    };
+    let unsupported = matches!(err.downcast_ref::<zkinfer_circuits::error::CircuitError>(), Some(zkinfer_circuits::error::CircuitError::Unsupported { .. }));
+    let probe = if unsupported { import_file(model, &ImportOptions { probing: true, ..opts.clone() }).ok().filter(|g| !g.probes.is_empty()) } else { None };
+    let Some(probe) = probe else { return Err(err) };
+    let Some((path, data)) = sample else {
+        bail!(
+            "{err:#}\nthe static bounds cannot size this range: give a representative input to size it from data, e.g.\n  zkinfer compile {} -o OUT --input SAMPLE.json\n(or `zkinfer calibrate {} --input SAMPLE.json -o OUT`, which also picks the precision)",
+            model.display(),
+            model.display()
+        );
+    };
+    let inputs = quantize_inputs(&probe, data, false).with_context(|| format!("--input {}", path.display()))?;
+    let vals = exec::run(&probe, &inputs).with_context(|| format!("running the model on {}", path.display()))?;
+    let ranges = probe_ranges(&probe, &vals);
+    let names: Vec<String> = ranges.keys().cloned().collect();
+    let mut sized = opts;
+    sized.ranges.extend(ranges);
+    let s = compile(model, sized, shape).with_context(|| format!("compiling with the ranges observed on {}", path.display()))?;
+    Ok((s, names))
+}
+
 pub fn reference_inputs(g: &Graph) -> Vec<Tensor> {
     g.inputs.iter().map(|s| Tensor::filled(s.shape.clone(), s.zero_point.clamp(s.lo, s.hi))).collect()
 }

@@ -584,6 +584,26 @@ fn aggregate_errors_are_named() {
     fails_with(&zkinfer(&["aggregate", dir, "--input", "missing-input.json"]), "missing-input.json");
 }
 
+/// A model whose ranges only data can size (1/x over an input whose static range reaches 0):
+/// compile without a sample names the problem and the fix; with `--input` it sizes the
+/// divisor from the sample, and the model proves and verifies.
+#[test]
+fn compile_sizes_ranges_from_a_sample() {
+    let d = tmp("sized");
+    let ds = d.to_str().expect("utf8");
+    let model = "models/ops/reciprocal/model.onnx";
+    let input = "models/ops/reciprocal/input.json";
+    let out = zkinfer(&["compile", model, "-o", ds]);
+    fails_with(&out, "includes zero");
+    fails_with(&out, "--input SAMPLE.json");
+    let text = ok(&zkinfer(&["compile", model, "-o", ds, "--input", input]));
+    assert!(text.contains("sized 1 range(s) from"), "{text}");
+    ok(&zkinfer(&["setup", ds]));
+    ok(&zkinfer(&["prove", ds, "--input", input]));
+    ok(&zkinfer(&["verify", ds, d.join("proof.json").to_str().expect("utf8")]));
+    fails_with(&zkinfer(&["compile", model, "-o", ds, "--input", "nowhere.json"]), "nowhere.json");
+}
+
 /// `aggregate` end to end: the aggregated proof verifies with the aggregation key regenerated
 /// from the model key (or pinned by its digest); a wrong digest, outputs listed other than the
 /// proven ones and a changed instance are refused.

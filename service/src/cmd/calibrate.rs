@@ -142,20 +142,7 @@ fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[
     }
     let act_needed = (64 - biggest.leading_zeros() + 1).max(2);
     let mut opts = base;
-    for p in &probe.probes {
-        let t = &vals[p.value];
-        let (lo, hi) = t.data.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &q| {
-            let x = (q - p.zero_point) as f64 * p.scale;
-            (l.min(x), h.max(x))
-        });
-        if lo.is_finite() {
-            // the probe sees the value on pass 1's (coarse) grid: the real value may lie up to
-            // one grid step either side
-            let (lo, hi) = (lo - p.scale, hi + p.scale);
-            let e = opts.ranges.entry(p.name.clone()).or_insert((lo, hi));
-            *e = (e.0.min(lo), e.1.max(hi));
-        }
-    }
+    opts.ranges.extend(pipeline::probe_ranges(&probe, &vals));
     // pass 2: the calibrated circuit
     measure(model, opts, bits, act_needed, data, want)
 }

@@ -233,7 +233,8 @@ fn try_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut Sr
         }
         _ => ImportOptions::default(),
     };
-    let s = pipeline::compile(&model, opts, None)?;
+    let input = dir.join("input.json");
+    let (s, _) = pipeline::compile_sized(&model, opts, None, Some((&input, &data)))?;
     row.k = Some(s.k);
     row.rows = Some(s.rows);
     if s.k > a.max_k {

@@ -41,6 +41,13 @@ pub struct Args {
     /// How many of them carry range lookups.
     #[arg(long, requires = "width")]
     lookup_width: Option<usize>,
+    /// A representative input ({"input_data": [[...]]}): where static bounds cannot size a
+    /// range (a divisor whose range includes 0, a function over a range too wide for a
+    /// table), it is observed on this sample, as `calibrate` does. Values beyond the observed
+    /// range are then clamped (function tables: plus a 10% margin; divisors: half to twice
+    /// it), in the circuit and the reference executor alike.
+    #[arg(long)]
+    input: Option<PathBuf>,
     #[command(flatten)]
     vis: VisibilityArgs,
 }
@@ -95,7 +102,14 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(sh) = shape {
         zkinfer_prover::sizing::check_shape(sh)?;
     }
-    let s = pipeline::compile(&a.model, opts, shape)?;
+    let sample = match &a.input {
+        Some(p) => Some((p.as_path(), crate::files::read_inputs(p)?)),
+        None => None,
+    };
+    let (s, sized) = pipeline::compile_sized(&a.model, opts, shape, sample.as_ref().map(|(p, d)| (*p, d.as_slice())))?;
+    if !sized.is_empty() {
+        say!("sized {} range(s) from {} (static bounds could not): {}; values beyond them are clamped (function tables: the observed range plus 10%; divisors: half to twice it)", sized.len(), a.input.as_deref().map(|p| p.display().to_string()).unwrap_or_default(), sized.join(", "));
+    }
     let wd = Workdir(a.out);
     wd.write_settings(&s)?;
     for (name, vis) in s.graph.inputs.iter().map(|i| (&i.name, i.visibility)).chain(s.graph.outputs.iter().map(|o| (&o.name, o.visibility))) {
