@@ -128,6 +128,11 @@ def build_ops2() -> None:
 
 def main() -> None:
     t0 = time.time()
+    if "--zoo" in sys.argv[1:]:  # only the export zoo (models/zoo)
+        from genlib.zoo import generate_zoo
+        generate_zoo(ROOT / "zoo", log=log)
+        log(f"done in {time.time() - t0:.1f}s")
+        return
     if "--ops2" in sys.argv[1:]:  # only the ops2 family (fast)
         build_ops2()
         log(f"done in {time.time() - t0:.1f}s")
@@ -174,6 +179,8 @@ def main() -> None:
     update_readme(md)
     log("\n" + md)
     build_ops2()
+    from genlib.zoo import generate_zoo
+    generate_zoo(ROOT / "zoo", log=log)
     log(f"done in {time.time() - t0:.1f}s")
 
 

@@ -6,7 +6,8 @@ usage: ort_reference.py MODEL.onnx INPUT.json
 Reads `input_data` (one flat list per graph input, in graph order), reshapes each list to the
 input's declared shape (symbolic dimensions become 1, or whatever makes the element count
 fit), casts to the declared element type, runs onnxruntime with graph optimisations off, and
-prints {"outputs": [[flat floats], ...], "shapes": [[dims], ...]} on stdout.
+prints {"outputs": [[flat floats], ...], "shapes": [[dims], ...]} on stdout. A sequence of
+maps (a ZipMap of class probabilities) is given as the matrix of its values.
 """
 import json
 import sys
@@ -41,9 +42,17 @@ def main():
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.log_severity_level = 3
     sess = ort.InferenceSession(model_path, so, providers=["CPUExecutionProvider"])
-    outs = sess.run(None, feeds)
-    json.dump({"outputs": [np.asarray(o, dtype=np.float64).ravel().tolist() for o in outs],
+    outs = [as_tensor(o) for o in sess.run(None, feeds)]
+    json.dump({"outputs": [o.ravel().tolist() for o in outs],
                "shapes": [list(np.shape(o)) for o in outs]}, sys.stdout)
+
+
+def as_tensor(o):
+    """A tensor output as float64; a sequence of maps (skl2onnx's ZipMap of class
+    probabilities) as the matrix of its values, in each map's key order."""
+    if isinstance(o, list) and o and isinstance(o[0], dict):
+        return np.asarray([[float(v) for v in d.values()] for d in o], dtype=np.float64)
+    return np.asarray(o, dtype=np.float64)
 
 
 if __name__ == "__main__":

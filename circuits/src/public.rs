@@ -305,7 +305,7 @@ mod tests {
         let mut g = Graph::default();
         for (name, n, lo, hi) in [("a", 37usize, -128i64, 127i64), ("b", 5, 0, 70_000)] {
             let v = g.add_value(name, vec![1, n], lo, hi).expect("value");
-            g.inputs.push(InputSpec { name: name.into(), value: v, shape: vec![1, n], scale: 1.0, zero_point: 0, lo, hi, visibility: Default::default() });
+            g.inputs.push(InputSpec { name: name.into(), value: v, shape: vec![1, n], scale: 1.0, zero_point: 0, lo, hi, saturates: false, visibility: Default::default() });
         }
         let a = Tensor::new(vec![1, 37], (0..37).map(|i| (i * 7 % 256) - 128).collect()).expect("a");
         let b = Tensor::new(vec![1, 5], vec![0, 1, 65_535, 70_000, 12]).expect("b");

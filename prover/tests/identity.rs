@@ -26,7 +26,7 @@ const B: Shape = Shape { width: 4, lookup_width: 1, tables: false, hash: false, 
 fn rescale_graph() -> Graph {
     let mut g = Graph::default();
     let x = g.add_value("x", vec![1, 1], 0, 255).expect("bound");
-    g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, 1], scale: 1.0, zero_point: 0, lo: 0, hi: 255, visibility: Default::default() });
+    g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, 1], scale: 1.0, zero_point: 0, lo: 0, hi: 255, saturates: false, visibility: Default::default() });
     let r = Rescale { terms: vec![RescaleTerm { input: x, zero_point: 0, mult: vec![100] }], channel_axis: 1, bias: vec![], shift: 8, out_zp: 0, lo: 0, hi: 127, half_even: false };
     let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
     g.outputs.push(OutputSpec { name: "y".into(), value: y, shape: vec![1, 1], scale: 1.0, zero_point: 0, visibility: Default::default() });

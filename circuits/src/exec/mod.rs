@@ -18,7 +18,7 @@ pub fn quantize_input(spec: &InputSpec, values: &[f64], saturate: bool) -> Resul
         }
         let q = (x / spec.scale).round_ties_even() + spec.zero_point as f64;
         if q < spec.lo as f64 || q > spec.hi as f64 {
-            if !saturate {
+            if !(saturate || spec.saturates) {
                 let min = (spec.lo - spec.zero_point) as f64 * spec.scale;
                 let max = (spec.hi - spec.zero_point) as f64 * spec.scale;
                 return Err(CircuitError::OutOfRange { name: spec.name.clone(), index, value: x, min, max });

@@ -93,6 +93,10 @@ pub struct InputSpec {
     pub zero_point: i64,
     pub lo: i64,
     pub hi: i64,
+    /// The model itself clamps this input into `[lo, hi]` (its first operation is a
+    /// QuantizeLinear, which saturates): out-of-range values are saturated, not refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub saturates: bool,
     #[serde(default)]
     pub visibility: Visibility,
 }

@@ -429,7 +429,7 @@ fn rescale_family() -> Vec<(String, Vec<ConstraintKind>)> {
     for (name, half_even, lo, hi, x) in [("rescale_clamp", false, 0i64, 100i64, 200i64), ("rescale_tie_even", true, -128, 127, 77)] {
         let mut g = Graph::default();
         let v = g.add_value("x", vec![1, 2], 0, 255).expect("bound");
-        g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 2], scale: 1.0, zero_point: 0, lo: 0, hi: 255, visibility: Default::default() });
+        g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 2], scale: 1.0, zero_point: 0, lo: 0, hi: 255, saturates: false, visibility: Default::default() });
         let mult = if half_even { 128 } else { 100 };
         let r = Rescale { terms: vec![RescaleTerm { input: v, zero_point: 3, mult: vec![mult] }], channel_axis: 1, bias: vec![], shift: 8, out_zp: 0, lo, hi, half_even };
         let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
@@ -444,7 +444,7 @@ fn maxpool_family() -> Vec<(String, Vec<ConstraintKind>)> {
     use crate::ops::{MaxPool, Op};
     let mut g = Graph::default();
     let v = g.add_value("x", vec![1, 1, 4, 4], -50, 50).expect("bound");
-    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 1, 4, 4], scale: 1.0, zero_point: 0, lo: -50, hi: 50, visibility: Default::default() });
+    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 1, 4, 4], scale: 1.0, zero_point: 0, lo: -50, hi: 50, saturates: false, visibility: Default::default() });
     let y = g.add_node("pool", Op::MaxPool(MaxPool { input: v, window: Window2d { kernel: [2, 2], strides: [2, 2], pads: [0; 4], dilations: [1, 1] } })).expect("pool");
     g.outputs.push(crate::ir::OutputSpec { name: "y".into(), value: y, shape: g.info(y).shape.clone(), scale: 1.0, zero_point: 0, visibility: Default::default() });
     let x = Tensor::new(vec![1, 1, 4, 4], (0..16).map(|i| (i * 37 % 101) - 50).collect()).expect("x");
@@ -455,7 +455,7 @@ fn table_family() -> Vec<(String, Vec<ConstraintKind>)> {
     use crate::ops::{Op, Table};
     let mut g = Graph::default();
     let v = g.add_value("x", vec![1, 4], -8, 7).expect("bound");
-    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 4], scale: 1.0, zero_point: 0, lo: -8, hi: 7, visibility: Default::default() });
+    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 4], scale: 1.0, zero_point: 0, lo: -8, hi: 7, saturates: false, visibility: Default::default() });
     let values: Vec<i64> = (-8i64..=7).map(|x| x * x / 2 + 1).collect();
     let y = g.add_node("t", Op::Table(Table { input: v, func: "Square".into(), lo: -8, values })).expect("table");
     g.outputs.push(crate::ir::OutputSpec { name: "y".into(), value: y, shape: vec![1, 4], scale: 1.0, zero_point: 0, visibility: Default::default() });
@@ -467,7 +467,7 @@ fn hashed_family() -> Vec<(String, Vec<ConstraintKind>)> {
     use crate::ops::{Op, Rescale, RescaleTerm};
     let mut g = Graph::default();
     let v = g.add_value("x", vec![1, 3], 0, 255).expect("bound");
-    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 3], scale: 1.0, zero_point: 0, lo: 0, hi: 255, visibility: Visibility::Hashed });
+    g.inputs.push(crate::ir::InputSpec { name: "x".into(), value: v, shape: vec![1, 3], scale: 1.0, zero_point: 0, lo: 0, hi: 255, saturates: false, visibility: Visibility::Hashed });
     let r = Rescale { terms: vec![RescaleTerm { input: v, zero_point: 0, mult: vec![1 << 8] }], channel_axis: 1, bias: vec![], shift: 8, out_zp: 0, lo: 0, hi: 255, half_even: false };
     let y = g.add_node("id", Op::Rescale(r)).expect("rescale");
     g.outputs.push(crate::ir::OutputSpec { name: "y".into(), value: y, shape: vec![1, 3], scale: 1.0, zero_point: 0, visibility: Default::default() });

@@ -83,7 +83,7 @@ pub(crate) fn check_graph(g: &Graph, inputs: &[Tensor], samples: usize) {
 fn input_graph(shape: Vec<usize>, lo: i64, hi: i64) -> (Graph, usize) {
     let mut g = Graph::default();
     let v = g.add_value("x", shape.clone(), lo, hi).expect("small bound");
-    g.inputs.push(InputSpec { name: "x".into(), value: v, shape, scale: 1.0, zero_point: 0, lo, hi, visibility: Default::default() });
+    g.inputs.push(InputSpec { name: "x".into(), value: v, shape, scale: 1.0, zero_point: 0, lo, hi, saturates: false, visibility: Default::default() });
     (g, v)
 }
 

@@ -124,6 +124,11 @@ impl Lowering<'_> {
 
     /// Registers a float model input, quantized with `target`.
     pub fn add_input(&mut self, name: &str, shape: &[usize], t: QTarget) -> Result<QT> {
+        self.add_input_as(name, shape, t, false)
+    }
+
+    /// [`Self::add_input`]; `saturates`: the model clamps the input (a QuantizeLinear).
+    pub fn add_input_as(&mut self, name: &str, shape: &[usize], t: QTarget, saturates: bool) -> Result<QT> {
         if let Some(q) = self.quantized_inputs.get(name) {
             if (q.scale - t.scale).abs() <= 1e-12 * t.scale && q.zp == t.zp {
                 return Ok(q.clone());
@@ -135,7 +140,7 @@ impl Lowering<'_> {
             });
         }
         let id = self.g.add_value(name, shape.to_vec(), t.lo, t.hi)?;
-        self.g.inputs.push(InputSpec { name: name.into(), value: id, shape: shape.to_vec(), scale: t.scale, zero_point: t.zp, lo: t.lo, hi: t.hi, visibility: Default::default() });
+        self.g.inputs.push(InputSpec { name: name.into(), value: id, shape: shape.to_vec(), scale: t.scale, zero_point: t.zp, lo: t.lo, hi: t.hi, saturates, visibility: Default::default() });
         let q = QT { id, scale: t.scale, zp: t.zp };
         self.quantized_inputs.insert(name.to_string(), q.clone());
         Ok(q)

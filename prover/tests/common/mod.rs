@@ -18,7 +18,7 @@ use zkinfer_prover::{keygen, k_for_rows, srs, Bn256, Fr, G1Affine, ParamsKZG, Pr
 pub fn tiny_graph() -> Graph {
     let mut g = Graph::default();
     let x = g.add_value("x", vec![1, 6], 0, 255).expect("small bound");
-    g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, 6], scale: 1.0 / 255.0, zero_point: 0, lo: 0, hi: 255, visibility: Default::default() });
+    g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, 6], scale: 1.0 / 255.0, zero_point: 0, lo: 0, hi: 255, saturates: false, visibility: Default::default() });
     let w = Tensor::new(vec![4, 6], vec![3, -7, 12, 0, 5, -1, 127, 127, 127, 127, 127, 127, -128, -128, -90, -80, -70, -60, 1, 2, 3, 4, 5, 6])
         .expect("shape");
     let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 17, weight: w, bias: vec![100, -5, 7, -1000], params: None })).expect("dense");
@@ -41,7 +41,7 @@ pub fn tiny_graph() -> Graph {
 pub fn dense_graph(n_in: usize, n_out: usize) -> Graph {
     let mut g = Graph::default();
     let x = g.add_value("x", vec![1, n_in], 0, 255).expect("small bound");
-    g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, n_in], scale: 1.0 / 255.0, zero_point: 0, lo: 0, hi: 255, visibility: Default::default() });
+    g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, n_in], scale: 1.0 / 255.0, zero_point: 0, lo: 0, hi: 255, saturates: false, visibility: Default::default() });
     let data = (0..n_in * n_out).map(|i| ((i * 37 + 11) % 255) as i64 - 127).collect();
     let w = Tensor::new(vec![n_out, n_in], data).expect("shape");
     let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![0; n_out], params: None })).expect("dense");

@@ -319,3 +319,73 @@ pub fn qlinear_concat(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec
     let y = op1(lw, n, "Concat", "concat", vec![attr_int("axis", attrs::int(n, "axis", 0))], &refs)?;
     Ok(vec![req(lw, n, &y, need(n, ins, 0)?, ins.get(1).copied().flatten())?])
 }
+
+/// DynamicQuantizeLSTM (X, W_q, R_q, B, sequence_lens, initial_h, initial_c, P, W_scale,
+/// W_zero_point, R_scale, R_zero_point): an LSTM whose weights are int8, stored transposed
+/// (`[directions, input, 4·hidden]`) with per-tensor or per-column scales. The circuit runs
+/// the LSTM on the dequantized weights; onnxruntime also quantizes the activations of each
+/// step's products dynamically, which the circuit does not (its result is the LSTM's on these
+/// weights, within the tolerance of that rounding).
+pub fn dynamic_quantize_lstm(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let g = |i: usize| ins.get(i).copied().flatten();
+    let dequant = |wi: usize, si: usize, zi: usize, what: &str| -> Result<Sym> {
+        let w = match g(wi) {
+            Some(Sym::Const(c)) => c.clone(),
+            Some(Sym::ConstQ(c)) => c.q.clone(),
+            _ => return Err(unsupported_use(n, format!("{what} must be a constant"))),
+        };
+        let sc = match g(si) {
+            Some(Sym::Const(c)) => c.floats(),
+            _ => return Err(unsupported_use(n, format!("{what}'s scale must be a constant"))),
+        };
+        let zp = match g(zi) {
+            Some(Sym::Const(c)) => c.floats(),
+            None => vec![0.0],
+            _ => return Err(unsupported_use(n, format!("{what}'s zero point must be a constant"))),
+        };
+        if w.dims.len() != 3 {
+            return Err(unsupported_use(n, format!("{what} of shape {:?}", w.dims)));
+        }
+        let (dirs, rows, cols) = (w.dims[0], w.dims[1], w.dims[2]);
+        let at = |v: &[f64], d: usize, c: usize| if v.len() == 1 { v[0] } else { v[(d * cols + c) % v.len()] };
+        let q = w.floats();
+        // back to ONNX's [directions, 4·hidden, input] layout
+        let mut out = vec![0.0; q.len()];
+        for d in 0..dirs {
+            for r in 0..rows {
+                for c in 0..cols {
+                    out[d * cols * rows + c * rows + r] = (q[d * rows * cols + r * cols + c] - at(&zp, d, c)) * at(&sc, d, c);
+                }
+            }
+        }
+        Ok(fconst(vec![dirs, cols, rows], out))
+    };
+    let w = dequant(1, 8, 9, "W")?;
+    let r = dequant(2, 10, 11, "R")?;
+    let mut lstm_ins: Ins = vec![g(0), Some(&w), Some(&r)];
+    lstm_ins.extend((3..8).map(g));
+    while lstm_ins.last().is_some_and(|s| s.is_none()) {
+        lstm_ins.pop();
+    }
+    let input = lstm_ins.iter().enumerate().map(|(i, s)| if s.is_some() { format!("{}:{i}", node_name(n)) } else { String::new() }).collect();
+    let m = NodeProto { op_type: Some("LSTM".into()), name: Some(format!("{}/lstm", node_name(n))), domain: Some(String::new()), attribute: n.attribute.clone(), input, output: n.output.clone(), ..Default::default() };
+    super::lower_node(lw, &m, &lstm_ins)
+}
+
+/// QLinearSoftmax (X, X_scale, X_zp, Y_scale, Y_zp; attributes axis, opset).
+pub fn qlinear_softmax(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let g = |i: usize| ins.get(i).copied().flatten();
+    let x = deq(lw, n, "x", need(n, ins, 0)?, need(n, ins, 1)?, g(2))?;
+    let opset = attrs::int(n, "opset", 13);
+    let axis = attrs::int(n, "axis", if opset < 13 { 1 } else { -1 });
+    if opset < 13 {
+        // Softmax-1/11: over the flattened trailing axes from `axis` on
+        let r = shape(lw, n, &x)?.len() as i64;
+        let a = if axis < 0 { axis + r } else { axis };
+        if a != r - 1 {
+            return Err(unsupported_use(n, format!("opset {opset} softmax over axes {a}.. of a rank-{r} tensor")));
+        }
+    }
+    let y = op1(lw, n, "Softmax", "softmax", vec![attr_int("axis", axis)], &[&x])?;
+    Ok(vec![req(lw, n, &y, need(n, ins, 3)?, g(4))?])
+}

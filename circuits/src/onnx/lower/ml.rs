@@ -385,8 +385,21 @@ pub fn imputer(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> 
 pub fn array_feature_extractor(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     let x = need(n, ins, 0)?;
     let xs = shape(lw, n, x)?;
-    let idx = super::wiring::const_ints(n, ins.get(1).copied().flatten(), "indices")?.ok_or_else(|| unsupported_use(n, "indices that are not a constant"))?;
     let last = *xs.last().ok_or_else(|| unsupported_use(n, "a scalar input"))?;
+    let Some(idx) = super::wiring::const_ints(n, ins.get(1).copied().flatten(), "indices").ok().flatten() else {
+        // computed indices (skl2onnx maps an ArgMax to class labels so): a lookup in constant data
+        let Sym::Const(_) = x else {
+            return Err(unsupported_use(n, "computed indices into a computed tensor"));
+        };
+        let i = need(n, ins, 1)?;
+        let is_ = shape(lw, n, i)?;
+        let m = super::sub_node(n, "Gather", &format!("{}/lookup", node_name(n)));
+        let gth = super::gather_dyn::gather(lw, &m, x, &xs, i, xs.len() - 1)?;
+        let count: usize = is_.iter().product();
+        let mut out: Vec<i64> = if xs.len() == 1 { vec![1] } else { xs[..xs.len() - 1].iter().map(|&d| d as i64).collect() };
+        out.push(count as i64);
+        return Ok(vec![op1(lw, n, "Reshape", "shape", vec![], &[&gth, &iconst(vec![out.len()], out)])?]);
+    };
     if let Some(&bad) = idx.iter().find(|&&i| i < 0 || i as usize >= last) {
         return Err(unsupported_use(n, format!("index {bad} of {last} features")));
     }

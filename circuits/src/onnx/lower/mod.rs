@@ -145,6 +145,8 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "QLinearLeakyRelu" => dynq::qlinear_unary(lw, n, ins, "LeakyRelu")?,
             "QLinearMul" => dynq::qlinear_mul(lw, n, ins)?,
             "QLinearConcat" => dynq::qlinear_concat(lw, n, ins)?,
+            "QLinearSoftmax" => dynq::qlinear_softmax(lw, n, ins)?,
+            "DynamicQuantizeLSTM" => dynq::dynamic_quantize_lstm(lw, n, ins)?,
             _ => return Err(unsupported(n)),
         },
         _ => return Err(unsupported(n)),

@@ -64,11 +64,17 @@ pub fn qlinear_conv(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<S
 pub fn qlinear_matmul(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     let a = dq_input(n, ins, 0)?;
     let mut wq = dq_input(n, ins, 3)?;
+    let t = out_target(n, ins, 6)?;
+    if !matches!(wq, Sym::ConstQ(_)) {
+        // activation × activation (attention scores and context): the product of the two
+        // dequantized tensors
+        let r = super::reduce::matmul_activations(lw, n, &a, &wq)?;
+        return finish(lw, n, r, Some(t));
+    }
     if let Sym::ConstQ(c) = &mut wq {
         c.axis = 1;
     }
     let w = weights(lw, n, &wq)?;
-    let t = out_target(n, ins, 6)?;
     let r = dense_core(lw, n, &a, w, false, None, 1.0)?;
     finish(lw, n, r, Some(t))
 }
@@ -96,6 +102,12 @@ pub fn qlinear_add(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sy
     let a = dq_input(n, ins, 0)?;
     let b = dq_input(n, ins, 3)?;
     let t = out_target(n, ins, 6)?;
+    if matches!(a, Sym::ConstQ(_)) || matches!(b, Sym::ConstQ(_)) {
+        // a constant operand (a bias): added as a constant
+        let (x, c) = if matches!(a, Sym::ConstQ(_)) { (&b, &a) } else { (&a, &b) };
+        let r = super::elementwise::combine(lw, n, x, c, 1.0)?;
+        return finish(lw, n, r, Some(t));
+    }
     let mut ra = lw.real(&a, &node_name(n))?;
     let rb = lw.real(&b, &node_name(n))?;
     ra.terms.extend(rb.terms);

@@ -63,7 +63,8 @@ pub fn quantize(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>>
     let t = target(n, sc[0], zp[0], dt)?;
     let name = node_name(n);
     if let Sym::FloatInput { name: iname, shape, int_range: None } = x {
-        return Ok(vec![Sym::Q(lw.add_input(iname, shape, t)?)]);
+        // QuantizeLinear saturates: so does the model's input
+        return Ok(vec![Sym::Q(lw.add_input_as(iname, shape, t, true)?)]);
     }
     let r = lw.real(x, &name)?;
     Ok(vec![Sym::Q(lw.materialize(&r, t, true, &name)?)])
