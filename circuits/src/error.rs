@@ -26,8 +26,8 @@ pub enum CircuitError {
     #[error("input `{name}`, element {index}: value {value} is not a finite number")]
     NotFinite { name: String, index: usize, value: f64 },
 
-    #[error("input `{name}`, element {index}: value {value} is outside the representable range [{min}, {max}] of the quantized input")]
-    OutOfRange { name: String, index: usize, value: f64, min: f64, max: f64 },
+    #[error("input `{name}`, element {index}: value {value} is outside the representable range [{min}, {max}] of the quantized input{hint}")]
+    OutOfRange { name: String, index: usize, value: f64, min: f64, max: f64, hint: &'static str },
 
     #[error("model expects {expected} input tensor(s), got {got}")]
     InputCount { expected: usize, got: usize },

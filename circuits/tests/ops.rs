@@ -16,7 +16,7 @@ use zkinfer_circuits::exec;
 use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
 
-const MIN_SUPPORTED: usize = 169;
+const MIN_SUPPORTED: usize = 171;
 
 fn ops_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ops")

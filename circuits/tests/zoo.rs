@@ -28,7 +28,7 @@ fn zoo_models_import_and_match_onnxruntime() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/zoo");
     let mut dirs: Vec<_> = std::fs::read_dir(&root).expect("models/zoo (run bash models/generate.sh --zoo)").map(|e| e.expect("entry").path()).filter(|p| p.join("model.onnx").exists()).collect();
     dirs.sort();
-    assert!(dirs.len() >= 24, "zoo models missing");
+    assert!(dirs.len() >= 26, "zoo models missing");
     let mut failures = Vec::new();
     for d in &dirs {
         let name = d.file_name().expect("name").to_string_lossy().to_string();
@@ -42,7 +42,7 @@ fn zoo_models_import_and_match_onnxruntime() {
         };
         let data: Vec<Vec<f64>> = input["input_data"].as_array().expect("input_data").iter().map(flat).collect();
         let want: Vec<Vec<f64>> = input["output_data"].as_array().expect("output_data").iter().map(flat).collect();
-        let inputs: Vec<_> = g.inputs.iter().zip(&data).map(|(s, x)| exec::quantize_input(s, x, false).expect("input")).collect();
+        let inputs: Vec<_> = g.inputs.iter().zip(&data).map(|(s, x)| exec::quantize_input(s, x, s.saturates).expect("input")).collect();
         let got = exec::outputs(&g, &inputs).expect("run");
         let scale = want.iter().flatten().fold(0.0f64, |m, x| m.max(x.abs()));
         let tol = 0.01 + 0.01 * scale;

@@ -170,3 +170,18 @@ def _qcat(rng):
     return _ms("qcat", nodes, inits, [1, 8], [("output", F32)], "QLinearConcat",
                "com.microsoft QLinearConcat of x and 2x, int8 with their own scales and zero points", domain=(-128 * s, 127 * s),
                kind="int8", q_scale=s)
+
+
+def _attention(name, causal, tests):
+    @fixture(name)
+    def build(rng):
+        d, heads = 8, 2
+        w, b = f32(rng.normal(0, 1 / np.sqrt(d), (d, 3 * d))), f32(rng.normal(0, 0.1, 3 * d))
+        node = helper.make_node("Attention", ["input", "w", "b"], ["output"], domain=MS, num_heads=heads,
+                                unidirectional=1 if causal else 0)
+        return _ms(name, [node], [init("w", w), init("b", b)], [1, 4, d], [("output", F32)], "Attention", tests,
+                   domain=(-2, 2))
+
+
+_attention("ms_attention", False, "com.microsoft Attention, 2 heads, sequence 4, hidden 8, no mask")
+_attention("ms_attention_causal", True, "com.microsoft Attention, unidirectional (causal), 2 heads")

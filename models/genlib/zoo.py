@@ -63,8 +63,10 @@ def _write(root: Path, name: str, model: onnx.ModelProto, x: np.ndarray, what: s
 def _skl(est, n_features):
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
-    return convert_sklearn(est, initial_types=[("input", FloatTensorType([None, n_features]))],
-                           target_opset={"": 17, "ai.onnx.ml": 3})
+    m = convert_sklearn(est, initial_types=[("input", FloatTensorType([None, n_features]))],
+                        target_opset={"": 17, "ai.onnx.ml": 3})
+    m.graph.name = "skl2onnx"  # (skl2onnx names the graph with a random uuid: the only edit)
+    return m
 
 
 def _sklearn(root: Path, log):
@@ -197,12 +199,24 @@ def _quantized(m, shape, rng, how):
         src, dst = Path(d) / "f.onnx", Path(d) / "q.onnx"
         onnx.save(m, src)
         if how == "dynamic":
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+            # (DefaultTensorType: values after contrib ops have no inferred type)
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": TensorProto.FLOAT})
         else:
             fmt = QuantFormat.QDQ if how == "qdq" else QuantFormat.QOperator
             quantize_static(str(src), str(dst), _Reader(shape, rng), quant_format=fmt,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
         return onnx.load(dst)
+
+
+def _ort_optimized(m):
+    from onnxruntime.transformers.optimizer import optimize_model
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "f.onnx"
+        onnx.save(m, src)
+        m = optimize_model(str(src), model_type="bert", num_heads=2, hidden_size=16, opt_level=0).model
+    if not any(o.domain == "com.microsoft" for o in m.opset_import):
+        m.opset_import.append(helper.make_opsetid("com.microsoft", 1))  # (the optimizer omits it)
+    return m
 
 
 def _networks(root: Path, log):
@@ -213,6 +227,14 @@ def _networks(root: Path, log):
         m, shape = build(rng)
         x = np.round(rng.normal(0, 1, shape), 4)
         _write(root, f"net_{base}_f32", m, x, f"float {base} built with onnx.helper (seed {seed})", log)
+        if base == "encoder":
+            # onnxruntime's transformer optimizer (BERT fusions: BiasGelu, SkipLayerNormalization;
+            # this attention block is written without the mask its Attention fusion looks for)
+            opt = _ort_optimized(m)
+            _write(root, "net_encoder_ortopt", opt, x, "onnxruntime.transformers optimize_model (bert, 2 heads, hidden 16) "
+                   "of net_encoder_f32", log)
+            q = _quantized(opt, shape, np.random.default_rng(seed + 100), "dynamic")
+            _write(root, "net_encoder_ortopt_dynamic", q, x, "onnxruntime quantize_dynamic of net_encoder_ortopt", log)
         for how in ["dynamic", "qdq", "qop"]:
             q = _quantized(m, shape, np.random.default_rng(seed + 100), how)
             what = {"dynamic": "onnxruntime quantize_dynamic (int8 weights)",

@@ -139,7 +139,7 @@ pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, sa
             model.display()
         );
     };
-    let inputs = quantize_inputs(&probe, data, false).with_context(|| format!("--input {}", path.display()))?;
+    let inputs = quantize_inputs(&probe, data, model_saturates(&probe)).with_context(|| format!("--input {}", path.display()))?;
     let vals = exec::run(&probe, &inputs).with_context(|| format!("running the model on {}", path.display()))?;
     let ranges = probe_ranges(&probe, &vals);
     let names: Vec<String> = ranges.keys().cloned().collect();
@@ -236,6 +236,12 @@ fn check_k(wd: &Workdir, s: &Settings, header: &KeyHeader) -> Result<()> {
 }
 
 /// Quantizes float inputs for the model (rejecting NaN, wrong lengths, out-of-range values).
+/// Whether every input of `g` is one its own QuantizeLinear saturates (a QDQ or QOperator
+/// model): reference comparisons (check-suite, calibrate) then saturate as onnxruntime does.
+pub fn model_saturates(g: &Graph) -> bool {
+    !g.inputs.is_empty() && g.inputs.iter().all(|i| i.saturates)
+}
+
 pub fn quantize_inputs(g: &Graph, data: &[Vec<f64>], saturate: bool) -> Result<Vec<Tensor>> {
     if data.len() != g.inputs.len() {
         bail!("the model has {} input(s), the input file gives {}", g.inputs.len(), data.len());

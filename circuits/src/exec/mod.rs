@@ -18,10 +18,11 @@ pub fn quantize_input(spec: &InputSpec, values: &[f64], saturate: bool) -> Resul
         }
         let q = (x / spec.scale).round_ties_even() + spec.zero_point as f64;
         if q < spec.lo as f64 || q > spec.hi as f64 {
-            if !(saturate || spec.saturates) {
+            if !saturate {
                 let min = (spec.lo - spec.zero_point) as f64 * spec.scale;
                 let max = (spec.hi - spec.zero_point) as f64 * spec.scale;
-                return Err(CircuitError::OutOfRange { name: spec.name.clone(), index, value: x, min, max });
+                let hint = if spec.saturates { " (the model's QuantizeLinear would saturate it: --saturate does the same)" } else { "" };
+                return Err(CircuitError::OutOfRange { name: spec.name.clone(), index, value: x, min, max, hint });
             }
         }
         data.push((q.clamp(spec.lo as f64, spec.hi as f64)) as i64);
@@ -48,6 +49,7 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
                 value: v as f64,
                 min: info.lo as f64,
                 max: info.hi as f64,
+                hint: "",
             });
         }
         vals[spec.value] = Some(Tensor { shape: info.shape.clone(), data: t.data.clone() });

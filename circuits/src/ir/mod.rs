@@ -94,7 +94,8 @@ pub struct InputSpec {
     pub lo: i64,
     pub hi: i64,
     /// The model itself clamps this input into `[lo, hi]` (its first operation is a
-    /// QuantizeLinear, which saturates): out-of-range values are saturated, not refused.
+    /// QuantizeLinear, which saturates). Out-of-range values are still refused unless the
+    /// caller asks to saturate (`--saturate`); the error says so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub saturates: bool,
     #[serde(default)]

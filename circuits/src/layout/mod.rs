@@ -51,7 +51,7 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
             return Err(CircuitError::Internal(format!("input {} has shape {:?}, expected {:?}", spec.name, t.shape, info.shape)));
         }
         if let Some(&v) = t.data.iter().find(|&&v| v < info.lo || v > info.hi) {
-            return Err(CircuitError::OutOfRange { name: spec.name.clone(), index: 0, value: v as f64, min: info.lo as f64, max: info.hi as f64 });
+            return Err(CircuitError::OutOfRange { name: spec.name.clone(), index: 0, value: v as f64, min: info.lo as f64, max: info.hi as f64, hint: "" });
         }
         let cells: Vec<AValue> = t.data.iter().map(|&v| ctx.bounded(v as i128, info.lo as i128, info.hi as i128)).collect();
         reveal(&mut ctx, spec.visibility, Packing::new(info.lo, info.hi), &cells, &mut instance);

@@ -83,7 +83,7 @@ struct Candidate {
 }
 
 fn max_error(g: &zkinfer_circuits::ir::Graph, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<f64> {
-    let inputs = pipeline::quantize_inputs(g, data, false)?;
+    let inputs = pipeline::quantize_inputs(g, data, pipeline::model_saturates(g))?;
     let outs = exec::outputs(g, &inputs)?;
     let mut err = 0.0f64;
     for (k, (o, spec)) in outs.iter().zip(&g.outputs).enumerate() {
@@ -127,7 +127,7 @@ fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[
     let base = ImportOptions { input_scale_bits: bits, param_scale_bits: bits, act_scale_bits: bits, act_bits: act_bits.unwrap_or(d.act_bits), ..d };
     // pass 1: observe the probes
     let probe = import_file(model, &ImportOptions { probing: true, ..base.clone() })?;
-    let inputs = pipeline::quantize_inputs(&probe, data, false)?;
+    let inputs = pipeline::quantize_inputs(&probe, data, pipeline::model_saturates(&probe))?;
     let vals = exec::run(&probe, &inputs)?;
     // the largest fixed-point activation (or input) that can saturate: values whose static
     // bounds are the saturation range or one end of it (not wider intermediates such as

@@ -389,3 +389,69 @@ pub fn qlinear_softmax(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Ve
     let y = op1(lw, n, "Softmax", "softmax", vec![attr_int("axis", axis)], &[&x])?;
     Ok(vec![req(lw, n, &y, need(n, ins, 3)?, g(4))?])
 }
+
+/// Attention (com.microsoft, as onnxruntime's transformer optimizer fuses BERT/GPT-2
+/// attention): `input·weights + bias` split into Q, K, V (`qkv_hidden_sizes`, else three equal
+/// parts), `num_heads` heads, `softmax(scale·QKᵀ + mask)·V`, heads merged. `unidirectional`
+/// masks future positions; a `mask_index` of shape `[batch, sequence]` (1 keep, 0 mask) adds
+/// `mask_filter_value` (default −10000) where it is 0. Past state and relative position bias
+/// are refused.
+pub fn attention(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+    let g = |i: usize| ins.get(i).copied().flatten();
+    if (4..ins.len()).any(|i| g(i).is_some()) || n.output.get(1).is_some_and(|o| !o.is_empty()) {
+        return Err(unsupported_use(n, "past/present state and relative position bias"));
+    }
+    let x = need(n, ins, 0)?;
+    let xs = shape(lw, n, x)?;
+    if xs.len() != 3 {
+        return Err(unsupported_use(n, format!("an input of shape {xs:?} (expected [batch, sequence, hidden])")));
+    }
+    let (b, s) = (xs[0], xs[1]);
+    let heads = attrs::int(n, "num_heads", 0);
+    let w = need(n, ins, 1)?;
+    let ws = shape(lw, n, w)?;
+    let total = *ws.last().unwrap_or(&0);
+    let sizes = attrs::ints(n, "qkv_hidden_sizes").unwrap_or_else(|| vec![(total / 3) as i64; 3]);
+    if heads <= 0 || sizes.len() != 3 || sizes.iter().sum::<i64>() != total as i64 || sizes.iter().any(|&h| h <= 0 || h % heads != 0) || sizes[0] != sizes[1] {
+        return Err(unsupported_use(n, format!("num_heads {heads} with Q/K/V sizes {sizes:?} of {total} columns")));
+    }
+    let mut qkv = op1(lw, n, "MatMul", "qkv", vec![], &[x, w])?;
+    if let Some(bias) = g(2) {
+        qkv = op1(lw, n, "Add", "qkv_bias", vec![], &[&qkv, bias])?;
+    }
+    let (hq, hv) = (sizes[0], sizes[2]);
+    let dh = hq / heads;
+    let scale = attrs::float(n, "scale", 0.0) as f64;
+    let scale = if scale == 0.0 { 1.0 / (dh as f64).sqrt() } else { scale };
+    let part = |lw: &mut Lowering, step: &str, from: i64, width: i64| -> Result<Sym> {
+        let p = op1(lw, n, "Slice", step, vec![], &[&qkv, &iconst(vec![1], vec![from]), &iconst(vec![1], vec![from + width]), &iconst(vec![1], vec![2])])?;
+        let p = op1(lw, n, "Reshape", &format!("{step}_heads"), vec![], &[&p, &iconst(vec![4], vec![b as i64, s as i64, heads, width / heads])])?;
+        op1(lw, n, "Transpose", &format!("{step}_t"), vec![attr_ints("perm", &[0, 2, 1, 3])], &[&p])
+    };
+    let q = part(lw, "q", 0, hq)?;
+    let k = part(lw, "k", hq, hq)?;
+    let v = part(lw, "v", 2 * hq, hv)?;
+    let kt = op1(lw, n, "Transpose", "kt", vec![attr_ints("perm", &[0, 1, 3, 2])], &[&k])?;
+    let mut sc = op1(lw, n, "MatMul", "scores", vec![], &[&q, &kt])?;
+    sc = op1(lw, n, "Mul", "scaled", vec![], &[&sc, &fconst(vec![], vec![scale])])?;
+    let filter = attrs::float(n, "mask_filter_value", -10000.0) as f64;
+    if attrs::int(n, "unidirectional", 0) != 0 {
+        let m: Vec<f64> = (0..s * s).map(|i| if i % s > i / s { filter } else { 0.0 }).collect();
+        sc = op1(lw, n, "Add", "causal", vec![], &[&sc, &fconst(vec![s, s], m)])?;
+    }
+    if let Some(mask) = g(3) {
+        let ms = shape(lw, n, mask)?;
+        if ms != [b, s] {
+            return Err(unsupported_use(n, format!("mask_index of shape {ms:?} (only [batch, sequence] keep/mask flags)")));
+        }
+        let mf = op1(lw, n, "Cast", "mask_f", vec![attr_int("to", 1)], &[mask])?;
+        let add = op1(lw, n, "Sub", "mask_inv", vec![], &[&fconst(vec![], vec![1.0]), &mf])?;
+        let add = op1(lw, n, "Mul", "mask_add", vec![], &[&add, &fconst(vec![], vec![filter])])?;
+        let add = op1(lw, n, "Reshape", "mask_b", vec![], &[&add, &iconst(vec![4], vec![b as i64, 1, 1, s as i64])])?;
+        sc = op1(lw, n, "Add", "masked", vec![], &[&sc, &add])?;
+    }
+    let p = op1(lw, n, "Softmax", "softmax", vec![attr_int("axis", -1)], &[&sc])?;
+    let ctx = op1(lw, n, "MatMul", "context", vec![], &[&p, &v])?;
+    let ctx = op1(lw, n, "Transpose", "context_t", vec![attr_ints("perm", &[0, 2, 1, 3])], &[&ctx])?;
+    Ok(vec![op1(lw, n, "Reshape", "merge", vec![], &[&ctx, &iconst(vec![3], vec![b as i64, s as i64, hv])])?])
+}

@@ -147,6 +147,7 @@ fn lower_node(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
             "QLinearConcat" => dynq::qlinear_concat(lw, n, ins)?,
             "QLinearSoftmax" => dynq::qlinear_softmax(lw, n, ins)?,
             "DynamicQuantizeLSTM" => dynq::dynamic_quantize_lstm(lw, n, ins)?,
+            "Attention" => dynq::attention(lw, n, ins)?,
             _ => return Err(unsupported(n)),
         },
         _ => return Err(unsupported(n)),
