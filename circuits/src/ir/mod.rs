@@ -199,6 +199,10 @@ pub struct Graph {
     /// order after the outputs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<ParamSpec>,
+    /// What the import wants the user to know about how an ONNX construct is proven (a
+    /// ZipMap output is its probabilities tensor, ...); `compile` prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A value to observe during calibration: real = (q - zero_point)·scale.

@@ -107,6 +107,9 @@ pub fn run(a: Args) -> Result<()> {
         None => None,
     };
     let (s, sized) = pipeline::compile_sized(&a.model, opts, shape, sample.as_ref().map(|(p, d)| (*p, d.as_slice())))?;
+    for note in &s.graph.notes {
+        say!("note: {note}");
+    }
     if !sized.is_empty() {
         say!("sized {} range(s) from {} (static bounds could not): {}; values beyond them are clamped (function tables: the observed range plus 10%; divisors: half to twice it)", sized.len(), a.input.as_deref().map(|p| p.display().to_string()).unwrap_or_default(), sized.join(", "));
     }

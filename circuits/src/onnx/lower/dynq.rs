@@ -362,6 +362,8 @@ pub fn dynamic_quantize_lstm(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Res
     };
     let w = dequant(1, 8, 9, "W")?;
     let r = dequant(2, 10, 11, "R")?;
+    let label = if node_name(n).is_empty() { format!("(output `{}`)", n.output.iter().find(|o| !o.is_empty()).cloned().unwrap_or_default()) } else { format!("`{}`", node_name(n)) };
+    lw.g.notes.push(format!("DynamicQuantizeLSTM {label}: proven as the LSTM on its dequantized int8 weights (onnxruntime also quantizes each step's activations, which the circuit does not)"));
     let mut lstm_ins: Ins = vec![g(0), Some(&w), Some(&r)];
     lstm_ins.extend((3..8).map(g));
     while lstm_ins.last().is_some_and(|s| s.is_none()) {

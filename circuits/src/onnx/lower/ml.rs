@@ -432,9 +432,13 @@ pub fn feature_vectorizer(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result
     Ok(vec![op1(lw, n, "Concat", "concat", vec![attr_int("axis", 1)], &refs)?])
 }
 
-pub fn zip_map(_lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
+pub fn zip_map(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<Sym>> {
     // a sequence of {label: probability} maps is the probabilities tensor, keyed: the tensor
     // is what the proof shows (its columns in class-label order)
+    let labels: Vec<String> = ints(n, "classlabels_int64s").iter().map(|l| l.to_string()).collect();
+    let labels = if labels.is_empty() { "its class labels".to_string() } else { format!("labels [{}]", labels.join(", ")) };
+    let (out, src) = (n.output.first().cloned().unwrap_or_default(), n.input.first().cloned().unwrap_or_default());
+    lw.g.notes.push(format!("output `{out}` is a ZipMap (a sequence of maps) of `{src}`: the proof shows that tensor, one column per class in the order of {labels}"));
     Ok(vec![need(n, ins, 0)?.clone()])
 }
 
@@ -601,6 +605,8 @@ mod tests {
         let plain = import_bytes(&bytes, &ImportOptions::default()).expect("without ZipMap");
         let zipped = import_bytes(&m.encode_to_vec(), &ImportOptions::default()).expect("with ZipMap");
         assert_eq!(zipped.outputs[1].name, "output_probability");
+        assert!(zipped.notes.iter().any(|n| n.contains("`output_probability` is a ZipMap") && n.contains("labels [0, 1]")), "{:?}", zipped.notes);
+        assert!(plain.notes.is_empty());
         for x in [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [0.0; 4]] {
             let q = crate::exec::quantize_input(&plain.inputs[0], &x, false).expect("input");
             assert_eq!(crate::exec::outputs(&plain, std::slice::from_ref(&q)).expect("run"), crate::exec::outputs(&zipped, &[q]).expect("run"));
