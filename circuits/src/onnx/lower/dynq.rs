@@ -59,11 +59,7 @@ fn dynamic_quantize(lw: &mut Lowering, n: &NodeProto, x: &Sym) -> Result<(Sym, S
     let r = lw.real(&r255, &name)?;
     let (_, hi) = lw.real_bounds(&r);
     // coarser by powers of two until the (static) bound fits a multiplier operand
-    let cap = ((1u64 << (lw.opts.act_bits - 1)) - 1) as f64;
-    let mut grid = grid;
-    while hi.max(255.0) / grid > cap {
-        grid *= 2.0;
-    }
+    let grid = coarsened(lw, grid, hi.max(255.0));
     let q = lw.materialize(&r, QTarget { scale: grid, zp: 0, lo: 0, hi: (hi / grid).ceil().max(255.0 / grid) as i64 + 1 }, false, &name)?;
     let sc = Sym::Real(super::super::sym::Real::of(q.id, 0, grid / 255.0));
     Ok((y, sc, zp))
@@ -198,13 +194,19 @@ fn fit(lw: &mut Lowering, n: &NodeProto, step: &str, x: &Sym) -> Result<Sym> {
         return Ok(x.clone());
     }
     let (lo, hi) = lw.real_bounds(&r);
-    let cap = ((1u64 << (lw.opts.act_bits - 1)) - 1) as f64;
-    let mut scale = grid;
-    while lo.abs().max(hi.abs()) / scale > cap {
-        scale *= 2.0;
-    }
+    let scale = coarsened(lw, grid, lo.abs().max(hi.abs()));
     let t = QTarget { scale, zp: 0, lo: (lo / scale).floor() as i64, hi: (hi / scale).ceil() as i64 };
     Ok(Sym::Q(lw.materialize(&r, t, false, &name)?))
+}
+
+/// `grid` doubled until `max_abs` fits a multiplier operand (`act_bits` signed bits).
+fn coarsened(lw: &Lowering, grid: f64, max_abs: f64) -> f64 {
+    let cap = ((1u64 << (lw.opts.act_bits - 1)) - 1) as f64;
+    let mut g = grid;
+    while max_abs / g > cap {
+        g *= 2.0;
+    }
+    g
 }
 
 /// FusedMatMul: `alpha·op(A)·op(B)` with optional transposes of the last two axes.

@@ -62,21 +62,7 @@ pub(super) fn op1(lw: &mut Lowering, n: &NodeProto, name: &str, step: &str, attr
     op(lw, n, name, step, attributes, ins)?.into_iter().next().ok_or_else(|| CircuitError::Internal(format!("{} gave no output", node_name(n))))
 }
 
-/// Float attribute list (`name`, or its `name_as_tensor` form).
-fn floats(n: &NodeProto, k: &str) -> Vec<f64> {
-    match n.attribute.iter().find(|a| a.name() == k) {
-        Some(a) if !a.floats.is_empty() => a.floats.iter().map(|&v| v as f64).collect(),
-        Some(a) => a.t.as_ref().and_then(|t| super::super::consts::decode(t).ok()).map(|c| c.floats()).unwrap_or_default(),
-        None => {
-            let kt = format!("{k}_as_tensor");
-            n.attribute.iter().find(|a| a.name() == kt).and_then(|a| a.t.as_ref()).and_then(|t| super::super::consts::decode(t).ok()).map(|c| c.floats()).unwrap_or_default()
-        }
-    }
-}
-
-fn ints(n: &NodeProto, k: &str) -> Vec<i64> {
-    attrs::ints(n, k).unwrap_or_default()
-}
+use super::trees::{floats, ints};
 
 fn has(n: &NodeProto, k: &str) -> bool {
     n.attribute.iter().any(|a| a.name() == k)

@@ -20,7 +20,8 @@ use super::wiring::{apply, M};
 use super::{need, unsupported_use, Ins};
 use crate::error::Result;
 
-fn floats(n: &NodeProto, k: &str) -> Vec<f64> {
+/// A float attribute list (or its `_as_tensor` form); empty when absent.
+pub(super) fn floats(n: &NodeProto, k: &str) -> Vec<f64> {
     match n.attribute.iter().find(|a| a.name() == k) {
         Some(a) if !a.floats.is_empty() => a.floats.iter().map(|&v| v as f64).collect(),
         Some(a) => a.t.as_ref().and_then(|t| super::super::consts::decode(t).ok()).map(|c| c.floats()).unwrap_or_default(),
@@ -36,7 +37,7 @@ fn strings(n: &NodeProto, k: &str) -> Vec<String> {
     n.attribute.iter().find(|a| a.name() == k).map(|a| a.strings.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect()).unwrap_or_default()
 }
 
-fn ints(n: &NodeProto, k: &str) -> Vec<i64> {
+pub(super) fn ints(n: &NodeProto, k: &str) -> Vec<i64> {
     attrs::ints(n, k).unwrap_or_default()
 }
 
