@@ -3,11 +3,13 @@
 //! prover service (`server`) and the subcommands (`cmd`). The `zkinfer` binary only parses arguments and calls [`cmd::run`].
 
 /// `println!` that ends the process quietly when stdout is closed (e.g. piped into `head`)
-/// instead of panicking.
+/// instead of panicking, and prints nothing when the text report is off ([`cmd::quiet`]:
+/// `--json`, the Python package).
 macro_rules! say {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+        if $crate::cmd::quiet() {
+        } else if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 std::process::exit(0);
             }

@@ -692,3 +692,56 @@ fn settings_and_keys_must_match_the_identity() {
     std::fs::write(&vp, &good).expect("restore");
     ok(&zkinfer(&["verify", ds, ps]));
 }
+
+/// `--json` prints one JSON object (the report, or the error) and the exit status says what
+/// happened: 0 ok, 1 error, 2 refused command line, 3 proof rejected.
+#[test]
+fn json_reports_and_exit_statuses() {
+    let d = tmp("json");
+    let ds = d.to_str().expect("utf8");
+    let json = |out: &Output| -> serde_json::Value {
+        let s = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(s.lines().count(), 1, "one line of JSON: {s}");
+        serde_json::from_str(&s).expect("stdout is JSON")
+    };
+    let c = zkinfer(&["compile", MLP, "-o", ds, "--json"]);
+    let r = json(&c);
+    assert_eq!(c.status.code(), Some(0));
+    assert!(r["k"].as_u64().expect("k") >= 4 && r["inputs"][0]["name"].is_string(), "{r}");
+    let s = json(&zkinfer(&["setup", ds, "--json"]));
+    assert_eq!(s["model_id"].as_str().map(str::len), Some(64));
+    let proof = d.join("proof.json");
+    let p = json(&zkinfer(&["prove", ds, "--input", "models/digits_mlp_int8/input.json", "--json"]));
+    assert_eq!(p["model_id"], s["model_id"]);
+    assert_eq!(p["outputs"][0]["quantized"].as_array().map(Vec::len), Some(10));
+    let v = zkinfer(&["verify", ds, proof.to_str().expect("utf8"), "--json"]);
+    assert_eq!(v.status.code(), Some(0));
+    assert_eq!(json(&v)["valid"], true);
+    // the proven outputs are the ones prove reported
+    assert_eq!(json(&v)["outputs"][0]["quantized"], p["outputs"][0]["quantized"]);
+
+    // rejected: a flipped proof byte -> 3, with the error as JSON
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).expect("read")).expect("json");
+    let mut b = doc["proof"].as_str().expect("proof").to_string().into_bytes();
+    b[100] = if b[100] == b'0' { b'1' } else { b'0' };
+    doc["proof"] = String::from_utf8(b).expect("hex").into();
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, doc.to_string()).expect("write");
+    let v = zkinfer(&["verify", ds, bad.to_str().expect("utf8"), "--json"]);
+    assert_eq!(v.status.code(), Some(3), "{}", String::from_utf8_lossy(&v.stderr));
+    let e = json(&v);
+    assert_eq!(e["exit_code"], 3);
+    assert!(e["error"].as_str().expect("error").contains("verification failed"), "{e}");
+    // an error: a missing file -> 1
+    let v = zkinfer(&["verify", ds, d.join("missing.json").to_str().expect("utf8"), "--json"]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(json(&v)["error"].as_str().expect("error").contains("missing.json"));
+    // a refused command line -> 2
+    assert_eq!(zkinfer(&["verify", "--no-such-flag"]).status.code(), Some(2));
+    // commands without a JSON report refuse --json instead of printing text
+    let m = zkinfer(&["synth-mlp", "--layers", "4,2", "-o", ds, "--json"]);
+    assert_eq!(m.status.code(), Some(1));
+    assert!(json(&m)["error"].as_str().expect("error").contains("no JSON report"));
+    // text mode prints no JSON
+    assert!(!ok(&zkinfer(&["verify", ds, proof.to_str().expect("utf8")])).trim_start().starts_with('{'));
+}

@@ -104,7 +104,7 @@ impl AggregatedProof {
     }
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     let wd = Workdir(a.dir.clone());
     let agg_dir = wd.0.join("aggregate");
     let s = wd.load_settings()?;
@@ -114,6 +114,8 @@ pub fn run(a: Args) -> Result<()> {
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let (pk, header) = pipeline::load_pk(&wd, &s, &params)?;
     let input = a.input.as_deref().context("--input is required")?;
+    let progress = super::Progress::start("aggregate");
+    progress.step("model proof (Poseidon transcript)");
     let inputs = pipeline::quantize_inputs(&s.graph, &read_inputs(input)?, a.saturate)?;
     let mut ctx = lay_out(&s.graph, &inputs, s.shape)?;
     ctx.binding = a.binding.unwrap_or_default();
@@ -128,6 +130,7 @@ pub fn run(a: Args) -> Result<()> {
     let (agg_pk, layout) = match reuse {
         Some(_) => aggregate::read_pk(&agg_dir)?,
         None => {
+            progress.step(&format!("aggregation keys (k = {})", a.k));
             let t = Instant::now();
             let (agg_pk, mut layout) = aggregate::setup(&agg_params, &params, pk.get_vk(), snark.instances[0].len())?;
             layout.inner_model_id = model_hash.clone();
@@ -136,10 +139,12 @@ pub fn run(a: Args) -> Result<()> {
             (agg_pk, layout)
         }
     };
+    progress.step("aggregation proof");
     let t = Instant::now();
     let (proof, instances) = aggregate::prove(&agg_params, &params, pk.get_vk(), &agg_pk, &layout, snark, rand::rngs::OsRng)?;
     let agg_secs = t.elapsed().as_secs_f64();
     say!("aggregation proof: {agg_secs:.2} s, {} bytes, {} public instances", proof.len(), instances.len());
+    drop(progress);
     if let Verdict::Invalid(why) = aggregate::verify(&agg_params, agg_pk.get_vk(), &instances, &proof) {
         bail!("the aggregation proof does not verify: {why}");
     }
@@ -161,13 +166,23 @@ pub fn run(a: Args) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| wd.0.join("aggregated.json"));
     write_json(&out, &file)?;
     say!("wrote {} (verified natively)", out.display());
+    let mut report = serde_json::json!({
+        "aggregated": out,
+        "model_id": file.model_hash,
+        "aggregation_vk_hash": file.aggregation_vk_hash,
+        "k": a.k,
+        "proof_bytes": proof.len(),
+        "model_prove_seconds": model_secs,
+        "aggregate_prove_seconds": agg_secs,
+        "outputs": file.outputs,
+    });
     if a.evm {
-        evm_check(&agg_dir, &agg_params, agg_pk.get_vk(), &instances, &proof)?;
+        report["evm"] = evm_check(&agg_dir, &agg_params, agg_pk.get_vk(), &instances, &proof)?;
     }
-    Ok(())
+    Ok(report)
 }
 
-fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<()> {
+fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json::Value> {
     let file = AggregatedProof::read(p)?;
     let (vk, layout) = aggregate::read_vk(agg_dir)?;
     let s = wd.load_settings()?;
@@ -215,7 +230,8 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<()> {
         prove_seconds: 0.0,
     };
     listed.validate().and_then(|()| listed.check_against(&s.graph)).with_context(|| format!("{}: the listed inputs and outputs", p.display()))?;
-    if let Some(what) = pipeline::check_weights(&s, &listed, &[], false)? {
+    let weights = pipeline::check_weights(&s, &listed, &[], false).map_err(|e| super::Rejected(format!("{e:#}")))?;
+    if let Some(what) = &weights {
         say!("weights: {what}");
     }
     for o in &file.outputs {
@@ -225,15 +241,16 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<()> {
     }
     match aggregate::verify(&params, &vk, &instances, &proof) {
         Verdict::Valid => say!("aggregated proof {}: valid", p.display()),
-        Verdict::Invalid(why) => bail!("aggregated proof {}: INVALID: {why}", p.display()),
+        Verdict::Invalid(why) => return Err(super::Rejected(format!("aggregated proof {}: INVALID: {why}", p.display())).into()),
     }
+    let mut report = serde_json::json!({"valid": true, "aggregated": p, "model_id": file.model_hash, "weights": weights, "inputs": file.inputs, "outputs": file.outputs});
     if a.evm {
-        evm_check(agg_dir, &params, &vk, &instances, &proof)?;
+        report["evm"] = evm_check(agg_dir, &params, &vk, &instances, &proof)?;
     }
-    Ok(())
+    Ok(report)
 }
 
-fn evm_check(agg_dir: &Path, params: &zkinfer_prover::ParamsKZG<zkinfer_prover::Bn256>, vk: &zkinfer_prover::VerifyingKey<zkinfer_prover::G1Affine>, instances: &[Fr], proof: &[u8]) -> Result<()> {
+fn evm_check(agg_dir: &Path, params: &zkinfer_prover::ParamsKZG<zkinfer_prover::Bn256>, vk: &zkinfer_prover::VerifyingKey<zkinfer_prover::G1Affine>, instances: &[Fr], proof: &[u8]) -> Result<serde_json::Value> {
     let sol = aggregate::gen_sol(params, vk, instances.len())?;
     crate::files::write_atomic(&agg_dir.join("Verifier.sol"), sol.as_bytes())?;
     let compiled = evm::compile_sol(&sol)?;
@@ -247,7 +264,7 @@ fn evm_check(agg_dir: &Path, params: &zkinfer_prover::ParamsKZG<zkinfer_prover::
         evm::calldata(instances, proof).len()
     );
     if !o.success {
-        bail!("the EVM verifier rejected the aggregated proof");
+        return Err(super::Rejected(format!("the EVM verifier rejected the aggregated proof ({})", o.detail)).into());
     }
-    Ok(())
+    Ok(serde_json::json!({"valid": true, "gas_used": o.gas_used, "deployed_bytes": compiled.deployed_bytecode.len(), "calldata_bytes": evm::calldata(instances, proof).len()}))
 }

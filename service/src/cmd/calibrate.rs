@@ -196,7 +196,7 @@ pub(crate) fn calibrate_quiet(model: &std::path::Path, data: &[Vec<f64>], want: 
     }
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     let data = read_inputs(&a.input)?;
     let python = find_python(a.python.as_deref());
     let (want, src) = reference_outputs(&a.model, &a.input, python.as_deref())
@@ -207,7 +207,9 @@ pub fn run(a: Args) -> Result<()> {
     say!("| bits | act bits | k | rows | predicted prove s | tables | max abs err | within tolerance |");
     say!("|---|---|---|---|---|---|---|---|");
     let mut cands = Vec::new();
+    let progress = super::Progress::start("calibrate");
     for &b in &a.bits {
+        progress.step(&format!("2^-{b} scales"));
         for c in candidates_at(&a.model, b, &data, &want) {
             match c {
                 Ok(c) => {
@@ -232,6 +234,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         for (bits, act_needed, base) in retry {
             for tb in FINER_TABLE_BITS {
+                progress.step(&format!("2^-{bits} scales, 2^{tb} tables"));
                 match finer_tables(&a.model, bits, act_needed, &base, tb, &data, &want) {
                     Ok(c) => {
                         say!("| {bits} (2^{tb} tables) | {} | {} | {} | {:.2} | {} | {:.3e} | {} |", c.opts.act_bits, c.k, c.rows, c.prove_s, c.opts.ranges.len(), c.err, if c.err <= tol { "yes" } else { "no" });
@@ -249,6 +252,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     .context("no candidate precision worked")?;
     let opts = ImportOptions { visibility: a.vis.options(), weight_bits: a.vis.weight_bits, ..best.opts.clone() };
+    progress.step("compile");
     let mut s = pipeline::compile(&a.model, opts, None)?;
     s.calibration = Some(crate::files::Calibration {
         target: match a.target {
@@ -274,5 +278,9 @@ pub fn run(a: Args) -> Result<()> {
         if best.err <= tol { "within tolerance" } else { "ABOVE tolerance" },
         wd.settings().display()
     );
-    Ok(())
+    drop(progress);
+    let mut r = super::settings_report(&wd, &s);
+    r["within_tolerance"] = (best.err <= tol).into();
+    r["candidates"] = cands.iter().map(|c| serde_json::json!({"bits": c.bits, "act_bits": c.opts.act_bits, "k": c.k, "rows": c.rows, "predicted_prove_seconds": c.prove_s, "max_abs_error": c.err})).collect::<Vec<_>>().into();
+    Ok(r)
 }

@@ -46,9 +46,9 @@ pub struct Args {
     /// Python with onnxruntime for reference outputs.
     #[arg(long)]
     python: Option<PathBuf>,
-    /// Also write the results as JSON.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    /// Also write the results (the `--json` report's rows) to this file.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
     /// Markdown table only (for the README).
     #[arg(long)]
     markdown: bool,
@@ -73,7 +73,7 @@ pub struct Row {
     pub reference: Option<String>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&a.dir)
         .with_context(|| format!("cannot read {}", a.dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -105,10 +105,10 @@ pub fn run(a: Args) -> Result<()> {
     print_table(&rows);
     let proved = rows.iter().filter(|r| r.proved).count();
     say!("\n{proved} of {} models proved within tolerance ({:.0}%)", rows.len(), 100.0 * proved as f64 / rows.len() as f64);
-    if let Some(j) = &a.json {
+    if let Some(j) = &a.json_out {
         write_json(j, &rows)?;
     }
-    Ok(())
+    Ok(serde_json::json!({"proved": proved, "models": rows.len(), "rows": rows}))
 }
 
 fn model_file(dir: &Path) -> Option<PathBuf> {

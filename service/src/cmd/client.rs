@@ -33,63 +33,96 @@ enum Verb {
     Health,
     /// Upload an ONNX model; prints its id (sha256 of the file).
     Register {
+        /// The ONNX model file.
         onnx: PathBuf,
+        /// A display name (default: the file name).
         #[arg(long, default_value = "")]
         name: String,
         #[command(flatten)]
         vis: super::compile::VisibilityArgs,
     },
     /// Import the model and size its circuit (idempotent).
-    Compile { model: String },
+    Compile {
+        /// The model id `register` printed.
+        model: String,
+    },
     /// Compile the model and generate its keys (idempotent).
-    Setup { model: String },
+    Setup {
+        /// The model id `register` printed.
+        model: String,
+    },
     /// Queue a proof; with --wait, follow it and write the proof file.
     Prove {
+        /// The model id `register` printed.
         model: String,
+        /// The input ({"input_data": [[...]]}).
         #[arg(long)]
         input: PathBuf,
+        /// Binding value (public instance 0), hex; default 0 (unbound).
         #[arg(long, default_value = "")]
         binding: String,
+        /// Saturate input values outside the quantized range instead of rejecting them.
         #[arg(long)]
         saturate: bool,
         /// Follow the job until it ends and write its proof (to --out).
         #[arg(long)]
         wait: bool,
+        /// Where --wait writes the proof.
         #[arg(short, long, default_value = "proof.json")]
         out: PathBuf,
     },
     /// Follow a job's progress until it ends.
-    Watch { job: String },
+    Watch {
+        /// The job id.
+        job: String,
+    },
     /// List recent jobs.
     Jobs {
+        /// Only this model's jobs (default: all).
         #[arg(long, default_value = "")]
         model: String,
     },
     /// Cancel a queued or running job.
-    Cancel { job: String },
+    Cancel {
+        /// The job id.
+        job: String,
+    },
     /// Write a finished job's proof file.
     GetProof {
+        /// The job id.
         job: String,
+        /// Where to write the proof.
         #[arg(short, long, default_value = "proof.json")]
         out: PathBuf,
     },
     /// Verify a proof file on the server.
-    Verify { model: String, proof: PathBuf },
+    Verify {
+        /// The model id.
+        model: String,
+        /// The proof file.
+        proof: PathBuf,
+    },
     /// Load test: CLIENTS concurrent clients each submit JOBS proofs of MODEL on INPUT and
     /// wait for them; prints throughput and p50/p99 latency, and checks no job was lost or
     /// duplicated (every submitted id ends done, exactly once).
     Load {
+        /// The model id.
         model: String,
+        /// The input every job proves.
         #[arg(long)]
         input: PathBuf,
+        /// Concurrent clients.
         #[arg(long, default_value_t = 32)]
         clients: usize,
+        /// Jobs per client.
         #[arg(long, default_value_t = 1)]
         jobs: usize,
     },
     /// Write the model's Solidity verifier (Verifier.sol) and bytecode (verifier.bin).
     EvmVerifier {
+        /// The model id.
         model: String,
+        /// Output directory.
         #[arg(short, long, default_value = ".")]
         out: PathBuf,
     },

@@ -15,11 +15,15 @@ pub struct Args {
     /// Output directory.
     #[arg(short, long)]
     out: PathBuf,
-    /// Fixed-point scale bits for float inputs / weights / activations (float models only).
+    /// Fixed-point scale bits of float inputs: a value x is the integer round(x·2^bits)
+    /// (float models only).
     #[arg(long, default_value_t = ImportOptions::default().input_scale_bits)]
     input_scale_bits: u32,
+    /// Fixed-point scale bits of float weights and biases (float models only).
     #[arg(long, default_value_t = ImportOptions::default().param_scale_bits)]
     param_scale_bits: u32,
+    /// Fixed-point scale bits of float activations, the values between nodes (float models
+    /// only).
     #[arg(long, default_value_t = ImportOptions::default().act_scale_bits)]
     act_scale_bits: u32,
     /// Float activations (and inputs) saturate at ±2^(act_bits-1) steps: the range every
@@ -90,7 +94,7 @@ fn parse_named(s: &str) -> std::result::Result<(String, Visibility), String> {
     Ok((name.to_string(), vis.parse()?))
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), weight_bits: a.vis.weight_bits, table_bits: a.table_bits, interpolate: !a.no_interpolate, ..ImportOptions::default() };
     let shape = match (a.width, a.lookup_width) {
         (Some(width), Some(lookup_width)) => Some(Shape::new(width, lookup_width)),
@@ -162,5 +166,8 @@ pub fn run(a: Args) -> Result<()> {
     if macs > 0 {
         say!("{macs} MACs in {mac_rows} rows: {:.3} rows ({:.2} advice cells) per MAC", mac_rows as f64 / macs as f64, mac_rows as f64 * (s.shape.width + 1) as f64 / macs as f64);
     }
-    Ok(())
+    let mut r = super::settings_report(&wd, &s);
+    r["macs"] = macs.into();
+    r["ranges_sized_from_input"] = sized.into();
+    Ok(r)
 }

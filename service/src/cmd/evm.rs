@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use zkinfer_prover::artifacts::ProofFile;
 
 use super::SrsArgs;
@@ -22,7 +22,7 @@ pub struct Args {
     srs: SrsArgs,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     if a.compiled {
@@ -31,9 +31,9 @@ pub fn run(a: Args) -> Result<()> {
         let o = pipeline::evm_verify_compiled(&wd, &s, &params, &ProofFile::read(&path)?)?;
         say!("EVM verification of {} with {}: {} ({}), gas used {}", path.display(), wd.verifier().display(), if o.success { "valid" } else { "REJECTED" }, o.detail, o.gas_used);
         if !o.success {
-            bail!("the EVM verifier rejected the proof");
+            return Err(super::Rejected(format!("the EVM verifier rejected the proof ({})", o.detail)).into());
         }
-        return Ok(());
+        return Ok(serde_json::json!({"verifier": wd.verifier(), "proof": path, "valid": true, "gas_used": o.gas_used}));
     }
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let proof_path = a.proof.or_else(|| Some(wd.proof()).filter(|p| p.exists()));
@@ -41,11 +41,22 @@ pub fn run(a: Args) -> Result<()> {
     let r = pipeline::evm_verifier(&wd, &s, &params, proof.as_ref())?;
     say!("Solidity verifier: {} ({} bytes of source); bytecode: {}", wd.sol().display(), r.sol_bytes, wd.verifier().display());
     say!("deployed size: {} bytes (EIP-170 limit 24,576)", r.deployed_size);
+    let mut report = serde_json::json!({
+        "solidity": wd.sol(),
+        "verifier": wd.verifier(),
+        "solidity_bytes": r.sol_bytes,
+        "deployed_bytes": r.deployed_size,
+        "fits_eip170": r.deployed_size <= zkinfer_prover::cost::EIP170_LIMIT,
+    });
     if let Some(o) = r.outcome {
-        say!("EVM verification of {}: {} ({}), gas used {} (deploy gas {})", proof_path.map(|p| p.display().to_string()).unwrap_or_default(), if o.success { "valid" } else { "REJECTED" }, o.detail, o.gas_used, o.deploy_gas);
+        say!("EVM verification of {}: {} ({}), gas used {} (deploy gas {})", proof_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), if o.success { "valid" } else { "REJECTED" }, o.detail, o.gas_used, o.deploy_gas);
         if !o.success {
-            bail!("the EVM verifier rejected the proof");
+            return Err(super::Rejected(format!("the EVM verifier rejected the proof ({})", o.detail)).into());
         }
+        report["proof"] = serde_json::json!(proof_path);
+        report["valid"] = true.into();
+        report["gas_used"] = o.gas_used.into();
+        report["deploy_gas"] = o.deploy_gas.into();
     }
-    Ok(())
+    Ok(report)
 }

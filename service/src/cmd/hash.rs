@@ -44,7 +44,7 @@ pub struct Args {
     proof: Option<PathBuf>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     let g = &s.graph;
@@ -106,9 +106,11 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     let mut differ = 0;
+    let mut digests = serde_json::Map::new();
     for (name, at, t) in &tensors {
         let d = zkinfer_circuits::hash::tensor_digest(&packs[*at], &t.data).with_context(|| format!("`{name}` has a value outside the range its packing covers"))?;
         let hex = fr_to_hex(&d);
+        digests.insert(name.clone(), hex.clone().into());
         let Some(p) = &proof else {
             say!("{name}: {hex}");
             continue;
@@ -127,10 +129,10 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     if differ > 0 {
-        bail!("{differ} digest(s) do not match the proof");
+        return Err(super::Rejected(format!("{differ} digest(s) do not match the proof")).into());
     }
     if proof.is_some() {
         say!("(digests compared only: `zkinfer verify` checks the proof itself)");
     }
-    Ok(())
+    Ok(serde_json::json!({"digests": digests, "matches_proof": proof.as_ref().map(|_| true)}))
 }

@@ -62,12 +62,15 @@ enum Verb {
     },
     /// Add ETH to the sender's provider stake.
     Stake {
+        /// ETH to add, e.g. 0.5.
         #[arg(long)]
         amount: String,
     },
     /// Post a job: the model's input instances, the payment (ETH) and a deadline.
     Post {
+        /// Directory from `zkinfer compile` + `zkinfer setup` of a registered model.
         model_dir: PathBuf,
+        /// The job's input ({"input_data": [[...]]}); its quantized values are posted.
         #[arg(long)]
         input: PathBuf,
         /// Payment, ETH.
@@ -81,10 +84,15 @@ enum Verb {
         deadline_secs: u64,
     },
     /// Claim an open job (locks stake).
-    Claim { job: u64 },
+    Claim {
+        /// The job id.
+        job: u64,
+    },
     /// Prove the job's model on its input with the job's binding and submit; paid if it verifies.
     Submit {
+        /// The job id.
         job: u64,
+        /// Directory from `zkinfer compile` + `zkinfer setup` of the job's model.
         model_dir: PathBuf,
         /// The job's input (must match what was posted).
         #[arg(long)]
@@ -93,15 +101,25 @@ enum Verb {
         srs: SrsArgs,
     },
     /// Expire a job past its deadline: refund the requester, slash the claimer.
-    Expire { job: u64 },
+    Expire {
+        /// The job id.
+        job: u64,
+    },
     /// Send the sender the ETH credited to it (payments, refunds, fees).
     Withdraw,
     /// Show the market, its jobs (or one job) and the dev accounts' balances.
-    Status { job: Option<u64> },
+    Status {
+        /// One job's id (default: every job).
+        job: Option<u64>,
+    },
     /// Move the chain's clock forward (embedded chain or anvil).
-    AdvanceTime { secs: u64 },
+    AdvanceTime {
+        /// Seconds to move the clock forward.
+        secs: u64,
+    },
     /// The whole flow on a fresh chain with the bundled model, with attacks and a gas table.
     Demo {
+        /// The model folder (model.onnx and input.json).
         #[arg(long, default_value = "models/digits_mlp_int8")]
         model: PathBuf,
     },

@@ -71,8 +71,9 @@ fn cuda_prover() -> std::result::Result<PathBuf, String> {
     Ok(exe)
 }
 
-/// Runs this same `prove` command in the CUDA prover executable.
-fn prove_in(exe: &std::path::Path) -> Result<()> {
+/// Runs this same `prove` command in the CUDA prover executable; its report is the proof
+/// file it wrote.
+fn prove_in(exe: &std::path::Path, out: &std::path::Path) -> Result<serde_json::Value> {
     let mut args: Vec<std::ffi::OsString> = Vec::new();
     let mut skip = false;
     for a in std::env::args_os().skip(1) {
@@ -85,11 +86,31 @@ fn prove_in(exe: &std::path::Path) -> Result<()> {
         }
     }
     args.extend(["--device".into(), "cuda".into()]);
-    let status = std::process::Command::new(exe).args(&args).status().with_context(|| format!("cannot run {}", exe.display()))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(&args);
+    if super::quiet() {
+        // (`--json` is among the arguments: its JSON report is not this process's)
+        cmd.stdout(std::process::Stdio::null());
+    }
+    let status = cmd.status().with_context(|| format!("cannot run {}", exe.display()))?;
     if !status.success() {
         anyhow::bail!("the CUDA prover {} failed ({status})", exe.display());
     }
-    Ok(())
+    let p = zkinfer_prover::artifacts::ProofFile::read(out)?;
+    Ok(report(&p, out, None))
+}
+
+/// The JSON report of a written proof: where it is, its size and time, and each output.
+fn report(p: &zkinfer_prover::artifacts::ProofFile, out: &std::path::Path, private: Option<&std::path::Path>) -> serde_json::Value {
+    serde_json::json!({
+        "proof": out,
+        "private_values": private,
+        "model_id": p.model_hash,
+        "proof_bytes": p.proof_bytes().map(|b| b.len()).unwrap_or(0),
+        "prove_seconds": p.prove_seconds,
+        "instances": p.instances,
+        "outputs": p.outputs,
+    })
 }
 
 /// Reads `{"quantized": [[int, ...], ...]}` as the model's input tensors.
@@ -118,7 +139,7 @@ pub fn parse_binding(s: &str) -> std::result::Result<Fr, String> {
     zkinfer_prover::util::fr_from_hex(&format!("{digits:0>64}")).map_err(|e| e.to_string())
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     if a.phases {
         exit_with_parent();
     }
@@ -126,7 +147,7 @@ pub fn run(a: Args) -> Result<()> {
         DeviceArg::Cpu => Device::Cpu,
         _ if Device::Cuda.available_in_build() => Device::Cuda,
         requested => match cuda_prover() {
-            Ok(exe) => return prove_in(&exe),
+            Ok(exe) => return prove_in(&exe, &a.out.clone().unwrap_or_else(|| Workdir(a.dir.clone()).proof())),
             Err(why) if requested == DeviceArg::Auto => {
                 eprintln!("--device auto: {why}; proving on the CPU");
                 Device::Cpu
@@ -138,35 +159,31 @@ pub fn run(a: Args) -> Result<()> {
     let s = wd.load_settings()?;
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     // a spinner with the phase on a terminal (hidden otherwise); phase lines for the server
-    let spinner = indicatif::ProgressBar::new_spinner();
-    if !a.phases {
-        spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    }
-    let report = |p: &str| {
-        if a.phases {
-            eprintln!("zkinfer-phase: {p}");
-        } else {
-            spinner.set_message(format!("proving: {p}"));
-        }
+    let spinner = (!a.phases).then(|| super::Progress::start("prove"));
+    let phase = |p: &str| match &spinner {
+        Some(s) => s.step(p),
+        None => eprintln!("zkinfer-phase: {p}"),
     };
     let binding = a.binding.unwrap_or(Fr::zero());
     let p = match (&a.input, &a.quantized_input) {
-        (Some(input), _) => pipeline::prove_with(&wd, &s, &params, &read_inputs(input)?, a.saturate, binding, device, &report)?,
+        (Some(input), _) => pipeline::prove_with(&wd, &s, &params, &read_inputs(input)?, a.saturate, binding, device, &phase)?,
         (None, Some(q)) => {
-            report("witness");
+            phase("witness");
             let inputs = read_quantized(q, &s.graph)?;
-            pipeline::prove_tensors(&wd, &s, &params, &inputs, binding, device, &report)?
+            pipeline::prove_tensors(&wd, &s, &params, &inputs, binding, device, &phase)?
         }
         (None, None) => anyhow::bail!("give --input or --quantized-input"),
     };
-    report("write");
-    spinner.finish_and_clear();
+    phase("write");
+    drop(spinner);
     let out = a.out.unwrap_or_else(|| wd.proof());
     p.file.write(&out)?;
+    let mut private_at = None;
     if let Some(private) = &p.private {
         let at = private_path(&out);
         private.write(&at)?;
         say!("values of the hashed/private tensors (keep them, they are not in the proof) -> {}", at.display());
+        private_at = Some(at);
     }
     for o in &p.file.outputs {
         match o.visibility {
@@ -177,7 +194,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let p = p.file;
     say!("proof: {} bytes, {:.2} s -> {}", (p.proof.len() - 2) / 2, p.prove_seconds, out.display());
-    Ok(())
+    Ok(report(&p, &out, private_at.as_deref()))
 }
 
 /// Where the values of a proof's hashed and private tensors go: beside the proof,

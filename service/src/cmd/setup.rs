@@ -15,13 +15,17 @@ pub struct Args {
     srs: SrsArgs,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     let t = Instant::now();
+    let progress = super::Progress::start("setup");
+    progress.step(if a.srs.srs.is_some() { "loading the SRS" } else { "dev SRS (UNSAFE: tests and demos only)" });
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+    progress.step(&format!("keys for 2^{} rows", s.k));
     let id = pipeline::setup(&wd, &s, &params)?;
+    drop(progress);
     say!("keys for k = {} written to {} and {} ({:.2} s)", s.k, wd.pk().display(), wd.vk().display(), t.elapsed().as_secs_f64());
     say!("model {id} (the model identity: proofs, the service and the market registry name the model by it)");
-    Ok(())
+    Ok(serde_json::json!({"model_id": id.hex(), "k": s.k, "pk": wd.pk(), "vk": wd.vk(), "seconds": t.elapsed().as_secs_f64(), "dev_srs": a.srs.srs.is_none()}))
 }

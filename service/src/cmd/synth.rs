@@ -25,6 +25,7 @@ pub struct Args {
     /// Output directory (model.onnx, input.json).
     #[arg(short, long)]
     out: PathBuf,
+    /// Seed of the random weights and input.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -43,6 +44,7 @@ pub struct CnnArgs {
     /// Output directory (model.onnx, input.json).
     #[arg(short, long)]
     out: PathBuf,
+    /// Seed of the random weights and input.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }

@@ -30,7 +30,7 @@ pub struct Args {
     srs: SrsArgs,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<serde_json::Value> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     let p = ProofFile::read(&a.proof)?;
@@ -46,9 +46,10 @@ pub fn run(a: Args) -> Result<()> {
     }
     say!("proof {}: {v}", a.proof.display());
     if !v.is_valid() {
-        bail!("verification failed");
+        return Err(super::Rejected(format!("verification failed: {v}")).into());
     }
-    if let Some(what) = pipeline::check_weights(&s, &p, &a.expect, a.any_weights)? {
+    let weights = pipeline::check_weights(&s, &p, &a.expect, a.any_weights).map_err(|e| super::Rejected(format!("{e:#}")))?;
+    if let Some(what) = &weights {
         say!("weights: {what}");
     }
     for t in p.inputs.iter().map(|t| ("input", t)).chain(p.outputs.iter().map(|t| ("output", t))).chain(p.weights.iter().map(|t| ("weights", t))) {
@@ -64,9 +65,16 @@ pub fn run(a: Args) -> Result<()> {
         let t = p.inputs.iter().chain(&p.outputs).chain(&p.weights).find(|t| t.name == name).with_context(|| format!("--expect: the proof has no tensor `{name}`"))?;
         let Some(d) = &t.digest else { bail!("--expect: `{name}` is {} in this proof, not hashed", t.visibility) };
         if zkinfer_prover::util::fr_from_hex(d)? != want {
-            bail!("the digest of `{name}` is {d}, not the expected {}: the proof is about other data", zkinfer_prover::util::fr_to_hex(&want));
+            return Err(super::Rejected(format!("the digest of `{name}` is {d}, not the expected {}: the proof is about other data", zkinfer_prover::util::fr_to_hex(&want))).into());
         }
         say!("{name}: digest matches the expected {d}");
     }
-    Ok(())
+    Ok(serde_json::json!({
+        "valid": true,
+        "proof": a.proof,
+        "model_id": p.model_hash,
+        "weights": weights,
+        "inputs": p.inputs,
+        "outputs": p.outputs,
+    }))
 }
