@@ -295,10 +295,81 @@ pub fn tensor_instance_counts(g: &Graph) -> Vec<usize> {
         .collect()
 }
 
+/// Where one tensor lies among the public instances and how to read it: what a contract (the
+/// Solidity kit's `Zkinfer.decode`) or another language needs to decode the values.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TensorLayout {
+    /// "input", "output" or "weights".
+    pub role: String,
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub visibility: Visibility,
+    /// Index of the tensor's first instance (instance 0 is the binding).
+    pub first: usize,
+    /// Number of instances: packed words (public), 1 (hashed: the Poseidon digest), 0 (private).
+    pub instances: usize,
+    /// Packing of a public tensor: value `j` is `((word[first + j / per_word] >> (8·bytes·(j %
+    /// per_word))) & (2^(8·bytes) − 1)) + lo`.
+    pub lo: i64,
+    pub bytes: usize,
+    pub per_word: usize,
+    /// Quantization: real value = (q − zero_point) · scale (weights: none).
+    pub scale: Option<f64>,
+    pub zero_point: Option<i64>,
+}
+
+/// The instance layout of every input, output and witness weight tensor, in instance order.
+pub fn instance_layout(g: &Graph) -> Vec<TensorLayout> {
+    let quant = g
+        .inputs
+        .iter()
+        .map(|i| ("input", Some((i.scale, i.zero_point)), i.shape.clone()))
+        .chain(g.outputs.iter().map(|o| ("output", Some((o.scale, o.zero_point)), o.shape.clone())))
+        .chain(g.params.iter().map(|p| ("weights", None, p.shape.clone())));
+    let mut at = 1;
+    tensors(g)
+        .zip(tensor_instance_counts(g))
+        .zip(quant)
+        .map(|(((vis, name, _, p), count), (role, q, shape))| {
+            let t = TensorLayout { role: role.into(), name: name.into(), shape, visibility: vis, first: at, instances: count, lo: p.lo, bytes: p.bytes, per_word: p.per_elem, scale: q.map(|q| q.0), zero_point: q.map(|q| q.1) };
+            at += count;
+            t
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ir::InputSpec;
+
+    #[test]
+    fn the_layout_decodes_the_instances() {
+        let mut g = Graph::default();
+        for (name, n, lo, hi) in [("a", 37usize, -128i64, 127i64), ("b", 5, 0, 70_000)] {
+            let v = g.add_value(name, vec![1, n], lo, hi).expect("value");
+            g.inputs.push(InputSpec { name: name.into(), value: v, shape: vec![1, n], scale: 0.5, zero_point: 3, lo, hi, saturates: false, visibility: Default::default() });
+        }
+        let a: Vec<i64> = (0..37).map(|i| (i * 7 % 256) - 128).collect();
+        let b = vec![0, 1, 65_535, 70_000, 12];
+        let inst = input_instances(&g, &[Tensor::new(vec![1, 37], a.clone()).expect("a"), Tensor::new(vec![1, 5], b.clone()).expect("b")]).expect("pack");
+        let words: Vec<Fr> = std::iter::once(Fr::zero()).chain(inst).collect();
+        let layout = instance_layout(&g);
+        assert_eq!(layout[0].first, 1);
+        assert_eq!(layout[1].first, 1 + layout[0].instances);
+        for (t, want) in layout.iter().zip([a, b]) {
+            let n: usize = t.shape.iter().product();
+            let got: Vec<i64> = (0..n)
+                .map(|j| {
+                    let w = words[t.first + j / t.per_word].to_repr();
+                    let off = t.bytes * (j % t.per_word);
+                    (0..t.bytes).rev().fold(0i64, |v, k| (v << 8) | w[off + k] as i64) + t.lo
+                })
+                .collect();
+            assert_eq!(got, want, "{}", t.name);
+            assert_eq!((t.scale, t.zero_point), (Some(0.5), Some(3)));
+        }
+    }
 
     #[test]
     fn input_instances_unpack_to_the_inputs() {

@@ -99,6 +99,11 @@ impl Workdir {
     pub fn verifier(&self) -> PathBuf {
         self.0.join("verifier.json")
     }
+    /// Where each input and output lies among the public instances and how to decode it
+    /// (written by `evm-verifier`; docs/instances.md).
+    pub fn instance_layout(&self) -> PathBuf {
+        self.0.join("instances.json")
+    }
 
     pub fn weights(&self) -> PathBuf {
         self.0.join("weights.json")

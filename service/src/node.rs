@@ -274,13 +274,13 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
         let j = market.job(chain, id)?;
         let now = chain.timestamp()?;
         // a claim sent before a crash, but not recorded: resume it
-        if j.state == M::JobState::Claimed && j.provider == key.address() {
+        if j.state() == crate::market::abi::JobState::Claimed && j.provider == key.address() {
             store.set_market_job(id, "claimed", "", "claim found on chain after a restart", 0)?;
             store.set_meta("last_job", &id.to_string())?;
             continue;
         }
-        let why_not = if j.state != M::JobState::Open {
-            Some(format!("not open ({})", crate::market::client::state_name(j.state)))
+        let why_not = if j.state() != crate::market::abi::JobState::Open {
+            Some(format!("not open ({})", crate::market::client::state_name(j.state())))
         } else if !served.contains_key(&j.modelId) {
             Some(format!("model {} not served", j.modelId))
         } else if let Some(why) = cfg.policy.refuse(j.token, j.amount, U256::from(j.stake)) {
@@ -311,11 +311,11 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
                     Err(e) => (false, false, 0, format!("{e:#}")),
                 };
                 let j = market.job(chain, id).with_context(|| format!("job {id}: claim outcome ({why})"))?;
-                if j.state == M::JobState::Claimed && j.provider == key.address() {
+                if j.state() == crate::market::abi::JobState::Claimed && j.provider == key.address() {
                     store.set_market_job(id, "claimed", "", "", gas)?;
                     log(&format!("job {id}: claimed (gas {gas})"));
-                } else if j.state != M::JobState::Open {
-                    let why = format!("claimed by another provider ({}): {why}", crate::market::client::state_name(j.state));
+                } else if j.state() != crate::market::abi::JobState::Open {
+                    let why = format!("claimed by another provider ({}): {why}", crate::market::client::state_name(j.state()));
                     store.set_market_job(id, "lost", "", &why, 0)?;
                     log(&format!("job {id}: lost: {why}"));
                 } else if sent {
@@ -381,17 +381,17 @@ fn finish_proof(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &
         // prover crashed, the node restarted mid-proof too often, ...)
         let now = chain.timestamp()?;
         let time_left = served.get(&j.modelId).is_some_and(|m| j.deadline > now.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy)).saturating_add(cfg.min_time_left));
-        let ours = j.state == M::JobState::Claimed && j.provider == key.address();
+        let ours = j.state() == crate::market::abi::JobState::Claimed && j.provider == key.address();
         let (state, note) = if ours && time_left { ("claimed", format!("proving failed: {}; proving again", row.error)) } else { ("failed", format!("proving failed: {}", row.error)) };
         log(&format!("job {job}: {note}"));
         return store.set_market_job(job, state, local, &note, 0);
     }
     // a node killed between its submit and recording it finds the job already paid
-    if j.state != M::JobState::Claimed || j.provider != key.address() {
-        let (state, note) = if j.state == M::JobState::Paid && j.provider == key.address() {
+    if j.state() != crate::market::abi::JobState::Claimed || j.provider != key.address() {
+        let (state, note) = if j.state() == crate::market::abi::JobState::Paid && j.provider == key.address() {
             ("paid", "paid (recorded after a restart)".to_string())
         } else {
-            ("failed", format!("job is {} on chain", crate::market::client::state_name(j.state)))
+            ("failed", format!("job is {} on chain", crate::market::client::state_name(j.state())))
         };
         log(&format!("job {job}: {note}"));
         return store.set_market_job(job, state, local, &note, 0);

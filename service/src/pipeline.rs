@@ -359,6 +359,12 @@ pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof
         "bytecode": format!("0x{}", hex::encode(&compiled.bytecode)),
         "deployed_bytecode": format!("0x{}", hex::encode(&compiled.deployed_bytecode)),
     }))?;
+    crate::files::write_json(&wd.instance_layout(), &serde_json::json!({
+        "model_id": header.model_id.hex(),
+        "num_instances": s.graph.num_instances(),
+        "binding": zkinfer_circuits::public::BINDING,
+        "tensors": zkinfer_circuits::public::instance_layout(&s.graph),
+    }))?;
     let outcome = match proof {
         Some(p) => {
             check_model(wd, &header.model_id, p)?;

@@ -12,7 +12,7 @@ use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use zkinfer_circuits::layout::ctx::Shape;
 use zkinfer_circuits::onnx::ImportOptions;
 use zkinfer_service::files::{read_inputs, write_json, Settings, Workdir};
-use zkinfer_service::market::abi::InferenceMarket::JobState;
+use zkinfer_service::market::abi::JobState;
 use zkinfer_service::market::chain::{parse_eth, Chain};
 use zkinfer_service::market::client::{compile_market, Market, MarketParams};
 use zkinfer_service::market::flow::{job_inputs, prove_for_job, register_model, run_paid_job, Roles, Submission};
@@ -141,7 +141,7 @@ fn market_flow_with_real_proofs_in_revm() {
         assert!(!r.success, "{what} was accepted");
         assert!(r.reason().contains(want), "{what}: expected {want}, got {}", r.reason());
         assert_eq!(money(&chain, &m, &roles), before, "{what} moved funds");
-        assert_eq!(m.job(&chain, job).expect("job").state, JobState::Claimed, "{what} changed the job");
+        assert_eq!(m.job(&chain, job).expect("job").state(), JobState::Claimed, "{what} changed the job");
         eprintln!("rejected {what}: {} (gas {})", r.reason(), r.gas_used);
     }
     // the valid proof copied by someone else (front-running): not the claimer
@@ -150,7 +150,7 @@ fn market_flow_with_real_proofs_in_revm() {
     assert_eq!(money(&chain, &m, &roles), before);
     // the honest submission still pays
     m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx").ok("honest submit").expect("paid");
-    assert_eq!(m.job(&chain, job).expect("job").state, JobState::Paid);
+    assert_eq!(m.job(&chain, job).expect("job").state(), JobState::Paid);
     assert_eq!(m.withdrawable(&chain, roles.provider.address()).expect("credit"), before.provider_credit + rep.paid);
 
     // ---- job 3: the provider misses the deadline: late proof refused, expiry refunds + slashes
@@ -171,7 +171,7 @@ fn market_flow_with_real_proofs_in_revm() {
     let after = money(&chain, &m, &roles);
     assert_eq!(after.requester_credit, before.requester_credit + pay + slash, "refund + 50% slash");
     assert_eq!(after.provider_stake, (before.provider_stake.0 - slash, before.provider_stake.1 - stake));
-    assert_eq!(m.job(&chain, job3).expect("job").state, JobState::Expired);
+    assert_eq!(m.job(&chain, job3).expect("job").state(), JobState::Expired);
     eprintln!("gas: expire {}", r.gas_used);
     // the expired job cannot be paid or expired again
     let r = m.submit(&mut chain, &roles.provider, job3, &late.inputs, &late.outputs, &late.params, &late.proof).expect("tx");
@@ -325,6 +325,6 @@ fi
     let calls = std::fs::read_to_string(dir.join("calls")).expect("the node ran the prover");
     assert_eq!(calls.trim(), "3", "two bad proofs, each proved again, then the honest one");
     let j = m.job(&chain, job).expect("job");
-    assert_eq!(j.state, JobState::Paid, "the honest proof was submitted and paid");
+    assert_eq!(j.state(), JobState::Paid, "the honest proof was submitted and paid");
     assert_eq!(m.withdrawable(&chain, roles.provider.address()).expect("credit") - before, eth("0.05") - eth("0.0005"));
 }

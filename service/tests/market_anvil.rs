@@ -13,7 +13,7 @@ use alloy_primitives::U256;
 use zkinfer_circuits::layout::ctx::Shape;
 use zkinfer_circuits::onnx::ImportOptions;
 use zkinfer_service::files::{read_inputs, write_json, Workdir};
-use zkinfer_service::market::abi::InferenceMarket::JobState;
+use zkinfer_service::market::abi::JobState;
 use zkinfer_service::market::chain::{parse_eth, Chain};
 use zkinfer_service::market::client::{compile_market, Market, MarketParams};
 use zkinfer_service::market::flow::{job_inputs, prove_for_job, register_model, run_paid_job, Roles};
@@ -123,7 +123,7 @@ fn market_flow_on_anvil() {
     let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
     let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");
     assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
-    assert_eq!(m.job(&chain, job).expect("job").state, JobState::Claimed);
+    assert_eq!(m.job(&chain, job).expect("job").state(), JobState::Claimed);
 
     // the provider misses the deadline: expiry refunds the requester and slashes half the stake
     chain.advance_time(601).expect("evm_increaseTime");
@@ -132,7 +132,7 @@ fn market_flow_on_anvil() {
     let credit = m.withdrawable(&chain, roles.requester.address()).expect("credit");
     m.expire(&mut chain, &roles.requester, job).expect("tx").ok("expire").expect("expired");
     assert_eq!(m.withdrawable(&chain, roles.requester.address()).expect("credit"), credit + pay + stake / U256::from(2u64));
-    assert_eq!(m.job(&chain, job).expect("job").state, JobState::Expired);
+    assert_eq!(m.job(&chain, job).expect("job").state(), JobState::Expired);
 }
 
 /// Two provider nodes (`zkinfer node`, separate keys and data) compete for jobs on anvil:
@@ -210,7 +210,7 @@ fn two_provider_nodes_on_anvil() {
     }
     let t = Instant::now();
     loop {
-        let states: Vec<_> = (2..=n_jobs + 1).map(|j| m.job(&chain, j).expect("job").state).collect();
+        let states: Vec<_> = (2..=n_jobs + 1).map(|j| m.job(&chain, j).expect("job").state()).collect();
         if states.iter().all(|s| *s == JobState::Paid) {
             break;
         }
@@ -221,7 +221,7 @@ fn two_provider_nodes_on_anvil() {
     let fee = pay / U256::from(100u64);
     let mut credited = U256::ZERO;
     let mut claimed = [0u64; 2];
-    assert_eq!(m.job(&chain, 1).expect("trap").state, JobState::Open, "a node claimed a job for a verifier it does not know");
+    assert_eq!(m.job(&chain, 1).expect("trap").state(), JobState::Open, "a node claimed a job for a verifier it does not know");
     for j in 2..=n_jobs + 1 {
         let p = m.job(&chain, j).expect("job").provider;
         let i = providers.iter().position(|k| k.address() == p).expect("paid to one of the two nodes");

@@ -39,11 +39,12 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     let proof_path = a.proof.or_else(|| Some(wd.proof()).filter(|p| p.exists()));
     let proof = proof_path.as_deref().map(ProofFile::read).transpose()?;
     let r = pipeline::evm_verifier(&wd, &s, &params, proof.as_ref())?;
-    say!("Solidity verifier: {} ({} bytes of source); bytecode: {}", wd.sol().display(), r.sol_bytes, wd.verifier().display());
+    say!("Solidity verifier: {} ({} bytes of source); bytecode: {}; instance layout: {}", wd.sol().display(), r.sol_bytes, wd.verifier().display(), wd.instance_layout().display());
     say!("deployed size: {} bytes (EIP-170 limit 24,576)", r.deployed_size);
     let mut report = serde_json::json!({
         "solidity": wd.sol(),
         "verifier": wd.verifier(),
+        "instance_layout": wd.instance_layout(),
         "solidity_bytes": r.sol_bytes,
         "deployed_bytes": r.deployed_size,
         "fits_eip170": r.deployed_size <= zkinfer_prover::cost::EIP170_LIMIT,

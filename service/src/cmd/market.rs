@@ -282,7 +282,7 @@ fn status(chain: &mut dyn Chain, m: &Market, job: Option<u64>) -> Result<()> {
     for j in jobs {
         let x = m.job(chain, j)?;
         let who = if x.provider == Address::ZERO { String::new() } else { format!(", provider {}", x.provider) };
-        say!("job {j}: {}, model {}, {} (stake {}), deadline {}{who}", state_name(x.state), x.modelId, fmt_eth(x.amount), fmt_eth(U256::from(x.stake)), x.deadline);
+        say!("job {j}: {}, model {}, {} (stake {}), deadline {}{who}", state_name(x.state()), x.modelId, fmt_eth(x.amount), fmt_eth(U256::from(x.stake)), x.deadline);
     }
     for (name, i) in [("operator", 0), ("requester", 1), ("provider", 2)] {
         let a = dev_signer(i)?.address();

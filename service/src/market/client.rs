@@ -229,7 +229,7 @@ impl Market {
 
     /// ETH credited to `who`, waiting for `withdrawFunds`.
     pub fn withdrawable(&self, chain: &dyn Chain, who: Address) -> Result<U256> {
-        self.view(chain, self.market, M::withdrawableCall { token: Address::ZERO, account: who })
+        self.view(chain, self.market, M::withdrawableCall { _0: Address::ZERO, _1: who })
     }
 
     /// Stake of `who` a claim can lock (not locked, not pending withdrawal).
@@ -251,14 +251,14 @@ pub fn inputs_hash(inputs: &[U256]) -> B256 {
 }
 
 /// A human-readable job state.
-pub fn state_name(s: M::JobState) -> &'static str {
+pub fn state_name(s: super::abi::JobState) -> &'static str {
     match s {
-        M::JobState::None => "none (no such job)",
-        M::JobState::Open => "open",
-        M::JobState::Claimed => "claimed",
-        M::JobState::Paid => "paid",
-        M::JobState::Expired => "expired",
-        M::JobState::Cancelled => "cancelled",
-        _ => "unknown",
+        super::abi::JobState::None => "none (no such job)",
+        super::abi::JobState::Open => "open",
+        super::abi::JobState::Claimed => "claimed",
+        super::abi::JobState::Paid => "paid",
+        super::abi::JobState::Expired => "expired",
+        super::abi::JobState::Cancelled => "cancelled",
+        super::abi::JobState::Unknown(_) => "unknown"
     }
 }

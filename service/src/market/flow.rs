@@ -162,8 +162,8 @@ pub fn run_paid_job(chain: &mut dyn Chain, market: &Market, model: &RegisteredMo
     let sub = prove_for_job(chain, market, model, wd, s, params, job, provider, data)?;
     let submit = market.submit(chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?.ok("submit")?;
     let j = market.job(chain, job)?;
-    if j.state != super::abi::InferenceMarket::JobState::Paid {
-        bail!("job {job} is {} after a successful submit", super::client::state_name(j.state));
+    if j.state() != super::abi::JobState::Paid {
+        bail!("job {job} is {} after a successful submit", super::client::state_name(j.state()));
     }
     let paid = market.withdrawable(chain, provider)?;
     let withdraw = market.withdraw_funds(chain, &roles.provider)?.ok("withdrawFunds")?;
