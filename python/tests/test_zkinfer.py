@@ -196,3 +196,16 @@ def test_quickstart_example_runs(capsys):
     out = capsys.readouterr().out
     assert "tampered proof valid? False" in out
     assert "verification gas" in out
+
+
+def test_aggregate_arguments_reach_the_command(mlp, tmp_path):
+    """(A real aggregation takes minutes and is tested through the CLI in service/tests/cli.rs;
+    here: the wrapper's arguments are the command's.)"""
+    d, _ = mlp
+    x, _ = _sample()
+    with pytest.raises(zkinfer.UsageError) as e:
+        zkinfer.aggregate(d, x, k=5, progress=False)
+    assert "--k" in str(e.value) or "5" in str(e.value)
+    with pytest.raises(zkinfer.ZkinferError) as e:
+        zkinfer.verify_aggregate(d, tmp_path / "missing-aggregated.json")
+    assert "missing-aggregated.json" in str(e.value) or "aggregate" in str(e.value)
