@@ -341,6 +341,25 @@ def summary(results):
     return "\n".join(out)
 
 
+def curve(results):
+    """The sweep as curves: per architecture, smallest first, k and the EZKL÷zkinfer prove and
+    peak-memory ratios (both calibrated when --calibrate ran)."""
+    rows = ["| model | k (zk / ezkl) | prove s (zk / ezkl) | prove ratio | peak RSS MB (zk / ezkl) | RSS ratio |", "|---|---|---|---|---|---|"]
+    for r in results:
+        if not r["dir"].split("/")[-2:-1] == ["sweep-models"]:
+            continue
+        e = next((x for x in reversed(r.get("ezkl", [])) if "error" not in x), None)
+        cal = e is not None and e.get("calibrated") and "zkinfer_cal" in r
+        z = r["zkinfer_cal"] if cal else r.get("zkinfer", {})
+        zp = z.get("steps", {}).get("prove", {})
+        zt = zp.get("wall_s") if zp.get("rc") == 0 else None
+        et = (e or {}).get("t", {}).get("prove")
+        zr, er = z.get("peak_rss_mb"), (e or {}).get("peak_rss_mb")
+        rows.append(f"| {r['model']}{' (calibrated)' if cal else ''} | {fmt(z.get('k'))} / {fmt((e or {}).get('logrows'))} | {fmt(zt)} / {fmt(et)} | "
+                    f"{ratio(zt, et)} | {fmt(zr, 0)} / {fmt(er, 0)} | {ratio(zr, er)} |")
+    return "\n".join(rows)
+
+
 # ---------------------------------------------------------------- main
 
 def binary_info(zk):
@@ -369,6 +388,9 @@ def main():
     ap.add_argument("--json", help="write the raw results here")
     ap.add_argument("--zk-dev-srs", action="store_true", help="run zkinfer with its built-in dev SRS (times then include SRS generation)")
     ap.add_argument("--keep-keys", action="store_true", help="keep proving keys and SRS files (EZKL's pk is ~0.5 GB at logrows 17)")
+    ap.add_argument("--sweep", help="comma-separated architectures (mlp,cnn,attention) generated at growing size (sweep.py) and compared; "
+                    "prints the ratios as a curve over k")
+    ap.add_argument("--sweep-points", type=int, help="only the first N sizes of each architecture")
     a = ap.parse_args()
 
     zk = Path(os.environ.get("ZKINFER", "target/release/zkinfer"))
@@ -382,7 +404,11 @@ def main():
     snap = work_root / "zkinfer.bin"
     shutil.copy2(zk, snap)
     zk = snap
-    entries = [(m, False) for m in (a.models or ([] if a.peer else DEFAULT_MODELS))]
+    entries = [(m, False) for m in (a.models or ([] if (a.peer or a.sweep) else DEFAULT_MODELS))]
+    if a.sweep:
+        import sweep
+        for d in sweep.generate(work_root / "sweep-models", a.sweep.split(","), a.sweep_points):
+            entries.append((str(d.relative_to(REPO)), False))
     if a.peer:
         entries += [(f"{PEER_DIR}/{p.name}", True) for p in sorted((REPO / PEER_DIR).iterdir()) if p.is_dir()]
 
@@ -439,6 +465,8 @@ def main():
         Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
     print(table([r for r in results if r.get("ezkl")]))
     print("\n" + summary(results))
+    if a.sweep:
+        print("\n" + curve(results))
     unsupported = [f"- {r['model']}: {r['zkinfer']['error']}" for r in results
                    if "unsupported" in r.get("zkinfer", {}).get("error", "") and not r.get("ezkl")]
     if unsupported:
