@@ -61,7 +61,7 @@ def cnn(rng, spec):
     nodes, inits, x = [], [], "input"
     for i, co in enumerate(channels):
         inits += [_init(f"k{i}", rng.normal(0, 1 / np.sqrt(9 * c), (co, c, 3, 3))), _init(f"kb{i}", rng.normal(0, 0.05, co))]
-        nodes += [helper.make_node("Conv", [x, f"k{i}", f"kb{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+        nodes += [helper.make_node("Conv", [x, f"k{i}", f"kb{i}"], [f"c{i}"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1], dilations=[1, 1]),
                   helper.make_node("Relu", [f"c{i}"], [f"r{i}"]),
                   helper.make_node("MaxPool", [f"r{i}"], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2])]
         x, c, h, w = f"p{i}", co, h // 2, w // 2

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod kernels;
 pub mod keys;
 pub mod prove;
+pub mod shard;
 pub mod sizing;
 pub mod srs;
 pub mod util;

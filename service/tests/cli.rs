@@ -745,3 +745,23 @@ fn json_reports_and_exit_statuses() {
     // text mode prints no JSON
     assert!(!ok(&zkinfer(&["verify", ds, proof.to_str().expect("utf8")])).trim_start().starts_with('{'));
 }
+
+/// `compile --max-k` / `--shards` prints a shard plan and writes OUT/shards.json; a node that
+/// cannot fit on its own is named.
+#[test]
+fn compile_plans_shards() {
+    let d = tmp("shards");
+    let ds = d.to_str().expect("utf8");
+    let enc = "models/zoo/net_encoder_f32/model.onnx";
+    let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["compile", enc, "-o", ds, "--json"]))).expect("json");
+    let k = r["k"].as_u64().expect("k") as u32;
+    let out = ok(&zkinfer(&["compile", enc, "-o", ds, "--max-k", &(k - 1).to_string()]));
+    assert!(out.contains("shard plan"), "{out}");
+    let plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("shards.json")).expect("shards.json")).expect("json");
+    let shards = plan["shards"].as_array().expect("shards");
+    assert!(shards.len() >= 2, "{plan}");
+    assert!(shards.iter().all(|s| s["k"].as_u64().expect("k") < k as u64));
+    let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["compile", enc, "-o", ds, "--shards", "3", "--json"]))).expect("json");
+    assert_eq!(r["shard_plan"]["shards"].as_array().map(Vec::len), Some(3));
+    fails_with(&zkinfer(&["compile", "models/digits_cnn/model.onnx", "-o", ds, "--max-k", "10"]), "does not fit 2^10 rows on its own");
+}

@@ -185,6 +185,13 @@ impl ModelCircuit {
         (self.ctx.rows.len() + self.hash_rows()).max(LIMB as usize).max(fn_rows)
     }
 
+    /// Rows the lookup tables need whatever the model's size: the range table and the function
+    /// tables (plus their all-zero row).
+    pub fn table_rows(&self) -> usize {
+        let fn_rows = if self.ctx.shape.tables { 1 + self.ctx.tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 };
+        (LIMB as usize).max(fn_rows)
+    }
+
     /// Rows of the Poseidon gadget (after the model's rows).
     pub fn hash_rows(&self) -> usize {
         self.ctx.hashes.iter().map(|h| poseidon::rows_for(h.cells.len())).sum()

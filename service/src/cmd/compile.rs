@@ -52,6 +52,14 @@ pub struct Args {
     /// it), in the circuit and the reference executor alike.
     #[arg(long)]
     input: Option<PathBuf>,
+    /// Plan shards no larger than 2^K rows each (printed, and written to OUT/shards.json):
+    /// consecutive runs of nodes cut at tensor boundaries, balanced by predicted prove time.
+    /// The settings stay the single circuit's: proving the shards is not built yet.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(4..=28))]
+    max_k: Option<u32>,
+    /// Plan exactly N shards (with --max-k: each within it).
+    #[arg(long, value_name = "N")]
+    shards: Option<usize>,
     #[command(flatten)]
     vis: VisibilityArgs,
 }
@@ -167,7 +175,38 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         say!("{macs} MACs in {mac_rows} rows: {:.3} rows ({:.2} advice cells) per MAC", mac_rows as f64 / macs as f64, mac_rows as f64 * (s.shape.width + 1) as f64 / macs as f64);
     }
     let mut r = super::settings_report(&wd, &s);
+    if a.max_k.is_some() || a.shards.is_some() {
+        let c = zkinfer_circuits::layout::circuit::ModelCircuit { ctx };
+        let plan = zkinfer_prover::shard::plan(&s.graph, s.shape, &c.ctx.node_rows, c.rows(), c.table_rows(), a.max_k, a.shards)?;
+        print_plan(&s.graph, &plan);
+        crate::files::write_json(&wd.0.join("shards.json"), &plan)?;
+        if plan.shards.len() > 1 {
+            say!("(plan only: proving shards and linking them is not built yet; {} holds the single circuit, k = {})", wd.settings().display(), s.k);
+        }
+        r["shard_plan"] = serde_json::to_value(&plan)?;
+    }
     r["macs"] = macs.into();
     r["ranges_sized_from_input"] = sized.into();
     Ok(r)
+}
+
+/// The shard plan as a table: nodes, rows, k, boundary values in and out, predicted time and
+/// memory per shard.
+fn print_plan(g: &zkinfer_circuits::ir::Graph, p: &zkinfer_prover::shard::ShardPlan) {
+    let gb = |b: u64| b as f64 / (1u64 << 30) as f64;
+    say!(
+        "shard plan ({}): {} shard(s), predicted {:.1} s in all (single circuit: k = {}, {:.1} s, {:.1} GB)",
+        p.max_k.map_or("forced count".to_string(), |k| format!("each within 2^{k} rows")),
+        p.shards.len(),
+        p.total_seconds(),
+        p.single_k,
+        p.single_seconds,
+        gb(zkinfer_prover::shard::predicted_peak_bytes(p.shape, p.single_k))
+    );
+    say!("{:<5} {:<24} {:>9} {:>3} {:>10} {:>10} {:>9} {:>8}", "shard", "nodes", "rows", "k", "in values", "out values", "prove s", "peak GB");
+    for (i, s) in p.shards.iter().enumerate() {
+        let name = |n: usize| g.nodes.get(n).map(|x| x.op.name()).unwrap_or("?");
+        let nodes = format!("{}..{} ({}..{})", s.first, s.end - 1, name(s.first), name(s.end - 1));
+        say!("{i:<5} {nodes:<24} {:>9} {:>3} {:>10} {:>10} {:>9.1} {:>8.2}", s.rows, s.k, s.input_values, s.output_values, s.predicted_seconds, gb(s.predicted_peak_bytes));
+    }
 }
