@@ -198,6 +198,21 @@ class Proof:
 # the commands
 
 
+def _opt(flag: str, value: Any) -> List[Any]:
+    """``[flag, value]`` when a value is given, else nothing (``[flag]`` for True)."""
+    if value is None or value is False:
+        return []
+    return [flag] if value is True else [flag, value]
+
+
+def _valid(argv: List[Any]) -> bool:
+    """Runs a checking command: True when the proof is valid, False when it is rejected."""
+    try:
+        return bool(run(argv, False)["valid"])
+    except ProofRejected:
+        return False
+
+
 def _vis_args(input_visibility: str, output_visibility: str, visibility: Optional[Mapping[str, str]], weight_visibility: str, weight_bits: Optional[int]) -> List[str]:
     a = ["--input-visibility", input_visibility, "--output-visibility", output_visibility, "--weight-visibility", weight_visibility]
     for name, v in (visibility or {}).items():
@@ -362,16 +377,8 @@ def verify(
     argv = ["verify", model_dir, proof]
     for name, d in (expect or {}).items():
         argv += ["--expect", f"{name}={d}"]
-    if model_id is not None:
-        argv += ["--model", model_id]
-    if any_weights:
-        argv.append("--any-weights")
-    if srs is not None:
-        argv += ["--srs", srs]
-    try:
-        return bool(run(argv, False)["valid"])
-    except ProofRejected:
-        return False
+    argv += _opt("--model", model_id) + _opt("--any-weights", any_weights) + _opt("--srs", srs)
+    return _valid(argv)
 
 
 def hash(
@@ -414,13 +421,7 @@ def evm_verifier(
     ``deployed_bytes``, ``fits_eip170``, and with a proof ``valid`` and ``gas_used``; a proof the
     EVM verifier rejects raises ProofRejected. Needs Node.js and the repository's
     verifier-contract folder (run from the repository or set ZKINFER_CONTRACTS_DIR)."""
-    argv = ["evm-verifier", model_dir]
-    if proof is not None:
-        argv += ["--proof", proof]
-    if compiled:
-        argv.append("--compiled")
-    if srs is not None:
-        argv += ["--srs", srs]
+    argv = ["evm-verifier", model_dir] + _opt("--proof", proof) + _opt("--compiled", compiled) + _opt("--srs", srs)
     return run(argv, progress)
 
 
@@ -458,16 +459,8 @@ def verify_aggregate(model_dir: PathLike, aggregated: PathLike, *, aggregation_v
     """Verifies an aggregated proof (``zkinfer aggregate --verify``): True when valid, False
     when rejected."""
     argv = ["aggregate", model_dir, "--verify", aggregated]
-    if aggregation_vk is not None:
-        argv += ["--aggregation-vk", aggregation_vk]
-    if evm:
-        argv.append("--evm")
-    if srs is not None:
-        argv += ["--srs", srs]
-    try:
-        return bool(run(argv, False)["valid"])
-    except ProofRejected:
-        return False
+    argv += _opt("--aggregation-vk", aggregation_vk) + _opt("--evm", evm) + _opt("--srs", srs)
+    return _valid(argv)
 
 
 # EZKL's names for the same steps (see docs/python.md, "Coming from EZKL")
