@@ -125,6 +125,24 @@ pub fn tensor_domain(values: usize, bytes: usize) -> u64 {
     ((values as u64) << 8) | bytes as u64
 }
 
+/// Marks the domain of a shard boundary's *salted* digest ([`link_domain`]).
+pub const LINK_DOMAIN_BIT: u64 = 1 << 63;
+
+/// Domain of a shard boundary tensor's digest: the message is a secret salt (one field
+/// element below 2^120) followed by the packed values, so the digest reveals nothing about
+/// low-entropy values, and never equals a plain tensor digest.
+pub fn link_domain(values: usize, bytes: usize) -> u64 {
+    LINK_DOMAIN_BIT | tensor_domain(values, bytes)
+}
+
+/// The digest of a shard boundary tensor with `salt` (what the circuit computes for a
+/// `linked` tensor); `None` if a value lies outside the packing's range.
+pub fn link_digest(p: &Packing, salt: u128, values: &[i64]) -> Option<Fr> {
+    let packed = p.pack(values)?;
+    let msg: Vec<Fr> = std::iter::once(crate::layout::circuit::fe(salt as i128)).chain(packed).collect();
+    Some(digest_in(link_domain(values.len(), p.bytes), &msg))
+}
+
 /// The message split into rate-sized blocks, zero-padded (at least one block).
 pub fn blocks(msg: &[Fr]) -> Vec<[Fr; RATE]> {
     let n = msg.len().div_ceil(RATE).max(1);

@@ -141,7 +141,7 @@ pub fn instances_of(g: &Graph, binding: Fr, revealed: &[Revealed<'_>]) -> Result
                 }
                 out.extend(p.pack(v).ok_or_else(|| format!("tensor `{name}` has a value outside its range"))?);
             }
-            (Visibility::Hashed, Revealed::Digest(d)) => out.push(*d),
+            (Visibility::Hashed | Visibility::Linked, Revealed::Digest(d)) => out.push(*d),
             (Visibility::Private, Revealed::Nothing) => {}
             (vis, r) => return Err(format!("tensor `{name}` is {vis}, but {} is given for it", match r { Revealed::Values(_) => "its values are", Revealed::Digest(_) => "a digest is", Revealed::Nothing => "nothing is" })),
         }
@@ -158,6 +158,7 @@ fn reveal<'a>(vis: Visibility, name: &str, n: usize, p: &Packing, data: &'a [i64
         Visibility::Public => Revealed::Values(data),
         Visibility::Hashed => Revealed::Digest(crate::hash::tensor_digest(p, data).ok_or_else(|| format!("tensor `{name}` has a value outside its range"))?),
         Visibility::Private => Revealed::Nothing,
+        Visibility::Linked => return Err(format!("tensor `{name}` is a shard link: its digest is salted, only the shard's layout computes it")),
     })
 }
 
@@ -289,7 +290,7 @@ pub fn tensor_instance_counts(g: &Graph) -> Vec<usize> {
     tensors(g)
         .map(|(vis, _, n, p)| match vis {
             Visibility::Public => p.elems(n),
-            Visibility::Hashed => 1,
+            Visibility::Hashed | Visibility::Linked => 1,
             Visibility::Private => 0,
         })
         .collect()

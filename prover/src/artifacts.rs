@@ -41,7 +41,7 @@ impl TensorValues {
     pub fn revealed(&self) -> Result<public::Revealed<'_>> {
         Ok(match self.visibility {
             Visibility::Public => public::Revealed::Values(&self.quantized),
-            Visibility::Hashed => {
+            Visibility::Hashed | Visibility::Linked => {
                 let d = self.digest.as_deref().ok_or_else(|| ProverError::Invalid { what: "proof file", why: format!("hashed tensor `{}` has no digest", self.name) })?;
                 public::Revealed::Digest(fr_from_hex(d)?)
             }
@@ -77,6 +77,34 @@ pub struct ProofFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weights: Vec<TensorValues>,
     pub prove_seconds: f64,
+    /// A sharded model's proof: one proof per shard, in order (`proof` is then empty, and
+    /// `instances` are the model's as a single circuit would expose them; [`crate::linked`]
+    /// says how they fit the shards').
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardProof>,
+}
+
+/// One shard's proof within a sharded [`ProofFile`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardProof {
+    /// The shard's own identity ([`crate::identity::model_id`] of its key and graph, hex).
+    pub model_hash: String,
+    pub k: u32,
+    /// Its public instances (`0x` + 32 bytes big-endian): the binding, its inputs' and
+    /// outputs' values or digests, the link digests.
+    pub instances: Vec<String>,
+    pub proof: String,
+    pub prove_seconds: f64,
+}
+
+impl ShardProof {
+    pub fn instances_fr(&self) -> Result<Vec<Fr>> {
+        self.instances.iter().map(|s| fr_from_hex(s)).collect()
+    }
+
+    pub fn proof_bytes(&self) -> Result<Vec<u8>> {
+        hex::decode(self.proof.strip_prefix("0x").unwrap_or(&self.proof)).map_err(|e| ProverError::Invalid { what: "shard proof hex", why: e.to_string() })
+    }
 }
 
 /// All of a tensor (what the prover keeps), or its public part (what the proof file shows).
@@ -157,6 +185,7 @@ impl ProofFile {
             outputs: graph.outputs.iter().zip(outputs).zip(r_out).map(|((o, t), r)| tensor_values(&o.name, &o.shape, o.scale, o.zero_point, o.visibility, t, Some(r))).collect(),
             weights,
             prove_seconds,
+            shards: vec![],
         })
     }
 
@@ -199,12 +228,12 @@ impl ProofFile {
             let bad = |why: String| Err(ProverError::Invalid { what: "proof file", why });
             match o.visibility {
                 Visibility::Public if o.quantized.len() != n || o.values.len() != n => return bad(format!("tensor `{}` does not have shape {:?}", o.name, o.shape)),
-                Visibility::Hashed | Visibility::Private if !o.quantized.is_empty() || !o.values.is_empty() => {
+                Visibility::Hashed | Visibility::Private | Visibility::Linked if !o.quantized.is_empty() || !o.values.is_empty() => {
                     return bad(format!("{} tensor `{}` lists values: a proof file never carries them", o.visibility, o.name))
                 }
                 _ => {}
             }
-            if (o.visibility == Visibility::Hashed) != o.digest.is_some() {
+            if matches!(o.visibility, Visibility::Hashed | Visibility::Linked) != o.digest.is_some() {
                 return bad(format!("tensor `{}` is {}: a digest goes with hashed tensors only", o.name, o.visibility));
             }
             o.revealed()?;

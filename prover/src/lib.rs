@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod identity;
 pub mod kernels;
 pub mod keys;
+pub mod linked;
 pub mod prove;
 pub mod shard;
 pub mod sizing;

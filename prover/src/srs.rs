@@ -37,14 +37,16 @@ const G2_BYTES: u64 = 128;
 const SRS_WHAT: &str = "KZG SRS file";
 
 /// A deterministic SRS for `2^k` rows whose secret is derived from the published
-/// [`DEV_SRS_SEED`]. Prints [`DEV_SRS_WARNING`] to stderr and also returns it.
+/// [`DEV_SRS_SEED`]. Prints [`DEV_SRS_WARNING`] to stderr (once per process) and also
+/// returns it.
 ///
 /// The same secret is used for every `k`, so `dev_srs(k)` downsized to `j` equals `dev_srs(j)`.
 pub fn dev_srs(k: u32) -> Result<(ParamsKZG<Bn256>, &'static str)> {
     if k > MAX_K {
         return Err(ProverError::SrsTooSmall { have: MAX_K, need: k });
     }
-    eprintln!("WARNING: {DEV_SRS_WARNING}");
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| eprintln!("WARNING: {DEV_SRS_WARNING}"));
     let params = dev_params(k).map_err(|e| ProverError::Invalid { what: "dev SRS", why: e.to_string() })?;
     Ok((params, DEV_SRS_WARNING))
 }

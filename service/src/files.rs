@@ -105,6 +105,15 @@ impl Workdir {
         self.0.join("instances.json")
     }
 
+    /// The shard plan of `compile --max-k | --shards` (`shards.json`).
+    pub fn shard_plan(&self) -> PathBuf {
+        self.0.join("shards.json")
+    }
+    /// The directory of shard `i` of a sharded model (settings and keys, [`crate::sharding`]).
+    pub fn shard(&self, i: usize) -> Workdir {
+        Workdir(self.0.join("shards").join(i.to_string()))
+    }
+
     pub fn weights(&self) -> PathBuf {
         self.0.join("weights.json")
     }

@@ -23,6 +23,7 @@ pub mod market;
 pub mod node;
 pub mod pipeline;
 pub mod server;
+pub mod sharding;
 
 /// Installs rustls's ring crypto provider for this process (TLS of the server and the client);
 /// a second call keeps the first.

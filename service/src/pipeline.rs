@@ -192,6 +192,7 @@ pub fn identity_parts<'a>(s: &'a Settings, params: &'a ParamsKZG<Bn256>) -> Iden
 /// k are the settings', and the identity recomputed from key, settings and SRS is the one
 /// recorded at setup ([`keys::load_vk`]). The header's `model_id` is then the model's identity.
 pub fn load_vk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(VerifyingKey<G1Affine>, KeyHeader)> {
+    refuse_sharded(wd)?;
     let (vk, header) = keys::load_vk(&wd.vk(), &identity_parts(s, params))?;
     check_k(wd, s, &header)?;
     Ok((vk, header))
@@ -199,9 +200,23 @@ pub fn load_vk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<
 
 /// [`load_vk`] for the proving key.
 pub fn load_pk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(ProvingKey<G1Affine>, KeyHeader)> {
+    refuse_sharded(wd)?;
     let (pk, header) = keys::load_pk(&wd.pk(), &identity_parts(s, params))?;
     check_k(wd, s, &header)?;
     Ok((pk, header))
+}
+
+/// Refuses the single-circuit keys of a directory compiled into shards (its keys are the
+/// shards', [`crate::sharding`]): only `setup`, `prove` and `verify` handle sharded models yet.
+fn refuse_sharded(wd: &Workdir) -> Result<()> {
+    let path = wd.shard_plan();
+    if path.exists() {
+        let plan: zkinfer_prover::shard::ShardPlan = crate::files::read_json(&path)?;
+        if plan.shards.len() > 1 {
+            bail!("{} holds a model compiled into {} shards: setup, prove and verify handle it shard by shard; the EVM verifier, aggregation, the service and the market need one proof for the whole model, which is not built yet (compile without --max-k/--shards for a single circuit)", wd.0.display(), plan.shards.len());
+        }
+    }
+    Ok(())
 }
 
 /// The identity recorded in DIR's verifying key, for looking a model up (a registry entry,
@@ -209,6 +224,7 @@ pub fn load_pk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<
 /// recompute the identity. Whatever is then proved or verified goes through [`load_vk`] /
 /// [`load_pk`].
 pub fn recorded_id(wd: &Workdir, s: &Settings) -> Result<ModelId> {
+    refuse_sharded(wd)?;
     let (_, header) = keys::read_vk(&wd.vk())?;
     if header.shape != s.shape {
         bail!("{} has circuit shape {:?} but {} says {:?}: the key does not belong to these settings; run `zkinfer setup` again", wd.vk().display(), header.shape, wd.settings().display(), s.shape);
@@ -292,6 +308,9 @@ pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inpu
 /// does not belong to the settings, a proof for another model); a proof that fails
 /// verification is an `Invalid` verdict.
 pub fn verify(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, p: &ProofFile) -> Result<Verdict> {
+    if !p.shards.is_empty() {
+        bail!("the proof is a sharded proof ({} shard proofs), but {} holds a single circuit", p.shards.len(), wd.0.display());
+    }
     let (vk, header) = load_vk(wd, s, params)?;
     check_model(wd, &header.model_id, p)?;
     p.validate()?;

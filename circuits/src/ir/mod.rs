@@ -5,6 +5,7 @@
 //! that holds for every input the circuit accepts. Bounds size the range checks and rule
 //! out field overflow, so they are computed conservatively by each op.
 
+pub mod shard;
 pub mod tensor;
 
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,11 @@ pub enum Visibility {
     Hashed,
     /// The values stay private and nothing about them is public.
     Private,
+    /// A shard boundary ([`crate::ir::shard`]): the values stay private; a *salted* Poseidon
+    /// digest ([`crate::hash::link_domain`]: a secret random salt, then the packed values) is
+    /// the public instance, equal in the shard that makes the tensor and in every shard that
+    /// uses it. Set only by sharding, never by a user.
+    Linked,
 }
 
 impl Visibility {
@@ -59,6 +65,7 @@ impl Visibility {
             Visibility::Public => "public",
             Visibility::Hashed => "hashed",
             Visibility::Private => "private",
+            Visibility::Linked => "linked",
         }
     }
 }
@@ -240,7 +247,7 @@ impl Graph {
     /// Whether some input, output or weight tensor is `hashed` (the circuit then has the
     /// Poseidon gadget).
     pub fn has_hashed(&self) -> bool {
-        self.inputs.iter().map(|i| i.visibility).chain(self.outputs.iter().map(|o| o.visibility)).chain(self.params.iter().map(|p| p.visibility)).any(|v| v == Visibility::Hashed)
+        self.inputs.iter().map(|i| i.visibility).chain(self.outputs.iter().map(|o| o.visibility)).chain(self.params.iter().map(|p| p.visibility)).any(|v| matches!(v, Visibility::Hashed | Visibility::Linked))
     }
 
     /// Adds a weight tensor held as a witness, range `[lo, hi]`; every value must lie in it.

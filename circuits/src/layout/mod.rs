@@ -32,7 +32,24 @@ pub struct CellTensor {
 /// [`Graph::params`]). Public instances are the binding value ([`LayoutCtx::binding`], zero
 /// until set), then the packed input elements, then the packed output elements, then the
 /// witness weights', in order ([`crate::public`]).
+///
+/// `linked` tensors (shard boundaries) are digested with salt zero: enough for key generation
+/// and tests; a shard proof uses [`lay_out_salted`].
 pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> {
+    lay_out_salted(g, inputs, shape, 0)
+}
+
+/// Most bits of a shard link salt ([`crate::hash::link_domain`]).
+pub const SALT_BITS: u32 = 120;
+
+/// [`lay_out`] with the secret `salt` (below 2^[`SALT_BITS`]) of the graph's `linked`
+/// tensors' digests. The salt sits in one range-checked advice cell that every link digest
+/// of the layout starts with; it is constrained nowhere else: a different salt only gives
+/// different digests, which then match no other shard's.
+pub fn lay_out_salted(g: &Graph, inputs: &[Tensor], shape: Shape, salt: u128) -> Result<LayoutCtx> {
+    if salt >> SALT_BITS != 0 {
+        return Err(CircuitError::Internal(format!("a link salt has at most {SALT_BITS} bits")));
+    }
     if inputs.len() != g.inputs.len() {
         return Err(CircuitError::InputCount { expected: g.inputs.len(), got: inputs.len() });
     }
@@ -45,6 +62,7 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
     let mut ctx = LayoutCtx::new(Shape { tables, hash, dot, ..shape });
     let mut vals: Vec<Option<CellTensor>> = vec![None; g.values.len()];
     let mut instance = crate::public::BINDING + 1;
+    let mut salt = Salt { value: salt as i128, cell: None };
     for (spec, t) in g.inputs.iter().zip(inputs) {
         let info = g.info(spec.value);
         if t.shape != info.shape {
@@ -54,7 +72,7 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
             return Err(CircuitError::OutOfRange { name: spec.name.clone(), index: 0, value: v as f64, min: info.lo as f64, max: info.hi as f64, hint: "" });
         }
         let cells: Vec<AValue> = t.data.iter().map(|&v| ctx.bounded(v as i128, info.lo as i128, info.hi as i128)).collect();
-        reveal(&mut ctx, spec.visibility, Packing::new(info.lo, info.hi), &cells, &mut instance);
+        reveal(&mut ctx, spec.visibility, Packing::new(info.lo, info.hi), &cells, &mut instance, &mut salt);
         vals[spec.value] = Some(CellTensor { shape: t.shape.clone(), cells });
     }
     // witness weights: range-checked to their declared range (which the bounds of every
@@ -89,10 +107,10 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
         let t = vals[o.value].as_ref().ok_or_else(|| CircuitError::Internal(format!("output {} undefined", o.name)))?;
         // outputs are range-checked to their bounds by the op producing them (a Rescale, or
         // ops that preserve their input's checked range); pack by those bounds
-        reveal(&mut ctx, o.visibility, packing_of(g, o.value), &t.cells, &mut instance);
+        reveal(&mut ctx, o.visibility, packing_of(g, o.value), &t.cells, &mut instance, &mut salt);
     }
     for (p, cells) in g.params.iter().zip(&param_cells) {
-        reveal(&mut ctx, p.visibility, packing_of(g, p.value), cells, &mut instance);
+        reveal(&mut ctx, p.visibility, packing_of(g, p.value), cells, &mut instance, &mut salt);
     }
     let total = ctx.rows.len() + ctx.hashes.iter().map(|h| poseidon::rows_for(h.cells.len())).sum::<usize>();
     if total > MAX_ROWS {
@@ -102,8 +120,9 @@ pub fn lay_out(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<LayoutCtx> 
 }
 
 /// Makes range-checked `cells` public by `vis` from instance row `*instance` on: packed
-/// values, or the Poseidon digest of the packed values, or nothing.
-fn reveal(ctx: &mut LayoutCtx, vis: Visibility, packing: Packing, cells: &[AValue], instance: &mut usize) {
+/// values, or the Poseidon digest of the packed values (salted for a `linked` tensor), or
+/// nothing.
+fn reveal(ctx: &mut LayoutCtx, vis: Visibility, packing: Packing, cells: &[AValue], instance: &mut usize, salt: &mut Salt) {
     match vis {
         Visibility::Public => {
             for c in packing.pack_cells(ctx, cells) {
@@ -116,6 +135,25 @@ fn reveal(ctx: &mut LayoutCtx, vis: Visibility, packing: Packing, cells: &[AValu
             ctx.hashes.push(HashPlan { cells: packed, domain: crate::hash::tensor_domain(cells.len(), packing.bytes), instance: *instance });
             *instance += 1;
         }
+        Visibility::Linked => {
+            let salt_cell = salt.cell(ctx);
+            let packed = packing.pack_cells(ctx, cells);
+            let msg = std::iter::once(salt_cell).chain(packed).collect();
+            ctx.hashes.push(HashPlan { cells: msg, domain: crate::hash::link_domain(cells.len(), packing.bytes), instance: *instance });
+            *instance += 1;
+        }
         Visibility::Private => {}
+    }
+}
+
+/// The link salt of a layout: its advice cell, placed when the first `linked` tensor needs it.
+struct Salt {
+    value: i128,
+    cell: Option<AValue>,
+}
+
+impl Salt {
+    fn cell(&mut self, ctx: &mut LayoutCtx) -> AValue {
+        *self.cell.get_or_insert_with(|| ctx.range(self.value, (SALT_BITS / ctx::LIMB_BITS) as usize))
     }
 }

@@ -232,7 +232,7 @@ fn hashed_and_private_tensors_are_bound() {
         g.outputs[0].visibility = vo;
         let count = |v: Visibility, packed: usize| match v {
             Public => packed,
-            Hashed => 1,
+            Hashed | Visibility::Linked => 1,
             Private => 0,
         };
         assert_eq!(g.num_instances(), 1 + count(vi, 3) + count(vo, 1), "{vi}/{vo}");

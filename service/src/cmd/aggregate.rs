@@ -228,6 +228,7 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
         outputs: file.outputs.clone(),
         weights: file.weights.clone(),
         prove_seconds: 0.0,
+        shards: vec![],
     };
     listed.validate().and_then(|()| listed.check_against(&s.graph)).with_context(|| format!("{}: the listed inputs and outputs", p.display()))?;
     let weights = pipeline::check_weights(&s, &listed, &[], false).map_err(|e| super::Rejected(format!("{e:#}")))?;

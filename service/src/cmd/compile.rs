@@ -52,9 +52,12 @@ pub struct Args {
     /// it), in the circuit and the reference executor alike.
     #[arg(long)]
     input: Option<PathBuf>,
-    /// Plan shards no larger than 2^K rows each (printed, and written to OUT/shards.json):
-    /// consecutive runs of nodes cut at tensor boundaries, balanced by predicted prove time.
-    /// The settings stay the single circuit's: proving the shards is not built yet.
+    /// Cut the model into shards no larger than 2^K rows each: consecutive runs of nodes cut
+    /// at tensor boundaries, balanced by predicted prove time (the plan is printed and written
+    /// to OUT/shards.json). With more than one shard, each is its own circuit
+    /// (OUT/shards/<i>/settings.json), linked to the next by salted digests of the tensors
+    /// they hand on; setup, prove and verify then work shard by shard. OUT/settings.json
+    /// stays the single circuit's.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(4..=28))]
     max_k: Option<u32>,
     /// Plan exactly N shards (with --max-k: each within it).
@@ -176,14 +179,25 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     }
     let mut r = super::settings_report(&wd, &s);
     if a.max_k.is_some() || a.shards.is_some() {
-        let c = zkinfer_circuits::layout::circuit::ModelCircuit { ctx };
-        let plan = zkinfer_prover::shard::plan(&s.graph, s.shape, &c.ctx.node_rows, c.rows(), c.table_rows(), a.max_k, a.shards)?;
+        // link digests need the Poseidon gadget's columns
+        let shard_shape = Shape { width: s.shape.width.max(zkinfer_circuits::layout::poseidon::MIN_WIDTH), ..s.shape };
+        let c = zkinfer_circuits::layout::circuit::ModelCircuit { ctx: if shard_shape == s.shape { ctx } else { zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), shard_shape)? } };
+        let plan = zkinfer_prover::shard::plan(&s.graph, shard_shape, &c.ctx.node_rows, c.rows(), c.table_rows(), a.max_k, a.shards)?;
         print_plan(&s.graph, &plan);
-        crate::files::write_json(&wd.0.join("shards.json"), &plan)?;
+        crate::files::write_json(&wd.shard_plan(), &plan)?;
         if plan.shards.len() > 1 {
-            say!("(plan only: proving shards and linking them is not built yet; {} holds the single circuit, k = {})", wd.settings().display(), s.k);
+            let shards = crate::sharding::write(&wd, &s, &plan)?;
+            for (i, ss) in shards.iter().enumerate() {
+                say!("shard {i}: {} rows, k = {}, {} public instances ({} links in, {} out) -> {}", ss.rows, ss.k, ss.num_instances, ss.graph.inputs.iter().filter(|t| t.visibility == Visibility::Linked).count(), ss.graph.outputs.iter().filter(|t| t.visibility == Visibility::Linked).count(), wd.shard(i).settings().display());
+            }
+            say!("setup, prove and verify now work shard by shard ({} keeps the single circuit's settings, k = {})", wd.settings().display(), s.k);
+            r["shards"] = shards.iter().map(|ss| serde_json::json!({"k": ss.k, "rows": ss.rows, "num_instances": ss.num_instances})).collect();
+        } else {
+            crate::sharding::remove_shards(&wd)?;
         }
         r["shard_plan"] = serde_json::to_value(&plan)?;
+    } else {
+        crate::sharding::remove(&wd)?;
     }
     r["macs"] = macs.into();
     r["ranges_sized_from_input"] = sized.into();

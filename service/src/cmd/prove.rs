@@ -106,7 +106,8 @@ fn report(p: &zkinfer_prover::artifacts::ProofFile, out: &std::path::Path, priva
         "proof": out,
         "private_values": private,
         "model_id": p.model_hash,
-        "proof_bytes": p.proof_bytes().map(|b| b.len()).unwrap_or(0),
+        "proof_bytes": p.proof_bytes().map(|b| b.len()).unwrap_or(0) + p.shards.iter().map(|sp| sp.proof_bytes().map(|b| b.len()).unwrap_or(0)).sum::<usize>(),
+        "shards": p.shards.len(),
         "prove_seconds": p.prove_seconds,
         "instances": p.instances,
         "outputs": p.outputs,
@@ -157,7 +158,12 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     };
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
-    let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
+    let sharded = crate::sharding::load(&wd, &s)?;
+    // (a sharded model loads each shard's SRS in turn)
+    let params = match &sharded {
+        None => Some(pipeline::load_params(a.srs.srs.as_deref(), s.k)?),
+        Some(_) => None,
+    };
     // a spinner with the phase on a terminal (hidden otherwise); phase lines for the server
     let spinner = (!a.phases).then(|| super::Progress::start("prove"));
     let phase = |p: &str| match &spinner {
@@ -165,14 +171,16 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         None => eprintln!("zkinfer-phase: {p}"),
     };
     let binding = a.binding.unwrap_or(Fr::zero());
-    let p = match (&a.input, &a.quantized_input) {
-        (Some(input), _) => pipeline::prove_with(&wd, &s, &params, &read_inputs(input)?, a.saturate, binding, device, &phase)?,
-        (None, Some(q)) => {
-            phase("witness");
-            let inputs = read_quantized(q, &s.graph)?;
-            pipeline::prove_tensors(&wd, &s, &params, &inputs, binding, device, &phase)?
-        }
+    phase("witness");
+    let inputs = match (&a.input, &a.quantized_input) {
+        (Some(input), _) => pipeline::quantize_inputs(&s.graph, &read_inputs(input)?, a.saturate)?,
+        (None, Some(q)) => read_quantized(q, &s.graph)?,
         (None, None) => anyhow::bail!("give --input or --quantized-input"),
+    };
+    let p = match (&sharded, &params) {
+        (Some(sh), _) => crate::sharding::prove(&s, sh, a.srs.srs.as_deref(), &inputs, binding, device, &phase)?,
+        (None, Some(params)) => pipeline::prove_tensors(&wd, &s, params, &inputs, binding, device, &phase)?,
+        (None, None) => unreachable!("the SRS is loaded for a single circuit"),
     };
     phase("write");
     drop(spinner);
@@ -189,11 +197,15 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         match o.visibility {
             Visibility::Public => say!("output {} {:?}: {:?}", o.name, o.shape, o.values),
             Visibility::Hashed => say!("output {} {:?}: hashed, digest {}", o.name, o.shape, o.digest.as_deref().unwrap_or("?")),
-            Visibility::Private => say!("output {} {:?}: private", o.name, o.shape),
+            Visibility::Private | Visibility::Linked => say!("output {} {:?}: {}", o.name, o.shape, o.visibility),
         }
     }
     let p = p.file;
-    say!("proof: {} bytes, {:.2} s -> {}", (p.proof.len() - 2) / 2, p.prove_seconds, out.display());
+    for (i, sp) in p.shards.iter().enumerate() {
+        say!("shard {i}: k = {}, proof {} bytes, {:.2} s", sp.k, sp.proof.len().saturating_sub(2) / 2, sp.prove_seconds);
+    }
+    let bytes = (p.proof.len() - 2) / 2 + p.shards.iter().map(|sp| sp.proof.len().saturating_sub(2) / 2).sum::<usize>();
+    say!("proof: {bytes} bytes{}, {:.2} s -> {}", if p.shards.is_empty() { String::new() } else { format!(" in {} linked shard proofs", p.shards.len()) }, p.prove_seconds, out.display());
     Ok(report(&p, &out, private_at.as_deref()))
 }
 

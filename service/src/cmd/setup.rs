@@ -20,6 +20,16 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     let s = wd.load_settings()?;
     let t = Instant::now();
     let progress = super::Progress::start("setup");
+    if let Some(sh) = crate::sharding::load(&wd, &s)? {
+        let (id, ids) = crate::sharding::setup(&s, &sh, a.srs.srs.as_deref(), &|step| progress.step(step))?;
+        drop(progress);
+        for (i, ((w, ss), sid)) in sh.shards.iter().zip(&ids).enumerate() {
+            say!("shard {i}: keys for k = {} in {} (shard model {sid})", ss.k, w.0.display());
+        }
+        say!("{} shards set up ({:.2} s)", ids.len(), t.elapsed().as_secs_f64());
+        say!("model {id} (the sharded model's identity: its graph and every shard's)");
+        return Ok(serde_json::json!({"model_id": id.hex(), "shards": ids.iter().map(|i| i.hex()).collect::<Vec<_>>(), "k": sh.shards.iter().map(|(_, ss)| ss.k).max(), "seconds": t.elapsed().as_secs_f64(), "dev_srs": a.srs.srs.is_none()}));
+    }
     progress.step(if a.srs.srs.is_some() { "loading the SRS" } else { "dev SRS (UNSAFE: tests and demos only)" });
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     progress.step(&format!("keys for 2^{} rows", s.k));

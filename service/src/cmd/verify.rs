@@ -34,11 +34,13 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     let p = ProofFile::read(&a.proof)?;
-    let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let want = a.model.as_deref().map(ModelId::from_hex).transpose().context("--model")?;
     // (verify recomputes DIR's identity and refuses a proof of another model, so past it the
     // proof's model_hash is DIR's identity)
-    let v = pipeline::verify(&wd, &s, &params, &p)?;
+    let v = match crate::sharding::load(&wd, &s)? {
+        Some(sh) => crate::sharding::verify(&wd, &s, &sh, a.srs.srs.as_deref(), &p)?,
+        None => pipeline::verify(&wd, &s, &pipeline::load_params(a.srs.srs.as_deref(), s.k)?, &p)?,
+    };
     if let Some(want) = want {
         if ModelId::from_hex(&p.model_hash)? != want {
             bail!("{} holds model {}, not the expected {want}", wd.0.display(), p.model_hash);

@@ -1,0 +1,231 @@
+//! The stages for a model compiled into shards (`zkinfer compile --max-k K | --shards N`):
+//! each shard is its own circuit with its own settings and keys in `DIR/shards/<i>/`; a proof
+//! is one proof per shard, linked ([`zkinfer_prover::linked`]), in one proof file.
+//!
+//! Memory: setup, prove and verify hold one shard's key at a time.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use halo2_proofs::halo2curves::bn256::Fr;
+use zkinfer_circuits::exec;
+use zkinfer_circuits::ir::shard::shard_graphs;
+use zkinfer_circuits::ir::Tensor;
+use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
+use zkinfer_circuits::layout::{lay_out, lay_out_salted, SALT_BITS};
+use zkinfer_prover::artifacts::{PrivateValues, ProofFile, ShardProof};
+use zkinfer_prover::identity::ModelId;
+use zkinfer_prover::linked::{sharded_id, Wiring};
+use zkinfer_prover::shard::ShardPlan;
+use zkinfer_prover::util::fr_to_hex;
+use zkinfer_prover::verify::Verdict;
+use zkinfer_prover::{sizing, Device};
+
+use crate::files::{Cost, Settings, Workdir, SETTINGS_FORMAT};
+use crate::pipeline::{self, Proved};
+
+/// A sharded model directory: its plan and each shard's directory and settings, checked to be
+/// the model's shards.
+pub struct Sharded {
+    pub plan: ShardPlan,
+    pub shards: Vec<(Workdir, Settings)>,
+    pub wiring: Wiring,
+}
+
+fn ends(plan: &ShardPlan) -> Vec<usize> {
+    plan.shards.iter().map(|s| s.end).collect()
+}
+
+/// Writes the shards of the compiled model `s` cut by `plan` (more than one shard):
+/// `DIR/shards/<i>/settings.json`, each shard laid out in the plan's shape. Returns them.
+pub fn write(wd: &Workdir, s: &Settings, plan: &ShardPlan) -> Result<Vec<Settings>> {
+    let graphs = shard_graphs(&s.graph, &ends(plan))?;
+    Wiring::new(&s.graph, &graphs)?;
+    remove_shards(wd)?;
+    let mut out = Vec::with_capacity(graphs.len());
+    for (i, g) in graphs.into_iter().enumerate() {
+        let circuit = ModelCircuit { ctx: lay_out(&g, &pipeline::reference_inputs(&g), plan.shape)? };
+        let k = sizing::k_for(&circuit);
+        let ss = Settings {
+            format: SETTINGS_FORMAT.into(),
+            model: format!("{} (shard {i} of {})", s.model, plan.shards.len()),
+            model_sha256: s.model_sha256.clone(),
+            options: s.options.clone(),
+            shape: circuit.ctx.shape,
+            k,
+            rows: circuit.rows(),
+            num_instances: g.num_instances(),
+            calibration: None,
+            weights_hash: None,
+            cost: Some(Cost::of(&circuit, k, g.num_instances())),
+            graph: g,
+        };
+        wd.shard(i).write_settings(&ss)?;
+        out.push(ss);
+    }
+    Ok(out)
+}
+
+/// Removes the shard directories of an earlier `compile --max-k`.
+pub fn remove_shards(wd: &Workdir) -> Result<()> {
+    let dir = wd.0.join("shards");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove the old shards in {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Removes the shards and plan of an earlier `compile --max-k` (the model now compiles as one
+/// circuit).
+pub fn remove(wd: &Workdir) -> Result<()> {
+    remove_shards(wd)?;
+    let plan = wd.shard_plan();
+    if plan.exists() {
+        std::fs::remove_file(&plan).with_context(|| format!("cannot remove {}", plan.display()))?;
+    }
+    Ok(())
+}
+
+/// DIR's shards when it was compiled into more than one (`None`: a single circuit). Each
+/// shard's settings must be exactly the shard of the model's graph the plan cuts: a shard
+/// directory edited or left from another compile is refused.
+pub fn load(wd: &Workdir, s: &Settings) -> Result<Option<Sharded>> {
+    let path = wd.shard_plan();
+    if !path.exists() {
+        return Ok(None);
+    }
+    let plan: ShardPlan = crate::files::read_json(&path)?;
+    if plan.shards.len() < 2 {
+        return Ok(None);
+    }
+    let graphs = shard_graphs(&s.graph, &ends(&plan)).with_context(|| format!("{} does not cut the model in {}", path.display(), wd.settings().display()))?;
+    let mut shards = Vec::with_capacity(graphs.len());
+    for (i, g) in graphs.iter().enumerate() {
+        let w = wd.shard(i);
+        let ss = w.load_settings()?;
+        if ss.graph != *g || (ss.shape.width, ss.shape.lookup_width) != (plan.shape.width, plan.shape.lookup_width) {
+            bail!("{} is not shard {i} of the model in {}: compile again", w.settings().display(), wd.settings().display());
+        }
+        shards.push((w, ss));
+    }
+    let wiring = Wiring::new(&s.graph, &graphs)?;
+    Ok(Some(Sharded { plan, shards, wiring }))
+}
+
+/// Keys for every shard (one at a time, each at its own size); returns the sharded model's
+/// identity and the shards'.
+pub fn setup(s: &Settings, sh: &Sharded, srs: Option<&Path>, step: &dyn Fn(&str)) -> Result<(ModelId, Vec<ModelId>)> {
+    let mut ids = Vec::with_capacity(sh.shards.len());
+    for (i, (w, ss)) in sh.shards.iter().enumerate() {
+        step(&format!("shard {i}: keys for 2^{} rows", ss.k));
+        let params = pipeline::load_params(srs, ss.k)?;
+        ids.push(pipeline::setup(w, ss, &params)?);
+    }
+    Ok((sharded_id(&s.graph, &ids)?, ids))
+}
+
+/// The sharded model's identity from the shards' verifying keys (each checked against its
+/// settings and the SRS, [`pipeline::load_vk`]).
+pub fn identity(s: &Settings, sh: &Sharded, srs: Option<&Path>) -> Result<ModelId> {
+    let mut ids = Vec::with_capacity(sh.shards.len());
+    for (w, ss) in &sh.shards {
+        let params = pipeline::load_params(srs, ss.k)?;
+        ids.push(pipeline::load_vk(w, ss, &params)?.1.model_id);
+    }
+    Ok(sharded_id(&s.graph, &ids)?)
+}
+
+/// Proves every shard on the model's quantized `inputs` for `binding`, one shard (and one
+/// proving key) at a time, under one fresh secret link salt; returns the proof file (the
+/// model's public values, then each shard's proof) and the private values.
+#[allow(clippy::too_many_arguments)]
+pub fn prove(s: &Settings, sh: &Sharded, srs: Option<&Path>, inputs: &[Tensor], binding: Fr, device: Device, phase: &dyn Fn(&str)) -> Result<Proved> {
+    let start = Instant::now();
+    let vals = exec::run(&s.graph, inputs)?;
+    let outs: Vec<Tensor> = s.graph.outputs.iter().map(|o| vals[o.value].clone()).collect();
+    let salt = rand::random::<u128>() >> (128 - SALT_BITS);
+    let mut proofs = Vec::with_capacity(sh.shards.len());
+    let mut ids = Vec::with_capacity(sh.shards.len());
+    for (i, (w, ss)) in sh.shards.iter().enumerate() {
+        phase(&format!("shard {i}/{}: witness", sh.shards.len()));
+        let shard_inputs: Vec<Tensor> = ss.graph.inputs.iter().map(|i| vals[i.value].clone()).collect();
+        let (proof, id) = prove_shard(w, ss, srs, &shard_inputs, salt, binding, device, &|| phase(&format!("shard {i}/{}: prove (k = {})", sh.shards.len(), ss.k)))?;
+        ids.push(id);
+        proofs.push(proof);
+    }
+    let id = sharded_id(&s.graph, &ids)?;
+    let k = sh.shards.iter().map(|(_, ss)| ss.k).max().unwrap_or(0);
+    let mut file = ProofFile::new(&id.0, k, &s.graph, binding, inputs, &outs, &[], start.elapsed().as_secs_f64())?;
+    file.shards = proofs;
+    let shard_instances = file.shards.iter().map(|p| p.instances_fr()).collect::<zkinfer_prover::error::Result<Vec<_>>>()?;
+    sh.wiring.check(&file.instances_fr()?, &shard_instances).map_err(|e| anyhow::anyhow!("internal error: the shard proofs do not fit together: {e}"))?;
+    Ok(Proved { private: PrivateValues::new(&id.0, &s.graph, inputs, &outs), file })
+}
+
+/// Proves one shard on its quantized inputs with the link `salt`; returns its proof and the
+/// shard's identity. (Public for tests that build proofs from shards proved apart.)
+#[allow(clippy::too_many_arguments)]
+pub fn prove_shard(w: &Workdir, ss: &Settings, srs: Option<&Path>, inputs: &[Tensor], salt: u128, binding: Fr, device: Device, proving: &dyn Fn()) -> Result<(ShardProof, ModelId)> {
+    let t = Instant::now();
+    let params = pipeline::load_params(srs, ss.k)?;
+    let (pk, header) = pipeline::load_pk(w, ss, &params)?;
+    let mut ctx = lay_out_salted(&ss.graph, inputs, ss.shape, salt)?;
+    ctx.binding = binding;
+    let instances = instance_values(&ctx);
+    proving();
+    let proof = zkinfer_prover::prove::prove_owned(device, &params, &pk, ModelCircuit { ctx }, &instances, rand::rngs::OsRng)?;
+    let sp = ShardProof {
+        model_hash: header.model_id.hex(),
+        k: ss.k,
+        instances: instances.iter().map(fr_to_hex).collect(),
+        proof: format!("0x{}", hex::encode(&proof)),
+        prove_seconds: t.elapsed().as_secs_f64(),
+    };
+    Ok((sp, header.model_id))
+}
+
+/// Verifies a sharded proof file natively: every shard proof under its shard's key (one key
+/// at a time), and how they fit together ([`Wiring::check`]). Errors for files that do not
+/// belong together (keys of other settings, a proof of another model); a proof that fails is
+/// an `Invalid` verdict.
+pub fn verify(wd: &Workdir, s: &Settings, sh: &Sharded, srs: Option<&Path>, p: &ProofFile) -> Result<Verdict> {
+    p.validate()?;
+    p.check_against(&s.graph)?;
+    if p.shards.is_empty() {
+        bail!("{} holds a model compiled into {} shards, but the proof is a single-circuit proof", wd.0.display(), sh.shards.len());
+    }
+    // one shard's key and SRS at a time: check each proof as its key is loaded, judge after
+    let mut ids = Vec::with_capacity(sh.shards.len());
+    let mut all = Vec::with_capacity(p.shards.len());
+    let mut failed = None;
+    for (i, (w, ss)) in sh.shards.iter().enumerate() {
+        let params = pipeline::load_params(srs, ss.k)?;
+        let (vk, header) = pipeline::load_vk(w, ss, &params)?;
+        ids.push(header.model_id);
+        let Some(sp) = p.shards.get(i) else { continue };
+        let (instances, proof) = (sp.instances_fr()?, sp.proof_bytes()?);
+        if failed.is_none() {
+            if !sp.model_hash.eq_ignore_ascii_case(&header.model_id.hex()) {
+                failed = Some(format!("shard proof {i} is a proof of shard {}, not of shard {i} ({})", sp.model_hash, header.model_id));
+            } else if let Verdict::Invalid(why) = zkinfer_prover::verify::verify(&params, &vk, &instances, &proof) {
+                failed = Some(format!("shard {i}: {why}"));
+            }
+        }
+        all.push(instances);
+    }
+    let id = sharded_id(&s.graph, &ids)?;
+    if !p.model_hash.eq_ignore_ascii_case(&id.hex()) {
+        bail!("the proof was made for model {}, but {} holds model {id}", p.model_hash, wd.0.display());
+    }
+    if p.shards.len() != sh.shards.len() {
+        return Ok(Verdict::Invalid(format!("{} shard proofs, the model has {} shards", p.shards.len(), sh.shards.len())));
+    }
+    if let Some(why) = failed {
+        return Ok(Verdict::Invalid(why));
+    }
+    Ok(match sh.wiring.check(&p.instances_fr()?, &all) {
+        Ok(()) => Verdict::Valid,
+        Err(why) => Verdict::Invalid(why),
+    })
+}

@@ -1,0 +1,157 @@
+//! Sharded models (issue 21, part 2): a CNN cut into three shards, each its own circuit and
+//! key, proved and verified through the `zkinfer` binary; then the link attacks, each built
+//! from real shard proofs that verify on their own, so that only the check under test can
+//! reject them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use zkinfer_circuits::exec;
+use zkinfer_circuits::ir::Tensor;
+use zkinfer_prover::artifacts::ProofFile;
+use zkinfer_prover::verify::Verdict;
+use zkinfer_prover::Device;
+use zkinfer_service::files::Workdir;
+use zkinfer_service::{pipeline, sharding};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn zkinfer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).current_dir(repo()).output().expect("runs zkinfer")
+}
+
+fn ok(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "command failed: {err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
+}
+
+fn invalid(v: Verdict, needle: &str) {
+    match v {
+        Verdict::Invalid(why) => assert!(why.contains(needle), "rejected, but for `{why}`, not `{needle}`"),
+        Verdict::Valid => panic!("accepted; expected a rejection for `{needle}`"),
+    }
+}
+
+#[test]
+fn sharded_proofs_verify_and_link_attacks_are_rejected() {
+    let d = std::env::temp_dir().join(format!("zkinfer-sharded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let ds = d.to_str().expect("utf8");
+    let model = "models/digits_cnn/model.onnx";
+    let input = "models/digits_cnn/input.json";
+    let out = ok(&zkinfer(&["compile", model, "-o", ds, "--shards", "3"]));
+    assert!(out.contains("shard 2:"), "{out}");
+    ok(&zkinfer(&["setup", ds]));
+    let proved = ok(&zkinfer(&["prove", ds, "--input", input]));
+    assert!(proved.contains("in 3 linked shard proofs"), "{proved}");
+    let proof_path = d.join("proof.json");
+    let out = ok(&zkinfer(&["verify", ds, proof_path.to_str().expect("utf8")]));
+    assert!(out.contains("valid"), "{out}");
+
+    let wd = Workdir(d.clone());
+    let s = wd.load_settings().expect("settings");
+    let sh = sharding::load(&wd, &s).expect("load").expect("sharded");
+    assert_eq!(sh.shards.len(), 3);
+    let honest = ProofFile::read(&proof_path).expect("proof");
+    // the sharded proof attests to what the model's executor computes on the input
+    let data = zkinfer_service::files::read_inputs(&repo().join(input)).expect("input");
+    let inputs = pipeline::quantize_inputs(&s.graph, &data, false).expect("quantize");
+    let want = exec::outputs(&s.graph, &inputs).expect("exec");
+    assert_eq!(honest.outputs[0].quantized, want[0].data);
+    let verify = |p: &ProofFile| sharding::verify(&wd, &s, &sh, None, p).expect("files belong together");
+    assert!(verify(&honest).is_valid());
+
+    // every shard proved apart with one known salt: the values the model hands between shards
+    let salt = 0x5eed_u128 << 64;
+    let vals = exec::run(&s.graph, &inputs).expect("run");
+    let shard_inputs = |i: usize, vals: &[Tensor]| -> Vec<Tensor> { sh.shards[i].1.graph.inputs.iter().map(|t| vals[t.value].clone()).collect() };
+    let prove_shard = |i: usize, ins: &[Tensor], salt: u128| {
+        let (w, ss) = &sh.shards[i];
+        sharding::prove_shard(w, ss, None, ins, salt, zkinfer_prover::Fr::zero(), Device::Cpu, &|| {}).expect("shard proves").0
+    };
+    let mut salted = honest.clone();
+    for i in 0..3 {
+        salted.shards[i] = prove_shard(i, &shard_inputs(i, &vals), salt);
+    }
+    assert!(verify(&salted).is_valid(), "shards proved apart with one salt fit together");
+
+    // a middle shard started from another tensor (one value changed, in range), same salt:
+    // its proof verifies on its own, only the links reject it
+    let mut other = shard_inputs(1, &vals);
+    let info = s.graph.info(sh.shards[1].1.graph.inputs[0].value);
+    other[0].data[0] = if other[0].data[0] < info.hi { other[0].data[0] + 1 } else { other[0].data[0] - 1 };
+    let mut forged = salted.clone();
+    forged.shards[1] = prove_shard(1, &other, salt);
+    let (w1, ss1) = &sh.shards[1];
+    let (vk1, _) = pipeline::load_vk(w1, ss1, &pipeline::load_params(None, ss1.k).expect("srs")).expect("vk");
+    let alone = zkinfer_prover::verify::verify(&pipeline::load_params(None, ss1.k).expect("srs"), &vk1, &forged.shards[1].instances_fr().expect("inst"), &forged.shards[1].proof_bytes().expect("proof"));
+    assert!(alone.is_valid(), "the forged shard proof is a valid proof of its shard");
+    invalid(verify(&forged), "link broken");
+
+    // a shard proof from another salt (another proving run) does not link either
+    let mut mixed = salted.clone();
+    mixed.shards[2] = honest.shards[2].clone();
+    invalid(verify(&mixed), "link broken");
+
+    // reordered shards: named for the wrong slot, or renamed to fit it (then its proof fails
+    // under the slot's key)
+    let mut swapped = honest.clone();
+    swapped.shards.swap(0, 1);
+    invalid(verify(&swapped), "is a proof of shard");
+    let mut renamed = swapped.clone();
+    renamed.shards[0].model_hash = honest.shards[0].model_hash.clone();
+    renamed.shards[1].model_hash = honest.shards[1].model_hash.clone();
+    invalid(verify(&renamed), "shard 0");
+
+    // a missing shard
+    let mut missing = honest.clone();
+    missing.shards.pop();
+    invalid(verify(&missing), "2 shard proofs, the model has 3");
+
+    // the model's public values must be the shards': another output, another binding
+    let mut outs = want.clone();
+    outs[0].data[0] += 1;
+    let mut lied = ProofFile::new(&zkinfer_prover::identity::ModelId::from_hex(&honest.model_hash).expect("id").0, honest.k, &s.graph, zkinfer_prover::Fr::zero(), &inputs, &outs, &[], 0.0).expect("proof file");
+    lied.shards = honest.shards.clone();
+    invalid(verify(&lied), "not the ones shard 2 proves");
+    let mut rebound = honest.clone();
+    rebound.instances[0] = zkinfer_prover::util::fr_to_hex(&zkinfer_prover::Fr::one());
+    invalid(verify(&rebound), "another binding");
+
+    // a tampered shard proof
+    let mut tampered = honest.clone();
+    let mut bytes = tampered.shards[1].proof_bytes().expect("proof");
+    bytes[40] ^= 1;
+    tampered.shards[1].proof = format!("0x{}", hex::encode(bytes));
+    invalid(verify(&tampered), "shard 1");
+
+    // through the binary: a rejected sharded proof exits 3; single and sharded proofs are not
+    // mixed up
+    let bad = d.join("bad.json");
+    forged.write(&bad).expect("write");
+    let out = zkinfer(&["verify", ds, bad.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let single = d.join("single");
+    let ss = single.to_str().expect("utf8");
+    ok(&zkinfer(&["compile", model, "-o", ss]));
+    ok(&zkinfer(&["setup", ss]));
+    fails_with(&zkinfer(&["verify", ss, proof_path.to_str().expect("utf8")]), "sharded proof");
+    ok(&zkinfer(&["prove", ss, "--input", input]));
+    fails_with(&zkinfer(&["verify", ds, single.join("proof.json").to_str().expect("utf8")]), "single-circuit proof");
+    // what does not handle sharded models yet says so
+    fails_with(&zkinfer(&["evm-verifier", ds]), "compiled into 3 shards");
+    // compiling again without shards removes them
+    ok(&zkinfer(&["compile", model, "-o", ds]));
+    assert!(!d.join("shards").exists() && !d.join("shards.json").exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
