@@ -47,6 +47,9 @@ use crate::verify::Verdict;
 /// coordinate in 3 limbs of 88 bits.
 pub const ACCUMULATOR_LIMBS: usize = 4 * LIMBS;
 
+/// A model (or shard) circuit's protocol as the aggregation circuit sees it.
+pub type Protocol = PlonkProtocol<G1Affine>;
+
 /// The smallest aggregation circuit size (`2^k` rows) snark-verifier's in-circuit verifier fits.
 pub const MIN_K: u32 = 18;
 

@@ -8,6 +8,7 @@
 //! depend on the model.
 
 pub mod aggregate;
+pub mod aggregate_shards;
 pub mod artifacts;
 pub mod cost;
 #[cfg(feature = "cuda")]

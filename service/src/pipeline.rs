@@ -224,7 +224,9 @@ fn refuse_sharded(wd: &Workdir) -> Result<()> {
 /// recompute the identity. Whatever is then proved or verified goes through [`load_vk`] /
 /// [`load_pk`].
 pub fn recorded_id(wd: &Workdir, s: &Settings) -> Result<ModelId> {
-    refuse_sharded(wd)?;
+    if let Some(sh) = crate::sharding::load(wd, s)? {
+        return crate::sharding::recorded_id(s, &sh);
+    }
     let (_, header) = keys::read_vk(&wd.vk())?;
     if header.shape != s.shape {
         bail!("{} has circuit shape {:?} but {} says {:?}: the key does not belong to these settings; run `zkinfer setup` again", wd.vk().display(), header.shape, wd.settings().display(), s.shape);

@@ -20,7 +20,9 @@ use zkinfer_prover::linked::{sharded_id, Wiring};
 use zkinfer_prover::shard::ShardPlan;
 use zkinfer_prover::util::fr_to_hex;
 use zkinfer_prover::verify::Verdict;
-use zkinfer_prover::{sizing, Device};
+use zkinfer_prover::aggregate::{self, AggregationLayout};
+use zkinfer_prover::aggregate_shards::{self, Glue};
+use zkinfer_prover::{sizing, Bn256, Device, G1Affine, ParamsKZG, ProvingKey};
 
 use crate::files::{Cost, Settings, Workdir, SETTINGS_FORMAT};
 use crate::pipeline::{self, Proved};
@@ -228,4 +230,121 @@ pub fn verify(wd: &Workdir, s: &Settings, sh: &Sharded, srs: Option<&Path>, p: &
         Ok(()) => Verdict::Valid,
         Err(why) => Verdict::Invalid(why),
     })
+}
+
+/// Aggregation keys of a sharded model, with what proving and checking with them needs.
+pub struct AggregationKeys {
+    pub pk: ProvingKey<G1Affine>,
+    pub layout: AggregationLayout,
+    /// The SRS at the aggregation size.
+    pub params: ParamsKZG<Bn256>,
+    pub protocols: Vec<aggregate::Protocol>,
+    pub glue: Glue,
+    /// The sharded model's identity.
+    pub id: ModelId,
+    /// Seconds spent making them (`None`: read from disk).
+    pub made_in: Option<f64>,
+}
+
+/// The aggregation keys in `agg_dir` (2^`k` rows) when they are these shards' (same shard
+/// keys, identity, size and SRS), else generated from the shard protocols and written there.
+fn keys_for(agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: Vec<aggregate::Protocol>, hashes: &[[u8; 32]], glue: Glue, id: ModelId, step: &dyn Fn(&str)) -> Result<AggregationKeys> {
+    let params = pipeline::load_params(srs, k).context("aggregation SRS")?;
+    let vks_hash = aggregate_shards::shards_vk_hash(hashes);
+    let reuse = aggregate::read_layout(agg_dir).ok().filter(|l| l.k == k && l.inner_vk_hash == vks_hash && l.inner_model_id == id.hex() && l.srs == hex::encode(zkinfer_prover::srs::srs_fingerprint(&params)));
+    let (pk, layout, made_in) = match reuse {
+        Some(_) => {
+            let (pk, layout) = aggregate::read_pk(agg_dir)?;
+            (pk, layout, None)
+        }
+        None => {
+            step(&format!("aggregation keys for {} shards (k = {k})", protocols.len()));
+            let t = Instant::now();
+            let (pk, mut layout) = aggregate_shards::setup(&params, &protocols, hashes, &glue)?;
+            layout.inner_model_id = id.hex();
+            aggregate::write_keys(agg_dir, &pk, &layout)?;
+            (pk, layout, Some(t.elapsed().as_secs_f64()))
+        }
+    };
+    Ok(AggregationKeys { pk, layout, params, protocols, glue, id, made_in })
+}
+
+/// The aggregation keys of the sharded model (see [`keys_for`]), from the shard verifying keys
+/// (each checked against its settings and the SRS).
+pub fn aggregation_keys(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir: &Path, k: u32, step: &dyn Fn(&str)) -> Result<AggregationKeys> {
+    let (mut ids, mut hashes, mut protocols) = (vec![], vec![], vec![]);
+    for (w, ss) in &sh.shards {
+        let params = pipeline::load_params(srs, ss.k)?;
+        let (vk, header) = pipeline::load_vk(w, ss, &params)?;
+        ids.push(header.model_id);
+        hashes.push(zkinfer_prover::keys::vk_hash(&vk));
+        protocols.push(aggregate::inner_protocol(&params, &vk, ss.num_instances));
+    }
+    let id = sharded_id(&s.graph, &ids)?;
+    keys_for(agg_dir, srs, k, protocols, &hashes, Glue::of(&sh.wiring), id, step)
+}
+
+/// One aggregated proof of a sharded model.
+pub struct Aggregated {
+    pub keys: AggregationKeys,
+    pub proof: Vec<u8>,
+    /// The accumulator limbs, then the model's public instances.
+    pub instances: Vec<Fr>,
+    /// The model's inputs and outputs as the instances encode them (`proof` empty).
+    pub decoded: ProofFile,
+    pub shard_seconds: f64,
+    pub aggregate_seconds: f64,
+}
+
+/// Proves every shard (Poseidon transcript, one shard key at a time, one fresh link salt),
+/// then aggregates them with the keys in `agg_dir` (made when missing; loaded only after the
+/// shard proofs, so one proving key is held at a time), links checked in the circuit;
+/// verifies the result natively.
+#[allow(clippy::too_many_arguments)]
+pub fn prove_aggregated(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir: &Path, k: u32, inputs: &[Tensor], binding: Fr, step: &dyn Fn(&str)) -> Result<Aggregated> {
+    let vals = exec::run(&s.graph, inputs)?;
+    let outs: Vec<Tensor> = s.graph.outputs.iter().map(|o| vals[o.value].clone()).collect();
+    let salt = rand::random::<u128>() >> (128 - SALT_BITS);
+    let t = Instant::now();
+    let n = sh.shards.len();
+    let (mut snarks, mut ids, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for (i, (w, ss)) in sh.shards.iter().enumerate() {
+        step(&format!("shard {i}/{n}: proof (Poseidon transcript, k = {})", ss.k));
+        let params = pipeline::load_params(srs, ss.k)?;
+        let (pk, header) = pipeline::load_pk(w, ss, &params)?;
+        let ins: Vec<Tensor> = ss.graph.inputs.iter().map(|t| vals[t.value].clone()).collect();
+        let mut ctx = lay_out_salted(&ss.graph, &ins, ss.shape, salt)?;
+        ctx.binding = binding;
+        // (prove_inner verifies the shard proof natively before returning it)
+        snarks.push(aggregate::prove_inner(&params, &pk, &ModelCircuit { ctx }, rand::rngs::OsRng)?);
+        ids.push(header.model_id);
+        hashes.push(zkinfer_prover::keys::vk_hash(pk.get_vk()));
+    }
+    let shard_seconds = t.elapsed().as_secs_f64();
+    let id = sharded_id(&s.graph, &ids)?;
+    let model_instances = zkinfer_circuits::public::bound_instances(&s.graph, binding, inputs, &outs).map_err(anyhow::Error::msg)?;
+    let shard_instances: Vec<Vec<Fr>> = snarks.iter().map(|s| s.instances.concat()).collect();
+    sh.wiring.check(&model_instances, &shard_instances).map_err(|e| anyhow::anyhow!("internal error: the shard proofs do not fit together: {e}"))?;
+    let protocols = snarks.iter().map(|s| s.protocol.clone()).collect();
+    let keys = keys_for(agg_dir, srs, k, protocols, &hashes, Glue::of(&sh.wiring), id, step)?;
+    step("aggregation proof (links checked in the circuit)");
+    let t = Instant::now();
+    let (proof, instances) = aggregate_shards::prove(&keys.params, &keys.protocols, &keys.pk, &keys.layout, snarks, &keys.glue, rand::rngs::OsRng)?;
+    let aggregate_seconds = t.elapsed().as_secs_f64();
+    if let Verdict::Invalid(why) = aggregate::verify(&keys.params, keys.pk.get_vk(), &instances, &proof) {
+        bail!("the aggregation proof does not verify: {why}");
+    }
+    if instances[aggregate::ACCUMULATOR_LIMBS..] != model_instances[..] {
+        bail!("internal error: the aggregation proof does not expose the model's public instances");
+    }
+    let k_max = sh.shards.iter().map(|(_, ss)| ss.k).max().unwrap_or(0);
+    let decoded = ProofFile::new(&id.0, k_max, &s.graph, binding, inputs, &outs, &[], shard_seconds)?;
+    Ok(Aggregated { keys, proof, instances, decoded, shard_seconds, aggregate_seconds })
+}
+
+/// The identity recorded in the shards' verifying keys (for looking the model up: a registry
+/// entry), without the SRS; whatever is proved or verified recomputes it.
+pub fn recorded_id(s: &Settings, sh: &Sharded) -> Result<ModelId> {
+    let ids = sh.shards.iter().map(|(w, ss)| pipeline::recorded_id(w, ss)).collect::<Result<Vec<_>>>()?;
+    Ok(sharded_id(&s.graph, &ids)?)
 }

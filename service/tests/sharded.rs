@@ -155,3 +155,51 @@ fn sharded_proofs_verify_and_link_attacks_are_rejected() {
     assert!(!d.join("shards").exists() && !d.join("shards.json").exists());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Issue 21, part 3 through the binary: a sharded model registered on the market (its
+/// aggregation verifier behind the adapter), a job proved as one aggregated proof of both
+/// shards and paid; then `aggregate` / `aggregate --verify` with the same keys.
+#[test]
+fn sharded_model_is_paid_through_the_market_with_one_aggregated_proof() {
+    let d = std::env::temp_dir().join(format!("zkinfer-sharded-market-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let ds = d.join("model");
+    let ds = ds.to_str().expect("utf8");
+    let input = "models/digits_cnn/input.json";
+    ok(&zkinfer(&["compile", "models/digits_cnn/model.onnx", "-o", ds, "--shards", "2"]));
+    ok(&zkinfer(&["setup", ds]));
+    let ms = d.join("market");
+    let ms = ms.to_str().expect("utf8");
+    let mk = |args: &[&str]| -> Output {
+        let mut all = vec!["market", "--dir", ms];
+        all.extend_from_slice(args);
+        zkinfer(&all)
+    };
+    ok(&mk(&["deploy"]));
+    let out = ok(&mk(&["register", ds]));
+    assert!(out.contains("adapter deployed") && out.contains("registered model 1"), "{out}");
+    ok(&mk(&["stake", "--amount", "1"]));
+    assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains("posted job 1"));
+    ok(&mk(&["claim", "1"]));
+    let out = ok(&mk(&["submit", "1", ds, "--input", input]));
+    assert!(out.contains("job 1 paid"), "{out}");
+    assert!(ok(&mk(&["status"])).contains("job 1: paid"));
+
+    // the same keys outside the market: an aggregated proof, checked with the key's hash
+    let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["aggregate", ds, "--input", input, "--json"]))).expect("json");
+    assert_eq!(r["shards"], 2);
+    let sha = r["aggregation_vk_hash"].as_str().expect("sha").to_string();
+    let ap = Path::new(ds).join("aggregated.json");
+    let ap = ap.to_str().expect("utf8");
+    let out = ok(&zkinfer(&["aggregate", ds, "--verify", ap, "--aggregation-vk", &sha]));
+    assert!(out.contains("valid"), "{out}");
+    // a listed output that is not the proven one is refused
+    let mut f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ap).expect("read")).expect("json");
+    let last = f["instances"].as_array().expect("instances").len() - 1;
+    f["instances"][last] = serde_json::Value::String(format!("0x{}", "0".repeat(63) + "1"));
+    let bad = d.join("bad-aggregated.json");
+    std::fs::write(&bad, f.to_string()).expect("write");
+    let out = zkinfer(&["aggregate", ds, "--verify", bad.to_str().expect("utf8"), "--aggregation-vk", &sha]);
+    assert!(!out.status.success());
+    let _ = std::fs::remove_dir_all(&d);
+}

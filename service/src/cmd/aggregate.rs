@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use zkinfer_circuits::layout::circuit::ModelCircuit;
 use zkinfer_circuits::layout::lay_out;
 use zkinfer_prover::artifacts::{ProofFile, TensorValues};
-use zkinfer_prover::{aggregate, evm, keys, srs, util, verify::Verdict, Fr};
+use zkinfer_prover::identity::ModelId;
+use zkinfer_prover::{aggregate, aggregate_shards, evm, keys, srs, util, verify::Verdict, Bn256, Fr, G1Affine, ParamsKZG, VerifyingKey};
 
 use super::prove::parse_binding;
 use super::SrsArgs;
@@ -111,6 +112,9 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     if let Some(p) = &a.verify {
         return verify(&wd, &agg_dir, p, &a);
     }
+    if let Some(sh) = crate::sharding::load(&wd, &s)? {
+        return run_sharded(&wd, &agg_dir, &s, &sh, &a);
+    }
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let (pk, header) = pipeline::load_pk(&wd, &s, &params)?;
     let input = a.input.as_deref().context("--input is required")?;
@@ -182,16 +186,91 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     Ok(report)
 }
 
+/// A sharded model: every shard proved (Poseidon transcript, one shard key at a time, one
+/// fresh link salt), then all aggregated in one proof whose circuit also checks the links
+/// ([`aggregate_shards`]); its public instances are the accumulator and the model's own.
+fn run_sharded(wd: &Workdir, agg_dir: &Path, s: &crate::files::Settings, sh: &crate::sharding::Sharded, a: &Args) -> Result<serde_json::Value> {
+    let input = a.input.as_deref().context("--input is required")?;
+    let binding = a.binding.unwrap_or_default();
+    let inputs = pipeline::quantize_inputs(&s.graph, &read_inputs(input)?, a.saturate)?;
+    let n = sh.shards.len();
+    let progress = super::Progress::start("aggregate");
+    let agg = crate::sharding::prove_aggregated(s, sh, a.srs.srs.as_deref(), agg_dir, a.k, &inputs, binding, &|step| progress.step(step))?;
+    drop(progress);
+    say!("{n} shard proofs (Poseidon transcript): {:.2} s", agg.shard_seconds);
+    if let Some(secs) = agg.keys.made_in {
+        let l = &agg.keys.layout;
+        say!("aggregation setup for {n} shards (k = {}): {secs:.2} s; {} advice, {} lookup advice, {} fixed columns; keys in {}", a.k, l.num_advice, l.num_lookup_advice, l.num_fixed, agg_dir.display());
+    }
+    say!("aggregation proof: {:.2} s, {} bytes, {} public instances (accumulator and the model's; links checked in the circuit)", agg.aggregate_seconds, agg.proof.len(), agg.instances.len());
+    let vk = agg.keys.pk.get_vk();
+    let file = AggregatedProof {
+        format: FORMAT.into(),
+        inputs: agg.decoded.inputs.clone(),
+        outputs: agg.decoded.outputs.clone(),
+        weights: agg.decoded.weights.clone(),
+        model_hash: agg.keys.id.hex(),
+        aggregation_vk_hash: hex::encode(keys::vk_hash(vk)),
+        k: a.k,
+        instances: agg.instances.iter().map(util::fr_to_hex).collect(),
+        proof: format!("0x{}", hex::encode(&agg.proof)),
+        model_prove_seconds: agg.shard_seconds,
+        aggregate_prove_seconds: agg.aggregate_seconds,
+    };
+    let out = a.out.clone().unwrap_or_else(|| wd.0.join("aggregated.json"));
+    write_json(&out, &file)?;
+    say!("wrote {} (verified natively)", out.display());
+    let mut report = serde_json::json!({
+        "aggregated": out,
+        "model_id": file.model_hash,
+        "aggregation_vk_hash": file.aggregation_vk_hash,
+        "k": a.k,
+        "shards": n,
+        "proof_bytes": agg.proof.len(),
+        "model_prove_seconds": agg.shard_seconds,
+        "aggregate_prove_seconds": agg.aggregate_seconds,
+        "outputs": file.outputs,
+    });
+    if a.evm {
+        report["evm"] = evm_check(agg_dir, &agg.keys.params, vk, &agg.instances, &agg.proof)?;
+    }
+    Ok(report)
+}
+
+/// Checks an aggregation verifying key against what it must aggregate (regenerating it).
+type KeyCheck = Box<dyn Fn(&ParamsKZG<Bn256>, &aggregate::AggregationLayout, &VerifyingKey<G1Affine>) -> zkinfer_prover::error::Result<()>>;
+
 fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json::Value> {
     let file = AggregatedProof::read(p)?;
     let (vk, layout) = aggregate::read_vk(agg_dir)?;
     let s = wd.load_settings()?;
-    let inner_params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
-    let (inner_vk, header) = pipeline::load_vk(wd, &s, &inner_params)?;
-    if !file.model_hash.eq_ignore_ascii_case(&header.model_id.hex()) {
-        bail!("the aggregated proof is about model {}, but {} holds model {}", file.model_hash, wd.0.display(), header.model_id);
+    let srs_file = a.srs.srs.as_deref();
+    // what the aggregation key must aggregate: the model key, or the shard keys wired together
+    let (model_id, inner_vk_hash, regenerate): (ModelId, String, KeyCheck) = match crate::sharding::load(wd, &s)? {
+        None => {
+            let inner_params = pipeline::load_params(srs_file, s.k)?;
+            let (inner_vk, header) = pipeline::load_vk(wd, &s, &inner_params)?;
+            let hash = hex::encode(keys::vk_hash(&inner_vk));
+            (header.model_id, hash, Box::new(move |params, layout, vk| aggregate::check_vk(params, &inner_params, &inner_vk, layout, vk)))
+        }
+        Some(sh) => {
+            let (mut ids, mut hashes, mut protocols) = (vec![], vec![], vec![]);
+            for (w, ss) in &sh.shards {
+                let params = pipeline::load_params(srs_file, ss.k)?;
+                let (vk, header) = pipeline::load_vk(w, ss, &params)?;
+                ids.push(header.model_id);
+                hashes.push(keys::vk_hash(&vk));
+                protocols.push(aggregate::inner_protocol(&params, &vk, ss.num_instances));
+            }
+            let glue = aggregate_shards::Glue::of(&sh.wiring);
+            let id = zkinfer_prover::linked::sharded_id(&s.graph, &ids)?;
+            (id, aggregate_shards::shards_vk_hash(&hashes), Box::new(move |params, layout, vk| aggregate_shards::check_vk(params, &protocols, &glue, layout, vk)))
+        }
+    };
+    if !file.model_hash.eq_ignore_ascii_case(&model_id.hex()) {
+        bail!("the aggregated proof is about model {}, but {} holds model {model_id}", file.model_hash, wd.0.display());
     }
-    if layout.inner_vk_hash != hex::encode(keys::vk_hash(&inner_vk)) || !layout.inner_model_id.eq_ignore_ascii_case(&header.model_id.hex()) {
+    if layout.inner_vk_hash != inner_vk_hash || !layout.inner_model_id.eq_ignore_ascii_case(&model_id.hex()) {
         bail!("{} holds aggregation keys for another model key than {}'s", agg_dir.display(), wd.0.display());
     }
     if file.aggregation_vk_hash != hex::encode(keys::vk_hash(&vk)) {
@@ -208,8 +287,8 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
         Some(want) => bail!("{} holds aggregation verifying key {agg_vk_sha}, not the expected {want}", agg_dir.display()),
         None => {
             let t = Instant::now();
-            aggregate::check_vk(&params, &inner_params, &inner_vk, &layout, &vk)?;
-            say!("aggregation key regenerated from the model key and equal ({:.1} s); next time pass --aggregation-vk {agg_vk_sha}", t.elapsed().as_secs_f64());
+            regenerate(&params, &layout, &vk)?;
+            say!("aggregation key regenerated from the model's key(s) and equal ({:.1} s); next time pass --aggregation-vk {agg_vk_sha}", t.elapsed().as_secs_f64());
         }
     }
     let (instances, proof) = (file.instances_fr()?, file.proof_bytes()?);

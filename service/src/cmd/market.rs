@@ -164,6 +164,10 @@ fn key_for(a: &Args, role: usize) -> Result<PrivateKeySigner> {
     }
 }
 
+/// The aggregation circuit's size for a sharded model registered without aggregation keys yet
+/// (`zkinfer aggregate`'s default).
+const AGGREGATION_K: u32 = 21;
+
 fn report(what: &str, r: &Receipt) {
     let tx = r.tx_hash.as_deref().map(|h| format!(", tx {h}")).unwrap_or_default();
     say!("{what}: gas {}{tx}", r.gas_used);
@@ -214,10 +218,30 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
         Verb::Register { model_dir, srs } => {
             let wd = Workdir(model_dir.clone());
             let s = wd.load_settings()?;
-            let params = pipeline::load_params(srs.srs.as_deref(), s.k)?;
-            let (model, rs) = flow::register_model(chain, &m, &key_for(a, 0)?, &wd, &s, &params)?;
-            report(&format!("verifier deployed at {}", model.verifier), &rs[0]);
-            report(&format!("registered model {} (identity {}, {} input / {} output / {} weight instances)", model.id, model.vk_hash, model.n_inputs, model.n_outputs, model.n_params), &rs[1]);
+            let (model, last) = match crate::sharding::load(&wd, &s)? {
+                None => {
+                    let params = pipeline::load_params(srs.srs.as_deref(), s.k)?;
+                    let (model, rs) = flow::register_model(chain, &m, &key_for(a, 0)?, &wd, &s, &params)?;
+                    report(&format!("verifier deployed at {}", model.verifier), &rs[0]);
+                    let [_, last] = rs;
+                    (model, last)
+                }
+                Some(sh) => {
+                    // one aggregated proof per job: the aggregation verifier behind an adapter
+                    let agg_dir = wd.0.join("aggregate");
+                    let k = zkinfer_prover::aggregate::read_layout(&agg_dir).map(|l| l.k).unwrap_or(AGGREGATION_K);
+                    let keys = crate::sharding::aggregation_keys(&s, &sh, srs.srs.as_deref(), &agg_dir, k, &|step| say!("{step}"))?;
+                    let sol = zkinfer_prover::aggregate::gen_sol(&keys.params, keys.pk.get_vk(), keys.layout.num_instances())?;
+                    crate::files::write_atomic(&agg_dir.join("Verifier.sol"), sol.as_bytes())?;
+                    let compiled = zkinfer_prover::evm::compile_sol(&sol)?;
+                    let (model, rs) = flow::register_aggregated(chain, &m, &key_for(a, 0)?, &s, keys.id, &compiled.bytecode)?;
+                    report(&format!("aggregation verifier for {} shards deployed ({} bytes)", sh.shards.len(), compiled.deployed_bytecode.len()), &rs[0]);
+                    report(&format!("adapter deployed at {} (the registered verifier)", model.verifier), &rs[1]);
+                    let [_, _, last] = rs;
+                    (model, last)
+                }
+            };
+            report(&format!("registered model {} (identity {}, {} input / {} output / {} weight instances)", model.id, model.vk_hash, model.n_inputs, model.n_outputs, model.n_params), &last);
             m.models.push(model);
             m.save(deployment)?;
         }
@@ -243,9 +267,18 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
             let wd = Workdir(model_dir.clone());
             let s = wd.load_settings()?;
             let model = model_of(&m, &wd)?;
-            let params = pipeline::load_params(srs.srs.as_deref(), s.k)?;
             let provider = key_for(a, 2)?;
-            let sub = flow::prove_for_job(chain, &m, &model, &wd, &s, &params, *job, provider.address(), &read_inputs(input)?)?;
+            let sub = match crate::sharding::load(&wd, &s)? {
+                None => {
+                    let params = pipeline::load_params(srs.srs.as_deref(), s.k)?;
+                    flow::prove_for_job(chain, &m, &model, &wd, &s, &params, *job, provider.address(), &read_inputs(input)?)?
+                }
+                Some(sh) => {
+                    let agg_dir = wd.0.join("aggregate");
+                    let k = zkinfer_prover::aggregate::read_layout(&agg_dir).map(|l| l.k).unwrap_or(AGGREGATION_K);
+                    flow::prove_sharded_for_job(chain, &m, &model, &s, &sh, srs.srs.as_deref(), &agg_dir, k, *job, provider.address(), &read_inputs(input)?)?
+                }
+            };
             say!("proved job {job} ({:.2} s); outputs {:?}", sub.file.prove_seconds, sub.file.outputs.iter().map(|o| &o.values).collect::<Vec<_>>());
             let r = m.submit(chain, &provider, *job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?.ok("submit")?;
             report(&format!("submitted: proof verified on chain, job {job} paid; {} credited to the provider", fmt_eth(m.withdrawable(chain, provider.address())?)), &r);

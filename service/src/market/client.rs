@@ -107,6 +107,24 @@ fn deploy(chain: &mut dyn Chain, from: &PrivateKeySigner, code: Vec<u8>, what: &
     Ok((a, r))
 }
 
+/// Compiles `verifier-contract/src/AggregatedVerifierAdapter.sol` (pinned solcjs, the market's
+/// settings): its creation bytecode, constructor arguments not appended.
+pub fn compile_adapter() -> Result<Vec<u8>> {
+    let dir = zkinfer_prover::evm::contracts_dir()?;
+    zkinfer_prover::evm::install_solc(&dir)?;
+    let out = zkinfer_prover::evm::compile_files(&dir, &[PathBuf::from("src/AggregatedVerifierAdapter.sol")], Some(200))?;
+    out.into_iter().find(|c| c.name == "AggregatedVerifierAdapter").map(|c| c.bytecode).context("AggregatedVerifierAdapter missing from the compiler output")
+}
+
+/// Deploys an `AggregatedVerifierAdapter` in front of the aggregation verifier `verifier` for a
+/// model with `n_instances` public instances (binding, inputs, outputs, params); returns its
+/// address: what the registry should name as the model's verifier.
+pub fn deploy_adapter(chain: &mut dyn Chain, from: &PrivateKeySigner, adapter_code: &[u8], verifier: Address, n_instances: usize) -> Result<(Address, Receipt)> {
+    let mut code = adapter_code.to_vec();
+    code.extend_from_slice(&(verifier, U256::from(n_instances)).abi_encode_params());
+    deploy(chain, from, code, "the aggregated-verifier adapter")
+}
+
 /// Deploys a snark-verifier contract (creation bytecode) and returns its address.
 pub fn deploy_verifier(chain: &mut dyn Chain, from: &PrivateKeySigner, bytecode: &[u8]) -> Result<(Address, Receipt)> {
     deploy(chain, from, bytecode.to_vec(), "the verifier")

@@ -60,6 +60,18 @@ pub fn register_compiled(chain: &mut dyn Chain, market: &Market, owner: &Private
     Ok((m, [r1, r2]))
 }
 
+/// Registers a sharded model: deploys its aggregation verifier (`agg_bytecode`, creation code)
+/// and an `AggregatedVerifierAdapter` in front of it, and registers the adapter under the
+/// sharded model's identity. Returns the model and the three receipts.
+pub fn register_aggregated(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, s: &Settings, id: zkinfer_prover::ModelId, agg_bytecode: &[u8]) -> Result<(RegisteredModel, [Receipt; 3])> {
+    let (n_params, params_hash) = registered_params(s)?;
+    let (verifier, r1) = deploy_verifier(chain, owner, agg_bytecode)?;
+    let (n_in, n_out, _) = instance_counts(&s.graph);
+    let (adapter, r2) = super::client::deploy_adapter(chain, owner, &super::client::compile_adapter()?, verifier, public::num_instances(&s.graph))?;
+    let (m, r3) = market.register(chain, owner, adapter, B256::from(id.0), n_in as u32, n_out as u32, n_params, params_hash)?;
+    Ok((m, [r1, r2, r3]))
+}
+
 /// The job's input instances for float input data (quantized like `zkinfer prove` does).
 pub fn job_inputs(s: &Settings, data: &[Vec<f64>]) -> Result<Vec<U256>> {
     let inputs = pipeline::quantize_inputs(&s.graph, data, false)?;
@@ -108,6 +120,35 @@ pub fn prove_for_job(chain: &dyn Chain, market: &Market, model: &RegisteredModel
     let binding = u256_to_fr(market.binding_of(chain, job, provider)?)?;
     let file = pipeline::prove(wd, s, params, data, false, binding)?;
     Submission::from_proof(&s.graph, file)
+}
+
+/// [`prove_for_job`] for a sharded model: every shard proved for the job's binding and the
+/// proofs aggregated (keys in `agg_dir`, made when missing, at 2^`k` rows); the submission's
+/// proof is the 12 accumulator words then the aggregation proof, as the model's
+/// `AggregatedVerifierAdapter` expects.
+#[allow(clippy::too_many_arguments)]
+pub fn prove_sharded_for_job(chain: &dyn Chain, market: &Market, model: &RegisteredModel, s: &Settings, sh: &crate::sharding::Sharded, srs: Option<&std::path::Path>, agg_dir: &std::path::Path, k: u32, job: u64, provider: Address, data: &[Vec<f64>]) -> Result<Submission> {
+    let j = market.job(chain, job)?;
+    if j.modelId != model.id {
+        bail!("job {job} is for model {}, not model {}", j.modelId, model.id);
+    }
+    if j.provider != provider {
+        bail!("job {job} is claimed by {}, not by {provider}", j.provider);
+    }
+    let inputs = job_inputs(s, data)?;
+    if inputs_hash(&inputs) != j.inputsHash {
+        bail!("the input given is not the input job {job} was posted with");
+    }
+    let binding = u256_to_fr(market.binding_of(chain, job, provider)?)?;
+    let tensors = pipeline::quantize_inputs(&s.graph, data, false)?;
+    let agg = crate::sharding::prove_aggregated(s, sh, srs, agg_dir, k, &tensors, binding, &|_| {})?;
+    let acc = zkinfer_prover::aggregate::ACCUMULATOR_LIMBS;
+    let inst: Vec<U256> = agg.instances.iter().map(fr_to_u256).collect();
+    let (n_in, n_out, _) = instance_counts(&s.graph);
+    let (o, p) = (acc + 1 + n_in, acc + 1 + n_in + n_out);
+    let mut proof: Vec<u8> = inst[..acc].iter().flat_map(|w| w.to_be_bytes::<32>()).collect();
+    proof.extend_from_slice(&agg.proof);
+    Ok(Submission { inputs: inst[acc + 1..o].to_vec(), outputs: inst[o..p].to_vec(), params: inst[p..].to_vec(), proof, file: agg.decoded })
 }
 
 /// The three parties of the flow.
