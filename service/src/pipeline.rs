@@ -207,13 +207,14 @@ pub fn load_pk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<
 }
 
 /// Refuses the single-circuit keys of a directory compiled into shards (its keys are the
-/// shards', [`crate::sharding`]): only `setup`, `prove` and `verify` handle sharded models yet.
+/// shards', [`crate::sharding`]): setup, prove, verify, aggregate and the market verbs branch
+/// to the sharded stages before they get here.
 fn refuse_sharded(wd: &Workdir) -> Result<()> {
     let path = wd.shard_plan();
     if path.exists() {
         let plan: zkinfer_prover::shard::ShardPlan = crate::files::read_json(&path)?;
         if plan.shards.len() > 1 {
-            bail!("{} holds a model compiled into {} shards: setup, prove and verify handle it shard by shard; the EVM verifier, aggregation, the service and the market need one proof for the whole model, which is not built yet (compile without --max-k/--shards for a single circuit)", wd.0.display(), plan.shards.len());
+            bail!("{} holds a model compiled into {} shards: setup, prove and verify handle it shard by shard, `zkinfer aggregate DIR --input F [--evm]` makes one proof of it (and its EVM verifier), and `market register/submit` take that; the gRPC service and the provider node do not serve sharded models yet (compile without --max-k/--shards for a single circuit)", wd.0.display(), plan.shards.len());
         }
     }
     Ok(())

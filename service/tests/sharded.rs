@@ -156,9 +156,9 @@ fn sharded_proofs_verify_and_link_attacks_are_rejected() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-/// Issue 21, part 3 through the binary: a sharded model registered on the market (its
-/// aggregation verifier behind the adapter), a job proved as one aggregated proof of both
-/// shards and paid; then `aggregate` / `aggregate --verify` with the same keys.
+/// Issue 21, part 3 through the binary: a sharded model (hashed input) registered on the
+/// market (its aggregation verifier behind the adapter), a job proved as one aggregated proof
+/// of both shards and paid; then `aggregate` / `aggregate --verify` with the same keys.
 #[test]
 fn sharded_model_is_paid_through_the_market_with_one_aggregated_proof() {
     let d = std::env::temp_dir().join(format!("zkinfer-sharded-market-{}", std::process::id()));
@@ -166,7 +166,8 @@ fn sharded_model_is_paid_through_the_market_with_one_aggregated_proof() {
     let ds = d.join("model");
     let ds = ds.to_str().expect("utf8");
     let input = "models/digits_cnn/input.json";
-    ok(&zkinfer(&["compile", "models/digits_cnn/model.onnx", "-o", ds, "--shards", "2"]));
+    // (hashed input: with its 64 pixels public, the aggregation verifier passes EIP-170)
+    ok(&zkinfer(&["compile", "models/digits_cnn/model.onnx", "-o", ds, "--shards", "2", "--input-visibility", "hashed"]));
     ok(&zkinfer(&["setup", ds]));
     let ms = d.join("market");
     let ms = ms.to_str().expect("utf8");

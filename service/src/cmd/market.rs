@@ -234,6 +234,10 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
                     let sol = zkinfer_prover::aggregate::gen_sol(&keys.params, keys.pk.get_vk(), keys.layout.num_instances())?;
                     crate::files::write_atomic(&agg_dir.join("Verifier.sol"), sol.as_bytes())?;
                     let compiled = zkinfer_prover::evm::compile_sol(&sol)?;
+                    let limit = zkinfer_prover::cost::EIP170_LIMIT;
+                    if compiled.deployed_bytecode.len() > limit {
+                        bail!("the aggregation verifier is {} bytes, over EIP-170's {limit}: it grows with the model's public instances ({}); hash the inputs or outputs (--input-visibility hashed) or aggregate at a larger k (fewer columns)", compiled.deployed_bytecode.len(), keys.layout.inner_instances);
+                    }
                     let (model, rs) = flow::register_aggregated(chain, &m, &key_for(a, 0)?, &s, keys.id, &compiled.bytecode)?;
                     report(&format!("aggregation verifier for {} shards deployed ({} bytes)", sh.shards.len(), compiled.deployed_bytecode.len()), &rs[0]);
                     report(&format!("adapter deployed at {} (the registered verifier)", model.verifier), &rs[1]);
