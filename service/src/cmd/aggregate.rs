@@ -1,5 +1,7 @@
 //! `zkinfer aggregate`: a model proof aggregated into a proof whose EVM verifier costs the same
-//! whatever the model ([`zkinfer_prover::aggregate`]).
+//! whatever the model ([`zkinfer_prover::aggregate`]); for a sharded model, every shard proof in
+//! one aggregation with the links in the circuit ([`zkinfer_prover::aggregate_shards`],
+//! [`crate::sharding::prove_aggregated`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,7 +22,9 @@ use crate::pipeline;
 #[derive(clap::Args)]
 pub struct Args {
     /// Directory written by `zkinfer compile` and `zkinfer setup`. The aggregation keys go to
-    /// DIR/aggregate/ (made on first use, reused after), the proof to DIR/aggregated.json.
+    /// DIR/aggregate/ (made on first use, reused after), the proof to DIR/aggregated.json. A
+    /// sharded model (compile --max-k/--shards) gets one proof of all its shards, their links
+    /// checked inside the aggregation circuit.
     dir: PathBuf,
     /// Input file: {"input_data": [[...]]}.
     #[arg(long, required_unless_present = "verify")]
