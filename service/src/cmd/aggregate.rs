@@ -250,12 +250,12 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
     let s = wd.load_settings()?;
     let srs_file = a.srs.srs.as_deref();
     // what the aggregation key must aggregate: the model key, or the shard keys wired together
-    let (model_id, inner_vk_hash, regenerate): (ModelId, String, KeyCheck) = match crate::sharding::load(wd, &s)? {
+    let (model_id, inner_vk_hash, regenerate, keys_of): (ModelId, String, KeyCheck, &str) = match crate::sharding::load(wd, &s)? {
         None => {
             let inner_params = pipeline::load_params(srs_file, s.k)?;
             let (inner_vk, header) = pipeline::load_vk(wd, &s, &inner_params)?;
             let hash = hex::encode(keys::vk_hash(&inner_vk));
-            (header.model_id, hash, Box::new(move |params, layout, vk| aggregate::check_vk(params, &inner_params, &inner_vk, layout, vk)))
+            (header.model_id, hash, Box::new(move |params, layout, vk| aggregate::check_vk(params, &inner_params, &inner_vk, layout, vk)), "model key")
         }
         Some(sh) => {
             let (mut ids, mut hashes, mut protocols) = (vec![], vec![], vec![]);
@@ -268,7 +268,7 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
             }
             let glue = aggregate_shards::Glue::of(&sh.wiring);
             let id = zkinfer_prover::linked::sharded_id(&s.graph, &ids)?;
-            (id, aggregate_shards::shards_vk_hash(&hashes), Box::new(move |params, layout, vk| aggregate_shards::check_vk(params, &protocols, &glue, layout, vk)))
+            (id, aggregate_shards::shards_vk_hash(&hashes), Box::new(move |params, layout, vk| aggregate_shards::check_vk(params, &protocols, &glue, layout, vk)), "shard keys")
         }
     };
     if !file.model_hash.eq_ignore_ascii_case(&model_id.hex()) {
@@ -292,7 +292,7 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
         None => {
             let t = Instant::now();
             regenerate(&params, &layout, &vk)?;
-            say!("aggregation key regenerated from the model's key(s) and equal ({:.1} s); next time pass --aggregation-vk {agg_vk_sha}", t.elapsed().as_secs_f64());
+            say!("aggregation key regenerated from the {keys_of} and equal ({:.1} s); next time pass --aggregation-vk {agg_vk_sha}", t.elapsed().as_secs_f64());
         }
     }
     let (instances, proof) = (file.instances_fr()?, file.proof_bytes()?);
