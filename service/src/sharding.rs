@@ -127,17 +127,6 @@ pub fn setup(s: &Settings, sh: &Sharded, srs: Option<&Path>, step: &dyn Fn(&str)
     Ok((sharded_id(&s.graph, &ids)?, ids))
 }
 
-/// The sharded model's identity from the shards' verifying keys (each checked against its
-/// settings and the SRS, [`pipeline::load_vk`]).
-pub fn identity(s: &Settings, sh: &Sharded, srs: Option<&Path>) -> Result<ModelId> {
-    let mut ids = Vec::with_capacity(sh.shards.len());
-    for (w, ss) in &sh.shards {
-        let params = pipeline::load_params(srs, ss.k)?;
-        ids.push(pipeline::load_vk(w, ss, &params)?.1.model_id);
-    }
-    Ok(sharded_id(&s.graph, &ids)?)
-}
-
 /// Proves every shard on the model's quantized `inputs` for `binding`, one shard (and one
 /// proving key) at a time, under one fresh secret link salt; returns the proof file (the
 /// model's public values, then each shard's proof) and the private values.

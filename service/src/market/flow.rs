@@ -103,12 +103,13 @@ impl Submission {
     }
 }
 
-/// Proves the model on `data` for `job` as claimed by `provider`: checks the job is claimed by
-/// this provider for this model and input, then proves with the job's binding.
-pub fn prove_for_job(chain: &dyn Chain, market: &Market, model: &RegisteredModel, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, job: u64, provider: Address, data: &[Vec<f64>]) -> Result<Submission> {
+/// The binding to prove `job` with, after checking that it is for `model`, claimed by
+/// `provider`, and posted with the input `data` (`named`: the model, for the error).
+#[allow(clippy::too_many_arguments)]
+fn job_binding(chain: &dyn Chain, market: &Market, model: &RegisteredModel, named: &str, s: &Settings, job: u64, provider: Address, data: &[Vec<f64>]) -> Result<halo2_proofs::halo2curves::bn256::Fr> {
     let j = market.job(chain, job)?;
     if j.modelId != model.id {
-        bail!("job {job} is for model {}, not model {} ({})", j.modelId, model.id, wd.0.display());
+        bail!("job {job} is for model {}, not {named}", j.modelId);
     }
     if j.provider != provider {
         bail!("job {job} is claimed by {}, not by {provider}", j.provider);
@@ -117,7 +118,13 @@ pub fn prove_for_job(chain: &dyn Chain, market: &Market, model: &RegisteredModel
     if inputs_hash(&inputs) != j.inputsHash {
         bail!("the input given is not the input job {job} was posted with");
     }
-    let binding = u256_to_fr(market.binding_of(chain, job, provider)?)?;
+    u256_to_fr(market.binding_of(chain, job, provider)?)
+}
+
+/// Proves the model on `data` for `job` as claimed by `provider`: checks the job is claimed by
+/// this provider for this model and input, then proves with the job's binding.
+pub fn prove_for_job(chain: &dyn Chain, market: &Market, model: &RegisteredModel, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, job: u64, provider: Address, data: &[Vec<f64>]) -> Result<Submission> {
+    let binding = job_binding(chain, market, model, &format!("model {} ({})", model.id, wd.0.display()), s, job, provider, data)?;
     let file = pipeline::prove(wd, s, params, data, false, binding)?;
     Submission::from_proof(&s.graph, file)
 }
@@ -128,18 +135,7 @@ pub fn prove_for_job(chain: &dyn Chain, market: &Market, model: &RegisteredModel
 /// `AggregatedVerifierAdapter` expects.
 #[allow(clippy::too_many_arguments)]
 pub fn prove_sharded_for_job(chain: &dyn Chain, market: &Market, model: &RegisteredModel, s: &Settings, sh: &crate::sharding::Sharded, srs: Option<&std::path::Path>, agg_dir: &std::path::Path, k: u32, job: u64, provider: Address, data: &[Vec<f64>]) -> Result<Submission> {
-    let j = market.job(chain, job)?;
-    if j.modelId != model.id {
-        bail!("job {job} is for model {}, not model {}", j.modelId, model.id);
-    }
-    if j.provider != provider {
-        bail!("job {job} is claimed by {}, not by {provider}", j.provider);
-    }
-    let inputs = job_inputs(s, data)?;
-    if inputs_hash(&inputs) != j.inputsHash {
-        bail!("the input given is not the input job {job} was posted with");
-    }
-    let binding = u256_to_fr(market.binding_of(chain, job, provider)?)?;
+    let binding = job_binding(chain, market, model, &format!("model {}", model.id), s, job, provider, data)?;
     let tensors = pipeline::quantize_inputs(&s.graph, data, false)?;
     let agg = crate::sharding::prove_aggregated(s, sh, srs, agg_dir, k, &tensors, binding, &|_| {})?;
     let acc = zkinfer_prover::aggregate::ACCUMULATOR_LIMBS;
