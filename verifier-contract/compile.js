@@ -7,7 +7,8 @@
 //   node compile.js <input.sol> <out.json> [--optimize]          (short form, one source)
 //
 // Output JSON:
-//   { "contracts": { "<ContractName>": { "bytecode": "0x..", "deployedBytecode": "0x..", "abi": [..] } },
+//   { "contracts": { "<ContractName>": { "bytecode": "0x..", "deployedBytecode": "0x..",
+//                                        "immutableRanges": [[start, length], ..], "abi": [..] } },
 //     "solcVersion": "0.8.19+commit....", "settings": { ...solc settings used... } }
 // A contract name defined in several sources is keyed "<source path>:<ContractName>" instead.
 //
@@ -80,7 +81,7 @@ function buildInput(opts) {
   }
   const settings = {
     optimizer: { enabled: opts.optimize, runs: opts.runs },
-    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
+    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.deployedBytecode.immutableReferences'] } },
   };
   if (opts.evmVersion) settings.evmVersion = opts.evmVersion;
   return { language: 'Solidity', sources, settings };
@@ -165,7 +166,10 @@ function finish(opts, input, { output, version }, ms) {
       if (bytecode.includes('__$')) {
         process.stderr.write(`compile.js: warning: ${key} has unlinked library references\n`);
       }
-      contracts[key] = { bytecode: '0x' + bytecode, deployedBytecode: '0x' + deployed, abi: c.abi || [] };
+      // byte ranges of the runtime code that the constructor fills with immutables (zero here)
+      const refs = (c.evm && c.evm.deployedBytecode && c.evm.deployedBytecode.immutableReferences) || {};
+      const immutableRanges = Object.values(refs).flat().map((r) => [r.start, r.length]);
+      contracts[key] = { bytecode: '0x' + bytecode, deployedBytecode: '0x' + deployed, immutableRanges, abi: c.abi || [] };
     }
   }
   if (Object.keys(contracts).length === 0) {

@@ -102,3 +102,39 @@ fn bundled_models_lay_out_and_satisfy_gates() {
         eprintln!("{m}: {} rows, {} copies, {} nodes", ctx.rows.len(), ctx.copies.len(), g.nodes.len());
     }
 }
+
+/// `count_rows` (node by node, for graphs too large to lay out whole) agrees with the whole
+/// layout: every node's rows within one (a partly used range-check row shared with the
+/// previous node) and the total within 1%, on models with convolutions, function tables,
+/// hashed tensors and witness weights.
+#[test]
+fn row_count_agrees_with_the_layout() {
+    use zkinfer_circuits::ir::{Visibility, WeightVisibility};
+    use zkinfer_circuits::layout::circuit::ModelCircuit;
+    use zkinfer_circuits::layout::count_rows;
+    let hashed = || {
+        let mut o = ImportOptions::default();
+        o.visibility.inputs = Visibility::Hashed;
+        o.visibility.weights = WeightVisibility::Hashed;
+        o
+    };
+    let cases = [
+        ("digits_cnn", ImportOptions::default(), Shape::new(4, 2)),
+        ("zoo/net_encoder_f32", ImportOptions::default(), Shape::new(6, 2)),
+        ("zoo/net_lstm_qdq", ImportOptions::default(), Shape::new(4, 2)),
+        ("digits_mlp_int8", hashed(), Shape::new(6, 3)),
+    ];
+    for (m, opts, shape) in cases {
+        let g = import_file(&models_dir().join(m).join("model.onnx"), &opts).unwrap_or_else(|e| panic!("{m}: {e}"));
+        let inputs: Vec<_> = g.inputs.iter().map(|s| zkinfer_circuits::ir::Tensor::filled(s.shape.clone(), s.zero_point.clamp(s.lo, s.hi))).collect();
+        let c = ModelCircuit { ctx: lay_out(&g, &inputs, shape).unwrap_or_else(|e| panic!("{m}: {e}")) };
+        let n = count_rows(&g, &inputs, shape).unwrap_or_else(|e| panic!("{m}: {e}"));
+        assert_eq!(n.node_rows.len(), c.ctx.node_rows.len(), "{m}");
+        for (i, (a, b)) in n.node_rows.iter().zip(&c.ctx.node_rows).enumerate() {
+            assert!(a.abs_diff(*b) <= 1, "{m}: node {i} counted {a} rows, laid out {b}");
+        }
+        let total = c.rows();
+        assert!(n.total.abs_diff(total) * 100 <= total, "{m}: counted {} rows, laid out {total}", n.total);
+        assert_eq!(n.table_rows, c.table_rows(), "{m}");
+    }
+}

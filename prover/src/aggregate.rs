@@ -124,8 +124,17 @@ pub struct AggregationLayout {
 }
 
 impl AggregationLayout {
-    fn config(&self) -> AggregationConfigParams {
+    pub(crate) fn config(&self) -> AggregationConfigParams {
         AggregationConfigParams { degree: self.k, num_advice: self.num_advice, num_lookup_advice: self.num_lookup_advice, num_fixed: self.num_fixed, lookup_bits: self.lookup_bits }
+    }
+
+    /// The cost model's counts for the aggregation circuit (its prediction of the proving time
+    /// is [`crate::cost::Counts::prove_seconds`]; fitted on model circuits, not on these).
+    pub fn counts(&self) -> crate::cost::Counts {
+        use halo2_proofs::plonk::{Circuit, ConstraintSystem};
+        let mut cs = ConstraintSystem::<Fr>::default();
+        let _ = AggregationCircuit::configure_with_params(&mut cs, self.config());
+        crate::cost::Counts::of_cs(&cs, self.k, false)
     }
 
     /// Public instances of an aggregation proof: the accumulator, then the model's.
@@ -146,25 +155,38 @@ fn circuit(stage: CircuitBuilderStage, config: AggregationConfigParams, params: 
 /// Keys of the aggregation circuit at `2^k` rows (`params` at that size) for the model key
 /// `inner_vk` (with `inner_instances` public instances, `inner_params` its SRS).
 pub fn setup(params: &ParamsKZG<Bn256>, inner_params: &ParamsKZG<Bn256>, inner_vk: &VerifyingKey<G1Affine>, inner_instances: usize) -> Result<(ProvingKey<G1Affine>, AggregationLayout)> {
-    let k = params.k();
-    if k < MIN_K {
-        return Err(ProverError::Invalid { what: "aggregation size", why: format!("k = {k} is below the minimum {MIN_K}") });
-    }
+    check_size(params)?;
     if inner_params.get_g()[0] != params.get_g()[0] || inner_params.s_g2() != params.s_g2() {
         return Err(ProverError::SrsMismatch { what: "the aggregation SRS (it must be the model's SRS at a larger size)".into() });
     }
     let (c, config) = keygen_circuit(params, inner_params, inner_vk, inner_instances)?;
-    let vk = keygen_vk(params, &c).map_err(|e| ProverError::halo2("aggregation keygen", e))?;
-    let pk = keygen_pk(params, vk, &c).map_err(|e| ProverError::halo2("aggregation keygen", e))?;
+    keygen(params, c, config, inner_instances, hex::encode(crate::keys::vk_hash(inner_vk)), "aggregation keygen")
+}
+
+/// Refuses an aggregation size below [`MIN_K`].
+pub(crate) fn check_size(params: &ParamsKZG<Bn256>) -> Result<()> {
+    let k = params.k();
+    if k < MIN_K {
+        return Err(ProverError::Invalid { what: "aggregation size", why: format!("k = {k} is below the minimum {MIN_K}") });
+    }
+    Ok(())
+}
+
+/// Keys of the aggregation circuit `c` laid out by key generation (configuration `config`),
+/// with its layout record (`inner_instances` exposed after the accumulator; `inner_vk_hash`:
+/// what it aggregates). Shared by the model and the shard aggregation.
+pub(crate) fn keygen(params: &ParamsKZG<Bn256>, c: AggregationCircuit, config: AggregationConfigParams, inner_instances: usize, inner_vk_hash: String, what: &'static str) -> Result<(ProvingKey<G1Affine>, AggregationLayout)> {
+    let vk = keygen_vk(params, &c).map_err(|e| ProverError::halo2(what, e))?;
+    let pk = keygen_pk(params, vk, &c).map_err(|e| ProverError::halo2(what, e))?;
     let layout = AggregationLayout {
-        k,
+        k: params.k(),
         num_advice: config.num_advice,
         num_lookup_advice: config.num_lookup_advice,
         num_fixed: config.num_fixed,
         lookup_bits: config.lookup_bits,
         break_points: c.break_points(),
         inner_instances,
-        inner_vk_hash: hex::encode(crate::keys::vk_hash(inner_vk)),
+        inner_vk_hash,
         inner_model_id: String::new(),
         srs: hex::encode(srs_fingerprint(params)),
     };
@@ -195,12 +217,18 @@ pub fn check_vk(params: &ParamsKZG<Bn256>, inner_params: &ParamsKZG<Bn256>, inne
         return Err(ProverError::KMismatch { what: "the aggregation SRS".into(), expected: layout.k, found: params.k() });
     }
     let (c, config) = keygen_circuit(params, inner_params, inner_vk, layout.inner_instances)?;
+    check_regenerated(params, c, config, layout, vk, "this model key")
+}
+
+/// Compares the aggregation key `vk` with the one key generation gives for the circuit `c`
+/// (configuration `config`; `of`: what it was regenerated from, for the error).
+pub(crate) fn check_regenerated(params: &ParamsKZG<Bn256>, c: AggregationCircuit, config: AggregationConfigParams, layout: &AggregationLayout, vk: &VerifyingKey<G1Affine>, of: &str) -> Result<()> {
     if (config.num_advice, config.num_lookup_advice, config.num_fixed, config.lookup_bits) != (layout.num_advice, layout.num_lookup_advice, layout.num_fixed, layout.lookup_bits) {
-        return Err(ProverError::Invalid { what: "aggregation key", why: "its layout is not the one key generation gives for this model key".into() });
+        return Err(ProverError::Invalid { what: "aggregation key", why: format!("its layout is not the one key generation gives for {of}") });
     }
     let want = keygen_vk(params, &c).map_err(|e| ProverError::halo2("aggregation keygen", e))?;
     if crate::keys::vk_bytes(&want) != crate::keys::vk_bytes(vk) {
-        return Err(ProverError::Invalid { what: "aggregation key", why: "it is not the aggregation key of this model key (regenerated from the model key, it differs)".into() });
+        return Err(ProverError::Invalid { what: "aggregation key", why: format!("it is not the aggregation key of {of} (regenerated, it differs)") });
     }
     Ok(())
 }
@@ -230,28 +258,40 @@ pub fn prove(params: &ParamsKZG<Bn256>, inner_params: &ParamsKZG<Bn256>, inner_v
 /// verifier reject the result. Only for tests showing exactly that.
 #[doc(hidden)]
 pub fn prove_unverified(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, snark: Snark, rng: impl RngCore + Send) -> Result<(Vec<u8>, Vec<Fr>)> {
+    check_proving_key(params, pk, layout)?;
+    if snark.instances.len() != 1 || snark.instances[0].len() != layout.inner_instances {
+        return Err(ProverError::Invalid { what: "model proof", why: format!("it has {:?} instances, the aggregation key expects {}", snark.instances.iter().map(Vec::len).collect::<Vec<_>>(), layout.inner_instances) });
+    }
+    let c = circuit(CircuitBuilderStage::Prover, layout.config(), params, snark)?;
+    prove_circuit(params, pk, layout, c, rng, "aggregation proving")
+}
+
+/// Refuses an SRS or key of another size, or an SRS other than the key's.
+pub(crate) fn check_proving_key(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout: &AggregationLayout) -> Result<()> {
     if params.k() != layout.k || pk.get_vk().get_domain().k() != layout.k {
         return Err(ProverError::KMismatch { what: "the aggregation SRS or key".into(), expected: layout.k, found: params.k() });
     }
     if hex::encode(srs_fingerprint(params)) != layout.srs {
         return Err(ProverError::SrsMismatch { what: "the aggregation key".into() });
     }
-    if snark.instances.len() != 1 || snark.instances[0].len() != layout.inner_instances {
-        return Err(ProverError::Invalid { what: "model proof", why: format!("it has {:?} instances, the aggregation key expects {}", snark.instances.iter().map(Vec::len).collect::<Vec<_>>(), layout.inner_instances) });
-    }
-    let c = circuit(CircuitBuilderStage::Prover, layout.config(), params, snark)?.use_break_points(layout.break_points.clone());
+    Ok(())
+}
+
+/// Proves the aggregation circuit `c` (its witness built for proving) with the key's break
+/// points; returns the proof and its public instances.
+pub(crate) fn prove_circuit(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, c: AggregationCircuit, rng: impl RngCore + Send, what: &'static str) -> Result<(Vec<u8>, Vec<Fr>)> {
+    let c = c.use_break_points(layout.break_points.clone());
     let instances = c.instances().into_iter().next().unwrap_or_default();
     if instances.len() != layout.num_instances() {
-        return Err(ProverError::Witness(format!("aggregation circuit exposes {} instances, expected {}", instances.len(), layout.num_instances())));
+        return Err(ProverError::Witness(format!("the aggregation circuit exposes {} instances, expected {}", instances.len(), layout.num_instances())));
     }
     let columns: [&[Fr]; 1] = [&instances];
     let proof = catch_unwind(AssertUnwindSafe(|| {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());
-        create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(params, pk, &[c], &[&columns], rng, &mut transcript)
-            .map_err(|e| ProverError::halo2("aggregation proving", e))?;
+        create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(params, pk, &[c], &[&columns], rng, &mut transcript).map_err(|e| ProverError::halo2(what, e))?;
         Ok::<_, ProverError>(transcript.finalize())
     }))
-    .map_err(|p| ProverError::halo2("aggregation proving", util::panic_message(&p)))??;
+    .map_err(|p| ProverError::halo2(what, util::panic_message(&p)))??;
     Ok((proof, instances))
 }
 

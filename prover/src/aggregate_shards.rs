@@ -18,24 +18,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use halo2_base::gates::circuit::CircuitBuilderStage;
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk, ProvingKey, VerifyingKey};
+use halo2_proofs::plonk::{ProvingKey, VerifyingKey};
 use halo2_proofs::poly::commitment::Params;
-use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
-use halo2_proofs::poly::kzg::multiopen::ProverSHPLONK;
-use halo2_proofs::transcript::TranscriptWriterBuffer;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams, VerifierUniversality};
 use snark_verifier_sdk::halo2::gen_dummy_snark_from_protocol;
 use snark_verifier_sdk::snark_verifier::verifier::plonk::PlonkProtocol;
-use snark_verifier_sdk::{CircuitExt, Snark, SHPLONK};
+use snark_verifier_sdk::{Snark, SHPLONK};
 use zkinfer_circuits::public::BINDING;
 
-use crate::aggregate::{AggregationLayout, MIN_K};
+use crate::aggregate::{self, AggregationLayout};
 use crate::error::{ProverError, Result};
 use crate::linked::Wiring;
-use crate::prove::ProofTranscriptWriter;
-use crate::srs::srs_fingerprint;
 use crate::util;
 
 /// (shard, instance index) of a shard proof's public instance.
@@ -125,26 +121,9 @@ fn keygen_circuit(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine
 /// protocols ([`crate::aggregate::inner_protocol`] of each shard key) are `protocols`, glued
 /// by `glue`; `vk_hashes` are the shard keys' hashes (recorded in the layout).
 pub fn setup(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>], vk_hashes: &[[u8; 32]], glue: &Glue) -> Result<(ProvingKey<G1Affine>, AggregationLayout)> {
-    let k = params.k();
-    if k < MIN_K {
-        return Err(ProverError::Invalid { what: "aggregation size", why: format!("k = {k} is below the minimum {MIN_K}") });
-    }
+    aggregate::check_size(params)?;
     let (c, config) = keygen_circuit(params, protocols, glue)?;
-    let vk = keygen_vk(params, &c).map_err(|e| ProverError::halo2("shard aggregation keygen", e))?;
-    let pk = keygen_pk(params, vk, &c).map_err(|e| ProverError::halo2("shard aggregation keygen", e))?;
-    let layout = AggregationLayout {
-        k,
-        num_advice: config.num_advice,
-        num_lookup_advice: config.num_lookup_advice,
-        num_fixed: config.num_fixed,
-        lookup_bits: config.lookup_bits,
-        break_points: c.break_points(),
-        inner_instances: glue.expose.len(),
-        inner_vk_hash: shards_vk_hash(vk_hashes),
-        inner_model_id: String::new(),
-        srs: hex::encode(srs_fingerprint(params)),
-    };
-    Ok((pk, layout))
+    aggregate::keygen(params, c, config, glue.expose.len(), shards_vk_hash(vk_hashes), "shard aggregation keygen")
 }
 
 /// Checks that `vk` is the aggregation verifying key of these shards and glue: regenerates it
@@ -154,14 +133,7 @@ pub fn check_vk(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>]
         return Err(ProverError::KMismatch { what: "the aggregation SRS".into(), expected: layout.k, found: params.k() });
     }
     let (c, config) = keygen_circuit(params, protocols, glue)?;
-    if (config.num_advice, config.num_lookup_advice, config.num_fixed, config.lookup_bits) != (layout.num_advice, layout.num_lookup_advice, layout.num_fixed, layout.lookup_bits) {
-        return Err(ProverError::Invalid { what: "aggregation key", why: "its layout is not the one key generation gives for these shard keys".into() });
-    }
-    let want = keygen_vk(params, &c).map_err(|e| ProverError::halo2("shard aggregation keygen", e))?;
-    if crate::keys::vk_bytes(&want) != crate::keys::vk_bytes(vk) {
-        return Err(ProverError::Invalid { what: "aggregation key", why: "it is not the aggregation key of these shard keys (regenerated from them, it differs)".into() });
-    }
-    Ok(())
+    aggregate::check_regenerated(params, c, config, layout, vk, "these shard keys")
 }
 
 /// Aggregates the shard proofs `snarks` (from [`crate::aggregate::prove_inner`], which
@@ -185,27 +157,7 @@ pub fn prove(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>], p
 /// still the circuit's). Public for tests that aggregate deliberately broken shard sets.
 #[doc(hidden)]
 pub fn prove_glued(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, snarks: Vec<Snark>, glue: &Glue, rng: impl RngCore + Send) -> Result<(Vec<u8>, Vec<Fr>)> {
-    if params.k() != layout.k || pk.get_vk().get_domain().k() != layout.k {
-        return Err(ProverError::KMismatch { what: "the aggregation SRS or key".into(), expected: layout.k, found: params.k() });
-    }
-    if hex::encode(srs_fingerprint(params)) != layout.srs {
-        return Err(ProverError::SrsMismatch { what: "the aggregation key".into() });
-    }
-    let c = circuit(CircuitBuilderStage::Prover, layout_config(layout), params, snarks, glue)?.use_break_points(layout.break_points.clone());
-    let instances = c.instances().into_iter().next().unwrap_or_default();
-    if instances.len() != layout.num_instances() {
-        return Err(ProverError::Witness(format!("the shard aggregation circuit exposes {} instances, expected {}", instances.len(), layout.num_instances())));
-    }
-    let columns: [&[Fr]; 1] = [&instances];
-    let proof = catch_unwind(AssertUnwindSafe(|| {
-        let mut transcript = ProofTranscriptWriter::init(Vec::new());
-        create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(params, pk, &[c], &[&columns], rng, &mut transcript).map_err(|e| ProverError::halo2("shard aggregation proving", e))?;
-        Ok::<_, ProverError>(transcript.finalize())
-    }))
-    .map_err(|p| ProverError::halo2("shard aggregation proving", util::panic_message(&p)))??;
-    Ok((proof, instances))
-}
-
-fn layout_config(l: &AggregationLayout) -> AggregationConfigParams {
-    AggregationConfigParams { degree: l.k, num_advice: l.num_advice, num_lookup_advice: l.num_lookup_advice, num_fixed: l.num_fixed, lookup_bits: l.lookup_bits }
+    aggregate::check_proving_key(params, pk, layout)?;
+    let c = circuit(CircuitBuilderStage::Prover, layout.config(), params, snarks, glue)?;
+    aggregate::prove_circuit(params, pk, layout, c, rng, "shard aggregation proving")
 }

@@ -64,6 +64,12 @@ impl Counts {
     pub fn new(shape: Shape, k: u32) -> Counts {
         let mut cs = ConstraintSystem::<Fr>::default();
         let _ = ModelCircuit::configure_with_params(&mut cs, shape);
+        Counts::of_cs(&cs, k, shape.hash)
+    }
+
+    /// Counts for any configured constraint system at `k` (`hash`: whether the Poseidon
+    /// gadget is in it, for the verifier's size).
+    pub fn of_cs(cs: &ConstraintSystem<Fr>, k: u32, hash: bool) -> Counts {
         let degree = cs.degree();
         let permutation_columns = cs.permutation().get_columns().len();
         let fixed_queries = cs.permutation().get_columns().iter().filter(|c| matches!(c.column_type(), Any::Fixed)).count();
@@ -74,7 +80,7 @@ impl Counts {
         // (z, z·ω, a', a'·ω⁻¹, s'), per permutation chunk 3 (z, z·ω, z·ω^last) less one,
         // each sigma once, the random poly once
         let evaluations = advice_queries + cs.num_fixed_columns() + fixed_queries + 5 * lookups + (3 * chunks).saturating_sub(1) + permutation_columns + 1;
-        Counts { k, advice: cs.num_advice_columns(), fixed: cs.num_fixed_columns(), instance: cs.num_instance_columns(), lookups, permutation_columns, degree, evaluations, hash: shape.hash }
+        Counts { k, advice: cs.num_advice_columns(), fixed: cs.num_fixed_columns(), instance: cs.num_instance_columns(), lookups, permutation_columns, degree, evaluations, hash }
     }
 
     /// Counts for a laid-out circuit at `k`.

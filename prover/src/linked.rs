@@ -8,7 +8,8 @@
 //! * the model's own public instances (what a single-circuit proof would expose: inputs and
 //!   outputs by their visibility) are the ones of the shards that take or make each tensor;
 //! * every link holds: the `linked` output of the shard that makes a boundary tensor equals
-//!   the `linked` input of each shard that uses it (salted digests, so equal values).
+//!   the `linked` input of each shard that uses it (salted digests, so equal values), and a
+//!   public or hashed weight tensor used by several shards has the same instances in each.
 //!
 //! [`Wiring`] is that structure, derived from the graphs alone (never from a proof), and
 //! [`Wiring::check`] checks it on instances. [`sharded_id`] is the identity of the whole: the
@@ -25,7 +26,8 @@ use zkinfer_circuits::public::{self, BINDING};
 use crate::error::{ProverError, Result};
 use crate::identity::ModelId;
 
-/// One boundary tensor handed from one shard to a later one.
+/// One boundary tensor handed from one shard to a later one (its salted digests), or one
+/// instance of a public weight tensor that several shards use (its copies).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
     pub tensor: String,
@@ -55,10 +57,19 @@ pub struct Wiring {
     pub links: Vec<Link>,
 }
 
-/// (is an input, value, visibility, instance range) of each input and output tensor of `g`.
-fn tensors(g: &Graph) -> Vec<(bool, ValueId, Visibility, Range<usize>, String)> {
-    let ids = g.inputs.iter().map(|i| (true, i.value)).chain(g.outputs.iter().map(|o| (false, o.value)));
-    public::instance_layout(g).into_iter().zip(ids).map(|(t, (is_in, v))| (is_in, v, t.visibility, t.first..t.first + t.instances, t.name)).collect()
+/// What a tensor is to a graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Input,
+    Output,
+    Weights,
+}
+
+/// (role, value, visibility, instance range, name) of each input, output and witness weight
+/// tensor of `g`, in instance order.
+fn tensors(g: &Graph) -> Vec<(Role, ValueId, Visibility, Range<usize>, String)> {
+    let ids = g.inputs.iter().map(|i| (Role::Input, i.value)).chain(g.outputs.iter().map(|o| (Role::Output, o.value))).chain(g.params.iter().map(|p| (Role::Weights, p.value)));
+    public::instance_layout(g).into_iter().zip(ids).map(|(t, (role, v))| (role, v, t.visibility, t.first..t.first + t.instances, t.name)).collect()
 }
 
 impl Wiring {
@@ -69,29 +80,39 @@ impl Wiring {
         if shards.is_empty() {
             return Err(bad("no shards".into()));
         }
-        if !model.params.is_empty() {
-            return Err(bad("models with witness weights cannot be sharded yet".into()));
-        }
         let per_shard: Vec<_> = shards.iter().map(tensors).collect();
         let mut exposed = Vec::new();
-        for (is_in, v, vis, range, name) in tensors(model) {
+        let mut links = Vec::new();
+        for (role, v, vis, range, name) in tensors(model) {
             if vis == Visibility::Private {
                 continue;
             }
-            let found = per_shard.iter().enumerate().find_map(|(s, ts)| ts.iter().find(|t| t.0 == is_in && t.1 == v && t.2 == vis && (!is_in || s == 0)).map(|t| (s, t.3.clone())));
-            let (shard, at) = found.ok_or_else(|| bad(format!("model {} `{name}` is in no shard", if is_in { "input" } else { "output" })))?;
-            if at.len() != range.len() {
-                return Err(bad(format!("`{name}` has {} instances in shard {shard}, {} in the model", at.len(), range.len())));
+            // where the tensor is public: the model's inputs in the first shard, an output in
+            // the shard that makes it, a weight tensor in every shard that uses it
+            let found: Vec<(usize, Range<usize>)> = per_shard.iter().enumerate().filter(|&(s, _)| role != Role::Input || s == 0).filter_map(|(s, ts)| ts.iter().find(|t| t.0 == role && t.1 == v && t.2 == vis).map(|t| (s, t.3.clone()))).collect();
+            let what = match role {
+                Role::Input => "input",
+                Role::Output => "output",
+                Role::Weights => "weight tensor",
+            };
+            let Some((shard, at)) = found.first().cloned() else {
+                return Err(bad(format!("model {what} `{name}` is in no shard")));
+            };
+            if let Some((s, other)) = found.iter().find(|(_, at)| at.len() != range.len()) {
+                return Err(bad(format!("`{name}` has {} instances in shard {s}, {} in the model", other.len(), range.len())));
+            }
+            // a weight tensor public in several shards: each copy equal to the first
+            for (s, other) in &found[1..] {
+                links.extend(at.clone().zip(other.clone()).map(|(i, j)| Link { tensor: name.clone(), from: (shard, i), to: (*s, j) }));
             }
             exposed.push(Exposed { tensor: name, model: range, shard, at });
         }
-        let mut links = Vec::new();
         for (j, ts) in per_shard.iter().enumerate() {
-            for (_, v, _, at, name) in ts.iter().filter(|t| t.0 && t.2 == Visibility::Linked) {
+            for (_, v, _, at, name) in ts.iter().filter(|t| t.0 == Role::Input && t.2 == Visibility::Linked) {
                 let from = per_shard[..j]
                     .iter()
                     .enumerate()
-                    .find_map(|(i, earlier)| earlier.iter().find(|t| !t.0 && t.1 == *v && t.2 == Visibility::Linked).map(|t| (i, t.3.start)))
+                    .find_map(|(i, earlier)| earlier.iter().find(|t| t.0 == Role::Output && t.1 == *v && t.2 == Visibility::Linked).map(|t| (i, t.3.start)))
                     .ok_or_else(|| bad(format!("shard {j} takes `{name}`, which no earlier shard hands on")))?;
                 links.push(Link { tensor: name.clone(), from, to: (j, at.start) });
             }
@@ -194,5 +215,73 @@ mod tests {
         *other.last_mut().expect("instances") += Fr::from(1);
         assert!(w.check(&other, &inst).is_err());
         assert!(w.check(&model, &inst[..2]).is_err());
+    }
+
+    /// Witness weights: each shard takes the weight tensors its nodes use, with the model's
+    /// visibility; the model's weight instances are found in the shards (hashed: the digests),
+    /// and the check refuses a shard proving other weights.
+    #[test]
+    fn wiring_exposes_witness_weights_from_their_shards() {
+        use zkinfer_circuits::ir::{Visibility, WeightVisibility};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/digits_cnn/model.onnx");
+        let mut opts = ImportOptions::default();
+        opts.visibility.weights = WeightVisibility::Hashed;
+        let g = import_file(&path, &opts).expect("import");
+        assert!(g.params.len() >= 2);
+        let n = g.nodes.len();
+        let shards = shard_graphs(&g, &[n / 2, n]).expect("shards");
+        // every weight tensor goes to exactly the shards that use it, hashed as in the model
+        for p in &g.params {
+            let holders: Vec<usize> = shards.iter().enumerate().filter(|(_, s)| s.params.iter().any(|q| q.value == p.value && q.visibility == Visibility::Hashed)).map(|(i, _)| i).collect();
+            assert_eq!(holders.len(), 1, "`{}` in shards {holders:?}", p.name);
+        }
+        assert!(shards.iter().all(|s| !s.params.is_empty()), "both halves have weights");
+        let w = Wiring::new(&g, &shards).expect("wiring");
+        assert_eq!(w.exposed.len(), g.inputs.len() + g.outputs.len() + g.params.len());
+        let model: Vec<Fr> = (0..w.model_instances).map(|i| Fr::from(i as u64 + 7)).collect();
+        let mut inst: Vec<Vec<Fr>> = w.shard_instances.iter().map(|&n| vec![Fr::from(0); n]).collect();
+        for s in &mut inst {
+            s[BINDING] = model[BINDING];
+        }
+        for e in &w.exposed {
+            inst[e.shard][e.at.clone()].copy_from_slice(&model[e.model.clone()]);
+        }
+        for (k, l) in w.links.iter().enumerate() {
+            inst[l.from.0][l.from.1] = Fr::from(1000 + k as u64);
+            inst[l.to.0][l.to.1] = Fr::from(1000 + k as u64);
+        }
+        assert_eq!(w.check(&model, &inst), Ok(()));
+        let last = w.exposed.iter().max_by_key(|e| e.model.start).expect("a weight tensor");
+        let mut other = inst.clone();
+        other[last.shard][last.at.start] += Fr::from(1);
+        assert!(w.check(&model, &other).unwrap_err().contains(&last.tensor));
+    }
+
+    /// A public weight tensor used by two shards is exposed once and its copies are linked;
+    /// a private one used by two shards is refused (nothing would tie the copies together).
+    #[test]
+    fn shared_weights_are_linked_or_refused() {
+        use zkinfer_circuits::ir::{InputSpec, OutputSpec, ParamSpec, Visibility};
+        use zkinfer_circuits::ops::{Dense, Op, WitnessParams};
+        let shared = |vis: Visibility| {
+            let mut g = Graph::default();
+            let x = g.add_value("x", vec![1, 2], -8, 7).expect("x");
+            g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![1, 2], scale: 1.0, zero_point: 0, lo: -8, hi: 7, saturates: false, visibility: Visibility::Public });
+            let w = g.add_value("w", vec![2, 2], -8, 7).expect("w");
+            g.params.push(ParamSpec { name: "w".into(), value: w, shape: vec![2, 2], visibility: vis, data: Some(vec![1, 2, 3, 4]) });
+            let dense = |input| Op::Dense(Dense { input, input_zp: 0, weight: zkinfer_circuits::ir::Tensor { shape: vec![2, 2], data: vec![] }, bias: vec![], params: Some(WitnessParams { weight: w, bias: None }) });
+            let a = g.add_node("a", dense(x)).expect("a");
+            let b = g.add_node("b", dense(a)).expect("b");
+            g.outputs.push(OutputSpec { name: "b".into(), value: b, shape: vec![1, 2], scale: 1.0, zero_point: 0, visibility: Visibility::Public });
+            g
+        };
+        let g = shared(Visibility::Public);
+        let shards = shard_graphs(&g, &[1, 2]).expect("shards");
+        assert!(shards.iter().all(|s| s.params.len() == 1));
+        let w = Wiring::new(&g, &shards).expect("wiring");
+        let copies: Vec<_> = w.links.iter().filter(|l| l.tensor == "w").collect();
+        assert!(!copies.is_empty() && copies.iter().all(|l| l.from.0 == 0 && l.to.0 == 1), "{copies:?}");
+        let e = shard_graphs(&shared(Visibility::Private), &[1, 2]).expect_err("private and shared").to_string();
+        assert!(e.contains("private weight tensor `w`"), "{e}");
     }
 }

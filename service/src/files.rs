@@ -61,7 +61,10 @@ pub struct Cost {
 
 impl Cost {
     pub fn of(circuit: &zkinfer_circuits::layout::circuit::ModelCircuit, k: u32, public_values: usize) -> Cost {
-        let counts = zkinfer_prover::cost::Counts::of(circuit, k);
+        Cost::of_counts(zkinfer_prover::cost::Counts::of(circuit, k), public_values)
+    }
+
+    pub fn of_counts(counts: zkinfer_prover::cost::Counts, public_values: usize) -> Cost {
         Cost { counts, msms: counts.msms(), ext_polys: counts.ext_polys(), prove_seconds: counts.prove_seconds(), verifier_bytes: counts.verifier_bytes(public_values) }
     }
 }
@@ -420,4 +423,72 @@ mod input_tests {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// An aggregated proof (`zkinfer aggregate`, DIR/aggregated.json; the provider node's proofs of
+/// sharded models).
+#[derive(Serialize, Deserialize)]
+pub struct AggregatedProof {
+    pub format: String,
+    /// The model identity (the aggregated proof is about this model).
+    pub model_hash: String,
+    /// sha256 of the aggregation verifying key.
+    pub aggregation_vk_hash: String,
+    /// The aggregation circuit's size.
+    pub k: u32,
+    /// Public instances (32-byte big-endian hex): 12 accumulator limbs, then the model proof's
+    /// instances (binding, then packed public values and digests, as in proof.json).
+    pub instances: Vec<String>,
+    pub proof: String,
+    /// The model proof's inputs, outputs and weights as their instances encode them
+    /// (decoded values of public tensors, digests of hashed ones), checked against the
+    /// instances by `--verify`.
+    #[serde(default)]
+    pub inputs: Vec<zkinfer_prover::artifacts::TensorValues>,
+    #[serde(default)]
+    pub outputs: Vec<zkinfer_prover::artifacts::TensorValues>,
+    #[serde(default)]
+    pub weights: Vec<zkinfer_prover::artifacts::TensorValues>,
+    pub model_prove_seconds: f64,
+    pub aggregate_prove_seconds: f64,
+}
+
+/// Version 2: the model identity, the decoded inputs and outputs.
+pub const AGGREGATED_FORMAT: &str = "zkinfer-aggregated/2";
+
+impl AggregatedProof {
+    pub fn instances_fr(&self) -> Result<Vec<zkinfer_prover::Fr>> {
+        Ok(self.instances.iter().map(|s| zkinfer_prover::util::fr_from_hex(s)).collect::<std::result::Result<_, _>>()?)
+    }
+
+    pub fn proof_bytes(&self) -> Result<Vec<u8>> {
+        hex::decode(self.proof.strip_prefix("0x").unwrap_or(&self.proof)).context("proof is not hex")
+    }
+
+    /// The model proof the aggregated one stands for, as a proof file without proof bytes:
+    /// the model's instances (the accumulator dropped) and the listed inputs, outputs and
+    /// weights (`k`: the model's, for the record). Its `validate` / `check_against` check the
+    /// listed values against the instances.
+    pub fn model_proof(&self, k: u32) -> zkinfer_prover::artifacts::ProofFile {
+        zkinfer_prover::artifacts::ProofFile {
+            format: zkinfer_prover::artifacts::PROOF_FORMAT.into(),
+            model_hash: self.model_hash.clone(),
+            k,
+            instances: self.instances.get(zkinfer_prover::aggregate::ACCUMULATOR_LIMBS..).unwrap_or_default().to_vec(),
+            proof: "0x".into(),
+            inputs: self.inputs.clone(),
+            outputs: self.outputs.clone(),
+            weights: self.weights.clone(),
+            prove_seconds: self.model_prove_seconds + self.aggregate_prove_seconds,
+            shards: vec![],
+        }
+    }
+
+    pub fn read(p: &Path) -> Result<Self> {
+        let a: AggregatedProof = read_json(p)?;
+        if a.format != AGGREGATED_FORMAT {
+            bail!("{} has format `{}`, expected `{AGGREGATED_FORMAT}`", p.display(), a.format);
+        }
+        Ok(a)
+    }
 }

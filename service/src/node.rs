@@ -19,8 +19,9 @@ use alloy_sol_types::SolEvent;
 use anyhow::{bail, Context, Result};
 use zkinfer_circuits::public;
 use zkinfer_prover::artifacts::ProofFile;
+use zkinfer_prover::{G1Affine, ModelId, VerifyingKey};
 
-use crate::files::{write_json, Settings, Workdir};
+use crate::files::{write_json, AggregatedProof, Settings, Workdir};
 use crate::market::abi::InferenceMarket as M;
 use crate::market::chain::{fmt_eth, Chain};
 use crate::market::client::Market;
@@ -86,10 +87,10 @@ impl ClaimPolicy {
     }
 }
 
-/// Seconds a proof of `s` is expected to take on this node (the cost model's prediction
+/// Seconds a proof of `m` is expected to take on this node (the cost model's prediction
 /// times the safety factor; at least one second).
-fn predicted_prove_secs(s: &Settings, policy: &ClaimPolicy) -> u64 {
-    let p = s.cost.as_ref().map_or(1.0, |c| c.prove_seconds) * policy.prove_safety;
+fn predicted_prove_secs(m: &Served, policy: &ClaimPolicy) -> u64 {
+    let p = m.predicted_seconds * policy.prove_safety;
     // (an f64 -> u64 cast saturates; a year is more than any deadline)
     (p.ceil().max(1.0) as u64).min(365 * 86_400)
 }
@@ -98,6 +99,33 @@ fn predicted_prove_secs(s: &Settings, policy: &ClaimPolicy) -> u64 {
 struct Served {
     local_id: String,
     settings: Settings,
+    /// The cost model's prediction of one proof on the reference machine (seconds): the
+    /// model's, or for a sharded model every shard's plus the aggregation's.
+    predicted_seconds: f64,
+    /// A sharded model: what its aggregated proofs are checked with.
+    aggregated: Option<AggregatedModel>,
+}
+
+/// A sharded model's aggregation (its proofs are aggregated proofs of every shard).
+#[derive(Clone)]
+struct AggregatedModel {
+    /// The aggregation circuit's size.
+    k: u32,
+    vk: VerifyingKey<G1Affine>,
+    /// sha256 of `vk`, hex.
+    vk_hash: String,
+    /// Predicted seconds: every shard proved, then the aggregation.
+    predicted_seconds: f64,
+}
+
+/// How a registry entry must verify a model's proofs.
+#[derive(Clone)]
+enum Expected {
+    /// The model's own Solidity verifier, by the keccak256 of its runtime code.
+    Verifier(B256),
+    /// An `AggregatedVerifierAdapter` in front of the aggregation verifier (keccak256 of its
+    /// runtime code), for this many model instances.
+    Adapter { verifier_code_hash: B256, n_instances: usize },
 }
 
 fn log(msg: &str) {
@@ -177,39 +205,33 @@ pub fn check_not_dev(id: u64, key: &PrivateKeySigner, dev_srs: bool) -> Result<(
 /// paid for, and lose stake.
 fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &Store) -> Result<BTreeMap<u64, Served>> {
     let mut by_vk = BTreeMap::new();
+    let mut adapter = None;
     for dir in &cfg.models {
         let wd = Workdir(dir.clone());
         let s = wd.load_settings()?;
-        // the identity recomputed from key, settings and SRS (a key that does not belong to
-        // its settings is refused here, before any job is claimed)
-        let params = crate::pipeline::load_params(cfg.srs.as_deref(), s.k)?;
-        let (_, header) = crate::pipeline::load_vk(&wd, &s, &params)?;
-        let vk = B256::from(header.model_id.0);
-        let local_id = header.model_id.hex();
-        if !wd.verifier().exists() {
-            crate::pipeline::evm_verifier(&wd, &s, &params, None)?;
-        }
-        let v: serde_json::Value = crate::files::read_json(&wd.verifier())?;
-        let runtime = hex::decode(v["deployed_bytecode"].as_str().unwrap_or_default().trim_start_matches("0x")).with_context(|| format!("{}: deployed_bytecode is not hex", wd.verifier().display()))?;
-        let code_hash = alloy_primitives::keccak256(&runtime);
-        let local = Workdir(store.model_dir(&local_id));
-        for f in ["settings.json", "pk.bin", "vk.bin"] {
-            if !local.0.join(f).exists() {
-                let bytes = std::fs::read(dir.join(f)).with_context(|| format!("cannot read {}", dir.join(f).display()))?;
-                crate::files::write_atomic(&local.0.join(f), &bytes)?;
+        let (id, expected, aggregated, k) = match crate::sharding::load(&wd, &s)? {
+            None => {
+                let (id, code_hash) = single_model(cfg, &wd, &s)?;
+                (id, Expected::Verifier(code_hash), None, s.k)
             }
-        }
-        // witness weights: the ones checked against the registry below are the ones proved with
-        if dir.join("weights.json").exists() {
-            let bytes = std::fs::read(dir.join("weights.json")).with_context(|| format!("cannot read {}", dir.join("weights.json").display()))?;
-            crate::files::write_atomic(&local.0.join("weights.json"), &bytes)?;
-        }
+            Some(sh) => {
+                let (id, code_hash, agg) = sharded_model(cfg, &wd, &s, &sh)?;
+                if adapter.is_none() {
+                    adapter = Some(crate::market::client::compile_adapter()?);
+                }
+                // the SRS file handed to the prover serves every shard and the aggregation
+                let k = sh.shards.iter().map(|(_, ss)| ss.k).chain([agg.k]).max().unwrap_or(agg.k);
+                (id, Expected::Adapter { verifier_code_hash: code_hash, n_instances: public::num_instances(&s.graph) }, Some(agg), k)
+            }
+        };
+        let local_id = id.hex();
+        copy_model(dir, &store.model_dir(&local_id))?;
         store.add_model(&local_id, &dir.display().to_string())?;
         if cfg.srs.is_none() {
-            store.cache_dev_srs(s.k)?; // UNSAFE dev SRS, once per k, for the workers
+            store.cache_dev_srs(k)?; // UNSAFE dev SRS, once per k, for the workers
         }
-        store.set_model_ready(&local_id, s.k, s.num_instances as u32, &local_id)?;
-        by_vk.insert(vk, (local_id, s, code_hash));
+        store.set_model_ready(&local_id, k, s.num_instances as u32, &local_id)?;
+        by_vk.insert(B256::from(id.0), (local_id, s, expected, aggregated));
     }
     let count: u64 = {
         let data = alloy_sol_types::SolCall::abi_encode(&crate::market::abi::ModelRegistry::modelCountCall {});
@@ -221,7 +243,7 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
     let mut served = BTreeMap::new();
     for id in 1..=count {
         let m = market.model(chain, id)?;
-        if let Some((local_id, s, code_hash)) = by_vk.get(&m.vkHash) {
+        if let Some((local_id, s, expected, aggregated)) = by_vk.get(&m.vkHash) {
             let (n_in, n_out, _) = instance_counts(&s.graph);
             if (m.nInputs as usize, m.nOutputs as usize) != (n_in, n_out) {
                 log(&format!("registry model {id} has the vk hash of {local_id} but other instance counts; not served"));
@@ -242,14 +264,103 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
                     continue;
                 }
             }
-            if m.verifierCodeHash != *code_hash {
-                log(&format!("registry model {id} has the vk hash of {local_id} but another verifier's code; not served"));
-                continue;
+            match expected {
+                Expected::Verifier(code_hash) if m.verifierCodeHash != *code_hash => {
+                    log(&format!("registry model {id} has the vk hash of {local_id} but another verifier's code; not served"));
+                    continue;
+                }
+                Expected::Verifier(_) => {}
+                Expected::Adapter { verifier_code_hash, n_instances } => {
+                    let compiled = adapter.as_ref().context("the adapter is compiled for every sharded model")?;
+                    if let Err(e) = crate::market::client::check_adapter(chain, compiled, m.verifier, m.verifierCodeHash, *verifier_code_hash, *n_instances) {
+                        log(&format!("registry model {id} has the vk hash of {local_id} but does not verify with its aggregation verifier ({e:#}); not served"));
+                        continue;
+                    }
+                }
             }
-            served.insert(id, Served { local_id: local_id.clone(), settings: s.clone() });
+            let predicted_seconds = match aggregated {
+                Some(a) => a.predicted_seconds,
+                None => s.cost.as_ref().map_or(1.0, |c| c.prove_seconds),
+            };
+            served.insert(id, Served { local_id: local_id.clone(), settings: s.clone(), predicted_seconds, aggregated: aggregated.clone() });
         }
     }
     Ok(served)
+}
+
+/// A single-circuit model: its identity, recomputed from key, settings and SRS (a key that
+/// does not belong to its settings is refused here, before any job is claimed), and the
+/// keccak256 of its Solidity verifier's runtime code (compiled once into DIR/verifier.json).
+fn single_model(cfg: &NodeConfig, wd: &Workdir, s: &Settings) -> Result<(ModelId, B256)> {
+    let params = crate::pipeline::load_params(cfg.srs.as_deref(), s.k)?;
+    let (_, header) = crate::pipeline::load_vk(wd, s, &params)?;
+    if !wd.verifier().exists() {
+        crate::pipeline::evm_verifier(wd, s, &params, None)?;
+    }
+    let v: serde_json::Value = crate::files::read_json(&wd.verifier())?;
+    let runtime = hex::decode(v["deployed_bytecode"].as_str().unwrap_or_default().trim_start_matches("0x")).with_context(|| format!("{}: deployed_bytecode is not hex", wd.verifier().display()))?;
+    Ok((header.model_id, alloy_primitives::keccak256(&runtime)))
+}
+
+/// A sharded model: its identity (from every shard key, each checked against its settings and
+/// the SRS), the keccak256 of its aggregation verifier's runtime code, and its aggregation key.
+/// The aggregation keys in DIR/aggregate/ (as `market register` made them; made here when
+/// missing) must be these shards'.
+fn sharded_model(cfg: &NodeConfig, wd: &Workdir, s: &Settings, sh: &crate::sharding::Sharded) -> Result<(ModelId, B256, AggregatedModel)> {
+    let agg_dir = wd.0.join("aggregate");
+    let k = zkinfer_prover::aggregate::read_layout(&agg_dir).map(|l| l.k).unwrap_or(crate::sharding::AGGREGATION_K);
+    let keys = crate::sharding::aggregation_keys(s, sh, cfg.srs.as_deref(), &agg_dir, k, &|step| log(&format!("{}: {step}", wd.0.display())))?;
+    let vk = keys.pk.get_vk().clone();
+    let compiled = crate::pipeline::aggregation_verifier(&agg_dir, &keys.params, &vk, keys.layout.num_instances())?;
+    let vk_hash = hex::encode(zkinfer_prover::keys::vk_hash(&vk));
+    let predicted_seconds = sh.plan.total_seconds() + keys.layout.counts().prove_seconds();
+    Ok((keys.id, alloy_primitives::keccak256(&compiled.deployed_bytecode), AggregatedModel { k, vk, vk_hash, predicted_seconds }))
+}
+
+/// Copies what proving a model needs into the node's store (`to`), once: settings, keys,
+/// witness weights, and for a sharded model its plan, every shard and the aggregation keys.
+/// Files are hard-linked where the file system allows (proving keys are large; every writer
+/// replaces files by renaming, so a link never changes under the store), else copied.
+fn copy_model(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    let single = ["settings.json", "pk.bin", "vk.bin", "weights.json", "shards.json"];
+    let mut files: Vec<PathBuf> = single.iter().map(PathBuf::from).collect();
+    for sub in ["shards", "aggregate"] {
+        let root = from.join(sub);
+        if !root.is_dir() {
+            continue;
+        }
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).with_context(|| format!("cannot list {}", d.display()))? {
+                let p = e?.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(rel) = p.strip_prefix(from) {
+                    files.push(rel.to_path_buf());
+                }
+            }
+        }
+    }
+    for f in files {
+        let (src, dst) = (from.join(&f), to.join(&f));
+        // the weights and the aggregation keys are taken afresh (the registry check ran on
+        // the source's); settings and keys are those of the identity the store names them by
+        let refresh = f == std::path::Path::new("weights.json") || f.starts_with("aggregate");
+        if !src.exists() || (dst.exists() && !refresh) {
+            continue;
+        }
+        if dst.exists() {
+            std::fs::remove_file(&dst).with_context(|| format!("cannot replace {}", dst.display()))?;
+        }
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        if std::fs::hard_link(&src, &dst).is_err() {
+            let bytes = std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+            crate::files::write_atomic(&dst, &bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// Looks at jobs posted since the last scan: claims the open ones it serves. Returns how many
@@ -267,7 +378,7 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
         let mut queued = 0u64;
         for &f in &in_flight {
             if let Some(m) = market.job(chain, f).ok().and_then(|fj| served.get(&fj.modelId)) {
-                queued = queued.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy));
+                queued = queued.saturating_add(predicted_prove_secs(m, &cfg.policy));
             }
         }
         let queued = queued / u64::from(cfg.workers.max(1));
@@ -285,8 +396,8 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
             Some(format!("model {} not served", j.modelId))
         } else if let Some(why) = cfg.policy.refuse(j.token, j.amount, U256::from(j.stake)) {
             Some(why)
-        } else if j.deadline < now.saturating_add(queued).saturating_add(predicted_prove_secs(&served[&j.modelId].settings, &cfg.policy)).saturating_add(cfg.min_time_left) {
-            let need = predicted_prove_secs(&served[&j.modelId].settings, &cfg.policy);
+        } else if j.deadline < now.saturating_add(queued).saturating_add(predicted_prove_secs(&served[&j.modelId], &cfg.policy)).saturating_add(cfg.min_time_left) {
+            let need = predicted_prove_secs(&served[&j.modelId], &cfg.policy);
             Some(format!("deadline {} too close: {} s left, {need} s predicted to prove + {queued} s queued ahead + {} s submit margin", j.deadline, j.deadline.saturating_sub(now), cfg.min_time_left))
         } else if let Err(why) = job_inputs(chain, market, &served[&j.modelId].settings, id) {
             // never claim a job whose inputs the model cannot take: it could only be slashed
@@ -380,7 +491,7 @@ fn finish_proof(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &
         // the stake is lost at the deadline anyway: prove again while there is time (the
         // prover crashed, the node restarted mid-proof too often, ...)
         let now = chain.timestamp()?;
-        let time_left = served.get(&j.modelId).is_some_and(|m| j.deadline > now.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy)).saturating_add(cfg.min_time_left));
+        let time_left = served.get(&j.modelId).is_some_and(|m| j.deadline > now.saturating_add(predicted_prove_secs(m, &cfg.policy)).saturating_add(cfg.min_time_left));
         let ours = j.state() == crate::market::abi::JobState::Claimed && j.provider == key.address();
         let (state, note) = if ours && time_left { ("claimed", format!("proving failed: {}; proving again", row.error)) } else { ("failed", format!("proving failed: {}", row.error)) };
         log(&format!("job {job}: {note}"));
@@ -401,7 +512,7 @@ fn finish_proof(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &
         Ok(sub) => sub,
         Err(e) => {
             let now = chain.timestamp()?;
-            let retry = j.deadline > now.saturating_add(predicted_prove_secs(&m.settings, &cfg.policy)).saturating_add(cfg.min_time_left);
+            let retry = j.deadline > now.saturating_add(predicted_prove_secs(m, &cfg.policy)).saturating_add(cfg.min_time_left);
             let note = format!("own proof not submitted: {e:#}{}", if retry { "; proving again" } else { "; no time left to prove again" });
             log(&format!("job {job}: {note}"));
             return store.set_market_job(job, if retry { "claimed" } else { "failed" }, local, &note, 0);
@@ -427,19 +538,42 @@ fn finish_proof(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &
 /// binding) is an error, and the node proves again rather than send it and lose the stake.
 #[allow(clippy::too_many_arguments)]
 fn own_proof(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &Store, m: &Served, j: &M::Job, job: u64, provider: Address, local: &str) -> Result<Submission> {
-    let file = ProofFile::read(&store.job_dir(local).join("proof.json"))?;
-    let wd = Workdir(store.model_dir(&m.local_id));
-    let srs = match &cfg.srs {
-        Some(p) => p.clone(),
-        None => store.cache_dev_srs(m.settings.k)?,
+    let path = store.job_dir(local).join("proof.json");
+    let sub = match &m.aggregated {
+        None => {
+            let file = ProofFile::read(&path)?;
+            let wd = Workdir(store.model_dir(&m.local_id));
+            let srs = match &cfg.srs {
+                Some(p) => p.clone(),
+                None => store.cache_dev_srs(m.settings.k)?,
+            };
+            let params = crate::pipeline::load_params(Some(&srs), m.settings.k)?;
+            let verdict = crate::pipeline::verify(&wd, &m.settings, &params, &file)?;
+            if !verdict.is_valid() {
+                bail!("the local verifier rejects it ({verdict})");
+            }
+            Submission::from_proof(&m.settings.graph, file)?
+        }
+        Some(agg) => {
+            let file = AggregatedProof::read(&path)?;
+            if !file.model_hash.eq_ignore_ascii_case(&m.local_id) || file.aggregation_vk_hash != agg.vk_hash {
+                bail!("it is an aggregated proof of model {} with aggregation key {}, not of {} with {}", file.model_hash, file.aggregation_vk_hash, m.local_id, agg.vk_hash);
+            }
+            let srs = match &cfg.srs {
+                Some(p) => p.clone(),
+                None => store.cache_dev_srs(agg.k)?,
+            };
+            let params = crate::pipeline::load_params(Some(&srs), agg.k)?;
+            let (instances, proof) = (file.instances_fr()?, file.proof_bytes()?);
+            if let zkinfer_prover::verify::Verdict::Invalid(why) = zkinfer_prover::aggregate::verify(&params, &agg.vk, &instances, &proof) {
+                bail!("the local verifier rejects it ({why})");
+            }
+            let listed = file.model_proof(m.settings.k);
+            listed.validate().and_then(|()| listed.check_against(&m.settings.graph)).context("its listed inputs and outputs")?;
+            Submission::from_aggregated(&m.settings.graph, &instances, &proof, listed)?
+        }
     };
-    let params = crate::pipeline::load_params(Some(&srs), m.settings.k)?;
-    let verdict = crate::pipeline::verify(&wd, &m.settings, &params, &file)?;
-    if !verdict.is_valid() {
-        bail!("the local verifier rejects it ({verdict})");
-    }
     let binding = market.binding_of(chain, job, provider)?;
-    let sub = Submission::from_proof(&m.settings.graph, file)?;
     let bound = sub.file.instances_fr()?.first().map(crate::market::fr_to_u256);
     if bound != Some(binding) {
         bail!("it is bound to {:#x}, not to this job and provider ({binding:#x})", bound.unwrap_or_default());

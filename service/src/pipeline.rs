@@ -149,6 +149,53 @@ pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, sa
     Ok((s, names))
 }
 
+/// Whether `e` says a circuit would exceed the most rows one circuit may have.
+pub fn is_too_large(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<zkinfer_circuits::error::CircuitError>(), Some(zkinfer_circuits::error::CircuitError::TooLarge { .. }))
+}
+
+/// [`compile`] for a model too large to lay out as one circuit (over 2^24 rows), to be cut
+/// into shards: its rows are counted node by node
+/// ([`zkinfer_circuits::layout::count_rows`], memory bounded by the largest node) in each
+/// shape wide enough for the shards' link digests (or `shape`), and the fastest predicted is
+/// kept. The settings describe the single circuit (its `k` above what one circuit may have);
+/// also returns the count, for the shard plan.
+pub fn compile_counted(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Result<(Settings, zkinfer_circuits::layout::RowCount)> {
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
+    let graph = import_file(model, &opts)?;
+    let inputs = reference_inputs(&graph);
+    let min_width = zkinfer_circuits::layout::poseidon::MIN_WIDTH;
+    let shapes: Vec<Shape> = match shape {
+        Some(s) => vec![Shape { width: s.width.max(min_width), ..s }],
+        None => AUTO_SHAPES.iter().copied().filter(|s| s.width >= min_width).collect(),
+    };
+    let mut best: Option<(f64, u32, zkinfer_circuits::layout::RowCount, Cost)> = None;
+    for sh in shapes {
+        let n = zkinfer_circuits::layout::count_rows(&graph, &inputs, sh)?;
+        let k = sizing::k_for_rows(n.total);
+        let c = Cost::of_counts(zkinfer_prover::cost::Counts::new(n.shape, k), graph.num_instances());
+        if best.as_ref().is_none_or(|b| c.prove_seconds < b.0) {
+            best = Some((c.prove_seconds, k, n, c));
+        }
+    }
+    let (_, k, n, cost) = best.context("no circuit shape to try")?;
+    let s = Settings {
+        format: SETTINGS_FORMAT.into(),
+        model: model.display().to_string(),
+        model_sha256: sha256_hex(&bytes),
+        options: opts,
+        shape: n.shape,
+        k,
+        rows: n.total,
+        num_instances: graph.num_instances(),
+        calibration: None,
+        weights_hash: crate::files::weights_hash(&graph)?,
+        cost: Some(cost),
+        graph,
+    };
+    Ok((s, n))
+}
+
 pub fn reference_inputs(g: &Graph) -> Vec<Tensor> {
     g.inputs.iter().map(|s| Tensor::filled(s.shape.clone(), s.zero_point.clamp(s.lo, s.hi))).collect()
 }
@@ -214,7 +261,7 @@ fn refuse_sharded(wd: &Workdir) -> Result<()> {
     if path.exists() {
         let plan: zkinfer_prover::shard::ShardPlan = crate::files::read_json(&path)?;
         if plan.shards.len() > 1 {
-            bail!("{} holds a model compiled into {} shards: setup, prove and verify handle it shard by shard, `zkinfer aggregate DIR --input F [--evm]` makes one proof of it (and its EVM verifier), and `market register/submit` take that; the gRPC service and the provider node do not serve sharded models yet (compile without --max-k/--shards for a single circuit)", wd.0.display(), plan.shards.len());
+            bail!("{} holds a model compiled into {} shards: setup, prove and verify handle it shard by shard, `zkinfer aggregate DIR --input F [--evm]` makes one proof of it (and its EVM verifier), and `market register/submit` and `zkinfer node` take that; the gRPC service does not serve sharded models yet (compile without --max-k/--shards for a single circuit)", wd.0.display(), plan.shards.len());
         }
     }
     Ok(())
@@ -397,6 +444,44 @@ pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof
         None => None,
     };
     Ok(EvmReport { sol_bytes: sol.len(), deployed_size: compiled.deployed_bytecode.len(), bytecode: compiled.bytecode, outcome })
+}
+
+/// A compiled aggregation verifier.
+pub struct AggregationVerifier {
+    /// Creation code.
+    pub bytecode: Vec<u8>,
+    /// Runtime code (what EIP-170 limits, and what a registry pins by its keccak256).
+    pub deployed_bytecode: Vec<u8>,
+}
+
+/// The Solidity verifier of the aggregation key `vk` (`agg_dir`/Verifier.sol), compiled with
+/// the pinned solcjs. Kept in `agg_dir`/verifier.json under the key's sha256 and the instance
+/// count, and compiled again when either differs.
+pub fn aggregation_verifier(agg_dir: &Path, params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> Result<AggregationVerifier> {
+    let vk_hash = hex::encode(zkinfer_prover::keys::vk_hash(vk));
+    let cache = agg_dir.join("verifier.json");
+    let hex_field = |v: &serde_json::Value, f: &str| hex::decode(v[f].as_str().unwrap_or_default().trim_start_matches("0x")).ok().filter(|b| !b.is_empty());
+    if let Ok(v) = crate::files::read_json::<serde_json::Value>(&cache) {
+        if v["aggregation_vk_hash"].as_str() == Some(vk_hash.as_str()) && v["num_instances"].as_u64() == Some(num_instances as u64) {
+            if let (Some(bytecode), Some(deployed_bytecode)) = (hex_field(&v, "bytecode"), hex_field(&v, "deployed_bytecode")) {
+                return Ok(AggregationVerifier { bytecode, deployed_bytecode });
+            }
+        }
+    }
+    let sol = zkinfer_prover::aggregate::gen_sol(params, vk, num_instances)?;
+    crate::files::write_atomic(&agg_dir.join("Verifier.sol"), sol.as_bytes())?;
+    let compiled = evm::compile_sol(&sol)?;
+    crate::files::write_json(
+        &cache,
+        &serde_json::json!({
+            "aggregation_vk_hash": vk_hash,
+            "num_instances": num_instances,
+            "solc": compiled.solc_version,
+            "bytecode": format!("0x{}", hex::encode(&compiled.bytecode)),
+            "deployed_bytecode": format!("0x{}", hex::encode(&compiled.deployed_bytecode)),
+        }),
+    )?;
+    Ok(AggregationVerifier { bytecode: compiled.bytecode, deployed_bytecode: compiled.deployed_bytecode })
 }
 
 /// Verifies `proof` in the in-process EVM with the verifier [`evm_verifier`] compiled before

@@ -63,7 +63,8 @@ pub fn write(wd: &Workdir, s: &Settings, plan: &ShardPlan) -> Result<Vec<Setting
             cost: Some(Cost::of(&circuit, k, g.num_instances())),
             graph: g,
         };
-        wd.shard(i).write_settings(&ss)?;
+        // (the witness weights stay in the model's weights file: `load` hands each shard its own)
+        crate::files::write_json(&wd.shard(i).settings(), &ss)?;
         out.push(ss);
     }
     Ok(out)
@@ -105,14 +106,25 @@ pub fn load(wd: &Workdir, s: &Settings) -> Result<Option<Sharded>> {
     let mut shards = Vec::with_capacity(graphs.len());
     for (i, g) in graphs.iter().enumerate() {
         let w = wd.shard(i);
-        let ss = w.load_settings()?;
-        if ss.graph != *g || (ss.shape.width, ss.shape.lookup_width) != (plan.shape.width, plan.shape.lookup_width) {
+        let mut ss: Settings = crate::files::read_json(&w.settings()).with_context(|| format!("{} lacks shard {i}: compile again", wd.0.display()))?;
+        if ss.format != SETTINGS_FORMAT || without_weights(&ss.graph) != without_weights(g) || (ss.shape.width, ss.shape.lookup_width) != (plan.shape.width, plan.shape.lookup_width) {
             bail!("{} is not shard {i} of the model in {}: compile again", w.settings().display(), wd.settings().display());
         }
+        // its witness weights, from the model's weights file (when there)
+        ss.graph = g.clone();
         shards.push((w, ss));
     }
     let wiring = Wiring::new(&s.graph, &graphs)?;
     Ok(Some(Sharded { plan, shards, wiring }))
+}
+
+/// `g` without the values of its witness weights (which a settings file never holds).
+fn without_weights(g: &zkinfer_circuits::ir::Graph) -> zkinfer_circuits::ir::Graph {
+    let mut g = g.clone();
+    for p in &mut g.params {
+        p.data = None;
+    }
+    g
 }
 
 /// Keys for every shard (one at a time, each at its own size); returns the sharded model's
@@ -220,6 +232,10 @@ pub fn verify(wd: &Workdir, s: &Settings, sh: &Sharded, srs: Option<&Path>, p: &
         Err(why) => Verdict::Invalid(why),
     })
 }
+
+/// The aggregation circuit's size for a sharded model without aggregation keys yet
+/// (`zkinfer aggregate`'s default).
+pub const AGGREGATION_K: u32 = 21;
 
 /// Aggregation keys of a sharded model, with what proving and checking with them needs.
 pub struct AggregationKeys {

@@ -328,3 +328,36 @@ fi
     assert_eq!(j.state(), JobState::Paid, "the honest proof was submitted and paid");
     assert_eq!(m.withdrawable(&chain, roles.provider.address()).expect("credit") - before, eth("0.05") - eth("0.0005"));
 }
+
+/// The provider node serves a sharded model only from a registry entry whose verifier is a
+/// genuine `AggregatedVerifierAdapter` in front of the model's own aggregation verifier:
+/// `check_adapter` accepts the adapter as deployed and refuses another verifier behind it,
+/// another instance count, a code hash the registry did not pin, and a contract that is not an
+/// adapter. (A contract stands in for the aggregation verifier: only its code hash matters.)
+#[test]
+fn the_node_checks_an_aggregated_models_adapter() {
+    use zkinfer_service::market::client::{check_adapter, compile_adapter, deploy_adapter, deploy_verifier};
+    let mut chain = LocalChain::new().expect("chain");
+    let roles = Roles::dev().expect("roles");
+    let code = compile_market().expect("solcjs compiles the market");
+    let (stand_in, _) = deploy_verifier(&mut chain, &roles.operator, &code.registry).expect("deploy");
+    let compiled = compile_adapter().expect("solcjs compiles the adapter");
+    assert!(!compiled.immutable_ranges.is_empty(), "the adapter's immutables are located");
+    let (adapter, _) = deploy_adapter(&mut chain, &roles.operator, &compiled.bytecode, stand_in, 3).expect("deploy");
+    let hash = |a: Address| alloy_primitives::keccak256(chain.code(a).expect("code"));
+    let (adapter_hash, verifier_hash) = (hash(adapter), hash(stand_in));
+    check_adapter(&chain, &compiled, adapter, adapter_hash, verifier_hash, 3).expect("the deployed adapter");
+    let refused = |r: anyhow::Result<()>, needle: &str| {
+        let e = format!("{:#}", r.expect_err(needle));
+        assert!(e.contains(needle), "{e}");
+    };
+    let other = alloy_primitives::keccak256(b"another verifier");
+    refused(check_adapter(&chain, &compiled, adapter, adapter_hash, other, 3), "pins a verifier with code hash");
+    refused(check_adapter(&chain, &compiled, adapter, adapter_hash, verifier_hash, 4), "expects 3 model instances");
+    refused(check_adapter(&chain, &compiled, adapter, other, verifier_hash, 3), "not the code the registry pinned");
+    refused(check_adapter(&chain, &compiled, stand_in, verifier_hash, verifier_hash, 3), "is not an AggregatedVerifierAdapter");
+    // the immutables are what differs from the compiled runtime: without their ranges masked
+    // the genuine adapter would not be recognised, so the comparison is byte-exact elsewhere
+    let unmasked = zkinfer_prover::evm::CompiledVerifier { immutable_ranges: vec![], ..compiled.clone() };
+    refused(check_adapter(&chain, &unmasked, adapter, adapter_hash, verifier_hash, 3), "is not an AggregatedVerifierAdapter");
+}

@@ -10,6 +10,10 @@
 //!   makes (or, the first shard, each model input) that a later shard uses, as a `linked`
 //!   output.
 //!
+//! - every shard: the witness weight tensors its nodes use, with the model's visibility (a
+//!   public or hashed tensor used by several shards is exposed by each; the wiring holds the
+//!   copies equal).
+//!
 //! Linking shard `i`'s `linked` output to shard `j`'s `linked` input of the same tensor (equal
 //! digests under the same secret salt) proves that `j` starts from exactly what `i` computed:
 //! the digest is collision resistant and covers the values, their count and packing.
@@ -45,23 +49,25 @@ pub fn shard_graphs(g: &Graph, ends: &[usize]) -> Result<Vec<Graph>> {
     if ends.is_empty() || ends.last() != Some(&n) || ends.windows(2).any(|w| w[0] >= w[1]) || ends[0] == 0 {
         return Err(CircuitError::Internal(format!("shard ends {ends:?} do not cut {n} nodes into non-empty runs")));
     }
-    if !g.params.is_empty() {
-        return Err(unsupported("models with witness weights (weights visibility public, hashed or private) cannot be sharded yet; compile with fixed weights".into()));
-    }
     let prod = producers(g);
     let is_input = |v: ValueId| g.inputs.iter().any(|i| i.value == v);
+    let is_param = |v: ValueId| g.params.iter().any(|p| p.value == v);
     // shards using each value
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); g.values.len()];
     for (i, node) in g.nodes.iter().enumerate() {
         let s = shard_of_node(ends, i);
         for v in node.op.inputs() {
-            if prod[v].is_none() && !is_input(v) {
+            if prod[v].is_none() && !is_input(v) && !is_param(v) {
                 return Err(CircuitError::Internal(format!("value `{}` has no producer and is no model input", g.info(v).name)));
             }
             if !users[v].contains(&s) {
                 users[v].push(s);
             }
         }
+    }
+    // a private weight tensor used in two shards: nothing public would say both used the same
+    if let Some(p) = g.params.iter().find(|p| p.visibility == Visibility::Private && users[p.value].len() > 1) {
+        return Err(unsupported(format!("the private weight tensor `{}` is used by shards {:?}: nothing would show they use the same values; compile with --weight-visibility hashed, or cut elsewhere", p.name, users[p.value])));
     }
     let linked_in = |name: &str, v: ValueId| {
         let info = g.info(v);
@@ -81,13 +87,15 @@ pub fn shard_graphs(g: &Graph, ends: &[usize]) -> Result<Vec<Graph>> {
             let mut seen = Vec::new();
             for node in &sg.nodes {
                 for v in node.op.inputs() {
-                    if maker(&prod, ends, v) < s && !seen.contains(&v) {
+                    if !is_param(v) && maker(&prod, ends, v) < s && !seen.contains(&v) {
                         seen.push(v);
                     }
                 }
             }
             sg.inputs = seen.into_iter().map(|v| linked_in(&g.info(v).name, v)).collect();
         }
+        // the weight tensors its nodes use, with the model's visibility (and values, when loaded)
+        sg.params = g.params.iter().filter(|p| users[p.value].contains(&s)).cloned().collect();
         sg.outputs = g.outputs.iter().filter(|o| maker(&prod, ends, o.value) == s).cloned().collect();
         let made_here = |v: ValueId| match prod[v] {
             Some(p) => first <= p && p < end,

@@ -119,6 +119,69 @@ pub fn lay_out_salted(g: &Graph, inputs: &[Tensor], shape: Shape, salt: u128) ->
     Ok(ctx)
 }
 
+/// What laying out a graph takes, counted without holding all its rows ([`count_rows`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowCount {
+    /// The shape with the gadgets the graph needs switched on (as the whole layout's).
+    pub shape: Shape,
+    /// Rows of each node, in node order (as [`LayoutCtx::node_rows`]).
+    pub node_rows: Vec<usize>,
+    /// Every row: the nodes', the range checks of the inputs and witness weights, the packing
+    /// of public values and the Poseidon gadget's rows for digests.
+    pub total: usize,
+    /// Rows the lookup tables need (the range table, the function tables), as
+    /// [`circuit::ModelCircuit::table_rows`].
+    pub table_rows: usize,
+}
+
+/// Counts the rows of [`lay_out`]`(g, inputs, shape)` node by node: each node is laid out
+/// alone, on range-checked cells holding its inputs' values (the reference executor's), and
+/// dropped before the next, so memory is bounded by the largest node and graphs of any size
+/// can be planned (e.g. cut into shards). The nodes' counts are the whole layout's up to the
+/// sharing of a partly used range-check row between neighbouring nodes; function tables used
+/// by several nodes are counted once.
+pub fn count_rows(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<RowCount> {
+    let vals = crate::exec::run(g, inputs)?;
+    let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_) | crate::ops::Op::Interp(_)));
+    let shape = Shape { tables, hash: g.has_hashed(), dot: !g.params.is_empty(), ..shape };
+    let value = |v: crate::ir::ValueId| -> Result<&Tensor> { vals.get(v).ok_or_else(|| CircuitError::Internal(format!("value {v} has no value"))) };
+    // what lies outside the nodes: the public values' frame, laid out on its own
+    let mut frame = lay_out_salted(&Graph { nodes: vec![], outputs: vec![], ..g.clone() }, inputs, shape, 0)?;
+    let mut instance = crate::public::BINDING + 1 + crate::public::tensor_instance_counts(g)[..g.inputs.len()].iter().sum::<usize>();
+    let mut salt = Salt { value: 0, cell: None };
+    for o in &g.outputs {
+        let info = g.info(o.value);
+        let cells: Vec<AValue> = value(o.value)?.data.iter().map(|&v| frame.bounded(v as i128, info.lo as i128, info.hi as i128)).collect();
+        reveal(&mut frame, o.visibility, packing_of(g, o.value), &cells, &mut instance, &mut salt);
+    }
+    let mut total = frame.rows.len() + frame.hashes.iter().map(|h| poseidon::rows_for(h.cells.len())).sum::<usize>();
+    let mut fn_tables: Vec<ctx::FnTable> = Vec::new();
+    let mut node_rows = Vec::with_capacity(g.nodes.len());
+    for node in &g.nodes {
+        let mut ctx = LayoutCtx::new(shape);
+        let mut ins = Vec::new();
+        for v in node.op.inputs() {
+            let info = g.info(v);
+            let t = value(v)?;
+            ins.push(CellTensor { shape: t.shape.clone(), cells: t.data.iter().map(|&x| ctx.bounded(x as i128, info.lo as i128, info.hi as i128)).collect() });
+        }
+        let refs: Vec<&CellTensor> = ins.iter().collect();
+        let before = ctx.rows.len();
+        node.op.layout(&mut ctx, g, &refs);
+        let rows = ctx.rows.len() - before;
+        node_rows.push(rows);
+        total += rows;
+        for t in ctx.tables {
+            if !fn_tables.contains(&t) {
+                fn_tables.push(t);
+            }
+        }
+    }
+    let fn_rows = if tables { 1 + fn_tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 };
+    let table_rows = (ctx::LIMB as usize).max(fn_rows);
+    Ok(RowCount { shape, node_rows, total: total.max(table_rows), table_rows })
+}
+
 /// Makes range-checked `cells` public by `vis` from instance row `*instance` on: packed
 /// values, or the Poseidon digest of the packed values (salted for a `linked` tensor), or
 /// nothing.

@@ -21,8 +21,29 @@ pub struct CompiledVerifier {
     pub bytecode: Vec<u8>,
     /// Runtime bytecode, as stored on chain; EIP-170 limits it to 24,576 bytes.
     pub deployed_bytecode: Vec<u8>,
+    /// `(start, length)` byte ranges of `deployed_bytecode` that the constructor fills with
+    /// the contract's immutables (zero in `deployed_bytecode`).
+    pub immutable_ranges: Vec<(usize, usize)>,
     pub abi: serde_json::Value,
     pub solc_version: String,
+}
+
+impl CompiledVerifier {
+    /// Whether `code` (runtime code read from a chain) is this contract's, up to the values of
+    /// its immutables: equal length, every byte outside the immutable ranges equal.
+    pub fn is_runtime_of(&self, code: &[u8]) -> bool {
+        if code.len() != self.deployed_bytecode.len() {
+            return false;
+        }
+        let mut masked = code.to_vec();
+        for &(start, len) in &self.immutable_ranges {
+            match masked.get_mut(start..start.saturating_add(len)) {
+                Some(r) => r.fill(0),
+                None => return false,
+            }
+        }
+        masked == self.deployed_bytecode
+    }
 }
 
 #[derive(Deserialize)]
@@ -37,6 +58,8 @@ struct ContractOutput {
     bytecode: String,
     #[serde(rename = "deployedBytecode")]
     deployed_bytecode: String,
+    #[serde(rename = "immutableRanges", default)]
+    immutable_ranges: Vec<(usize, usize)>,
     #[serde(default)]
     abi: serde_json::Value,
 }
@@ -151,7 +174,10 @@ fn contract(name: String, c: ContractOutput, solc_version: &str, allow_empty: bo
     if !allow_empty && (bytecode.is_empty() || deployed_bytecode.is_empty()) {
         return Err(format!("{name} compiled to empty bytecode"));
     }
-    Ok(CompiledVerifier { name: name.clone(), bytecode, deployed_bytecode, abi: c.abi, solc_version: solc_version.to_string() })
+    if c.immutable_ranges.iter().any(|&(start, len)| start.checked_add(len).is_none_or(|end| end > deployed_bytecode.len())) {
+        return Err(format!("{name}: an immutable range lies outside its runtime code"));
+    }
+    Ok(CompiledVerifier { name: name.clone(), bytecode, deployed_bytecode, immutable_ranges: c.immutable_ranges, abi: c.abi, solc_version: solc_version.to_string() })
 }
 
 /// A scratch directory, removed on drop.

@@ -7,16 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 use zkinfer_circuits::layout::circuit::ModelCircuit;
 use zkinfer_circuits::layout::lay_out;
-use zkinfer_prover::artifacts::{ProofFile, TensorValues};
+use zkinfer_prover::artifacts::ProofFile;
 use zkinfer_prover::identity::ModelId;
 use zkinfer_prover::{aggregate, aggregate_shards, evm, keys, srs, util, verify::Verdict, Bn256, Fr, G1Affine, ParamsKZG, VerifyingKey};
 
 use super::prove::parse_binding;
 use super::SrsArgs;
-use crate::files::{read_inputs, read_json, write_json, Workdir};
+use crate::files::{read_inputs, write_json, AggregatedProof, Workdir, AGGREGATED_FORMAT as FORMAT};
 use crate::pipeline;
 
 #[derive(clap::Args)]
@@ -27,8 +26,16 @@ pub struct Args {
     /// checked inside the aggregation circuit.
     dir: PathBuf,
     /// Input file: {"input_data": [[...]]}.
-    #[arg(long, required_unless_present = "verify")]
+    #[arg(long, required_unless_present_any = ["verify", "quantized_input"], conflicts_with = "quantized_input")]
     input: Option<PathBuf>,
+    /// Already quantized input: {"quantized": [[int, ...], ...]}, one list per model input
+    /// (e.g. decoded from a market job's input instances).
+    #[arg(long, value_name = "FILE", conflicts_with = "verify")]
+    quantized_input: Option<PathBuf>,
+    /// Run as a worker of `zkinfer serve` / `zkinfer node`: print `zkinfer-phase: NAME` lines
+    /// to stderr, and stop when the parent process goes away.
+    #[arg(long, hide = true)]
+    phases: bool,
     /// Verify this aggregated proof file (natively; with --evm also in the in-process EVM)
     /// instead of proving.
     #[arg(long, conflicts_with = "input")]
@@ -61,51 +68,36 @@ pub struct Args {
     srs: SrsArgs,
 }
 
-/// DIR/aggregated.json.
-#[derive(Serialize, Deserialize)]
-pub struct AggregatedProof {
-    pub format: String,
-    /// The model identity (the aggregated proof is about this model).
-    pub model_hash: String,
-    /// sha256 of the aggregation verifying key.
-    pub aggregation_vk_hash: String,
-    /// The aggregation circuit's size.
-    pub k: u32,
-    /// Public instances (32-byte big-endian hex): 12 accumulator limbs, then the model proof's
-    /// instances (binding, then packed public values and digests, as in proof.json).
-    pub instances: Vec<String>,
-    pub proof: String,
-    /// The model proof's inputs, outputs and weights as their instances encode them
-    /// (decoded values of public tensors, digests of hashed ones), checked against the
-    /// instances by `--verify`.
-    #[serde(default)]
-    pub inputs: Vec<TensorValues>,
-    #[serde(default)]
-    pub outputs: Vec<TensorValues>,
-    #[serde(default)]
-    pub weights: Vec<TensorValues>,
-    pub model_prove_seconds: f64,
-    pub aggregate_prove_seconds: f64,
+/// The model's input tensors: --input quantized, or --quantized-input as given.
+fn read_model_inputs(a: &Args, g: &zkinfer_circuits::ir::Graph) -> Result<Vec<zkinfer_circuits::ir::Tensor>> {
+    match (&a.input, &a.quantized_input) {
+        (Some(input), _) => pipeline::quantize_inputs(g, &read_inputs(input)?, a.saturate),
+        (None, Some(q)) => super::prove::read_quantized(q, g),
+        (None, None) => bail!("give --input or --quantized-input"),
+    }
 }
 
-/// Version 2: the model identity, the decoded inputs and outputs.
-const FORMAT: &str = "zkinfer-aggregated/2";
+/// Progress: a spinner, or `zkinfer-phase:` lines for a parent worker (--phases).
+enum Steps {
+    Spinner(super::Progress),
+    Phases,
+}
 
-impl AggregatedProof {
-    fn instances_fr(&self) -> Result<Vec<Fr>> {
-        Ok(self.instances.iter().map(|s| util::fr_from_hex(s)).collect::<std::result::Result<_, _>>()?)
-    }
-
-    fn proof_bytes(&self) -> Result<Vec<u8>> {
-        hex::decode(self.proof.strip_prefix("0x").unwrap_or(&self.proof)).context("proof is not hex")
-    }
-
-    fn read(p: &Path) -> Result<Self> {
-        let a: AggregatedProof = read_json(p)?;
-        if a.format != FORMAT {
-            bail!("{} has format `{}`, expected `{FORMAT}`", p.display(), a.format);
+impl Steps {
+    fn start(phases: bool) -> Self {
+        if phases {
+            super::prove::exit_with_parent();
+            Steps::Phases
+        } else {
+            Steps::Spinner(super::Progress::start("aggregate"))
         }
-        Ok(a)
+    }
+
+    fn step(&self, what: &str) {
+        match self {
+            Steps::Spinner(p) => p.step(what),
+            Steps::Phases => eprintln!("zkinfer-phase: {what}"),
+        }
     }
 }
 
@@ -121,10 +113,9 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     }
     let params = pipeline::load_params(a.srs.srs.as_deref(), s.k)?;
     let (pk, header) = pipeline::load_pk(&wd, &s, &params)?;
-    let input = a.input.as_deref().context("--input is required")?;
-    let progress = super::Progress::start("aggregate");
+    let inputs = read_model_inputs(&a, &s.graph)?;
+    let progress = Steps::start(a.phases);
     progress.step("model proof (Poseidon transcript)");
-    let inputs = pipeline::quantize_inputs(&s.graph, &read_inputs(input)?, a.saturate)?;
     let mut ctx = lay_out(&s.graph, &inputs, s.shape)?;
     ctx.binding = a.binding.unwrap_or_default();
     let circuit = ModelCircuit { ctx };
@@ -158,18 +149,36 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     }
     let outs = zkinfer_circuits::exec::outputs(&s.graph, &inputs)?;
     let decoded = ProofFile::new(&header.model_id.0, s.k, &s.graph, a.binding.unwrap_or_default(), &inputs, &outs, &[], model_secs)?;
+    let proved = Proved { model_hash, k: a.k, instances: &instances, proof: &proof, model_secs, agg_secs };
+    write_proof(&wd, &agg_dir, &agg_params, agg_pk.get_vk(), &a, decoded, proved)
+}
+
+/// An aggregation proof made here, with what its file records.
+struct Proved<'a> {
+    model_hash: String,
+    k: u32,
+    instances: &'a [Fr],
+    proof: &'a [u8],
+    model_secs: f64,
+    agg_secs: f64,
+}
+
+/// Writes the aggregated proof file (--out, default DIR/aggregated.json) with the model's
+/// values from `decoded`; returns the command's report (with --evm, also checked in the
+/// in-process EVM).
+fn write_proof(wd: &Workdir, agg_dir: &Path, params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, a: &Args, decoded: ProofFile, p: Proved) -> Result<serde_json::Value> {
     let file = AggregatedProof {
         format: FORMAT.into(),
         inputs: decoded.inputs,
         outputs: decoded.outputs,
         weights: decoded.weights,
-        model_hash,
-        aggregation_vk_hash: hex::encode(keys::vk_hash(agg_pk.get_vk())),
-        k: a.k,
-        instances: instances.iter().map(util::fr_to_hex).collect(),
-        proof: format!("0x{}", hex::encode(&proof)),
-        model_prove_seconds: model_secs,
-        aggregate_prove_seconds: agg_secs,
+        model_hash: p.model_hash,
+        aggregation_vk_hash: hex::encode(keys::vk_hash(vk)),
+        k: p.k,
+        instances: p.instances.iter().map(util::fr_to_hex).collect(),
+        proof: format!("0x{}", hex::encode(p.proof)),
+        model_prove_seconds: p.model_secs,
+        aggregate_prove_seconds: p.agg_secs,
     };
     let out = a.out.clone().unwrap_or_else(|| wd.0.join("aggregated.json"));
     write_json(&out, &file)?;
@@ -178,14 +187,14 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         "aggregated": out,
         "model_id": file.model_hash,
         "aggregation_vk_hash": file.aggregation_vk_hash,
-        "k": a.k,
-        "proof_bytes": proof.len(),
-        "model_prove_seconds": model_secs,
-        "aggregate_prove_seconds": agg_secs,
+        "k": p.k,
+        "proof_bytes": p.proof.len(),
+        "model_prove_seconds": p.model_secs,
+        "aggregate_prove_seconds": p.agg_secs,
         "outputs": file.outputs,
     });
     if a.evm {
-        report["evm"] = evm_check(&agg_dir, &agg_params, agg_pk.get_vk(), &instances, &proof)?;
+        report["evm"] = evm_check(agg_dir, params, vk, p.instances, p.proof)?;
     }
     Ok(report)
 }
@@ -194,11 +203,10 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
 /// fresh link salt), then all aggregated in one proof whose circuit also checks the links
 /// ([`aggregate_shards`]); its public instances are the accumulator and the model's own.
 fn run_sharded(wd: &Workdir, agg_dir: &Path, s: &crate::files::Settings, sh: &crate::sharding::Sharded, a: &Args) -> Result<serde_json::Value> {
-    let input = a.input.as_deref().context("--input is required")?;
     let binding = a.binding.unwrap_or_default();
-    let inputs = pipeline::quantize_inputs(&s.graph, &read_inputs(input)?, a.saturate)?;
+    let inputs = read_model_inputs(a, &s.graph)?;
     let n = sh.shards.len();
-    let progress = super::Progress::start("aggregate");
+    let progress = Steps::start(a.phases);
     let agg = crate::sharding::prove_aggregated(s, sh, a.srs.srs.as_deref(), agg_dir, a.k, &inputs, binding, &|step| progress.step(step))?;
     drop(progress);
     say!("{n} shard proofs (Poseidon transcript): {:.2} s", agg.shard_seconds);
@@ -207,37 +215,9 @@ fn run_sharded(wd: &Workdir, agg_dir: &Path, s: &crate::files::Settings, sh: &cr
         say!("aggregation setup for {n} shards (k = {}): {secs:.2} s; {} advice, {} lookup advice, {} fixed columns; keys in {}", a.k, l.num_advice, l.num_lookup_advice, l.num_fixed, agg_dir.display());
     }
     say!("aggregation proof: {:.2} s, {} bytes, {} public instances (accumulator and the model's; links checked in the circuit)", agg.aggregate_seconds, agg.proof.len(), agg.instances.len());
-    let vk = agg.keys.pk.get_vk();
-    let file = AggregatedProof {
-        format: FORMAT.into(),
-        inputs: agg.decoded.inputs.clone(),
-        outputs: agg.decoded.outputs.clone(),
-        weights: agg.decoded.weights.clone(),
-        model_hash: agg.keys.id.hex(),
-        aggregation_vk_hash: hex::encode(keys::vk_hash(vk)),
-        k: a.k,
-        instances: agg.instances.iter().map(util::fr_to_hex).collect(),
-        proof: format!("0x{}", hex::encode(&agg.proof)),
-        model_prove_seconds: agg.shard_seconds,
-        aggregate_prove_seconds: agg.aggregate_seconds,
-    };
-    let out = a.out.clone().unwrap_or_else(|| wd.0.join("aggregated.json"));
-    write_json(&out, &file)?;
-    say!("wrote {} (verified natively)", out.display());
-    let mut report = serde_json::json!({
-        "aggregated": out,
-        "model_id": file.model_hash,
-        "aggregation_vk_hash": file.aggregation_vk_hash,
-        "k": a.k,
-        "shards": n,
-        "proof_bytes": agg.proof.len(),
-        "model_prove_seconds": agg.shard_seconds,
-        "aggregate_prove_seconds": agg.aggregate_seconds,
-        "outputs": file.outputs,
-    });
-    if a.evm {
-        report["evm"] = evm_check(agg_dir, &agg.keys.params, vk, &agg.instances, &agg.proof)?;
-    }
+    let proved = Proved { model_hash: agg.keys.id.hex(), k: a.k, instances: &agg.instances, proof: &agg.proof, model_secs: agg.shard_seconds, agg_secs: agg.aggregate_seconds };
+    let mut report = write_proof(wd, agg_dir, &agg.keys.params, agg.keys.pk.get_vk(), a, agg.decoded, proved)?;
+    report["shards"] = n.into();
     Ok(report)
 }
 
@@ -300,19 +280,8 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
         bail!("the aggregated proof has {} instances, the key expects {}", instances.len(), layout.num_instances());
     }
     // the decoded inputs and outputs shown are the proven ones
-    let inner = &file.instances[aggregate::ACCUMULATOR_LIMBS..];
-    let listed = ProofFile {
-        format: zkinfer_prover::artifacts::PROOF_FORMAT.into(),
-        model_hash: file.model_hash.clone(),
-        k: s.k,
-        instances: inner.to_vec(),
-        proof: "0x".into(),
-        inputs: file.inputs.clone(),
-        outputs: file.outputs.clone(),
-        weights: file.weights.clone(),
-        prove_seconds: 0.0,
-        shards: vec![],
-    };
+    let mut listed = file.model_proof(s.k);
+    listed.prove_seconds = 0.0;
     listed.validate().and_then(|()| listed.check_against(&s.graph)).with_context(|| format!("{}: the listed inputs and outputs", p.display()))?;
     let weights = pipeline::check_weights(&s, &listed, &[], false).map_err(|e| super::Rejected(format!("{e:#}")))?;
     if let Some(what) = &weights {
@@ -335,9 +304,7 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
 }
 
 fn evm_check(agg_dir: &Path, params: &zkinfer_prover::ParamsKZG<zkinfer_prover::Bn256>, vk: &zkinfer_prover::VerifyingKey<zkinfer_prover::G1Affine>, instances: &[Fr], proof: &[u8]) -> Result<serde_json::Value> {
-    let sol = aggregate::gen_sol(params, vk, instances.len())?;
-    crate::files::write_atomic(&agg_dir.join("Verifier.sol"), sol.as_bytes())?;
-    let compiled = evm::compile_sol(&sol)?;
+    let compiled = pipeline::aggregation_verifier(agg_dir, params, vk, instances.len())?;
     let o = evm::evm_verify(&compiled.bytecode, instances, proof)?;
     say!(
         "EVM verification: {} ({}), gas used {}, verifier deployed size {} bytes, calldata {} bytes",

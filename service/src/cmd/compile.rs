@@ -121,7 +121,18 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         Some(p) => Some((p.as_path(), crate::files::read_inputs(p)?)),
         None => None,
     };
-    let (s, sized) = pipeline::compile_sized(&a.model, opts, shape, sample.as_ref().map(|(p, d)| (*p, d.as_slice())))?;
+    let sharding = a.max_k.is_some() || a.shards.is_some();
+    // (a model over one circuit's 2^24 rows: rows counted node by node, for the shard plan)
+    let ((s, sized), counted) = match pipeline::compile_sized(&a.model, opts.clone(), shape, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
+        Ok(r) => (r, None),
+        Err(e) if pipeline::is_too_large(&e) && sharding => {
+            say!("{e:#}: counting its rows node by node to cut it into shards");
+            let (s, n) = pipeline::compile_counted(&a.model, opts, shape)?;
+            ((s, Vec::new()), Some(n))
+        }
+        Err(e) if pipeline::is_too_large(&e) => anyhow::bail!("{e:#}: cut it into shards with --max-k K (each shard within 2^K rows, e.g. --max-k 20)"),
+        Err(e) => return Err(e),
+    };
     for note in &s.graph.notes {
         say!("note: {note}");
     }
@@ -165,15 +176,23 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
             c.verifier_bytes
         );
     }
-    let ctx = zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), s.shape)?;
+    let ctx = match &counted {
+        None => Some(zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), s.shape)?),
+        Some(_) => None,
+    };
+    let node_rows = match (&ctx, &counted) {
+        (Some(c), _) => c.node_rows.clone(),
+        (None, Some(n)) => n.node_rows.clone(),
+        (None, None) => unreachable!("laid out or counted"),
+    };
     say!("{:<4} {:<10} {:>8} {:>8}  {}", "node", "op", "rows", "MACs", "output");
-    for (i, (n, rows)) in s.graph.nodes.iter().zip(&ctx.node_rows).enumerate() {
+    for (i, (n, rows)) in s.graph.nodes.iter().zip(&node_rows).enumerate() {
         let macs = n.op.macs(&s.graph);
         let out = s.graph.info(n.output);
         say!("{i:<4} {:<10} {rows:>8} {macs:>8}  {} {:?} in [{}, {}]", n.op.name(), out.name, out.shape, out.lo, out.hi);
     }
     let macs: usize = s.graph.nodes.iter().map(|n| n.op.macs(&s.graph)).sum();
-    let mac_rows: usize = s.graph.nodes.iter().zip(&ctx.node_rows).filter(|(n, _)| n.op.macs(&s.graph) > 0).map(|(_, r)| r).sum();
+    let mac_rows: usize = s.graph.nodes.iter().zip(&node_rows).filter(|(n, _)| n.op.macs(&s.graph) > 0).map(|(_, r)| r).sum();
     if macs > 0 {
         say!("{macs} MACs in {mac_rows} rows: {:.3} rows ({:.2} advice cells) per MAC", mac_rows as f64 / macs as f64, mac_rows as f64 * (s.shape.width + 1) as f64 / macs as f64);
     }
@@ -181,8 +200,15 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     if a.max_k.is_some() || a.shards.is_some() {
         // link digests need the Poseidon gadget's columns
         let shard_shape = Shape { width: s.shape.width.max(zkinfer_circuits::layout::poseidon::MIN_WIDTH), ..s.shape };
-        let c = zkinfer_circuits::layout::circuit::ModelCircuit { ctx: if shard_shape == s.shape { ctx } else { zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), shard_shape)? } };
-        let plan = zkinfer_prover::shard::plan(&s.graph, shard_shape, &c.ctx.node_rows, c.rows(), c.table_rows(), a.max_k, a.shards)?;
+        let plan = match (ctx, counted) {
+            (Some(ctx), _) => {
+                let c = zkinfer_circuits::layout::circuit::ModelCircuit { ctx: if shard_shape == s.shape { ctx } else { zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), shard_shape)? } };
+                zkinfer_prover::shard::plan(&s.graph, shard_shape, &c.ctx.node_rows, c.rows(), c.table_rows(), a.max_k, a.shards)?
+            }
+            // (counted in a shape at least as wide as the links need)
+            (None, Some(n)) => zkinfer_prover::shard::plan(&s.graph, n.shape, &n.node_rows, n.total, n.table_rows, a.max_k, a.shards)?,
+            (None, None) => unreachable!("laid out or counted"),
+        };
         print_plan(&s.graph, &plan);
         crate::files::write_json(&wd.shard_plan(), &plan)?;
         if plan.shards.len() > 1 {

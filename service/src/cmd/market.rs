@@ -164,10 +164,6 @@ fn key_for(a: &Args, role: usize) -> Result<PrivateKeySigner> {
     }
 }
 
-/// The aggregation circuit's size for a sharded model registered without aggregation keys yet
-/// (`zkinfer aggregate`'s default).
-const AGGREGATION_K: u32 = 21;
-
 fn report(what: &str, r: &Receipt) {
     let tx = r.tx_hash.as_deref().map(|h| format!(", tx {h}")).unwrap_or_default();
     say!("{what}: gas {}{tx}", r.gas_used);
@@ -229,11 +225,9 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
                 Some(sh) => {
                     // one aggregated proof per job: the aggregation verifier behind an adapter
                     let agg_dir = wd.0.join("aggregate");
-                    let k = zkinfer_prover::aggregate::read_layout(&agg_dir).map(|l| l.k).unwrap_or(AGGREGATION_K);
+                    let k = zkinfer_prover::aggregate::read_layout(&agg_dir).map(|l| l.k).unwrap_or(crate::sharding::AGGREGATION_K);
                     let keys = crate::sharding::aggregation_keys(&s, &sh, srs.srs.as_deref(), &agg_dir, k, &|step| say!("{step}"))?;
-                    let sol = zkinfer_prover::aggregate::gen_sol(&keys.params, keys.pk.get_vk(), keys.layout.num_instances())?;
-                    crate::files::write_atomic(&agg_dir.join("Verifier.sol"), sol.as_bytes())?;
-                    let compiled = zkinfer_prover::evm::compile_sol(&sol)?;
+                    let compiled = pipeline::aggregation_verifier(&agg_dir, &keys.params, keys.pk.get_vk(), keys.layout.num_instances())?;
                     let limit = zkinfer_prover::cost::EIP170_LIMIT;
                     if compiled.deployed_bytecode.len() > limit {
                         bail!("the aggregation verifier is {} bytes, over EIP-170's {limit}: it grows with the model's public instances ({}); hash the inputs or outputs (--input-visibility hashed) or aggregate at a larger k (fewer columns)", compiled.deployed_bytecode.len(), keys.layout.inner_instances);
@@ -279,7 +273,7 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
                 }
                 Some(sh) => {
                     let agg_dir = wd.0.join("aggregate");
-                    let k = zkinfer_prover::aggregate::read_layout(&agg_dir).map(|l| l.k).unwrap_or(AGGREGATION_K);
+                    let k = zkinfer_prover::aggregate::read_layout(&agg_dir).map(|l| l.k).unwrap_or(crate::sharding::AGGREGATION_K);
                     flow::prove_sharded_for_job(chain, &m, &model, &s, &sh, srs.srs.as_deref(), &agg_dir, k, *job, provider.address(), &read_inputs(input)?)?
                 }
             };

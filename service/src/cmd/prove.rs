@@ -218,7 +218,7 @@ pub fn private_path(proof: &std::path::Path) -> PathBuf {
 
 /// Ends this process when its parent (the server) dies, e.g. on kill -9: an orphan is
 /// re-parented, so the parent pid changes. The restarted server proves the job again.
-fn exit_with_parent() {
+pub(super) fn exit_with_parent() {
     let parent = std::os::unix::process::parent_id();
     std::thread::spawn(move || loop {
         std::thread::sleep(std::time::Duration::from_millis(250));

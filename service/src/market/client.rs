@@ -108,12 +108,45 @@ fn deploy(chain: &mut dyn Chain, from: &PrivateKeySigner, code: Vec<u8>, what: &
 }
 
 /// Compiles `verifier-contract/src/AggregatedVerifierAdapter.sol` (pinned solcjs, the market's
-/// settings): its creation bytecode, constructor arguments not appended.
-pub fn compile_adapter() -> Result<Vec<u8>> {
+/// settings): its creation bytecode (constructor arguments not appended), runtime code and
+/// the runtime's immutable ranges.
+pub fn compile_adapter() -> Result<zkinfer_prover::evm::CompiledVerifier> {
     let dir = zkinfer_prover::evm::contracts_dir()?;
     zkinfer_prover::evm::install_solc(&dir)?;
     let out = zkinfer_prover::evm::compile_files(&dir, &[PathBuf::from("src/AggregatedVerifierAdapter.sol")], Some(200))?;
-    out.into_iter().find(|c| c.name == "AggregatedVerifierAdapter").map(|c| c.bytecode).context("AggregatedVerifierAdapter missing from the compiler output")
+    out.into_iter().find(|c| c.name == "AggregatedVerifierAdapter").context("AggregatedVerifierAdapter missing from the compiler output")
+}
+
+/// Checks that `adapter` (a registry entry's verifier, whose code the registry pinned as
+/// `registered_code_hash`) is an `AggregatedVerifierAdapter` in front of a verifier whose
+/// runtime code hashes to `verifier_code_hash`, for `n_instances` model instances. Its code
+/// must be the compiled adapter's up to the immutables (so its getters tell the truth), and
+/// those immutables the expected ones; the adapter itself refuses a verifier whose code
+/// changed since.
+pub fn check_adapter(chain: &dyn Chain, compiled: &zkinfer_prover::evm::CompiledVerifier, adapter: Address, registered_code_hash: B256, verifier_code_hash: B256, n_instances: usize) -> Result<()> {
+    use super::abi::AggregatedVerifierAdapter as A;
+    let code = chain.code(adapter)?;
+    if alloy_primitives::keccak256(&code) != registered_code_hash {
+        bail!("the code at {adapter} is not the code the registry pinned");
+    }
+    if !compiled.is_runtime_of(&code) {
+        bail!("{adapter} is not an AggregatedVerifierAdapter compiled from verifier-contract/src/AggregatedVerifierAdapter.sol");
+    }
+    let view = |data: Vec<u8>| -> Result<Bytes> {
+        match chain.call(adapter, data.into())? {
+            Ok(ret) => Ok(ret),
+            Err(revert) => bail!("a getter of the adapter at {adapter} reverted: {}", describe_revert(&revert)),
+        }
+    };
+    let pinned = decode::<A::verifierCodeHashCall>(view(A::verifierCodeHashCall {}.abi_encode())?)?;
+    if pinned != verifier_code_hash {
+        bail!("the adapter at {adapter} pins a verifier with code hash {pinned}, not this model's aggregation verifier ({verifier_code_hash})");
+    }
+    let n = decode::<A::nInstancesCall>(view(A::nInstancesCall {}.abi_encode())?)?;
+    if n != U256::from(n_instances) {
+        bail!("the adapter at {adapter} expects {n} model instances, the model has {n_instances}");
+    }
+    Ok(())
 }
 
 /// Deploys an `AggregatedVerifierAdapter` in front of the aggregation verifier `verifier` for a

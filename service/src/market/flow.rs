@@ -67,7 +67,7 @@ pub fn register_aggregated(chain: &mut dyn Chain, market: &Market, owner: &Priva
     let (n_params, params_hash) = registered_params(s)?;
     let (verifier, r1) = deploy_verifier(chain, owner, agg_bytecode)?;
     let (n_in, n_out, _) = instance_counts(&s.graph);
-    let (adapter, r2) = super::client::deploy_adapter(chain, owner, &super::client::compile_adapter()?, verifier, public::num_instances(&s.graph))?;
+    let (adapter, r2) = super::client::deploy_adapter(chain, owner, &super::client::compile_adapter()?.bytecode, verifier, public::num_instances(&s.graph))?;
     let (m, r3) = market.register(chain, owner, adapter, B256::from(id.0), n_in as u32, n_out as u32, n_params, params_hash)?;
     Ok((m, [r1, r2, r3]))
 }
@@ -100,6 +100,23 @@ impl Submission {
         }
         let (o, p) = (1 + n_in, 1 + n_in + n_out);
         Ok(Submission { inputs: inst[1..o].to_vec(), outputs: inst[o..p].to_vec(), params: inst[p..].to_vec(), proof: file.proof_bytes()?, file })
+    }
+
+    /// An aggregated proof (`instances`: the accumulator, then the model's; `proof`: the
+    /// aggregation proof) as the model's `AggregatedVerifierAdapter` takes it: the model's
+    /// instances split as for a direct proof, and `proof = accumulator words ++ proof`.
+    /// `decoded`: the model's values, for the record.
+    pub fn from_aggregated(g: &Graph, instances: &[halo2_proofs::halo2curves::bn256::Fr], proof: &[u8], decoded: ProofFile) -> Result<Self> {
+        let acc = zkinfer_prover::aggregate::ACCUMULATOR_LIMBS;
+        let inst: Vec<U256> = instances.iter().map(fr_to_u256).collect();
+        let (n_in, n_out, n_params) = instance_counts(g);
+        if inst.len() != acc + 1 + n_in + n_out + n_params {
+            bail!("the aggregated proof has {} public instances, the model's aggregation {}", inst.len(), acc + 1 + n_in + n_out + n_params);
+        }
+        let (o, p) = (acc + 1 + n_in, acc + 1 + n_in + n_out);
+        let mut words: Vec<u8> = inst[..acc].iter().flat_map(|w| w.to_be_bytes::<32>()).collect();
+        words.extend_from_slice(proof);
+        Ok(Submission { inputs: inst[acc + 1..o].to_vec(), outputs: inst[o..p].to_vec(), params: inst[p..].to_vec(), proof: words, file: decoded })
     }
 }
 
@@ -138,13 +155,7 @@ pub fn prove_sharded_for_job(chain: &dyn Chain, market: &Market, model: &Registe
     let binding = job_binding(chain, market, model, &format!("model {}", model.id), s, job, provider, data)?;
     let tensors = pipeline::quantize_inputs(&s.graph, data, false)?;
     let agg = crate::sharding::prove_aggregated(s, sh, srs, agg_dir, k, &tensors, binding, &|_| {})?;
-    let acc = zkinfer_prover::aggregate::ACCUMULATOR_LIMBS;
-    let inst: Vec<U256> = agg.instances.iter().map(fr_to_u256).collect();
-    let (n_in, n_out, _) = instance_counts(&s.graph);
-    let (o, p) = (acc + 1 + n_in, acc + 1 + n_in + n_out);
-    let mut proof: Vec<u8> = inst[..acc].iter().flat_map(|w| w.to_be_bytes::<32>()).collect();
-    proof.extend_from_slice(&agg.proof);
-    Ok(Submission { inputs: inst[acc + 1..o].to_vec(), outputs: inst[o..p].to_vec(), params: inst[p..].to_vec(), proof, file: agg.decoded })
+    Submission::from_aggregated(&s.graph, &agg.instances, &agg.proof, agg.decoded)
 }
 
 /// The three parties of the flow.

@@ -82,7 +82,17 @@ async fn prove_child(s: &Shared, job: &str, model: &str) -> Result<f64, String> 
     let jd = s.store.job_dir(job);
     let out = jd.join("proof.json");
     let mut cmd = tokio::process::Command::new(&s.prover_exe);
-    cmd.arg("prove").arg(s.store.model_dir(model)).arg("--out").arg(&out).arg("--phases");
+    let dir = crate::files::Workdir(s.store.model_dir(model));
+    if dir.shard_plan().exists() {
+        // a sharded model: every shard proved, then one aggregated proof (with the keys in
+        // DIR/aggregate/, at their size)
+        cmd.arg("aggregate").arg(&dir.0).arg("--out").arg(&out).arg("--phases");
+        if let Ok(l) = zkinfer_prover::aggregate::read_layout(&dir.0.join("aggregate")) {
+            cmd.arg("--k").arg(l.k.to_string());
+        }
+    } else {
+        cmd.arg("prove").arg(&dir.0).arg("--out").arg(&out).arg("--phases");
+    }
     let quantized = jd.join("input_q.json");
     if quantized.exists() {
         cmd.arg("--quantized-input").arg(quantized);
@@ -147,5 +157,7 @@ async fn prove_child(s: &Shared, job: &str, model: &str) -> Result<f64, String> 
     }
     let text = std::fs::read_to_string(&out).map_err(|e| format!("the prover wrote no proof: {e}"))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("the proof file is corrupt: {e}"))?;
-    Ok(v.get("prove_seconds").and_then(|x| x.as_f64()).unwrap_or(0.0))
+    // (an aggregated proof: its shard or model proofs plus the aggregation)
+    let secs = |f: &str| v.get(f).and_then(|x| x.as_f64());
+    Ok(secs("prove_seconds").unwrap_or_else(|| secs("model_prove_seconds").unwrap_or(0.0) + secs("aggregate_prove_seconds").unwrap_or(0.0)))
 }
