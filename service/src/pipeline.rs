@@ -169,9 +169,25 @@ pub fn compile_counted(model: &Path, opts: ImportOptions, shape: Option<Shape>) 
         Some(s) => vec![Shape { width: s.width.max(min_width), ..s }],
         None => AUTO_SHAPES.iter().copied().filter(|s| s.width >= min_width).collect(),
     };
+    // (one count per shape, as many at once as there are cores: each holds one node's rows)
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(shapes.len()).max(1);
+    let counts: Vec<Result<zkinfer_circuits::layout::RowCount>> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = (0..threads)
+            .map(|t| {
+                let (graph, inputs, shapes) = (&graph, &inputs, &shapes);
+                scope.spawn(move || shapes.iter().skip(t).step_by(threads).map(|&sh| (sh, zkinfer_circuits::layout::count_rows(graph, inputs, sh).map_err(anyhow::Error::from))).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<(Shape, Result<zkinfer_circuits::layout::RowCount>)> = jobs.into_iter().flat_map(|j| j.join().unwrap_or_else(|_| vec![])).collect();
+        all.sort_by_key(|(sh, _)| shapes.iter().position(|s| s == sh));
+        all.into_iter().map(|(_, r)| r).collect()
+    });
+    if counts.len() != shapes.len() {
+        bail!("counting the rows failed (a counting thread panicked)");
+    }
     let mut best: Option<(f64, u32, zkinfer_circuits::layout::RowCount, Cost)> = None;
-    for sh in shapes {
-        let n = zkinfer_circuits::layout::count_rows(&graph, &inputs, sh)?;
+    for n in counts {
+        let n = n?;
         let k = sizing::k_for_rows(n.total);
         let c = Cost::of_counts(zkinfer_prover::cost::Counts::new(n.shape, k), graph.num_instances());
         if best.as_ref().is_none_or(|b| c.prove_seconds < b.0) {

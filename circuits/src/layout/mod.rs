@@ -135,7 +135,7 @@ pub struct RowCount {
 }
 
 /// Counts the rows of [`lay_out`]`(g, inputs, shape)` node by node: each node is laid out
-/// alone, on range-checked cells holding its inputs' values (the reference executor's), and
+/// alone, on stand-in cells holding its inputs' values (the reference executor's), and
 /// dropped before the next, so memory is bounded by the largest node and graphs of any size
 /// can be planned (e.g. cut into shards). The nodes' counts are the whole layout's up to the
 /// sharing of a partly used range-check row between neighbouring nodes; function tables used
@@ -157,13 +157,15 @@ pub fn count_rows(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<RowCount
     let mut total = frame.rows.len() + frame.hashes.iter().map(|h| poseidon::rows_for(h.cells.len())).sum::<usize>();
     let mut fn_tables: Vec<ctx::FnTable> = Vec::new();
     let mut node_rows = Vec::with_capacity(g.nodes.len());
+    // a node's inputs only need to be cells holding their values: all of them stand in row 0's
+    // first cell (no rows of their own; the copies a node makes from them are what it costs)
+    let stand_in = |x: i64| AValue { cell: ctx::CellRef { row: 0, col: ctx::Col::X(0) }, val: x as i128 };
     for node in &g.nodes {
         let mut ctx = LayoutCtx::new(shape);
         let mut ins = Vec::new();
         for v in node.op.inputs() {
-            let info = g.info(v);
             let t = value(v)?;
-            ins.push(CellTensor { shape: t.shape.clone(), cells: t.data.iter().map(|&x| ctx.bounded(x as i128, info.lo as i128, info.hi as i128)).collect() });
+            ins.push(CellTensor { shape: t.shape.clone(), cells: t.data.iter().map(|&x| stand_in(x)).collect() });
         }
         let refs: Vec<&CellTensor> = ins.iter().collect();
         let before = ctx.rows.len();

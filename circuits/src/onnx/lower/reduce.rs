@@ -434,8 +434,15 @@ pub fn matmul_activations(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) ->
         src.extend([i[r + 2], i[r + 1]]);
         M::In(0, ravel(&src, &sb))
     };
-    let ea = apply(lw, &format!("{name}/ea"), &[a], full.clone(), (0..numel(&full)).map(map_a).collect())?;
-    let eb = apply(lw, &format!("{name}/eb"), &[b], full.clone(), (0..numel(&full)).map(map_b).collect())?;
+    // each operand brought into the Mul gadget's range before it is broadcast over the other's
+    // rows and columns: rescaling the operand costs rows per value, and broadcasting multiplies
+    // the values (by `nn` for a, `mm` for b); the products are the same either way
+    let ra = lw.real(a, &name)?;
+    let qa = math::small_qt(lw, &ra, &format!("{name}/a"))?;
+    let rb = lw.real(b, &name)?;
+    let qb = if ra == rb { qa.clone() } else { math::small_qt(lw, &rb, &format!("{name}/b"))? };
+    let ea = apply(lw, &format!("{name}/ea"), &[&Sym::Q(qa)], full.clone(), (0..numel(&full)).map(map_a).collect())?;
+    let eb = apply(lw, &format!("{name}/eb"), &[&Sym::Q(qb)], full.clone(), (0..numel(&full)).map(map_b).collect())?;
     let prod = math::mul_tensors(lw, n, &ea, &eb)?;
     let axes = vec![full.len() - 1];
     let (parts, _) = slices(lw, &format!("{name}/k"), &Sym::Real(prod), &full, &axes, false)?;
