@@ -2,7 +2,8 @@
 # Sharded proving against one circuit, as a curve over model size: synthetic CNNs
 # (`zkinfer synth-cnn`: 3x3 conv + Relu + 2x2 max pool stages, then one Gemm) compiled once as
 # one circuit and once cut into shards no larger than 2^(k_single - 1) rows (`compile
-# --max-k`), each set up and proved; prints a markdown table (prove: wall time of `zkinfer
+# --max-k`; when one node is too large for that, $SHARDS (default 2) shards balanced by
+# predicted time, `--shards`), each set up and proved; prints a markdown table (prove: wall time of `zkinfer
 # prove`, key and SRS loading included in both modes; peak RSS of that process;
 # microseconds per MAC-core on this machine's cores) and writes
 # OUT/sharding.csv. The default sizes take a few minutes; --heavy adds the 10^7-MAC CNN (about
@@ -25,8 +26,9 @@ mkdir -p "$OUT"
 cargo build --release -q -p zkinfer-service
 Z="${CARGO_TARGET_DIR:-$(pwd)/target}/release/zkinfer"
 CORES=$(nproc)
+SHARDS="${SHARDS:-2}"
 # input C,H,W / conv channels [/ "shards-only"]
-SIZES="1,16,16/8,16 1,32,32/16,32 3,32,32/16,32,64"
+SIZES="1,32,32/16,32 3,32,32/16,32,64 3,48,48/16,32,64"
 [ $HEAVY -ge 1 ] && SIZES="$SIZES 3,32,32/32,64,128"
 [ $HEAVY -ge 2 ] && SIZES="$SIZES 3,64,64/64,128,256/shards-only"
 echo "model,macs,mode,shards,ks,rows,setup_s,prove_s,peak_mb,us_per_mac_core" > "$OUT/sharding.csv"
@@ -47,8 +49,12 @@ for e in $SIZES; do
   [ "$only" = "shards-only" ] && modes="sharded"
   for mode in $modes; do
     d="$OUT/$name/$mode"
-    if [ "$mode" = sharded ]; then
-      "$Z" compile "$m/model.onnx" -o "$d" --max-k $((k - 1)) > "$d.compile.log" 2>&1
+    # sharded: the fewest shards within 2^(k-1) rows, else (cuts fall between nodes only, and
+    # one node may need more) $SHARDS shards balanced by predicted time
+    if [ "$mode" = sharded ] && ! "$Z" compile "$m/model.onnx" -o "$d" --max-k $((k - 1)) > "$d.compile.log" 2>&1 \
+        && ! "$Z" compile "$m/model.onnx" -o "$d" --shards "$SHARDS" > "$d.compile.log" 2>&1; then
+      echo "| $name | $macs | sharded | no plan: $(tail -1 "$d.compile.log" | cut -c8-160) | | | | |"
+      continue
     fi
     t0=$(date +%s.%N); "$Z" setup "$d" > "$d.setup.log" 2>&1; t1=$(date +%s.%N)
     /usr/bin/time -f "%M" -o "$d.rss" "$Z" prove "$d" --input "$m/input.json" > "$d.prove.log" 2>&1
