@@ -175,6 +175,24 @@ mod tests {
     use zkinfer_circuits::ir::shard::shard_graphs;
     use zkinfer_circuits::onnx::{import_file, ImportOptions};
 
+    /// Model and shard instances that fit `w`: distinct model values, each shard bound to the
+    /// model's binding and holding the model values it exposes, each link's two ends equal.
+    fn fitting_instances(w: &Wiring) -> (Vec<Fr>, Vec<Vec<Fr>>) {
+        let model: Vec<Fr> = (0..w.model_instances).map(|i| Fr::from(i as u64 + 7)).collect();
+        let mut inst: Vec<Vec<Fr>> = w.shard_instances.iter().map(|&n| vec![Fr::from(0); n]).collect();
+        for s in &mut inst {
+            s[BINDING] = model[BINDING];
+        }
+        for e in &w.exposed {
+            inst[e.shard][e.at.clone()].copy_from_slice(&model[e.model.clone()]);
+        }
+        for (k, l) in w.links.iter().enumerate() {
+            inst[l.from.0][l.from.1] = Fr::from(1000 + k as u64);
+            inst[l.to.0][l.to.1] = Fr::from(1000 + k as u64);
+        }
+        (model, inst)
+    }
+
     /// Every link joins a maker's linked output to a later user's linked input of the same
     /// tensor, the model's inputs and outputs are found in the shards, and the check refuses
     /// a broken link, another binding and changed model values.
@@ -191,18 +209,7 @@ mod tests {
             assert!(l.from.0 < l.to.0, "{l:?}");
         }
         assert_eq!(w.exposed.len(), g.inputs.len() + g.outputs.len());
-        let model: Vec<Fr> = (0..w.model_instances).map(|i| Fr::from(i as u64 + 7)).collect();
-        let mut inst: Vec<Vec<Fr>> = w.shard_instances.iter().map(|&n| vec![Fr::from(0); n]).collect();
-        for s in &mut inst {
-            s[BINDING] = model[BINDING];
-        }
-        for e in &w.exposed {
-            inst[e.shard][e.at.clone()].copy_from_slice(&model[e.model.clone()]);
-        }
-        for (k, l) in w.links.iter().enumerate() {
-            inst[l.from.0][l.from.1] = Fr::from(1000 + k as u64);
-            inst[l.to.0][l.to.1] = Fr::from(1000 + k as u64);
-        }
+        let (model, inst) = fitting_instances(&w);
         assert_eq!(w.check(&model, &inst), Ok(()));
         let mut broken = inst.clone();
         let l = &w.links[0];
@@ -238,18 +245,7 @@ mod tests {
         assert!(shards.iter().all(|s| !s.params.is_empty()), "both halves have weights");
         let w = Wiring::new(&g, &shards).expect("wiring");
         assert_eq!(w.exposed.len(), g.inputs.len() + g.outputs.len() + g.params.len());
-        let model: Vec<Fr> = (0..w.model_instances).map(|i| Fr::from(i as u64 + 7)).collect();
-        let mut inst: Vec<Vec<Fr>> = w.shard_instances.iter().map(|&n| vec![Fr::from(0); n]).collect();
-        for s in &mut inst {
-            s[BINDING] = model[BINDING];
-        }
-        for e in &w.exposed {
-            inst[e.shard][e.at.clone()].copy_from_slice(&model[e.model.clone()]);
-        }
-        for (k, l) in w.links.iter().enumerate() {
-            inst[l.from.0][l.from.1] = Fr::from(1000 + k as u64);
-            inst[l.to.0][l.to.1] = Fr::from(1000 + k as u64);
-        }
+        let (model, inst) = fitting_instances(&w);
         assert_eq!(w.check(&model, &inst), Ok(()));
         let last = w.exposed.iter().max_by_key(|e| e.model.start).expect("a weight tensor");
         let mut other = inst.clone();
