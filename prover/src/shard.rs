@@ -77,12 +77,39 @@ fn seconds(shape: Shape, k: u32) -> f64 {
 /// where it leaves one.
 fn boundary_rows(g: &Graph, v: ValueId, shape: Shape) -> (usize, usize) {
     let info = g.info(v);
-    let n = numel(&info.shape);
-    let p = Packing::new(info.lo, info.hi);
-    let hash = poseidon::rows_for(p.elems(n));
-    let limbs = limbs_for(info.hi as i128 - info.lo as i128);
-    let checks = (n * limbs).div_ceil(shape.lookup_width.max(1));
-    (checks + p.elems(n) + hash, p.elems(n) + hash)
+    boundary_rows_of(numel(&info.shape), info.lo, info.hi, shape)
+}
+
+/// [`boundary_rows`] of a tensor of `n` values in `[lo, hi]`: measured by laying out that
+/// tensor alone as a linked input (its range checks, packing and digest) and as a linked
+/// output, against the same without the link; the formula (range-check limbs, one row per
+/// packed element, the digest's rows) only where a layout fails.
+fn boundary_rows_of(n: usize, lo: i64, hi: i64, shape: Shape) -> (usize, usize) {
+    use zkinfer_circuits::ir::{InputSpec, OutputSpec, Tensor, Visibility};
+    let p = Packing::new(lo, hi);
+    let hash = poseidon::rows_for(p.elems(n) + 1);
+    let limbs = limbs_for(hi as i128 - lo as i128);
+    let formula = ((n * limbs).div_ceil(shape.lookup_width.max(1)) + p.elems(n) + hash, p.elems(n) + hash);
+    let rows = |input: Option<Visibility>, output: Option<Visibility>| -> Option<usize> {
+        let mut g = Graph::default();
+        let x = g.add_value("x", vec![n], lo, hi).ok()?;
+        let mut inputs = Vec::new();
+        if let Some(visibility) = input {
+            g.inputs.push(InputSpec { name: "x".into(), value: x, shape: vec![n], scale: 1.0, zero_point: 0, lo, hi, saturates: false, visibility });
+            inputs.push(Tensor::filled(vec![n], 0i64.clamp(lo, hi)));
+        }
+        if let Some(visibility) = output {
+            g.outputs.push(OutputSpec { name: "x".into(), value: x, shape: vec![n], scale: 1.0, zero_point: 0, visibility });
+        }
+        let ctx = zkinfer_circuits::layout::lay_out(&g, &inputs, shape).ok()?;
+        Some(ctx.rows.len() + ctx.hashes.iter().map(|h| poseidon::rows_for(h.cells.len())).sum::<usize>())
+    };
+    let measured = || -> Option<(usize, usize)> {
+        let (none, linked_in) = (rows(None, None)?, rows(Some(Visibility::Linked), None)?);
+        let (private, linked_out) = (rows(Some(Visibility::Private), None)?, rows(Some(Visibility::Private), Some(Visibility::Linked))?);
+        Some((linked_in.saturating_sub(none), linked_out.saturating_sub(private)))
+    };
+    measured().unwrap_or(formula)
 }
 
 /// Plans shards for `g` laid out in `shape`, whose single circuit has `node_rows` per node and
@@ -121,8 +148,16 @@ pub fn plan(g: &Graph, shape: Shape, node_rows: &[usize], total_rows: usize, min
             last_use[v] = Some(last_use[v].map_or(i, |l| l.max(i)));
         }
     }
-    let rows_in: Vec<usize> = (0..nv).map(|v| boundary_rows(g, v, shape).0).collect();
-    let rows_out: Vec<usize> = (0..nv).map(|v| boundary_rows(g, v, shape).1).collect();
+    // (measured once per distinct size and range)
+    let mut measured: std::collections::HashMap<(usize, i64, i64), (usize, usize)> = std::collections::HashMap::new();
+    let both: Vec<(usize, usize)> = (0..nv)
+        .map(|v| {
+            let info = g.info(v);
+            *measured.entry((numel(&info.shape), info.lo, info.hi)).or_insert_with(|| boundary_rows(g, v, shape))
+        })
+        .collect();
+    let rows_in: Vec<usize> = both.iter().map(|b| b.0).collect();
+    let rows_out: Vec<usize> = both.iter().map(|b| b.1).collect();
     let values_of = |v: ValueId| numel(&g.info(v).shape);
     let is_input: Vec<bool> = (0..nv).map(|v| g.inputs.iter().any(|i| i.value == v)).collect();
     // values whose last use is node i
@@ -281,6 +316,42 @@ pub fn plan(g: &Graph, shape: Shape, node_rows: &[usize], total_rows: usize, min
         None => format!("no split into {want} shards has every shard within 2^{} rows", max_k.unwrap_or(0)),
     };
     Err(invalid(why))
+}
+
+/// The nodes too large to be a shard of their own within `2^max_k` rows (their rows, the
+/// tensors they take in and hand on, the tables), each with the number of parts to split it
+/// into ([`zkinfer_circuits::ir::split`]) so that a part, with the node's incoming tensors
+/// whole, takes about half a shard (room for the planner to balance; the caller splits again
+/// where a part still does not fit). Nodes of fewer than `2^max_k / 8` rows are left whole:
+/// their boundary, not their rows, is what does not fit. Arguments as [`plan`]'s.
+pub fn oversized(g: &Graph, shape: Shape, node_rows: &[usize], total_rows: usize, min_rows: usize, max_k: u32) -> Vec<(usize, usize)> {
+    let n = g.nodes.len().min(node_rows.len());
+    let nv = g.values.len();
+    let mut producer = vec![None; nv];
+    let mut last_use = vec![None::<usize>; nv];
+    for (i, node) in g.nodes.iter().enumerate() {
+        producer[node.output] = Some(i);
+        for v in node.op.inputs() {
+            last_use[v] = Some(last_use[v].map_or(i, |l: usize| l.max(i)));
+        }
+    }
+    let is_param: Vec<bool> = (0..nv).map(|v| g.params.iter().any(|p| p.value == v)).collect();
+    let is_output: Vec<bool> = (0..nv).map(|v| g.outputs.iter().any(|o| o.value == v)).collect();
+    let extra = total_rows.saturating_sub(node_rows.iter().sum());
+    let limit = 1usize << max_k.min(40);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let (ins, outs) = boundary_sets(g, i, i + 1, &producer, &last_use, &is_param, &is_output);
+        let in_rows: usize = ins.iter().map(|&v| boundary_rows(g, v, shape).0).sum::<usize>() + if i == 0 { extra } else { 0 };
+        let out_rows: usize = outs.iter().map(|&v| boundary_rows(g, v, shape).1).sum();
+        // (a node of a few rows does not fit because of its boundary: splitting it cannot help)
+        if k_for_rows((node_rows[i] + in_rows + out_rows).max(min_rows)) <= max_k || node_rows[i] < limit / 8 {
+            continue;
+        }
+        let avail = (limit / 2).saturating_sub(in_rows).max(limit / 16);
+        out.push((i, (node_rows[i] + out_rows).div_ceil(avail).max(2)));
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -70,6 +70,41 @@ pub fn write(wd: &Workdir, s: &Settings, plan: &ShardPlan) -> Result<Vec<Setting
     Ok(out)
 }
 
+/// Splits the nodes of `s`'s graph that cannot be a shard of their own within `2^max_k` rows
+/// ([`zkinfer_prover::shard::oversized`], [`zkinfer_circuits::ir::split`]), recounting the
+/// rows (`rc`, in its shape) after each round, until every node fits or none can be split
+/// further (the plan then names the one left). The settings then describe the split graph
+/// (the same values; its single circuit's rows, k and cost in `rc`'s shape). Returns whether
+/// anything was split.
+pub fn split_oversized(s: &mut Settings, rc: &mut zkinfer_circuits::layout::RowCount, max_k: u32) -> Result<bool> {
+    let mut changed = false;
+    for _ in 0..6 {
+        let want = zkinfer_prover::shard::oversized(&s.graph, rc.shape, &rc.node_rows, rc.total, rc.table_rows, max_k);
+        if want.is_empty() {
+            break;
+        }
+        let (g, done) = zkinfer_circuits::ir::split::split_nodes(&s.graph, &want)?;
+        if done.is_empty() {
+            break;
+        }
+        for &(i, parts) in done.iter().filter(|(i, _)| want.iter().any(|(w, _)| w == i)) {
+            let node = &s.graph.nodes[i];
+            say!("node {i} ({}, output `{}`, {} rows) does not fit a shard of 2^{max_k} rows: split into {parts} parts by output slices", node.op.name(), s.graph.info(node.output).name, rc.node_rows[i]);
+        }
+        say!("{} nodes split in all (the requantizations, pools and depthwise convs after a split node are split with it)", done.len());
+        s.graph = g;
+        *rc = zkinfer_circuits::layout::count_rows(&s.graph, &pipeline::reference_inputs(&s.graph), rc.shape)?;
+        changed = true;
+    }
+    if changed {
+        s.shape = rc.shape;
+        s.rows = rc.total;
+        s.k = sizing::k_for_rows(rc.total);
+        s.cost = Some(Cost::of_counts(zkinfer_prover::cost::Counts::new(rc.shape, s.k), s.num_instances));
+    }
+    Ok(changed)
+}
+
 /// Removes the shard directories of an earlier `compile --max-k`.
 pub fn remove_shards(wd: &Workdir) -> Result<()> {
     let dir = wd.0.join("shards");

@@ -155,9 +155,70 @@ fn sharded_proofs_verify_and_link_attacks_are_rejected() {
     assert!(!d.join("shards").exists() && !d.join("shards.json").exists());
     let _ = std::fs::remove_dir_all(&d);
 }
+/// Cuts inside nodes: a CNN whose single circuit needs k 15 is compiled with `--max-k 14`; its
+/// first conv, pool and requantization are split into parts by output channels and the cut
+/// falls between parts. The two shards prove and verify, attest to what the unsplit model
+/// computes, and a shard started from another part slice (a real proof of its shard) is
+/// rejected by the link.
+#[test]
+fn a_cut_inside_a_node_proves_and_its_links_hold() {
+    let d = std::env::temp_dir().join(format!("zkinfer-split-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let model_dir = d.join("cnn");
+    ok(&zkinfer(&["synth-cnn", "--input", "2,12,12", "--channels", "8,16", "-o", model_dir.to_str().expect("utf8")]));
+    let (model, input) = (model_dir.join("model.onnx"), model_dir.join("input.json"));
+    let (model, input) = (model.to_str().expect("utf8"), input.to_str().expect("utf8"));
+    let whole = d.join("whole");
+    ok(&zkinfer(&["compile", model, "-o", whole.to_str().expect("utf8")]));
+    let single = Workdir(whole).load_settings().expect("settings");
+    assert!(single.k > 14, "the model needs more than 2^14 rows as one circuit (k {})", single.k);
+    let out_dir = d.join("split");
+    let ds = out_dir.to_str().expect("utf8");
+    let out = ok(&zkinfer(&["compile", model, "-o", ds, "--max-k", "14"]));
+    assert!(out.contains("split into") && out.contains("shard 1:"), "{out}");
+    let wd = Workdir(out_dir.clone());
+    let s = wd.load_settings().expect("settings");
+    let sh = sharding::load(&wd, &s).expect("load").expect("sharded");
+    assert!(sh.shards.iter().all(|(_, ss)| ss.k <= 14), "every shard within --max-k");
+    // the cut lies inside a split node: the later shard starts from part slices
+    let (_, last) = sh.shards.last().expect("shards");
+    assert!(!last.graph.inputs.is_empty() && last.graph.inputs.iter().all(|t| t.name.contains("/part")), "{:?}", last.graph.inputs.iter().map(|t| &t.name).collect::<Vec<_>>());
+
+    ok(&zkinfer(&["setup", ds]));
+    ok(&zkinfer(&["prove", ds, "--input", input]));
+    let proof_path = out_dir.join("proof.json");
+    assert!(ok(&zkinfer(&["verify", ds, proof_path.to_str().expect("utf8")])).contains("valid"));
+    let honest = ProofFile::read(&proof_path).expect("proof");
+    let data = zkinfer_service::files::read_inputs(Path::new(input)).expect("input");
+    let inputs = pipeline::quantize_inputs(&single.graph, &data, false).expect("quantize");
+    assert_eq!(honest.outputs[0].quantized, exec::outputs(&single.graph, &inputs).expect("exec")[0].data, "what the unsplit model computes");
+
+    // each shard proved apart with one salt; then the last from another part slice
+    let verify = |p: &ProofFile| sharding::verify(&wd, &s, &sh, None, p).expect("files belong together");
+    let vals = exec::run(&s.graph, &inputs).expect("run");
+    let salt = 0xc0ffee_u128 << 64;
+    let prove_shard = |i: usize, ins: &[Tensor]| {
+        let (w, ss) = &sh.shards[i];
+        sharding::prove_shard(w, ss, None, ins, salt, zkinfer_prover::Fr::zero(), Device::Cpu, &|| {}).expect("shard proves").0
+    };
+    let n = sh.shards.len();
+    let mut salted = honest.clone();
+    let shard_inputs = |i: usize| -> Vec<Tensor> { sh.shards[i].1.graph.inputs.iter().map(|t| vals[t.value].clone()).collect() };
+    for i in 0..n {
+        salted.shards[i] = prove_shard(i, &shard_inputs(i));
+    }
+    assert!(verify(&salted).is_valid(), "shards proved apart with one salt fit together");
+    let mut other = shard_inputs(n - 1);
+    let info = s.graph.info(last.graph.inputs[0].value);
+    other[0].data[0] = if other[0].data[0] < info.hi { other[0].data[0] + 1 } else { other[0].data[0] - 1 };
+    let mut forged = salted.clone();
+    forged.shards[n - 1] = prove_shard(n - 1, &other);
+    invalid(verify(&forged), "link broken");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// Issue 21, part 3 through the binary: a sharded model (a small MLP, public input, hashed
 /// weights) registered on the
-/// Issue 21, part 3 through the binary: a sharded model (hashed input) registered on the
 /// market (its aggregation verifier behind the adapter), a job proved as one aggregated proof
 /// of both shards and paid (`market submit`), a second one by the provider node; then
 /// `aggregate --verify` of the node's proof.

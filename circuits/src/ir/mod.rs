@@ -6,6 +6,7 @@
 //! out field overflow, so they are computed conservatively by each op.
 
 pub mod shard;
+pub mod split;
 pub mod tensor;
 
 use serde::{Deserialize, Serialize};

@@ -123,7 +123,7 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     };
     let sharding = a.max_k.is_some() || a.shards.is_some();
     // (a model over one circuit's 2^24 rows: rows counted node by node, for the shard plan)
-    let ((s, sized), counted) = match pipeline::compile_sized(&a.model, opts.clone(), shape, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
+    let ((mut s, sized), counted) = match pipeline::compile_sized(&a.model, opts.clone(), shape, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
         Ok(r) => (r, None),
         Err(e) if pipeline::is_too_large(&e) && sharding => {
             say!("{e:#}: counting its rows node by node to cut it into shards");
@@ -200,15 +200,24 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     if a.max_k.is_some() || a.shards.is_some() {
         // link digests need the Poseidon gadget's columns
         let shard_shape = Shape { width: s.shape.width.max(zkinfer_circuits::layout::poseidon::MIN_WIDTH), ..s.shape };
-        let plan = match (ctx, counted) {
+        let mut rc = match (ctx, counted) {
             (Some(ctx), _) => {
                 let c = zkinfer_circuits::layout::circuit::ModelCircuit { ctx: if shard_shape == s.shape { ctx } else { zkinfer_circuits::layout::lay_out(&s.graph, &pipeline::reference_inputs(&s.graph), shard_shape)? } };
-                zkinfer_prover::shard::plan(&s.graph, shard_shape, &c.ctx.node_rows, c.rows(), c.table_rows(), a.max_k, a.shards)?
+                zkinfer_circuits::layout::RowCount { shape: shard_shape, node_rows: c.ctx.node_rows.clone(), total: c.rows(), table_rows: c.table_rows() }
             }
             // (counted in a shape at least as wide as the links need)
-            (None, Some(n)) => zkinfer_prover::shard::plan(&s.graph, n.shape, &n.node_rows, n.total, n.table_rows, a.max_k, a.shards)?,
+            (None, Some(n)) => n,
             (None, None) => unreachable!("laid out or counted"),
         };
+        // nodes too large for a shard of their own: cut inside them
+        if let Some(max_k) = a.max_k {
+            if crate::sharding::split_oversized(&mut s, &mut rc, max_k)? {
+                wd.write_settings(&s)?;
+                say!("with split nodes: {} nodes, {} rows (single circuit: k = {})", s.graph.nodes.len(), s.rows, s.k);
+                r = super::settings_report(&wd, &s);
+            }
+        }
+        let plan = zkinfer_prover::shard::plan(&s.graph, rc.shape, &rc.node_rows, rc.total, rc.table_rows, a.max_k, a.shards)?;
         print_plan(&s.graph, &plan);
         crate::files::write_json(&wd.shard_plan(), &plan)?;
         if plan.shards.len() > 1 {
