@@ -58,6 +58,13 @@ pub fn inner_protocol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, nu
     compile(params, vk, Config::kzg().with_num_instance(vec![num_instances]))
 }
 
+/// An aggregation proof's protocol as another aggregation circuit sees it (an inner level of a
+/// tree, [`crate::aggregate_shards::TreeGlue`]): its first [`ACCUMULATOR_LIMBS`] instances are
+/// the accumulator it defers, which the outer circuit folds into its own.
+pub fn aggregation_protocol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> PlonkProtocol<G1Affine> {
+    compile(params, vk, Config::kzg().with_num_instance(vec![num_instances]).with_accumulator_indices(AggregationCircuit::accumulator_indices()))
+}
+
 /// Proves the model circuit with the Poseidon transcript, for aggregation. Same checks as
 /// [`crate::prove::prove`]; the result is verified natively before it is returned.
 pub fn prove_inner(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, rng: impl RngCore + Send) -> Result<Snark> {
@@ -293,6 +300,25 @@ pub(crate) fn prove_circuit(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>
     }))
     .map_err(|p| ProverError::halo2(what, util::panic_message(&p)))??;
     Ok((proof, instances))
+}
+
+/// [`prove_circuit`] with the Poseidon transcript: a proof another aggregation circuit verifies
+/// (an inner level of a tree), as a snark of `protocol`.
+pub(crate) fn prove_circuit_inner(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, c: AggregationCircuit, rng: impl RngCore + Send, what: &'static str) -> Result<Snark> {
+    let c = c.use_break_points(layout.break_points.clone());
+    let instances = c.instances().into_iter().next().unwrap_or_default();
+    if instances.len() != layout.num_instances() {
+        return Err(ProverError::Witness(format!("the aggregation circuit exposes {} instances, expected {}", instances.len(), layout.num_instances())));
+    }
+    let columns: [&[Fr]; 1] = [&instances];
+    let proof = catch_unwind(AssertUnwindSafe(|| {
+        let mut transcript = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
+        create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(params, pk, &[c], &[&columns], rng, &mut transcript).map_err(|e| ProverError::halo2(what, e))?;
+        Ok::<_, ProverError>(transcript.finalize())
+    }))
+    .map_err(|p| ProverError::halo2(what, util::panic_message(&p)))??;
+    let protocol = aggregation_protocol(params, pk.get_vk(), instances.len());
+    Ok(Snark::new(protocol, vec![instances], proof))
 }
 
 /// Verifies an aggregation proof natively: the proof itself and the accumulator it carries

@@ -13,6 +13,15 @@
 //!
 //! Each shard's verifying key is a constant of the circuit (no universality), so the
 //! aggregation key proves statements about these shards, wired this way, only.
+//!
+//! Many shards: one circuit verifying every shard proof grows with their number (about 13
+//! advice columns at k 19 per proof), so past a few shards the proofs are aggregated as a
+//! two-level tree ([`TreeGlue`]): each group of consecutive shards is aggregated by its own
+//! circuit (the links inside the group checked there, the Poseidon transcript), exposing only
+//! what the rest of the model needs from it; a root circuit verifies the group proofs (folding
+//! their accumulators into its own) with the links between groups. The root's instances are the
+//! same as a one-level aggregation's, so its verifier, the market and the node see no
+//! difference; each step holds one circuit's key.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -105,12 +114,31 @@ pub fn shards_vk_hash(vk_hashes: &[[u8; 32]]) -> String {
     hex::encode(h.finalize())
 }
 
+/// A placeholder proof of `protocol` for key generation (the circuit's structure does not
+/// depend on the values); an aggregation protocol's accumulator is a valid one (the generator
+/// twice), so that loading it as curve points is well defined.
+fn dummy_snark(protocol: &PlonkProtocol<G1Affine>) -> Result<Snark> {
+    let mut snark = catch_unwind(AssertUnwindSafe(|| gen_dummy_snark_from_protocol::<SHPLONK>(protocol.clone()))).map_err(|e| ProverError::halo2("shard aggregation keygen", util::panic_message(&e)))?;
+    let acc: Vec<&(usize, usize)> = protocol.accumulator_indices.iter().flatten().collect();
+    if !acc.is_empty() {
+        use halo2_proofs::halo2curves::bn256::Fq;
+        use halo2_proofs::halo2curves::group::{prime::PrimeCurveAffine, Curve};
+        use snark_verifier_sdk::snark_verifier::util::arithmetic::fe_to_limbs;
+        let g = G1Affine::generator().to_curve().to_affine();
+        let coords = [g.x, g.y, g.x, g.y];
+        let limbs: Vec<Fr> = coords.iter().flat_map(|c| fe_to_limbs::<Fq, Fr, { snark_verifier_sdk::LIMBS }, { snark_verifier_sdk::BITS }>(*c)).collect();
+        for (&&(col, row), v) in acc.iter().zip(limbs) {
+            if let Some(cell) = snark.instances.get_mut(col).and_then(|c| c.get_mut(row)) {
+                *cell = v;
+            }
+        }
+    }
+    Ok(snark)
+}
+
 fn keygen_circuit(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>], glue: &Glue) -> Result<(AggregationCircuit, AggregationConfigParams)> {
     let k = params.k();
-    let dummies = protocols
-        .iter()
-        .map(|p| catch_unwind(AssertUnwindSafe(|| gen_dummy_snark_from_protocol::<SHPLONK>(p.clone()))).map_err(|e| ProverError::halo2("shard aggregation keygen", util::panic_message(&e))))
-        .collect::<Result<Vec<_>>>()?;
+    let dummies = protocols.iter().map(dummy_snark).collect::<Result<Vec<_>>>()?;
     let start = AggregationConfigParams { degree: k, lookup_bits: k as usize - 1, ..Default::default() };
     let mut c = circuit(CircuitBuilderStage::Keygen, start, params, dummies, glue)?;
     let config = catch_unwind(AssertUnwindSafe(|| c.calculate_params(Some(20)))).map_err(|p| ProverError::halo2("shard aggregation keygen", util::panic_message(&p)))?;
@@ -142,6 +170,20 @@ pub fn check_vk(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>]
 /// then the model's instances). A set of shard proofs whose links do not hold still gives a
 /// proof, but one that does not verify: the glue's copy constraints fail.
 pub fn prove(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>], pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, snarks: Vec<Snark>, glue: &Glue, rng: impl RngCore + Send) -> Result<(Vec<u8>, Vec<Fr>)> {
+    check_snarks(protocols, &snarks)?;
+    prove_glued(params, pk, layout, snarks, glue, rng)
+}
+
+/// [`prove`] for an inner level of a tree (a group of shards, [`TreeGlue`]): the proof with the
+/// Poseidon transcript, as a snark the root aggregation verifies.
+pub fn prove_group(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>], pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, snarks: Vec<Snark>, glue: &Glue, rng: impl RngCore + Send) -> Result<Snark> {
+    check_snarks(protocols, &snarks)?;
+    aggregate::check_proving_key(params, pk, layout)?;
+    let c = circuit(CircuitBuilderStage::Prover, layout.config(), params, snarks, glue)?;
+    aggregate::prove_circuit_inner(params, pk, layout, c, rng, "shard group aggregation proving")
+}
+
+fn check_snarks(protocols: &[PlonkProtocol<G1Affine>], snarks: &[Snark]) -> Result<()> {
     if snarks.len() != protocols.len() {
         return Err(ProverError::Invalid { what: "shard proofs", why: format!("{} proofs for {} shards", snarks.len(), protocols.len()) });
     }
@@ -150,7 +192,116 @@ pub fn prove(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>], p
             return Err(ProverError::Invalid { what: "shard proof", why: format!("proof {i} was made for another key than shard {i}'s") });
         }
     }
-    prove_glued(params, pk, layout, snarks, glue, rng)
+    Ok(())
+}
+
+/// A two-level aggregation of shard proofs: the shards cut into consecutive `groups`, each
+/// group's glue over its own shards (local indices), and the root's glue over the group proofs
+/// (each: the accumulator, then what its glue exposes). Made by [`Glue::split`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeGlue {
+    pub groups: Vec<std::ops::Range<usize>>,
+    pub group: Vec<Glue>,
+    pub root: Glue,
+}
+
+/// At most this many proofs per aggregation circuit before a sharded model is aggregated as a
+/// tree ([`tree_groups`]).
+pub const FAN_IN: usize = 4;
+
+/// The groups of a two-level tree over `n` shard proofs, at most `fan_in` each and as even as
+/// possible (`None`: `n` fits one aggregation circuit). Past `fan_in`² shards the groups
+/// grow beyond `fan_in` (two levels only).
+pub fn tree_groups(n: usize, fan_in: usize) -> Option<Vec<std::ops::Range<usize>>> {
+    let fan_in = fan_in.max(2);
+    if n <= fan_in {
+        return None;
+    }
+    let groups = n.div_ceil(fan_in).min(fan_in).max(2);
+    Some((0..groups).map(|g| g * n / groups..(g + 1) * n / groups).collect())
+}
+
+impl Glue {
+    /// This (one-level) glue over the shards as a two-level tree over `groups` (consecutive,
+    /// non-empty, covering every shard the glue refers to). Instances held equal become classes;
+    /// each class is held equal inside every group it touches (to the group's first member),
+    /// and where it spans groups, each group exposes its first member and the root holds those
+    /// equal. Each instance the model exposes is exposed by its group and by the root, in the
+    /// same order as here. No instance is exposed by a group unless the root needs it.
+    pub fn split(&self, groups: &[std::ops::Range<usize>]) -> Result<TreeGlue> {
+        let bad = |why: String| ProverError::Invalid { what: "aggregation tree", why };
+        if groups.is_empty() || groups[0].start != 0 || groups.windows(2).any(|w| w[0].end != w[1].start) || groups.iter().any(|g| g.is_empty()) {
+            return Err(bad(format!("groups {groups:?} are not consecutive, non-empty and from shard 0")));
+        }
+        let n = groups[groups.len() - 1].end;
+        let group_of = |s: usize| groups.iter().position(|g| g.contains(&s));
+        let mut slots: Vec<Slot> = self.equal.iter().flat_map(|&(a, b)| [a, b]).chain(self.expose.iter().copied()).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        if let Some(s) = slots.iter().find(|s| s.0 >= n) {
+            return Err(bad(format!("the glue refers to shard {}, the groups cover {n}", s.0)));
+        }
+        // union-find over the slots held equal
+        let idx = |s: &Slot| slots.binary_search(s).expect("collected above");
+        let mut parent: Vec<usize> = (0..slots.len()).collect();
+        fn find(p: &mut [usize], mut i: usize) -> usize {
+            while p[i] != i {
+                p[i] = p[p[i]];
+                i = p[i];
+            }
+            i
+        }
+        for (a, b) in &self.equal {
+            let (ra, rb) = (find(&mut parent, idx(a)), find(&mut parent, idx(b)));
+            if ra != rb {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+        let mut classes: std::collections::BTreeMap<usize, Vec<Slot>> = std::collections::BTreeMap::new();
+        for &(a, b) in &self.equal {
+            for s in [a, b] {
+                let r = find(&mut parent, idx(&s));
+                let c = classes.entry(r).or_default();
+                if !c.contains(&s) {
+                    c.push(s);
+                }
+            }
+        }
+        let local = |s: Slot, g: usize| (s.0 - groups[g].start, s.1);
+        let mut group: Vec<Glue> = groups.iter().map(|_| Glue { equal: vec![], expose: vec![] }).collect();
+        let expose = |group: &mut Vec<Glue>, g: usize, s: Slot| -> Slot {
+            let l = local(s, g);
+            let pos = match group[g].expose.iter().position(|&e| e == l) {
+                Some(p) => p,
+                None => {
+                    group[g].expose.push(l);
+                    group[g].expose.len() - 1
+                }
+            };
+            (g, aggregate::ACCUMULATOR_LIMBS + pos)
+        };
+        let mut root = Glue { equal: vec![], expose: vec![] };
+        // the model's instances first, so that each group exposes them in model order
+        for &s in &self.expose {
+            let g = group_of(s.0).ok_or_else(|| bad(format!("shard {} is in no group", s.0)))?;
+            let at = expose(&mut group, g, s);
+            root.expose.push(at);
+        }
+        for members in classes.values() {
+            let mut reps: Vec<Slot> = Vec::new();
+            for (g, range) in groups.iter().enumerate() {
+                let inside: Vec<Slot> = members.iter().copied().filter(|s| range.contains(&s.0)).collect();
+                let Some(&first) = inside.first() else { continue };
+                group[g].equal.extend(inside[1..].iter().map(|&s| (local(first, g), local(s, g))));
+                reps.push(first);
+            }
+            if reps.len() > 1 {
+                let at: Vec<Slot> = reps.iter().map(|&s| expose(&mut group, group_of(s.0).expect("in a group"), s)).collect();
+                root.equal.extend(at[1..].iter().map(|&b| (at[0], b)));
+            }
+        }
+        Ok(TreeGlue { groups: groups.to_vec(), group, root })
+    }
 }
 
 /// The aggregation proof without the per-shard checks of [`prove`] (each shard's protocol is
@@ -160,4 +311,83 @@ pub fn prove_glued(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout:
     aggregate::check_proving_key(params, pk, layout)?;
     let c = circuit(CircuitBuilderStage::Prover, layout.config(), params, snarks, glue)?;
     aggregate::prove_circuit(params, pk, layout, c, rng, "shard aggregation proving")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random instance values for shards with `counts` instances, made to satisfy `glue`'s
+    /// equalities (each class takes the value of its first slot).
+    fn satisfying(glue: &Glue, counts: &[usize], seed: u64) -> Vec<Vec<u64>> {
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x >> 16
+        };
+        let mut v: Vec<Vec<u64>> = counts.iter().map(|&n| (0..n).map(|_| next()).collect()).collect();
+        for _ in 0..glue.equal.len() {
+            for &(a, b) in &glue.equal {
+                v[b.0][b.1] = v[a.0][a.1];
+            }
+        }
+        v
+    }
+
+    /// What the tree computes from the shard instances: each group's exposed values (after a
+    /// stand-in accumulator), whether every group's and the root's equalities hold, and what
+    /// the root exposes.
+    fn run_tree(t: &TreeGlue, v: &[Vec<u64>]) -> (bool, Vec<u64>) {
+        let mut ok = true;
+        let mut children = Vec::new();
+        for (g, range) in t.groups.iter().enumerate() {
+            let local = &v[range.clone()];
+            ok &= t.group[g].equal.iter().all(|&(a, b)| local[a.0][a.1] == local[b.0][b.1]);
+            let mut inst = vec![0u64; aggregate::ACCUMULATOR_LIMBS];
+            inst.extend(t.group[g].expose.iter().map(|&(s, i)| local[s][i]));
+            children.push(inst);
+        }
+        ok &= t.root.equal.iter().all(|&(a, b)| children[a.0][a.1] == children[b.0][b.1]);
+        (ok, t.root.expose.iter().map(|&(s, i)| children[s][i]).collect())
+    }
+
+    /// A chain of 7 shards, each linked to the next and a skip link from 1 to 5, all bindings
+    /// equal, the model's values exposed from shards 0 and 6: split into trees of every
+    /// grouping, the tree accepts exactly what the flat glue accepts and exposes the same
+    /// values, and each group exposes no more than the links crossing it need.
+    #[test]
+    fn a_tree_of_groups_checks_what_one_aggregation_checks() {
+        let n = 7;
+        let counts = vec![6usize; n];
+        let mut equal: Vec<(Slot, Slot)> = (1..n).map(|s| ((0, BINDING), (s, BINDING))).collect();
+        equal.extend((0..n - 1).map(|s| ((s, 5), (s + 1, 1))));
+        equal.push(((1, 4), (5, 2)));
+        let glue = Glue { equal, expose: vec![(0, BINDING), (0, 2), (0, 3), (6, 4)] };
+        for fan_in in 2..=6 {
+            let groups = tree_groups(n, fan_in).expect("7 shards need a tree");
+            let t = glue.split(&groups).expect("split");
+            assert_eq!(t.groups.iter().map(|g| g.len()).sum::<usize>(), n);
+            for seed in 0..20 {
+                let v = satisfying(&glue, &counts, seed);
+                let want: Vec<u64> = glue.expose.iter().map(|&(s, i)| v[s][i]).collect();
+                assert_eq!(run_tree(&t, &v), (true, want), "fan-in {fan_in}: honest instances");
+                // break one equality of the flat glue: the tree rejects it too
+                for &(a, b) in &glue.equal {
+                    let mut w = v.clone();
+                    w[b.0][b.1] = w[b.0][b.1].wrapping_add(1);
+                    let flat_ok = glue.equal.iter().all(|&(x, y)| w[x.0][x.1] == w[y.0][y.1]);
+                    assert!(!flat_ok);
+                    assert!(!run_tree(&t, &w).0, "fan-in {fan_in}: broken {a:?} = {b:?} accepted by the tree");
+                }
+            }
+            // a group exposes: the model's values made in it, and one instance per class that
+            // crosses its boundary (binding, and each link in or out)
+            for (g, range) in t.groups.iter().enumerate() {
+                let crossing = glue.equal.iter().filter(|(a, b)| range.contains(&a.0) != range.contains(&b.0)).count();
+                assert!(t.group[g].expose.len() <= crossing + glue.expose.iter().filter(|s| range.contains(&s.0)).count() + 1, "fan-in {fan_in}, group {g}: {:?}", t.group[g].expose);
+            }
+        }
+        assert!(tree_groups(4, 4).is_none() && tree_groups(5, 4).is_some());
+        assert!(glue.split(&[0..3, 4..7]).is_err() && glue.split(&[0..3, 3..6]).is_err(), "gaps and missing shards refused");
+    }
 }

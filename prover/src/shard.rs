@@ -80,6 +80,17 @@ fn boundary_rows(g: &Graph, v: ValueId, shape: Shape) -> (usize, usize) {
     boundary_rows_of(numel(&info.shape), info.lo, info.hi, shape)
 }
 
+/// [`boundary_rows`] of every value of `g`, measured once per distinct size and range.
+fn boundary_table(g: &Graph, shape: Shape) -> Vec<(usize, usize)> {
+    let mut measured: std::collections::HashMap<(usize, i64, i64), (usize, usize)> = std::collections::HashMap::new();
+    (0..g.values.len())
+        .map(|v| {
+            let info = g.info(v);
+            *measured.entry((numel(&info.shape), info.lo, info.hi)).or_insert_with(|| boundary_rows(g, v, shape))
+        })
+        .collect()
+}
+
 /// [`boundary_rows`] of a tensor of `n` values in `[lo, hi]`: measured by laying out that
 /// tensor alone as a linked input (its range checks, packing and digest) and as a linked
 /// output, against the same without the link; the formula (range-check limbs, one row per
@@ -148,14 +159,7 @@ pub fn plan(g: &Graph, shape: Shape, node_rows: &[usize], total_rows: usize, min
             last_use[v] = Some(last_use[v].map_or(i, |l| l.max(i)));
         }
     }
-    // (measured once per distinct size and range)
-    let mut measured: std::collections::HashMap<(usize, i64, i64), (usize, usize)> = std::collections::HashMap::new();
-    let both: Vec<(usize, usize)> = (0..nv)
-        .map(|v| {
-            let info = g.info(v);
-            *measured.entry((numel(&info.shape), info.lo, info.hi)).or_insert_with(|| boundary_rows(g, v, shape))
-        })
-        .collect();
+    let both = boundary_table(g, shape);
     let rows_in: Vec<usize> = both.iter().map(|b| b.0).collect();
     let rows_out: Vec<usize> = both.iter().map(|b| b.1).collect();
     let values_of = |v: ValueId| numel(&g.info(v).shape);
@@ -339,11 +343,12 @@ pub fn oversized(g: &Graph, shape: Shape, node_rows: &[usize], total_rows: usize
     let is_output: Vec<bool> = (0..nv).map(|v| g.outputs.iter().any(|o| o.value == v)).collect();
     let extra = total_rows.saturating_sub(node_rows.iter().sum());
     let limit = 1usize << max_k.min(40);
+    let table = boundary_table(g, shape);
     let mut out = Vec::new();
     for i in 0..n {
         let (ins, outs) = boundary_sets(g, i, i + 1, &producer, &last_use, &is_param, &is_output);
-        let in_rows: usize = ins.iter().map(|&v| boundary_rows(g, v, shape).0).sum::<usize>() + if i == 0 { extra } else { 0 };
-        let out_rows: usize = outs.iter().map(|&v| boundary_rows(g, v, shape).1).sum();
+        let in_rows: usize = ins.iter().map(|&v| table[v].0).sum::<usize>() + if i == 0 { extra } else { 0 };
+        let out_rows: usize = outs.iter().map(|&v| table[v].1).sum();
         // (a node of a few rows does not fit because of its boundary: splitting it cannot help)
         if k_for_rows((node_rows[i] + in_rows + out_rows).max(min_rows)) <= max_k || node_rows[i] < limit / 8 {
             continue;

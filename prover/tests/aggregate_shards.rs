@@ -134,3 +134,56 @@ fn glue_is_what_rejects_a_broken_link() {
     let (p, i) = aggregate_shards::prove_glued(&params, &pk, &layout, t.forged(), &loose, OsRng).expect("prove");
     assert!(aggregate::verify(&params, pk.get_vk(), &i, &p).is_valid(), "without the link constraint the forged set verifies");
 }
+
+/// Groups of a tree: each shard aggregated alone (the smallest aggregation size), the root at
+/// the EVM size.
+const GROUP_K: u32 = 19;
+
+/// Many shards (issue 21, part 3): the tree of aggregations, here with each of the two shards in
+/// its own group so that the link crosses groups and only the root holds it. The root proof
+/// verifies natively and in the EVM with exactly the model's instances; a broken link gives
+/// group proofs and a root proof, but the root proof does not verify; and with the root's
+/// equalities removed (its own keys) the same forged set verifies, so the root's link
+/// constraint is what rejects it. Heavy (three aggregation setups, about 20 minutes on 2
+/// cores): `cargo test --release -p zkinfer-prover --test aggregate_shards -- --ignored`.
+#[test]
+#[ignore]
+fn a_tree_of_aggregations_holds_the_links_between_groups() {
+    let t = sharded();
+    let tree = Glue::of(&t.wiring).split(&[0..1, 1..2]).expect("tree");
+    assert!(tree.group.iter().all(|g| g.equal.is_empty()), "one shard per group: every link is the root's");
+    assert!(!tree.root.equal.is_empty());
+    let protocols: Vec<_> = t.setups.iter().zip(&t.shards).map(|(s, g)| aggregate::inner_protocol(&s.params, s.pk.get_vk(), g.num_instances())).collect();
+    let hashes: Vec<[u8; 32]> = t.setups.iter().map(|s| zkinfer_prover::vk_hash(s.pk.get_vk())).collect();
+    let (gparams, _) = srs::dev_srs(GROUP_K).expect("dev srs");
+    let groups: Vec<_> = (0..2).map(|g| aggregate_shards::setup(&gparams, &protocols[g..g + 1], &hashes[g..g + 1], &tree.group[g]).expect("group setup")).collect();
+    let gprotocols: Vec<_> = groups.iter().map(|(pk, layout)| aggregate::aggregation_protocol(&gparams, pk.get_vk(), layout.num_instances())).collect();
+    let ghashes: Vec<[u8; 32]> = groups.iter().map(|(pk, _)| zkinfer_prover::vk_hash(pk.get_vk())).collect();
+    let group_snarks = |set: Vec<Snark>| -> Vec<Snark> {
+        set.into_iter().enumerate().map(|(g, s)| aggregate_shards::prove_group(&gparams, &protocols[g..g + 1], &groups[g].0, &groups[g].1, vec![s], &tree.group[g], OsRng).expect("group proof")).collect()
+    };
+    let (params, _) = srs::dev_srs(AGG_K).expect("dev srs");
+    let (pk, layout) = aggregate_shards::setup(&params, &gprotocols, &ghashes, &tree.root).expect("root setup");
+    let model = t.model_instances();
+    assert_eq!(layout.num_instances(), ACCUMULATOR_LIMBS + model.len());
+
+    let honest = group_snarks(t.honest());
+    let (proof, instances) = aggregate_shards::prove(&params, &gprotocols, &pk, &layout, honest, &tree.root, OsRng).expect("root proof");
+    assert_eq!(&instances[ACCUMULATOR_LIMBS..], model.as_slice(), "the root exposes the model's instances only");
+    assert!(aggregate::verify(&params, pk.get_vk(), &instances, &proof).is_valid());
+    let compiled = evm::compile_sol(&aggregate::gen_sol(&params, pk.get_vk(), instances.len()).expect("solidity")).expect("solc");
+    let ok = evm::evm_verify(&compiled.bytecode, &instances, &proof).expect("evm");
+    assert!(ok.success, "{}", ok.detail);
+    eprintln!("tree of aggregations (2 groups of 1 shard, group k = {GROUP_K}, root k = {AGG_K}): {} bytes, EVM verify gas {}, deployed {} bytes", proof.len(), ok.gas_used, compiled.deployed_bytecode.len());
+
+    // a link broken between groups: both group proofs are made, the root proof does not verify
+    let forged = group_snarks(t.forged());
+    let (p, i) = aggregate_shards::prove(&params, &gprotocols, &pk, &layout, forged.clone(), &tree.root, OsRng).expect("the root still proves");
+    assert!(!aggregate::verify(&params, pk.get_vk(), &i, &p).is_valid(), "a broken link between groups aggregated into a valid proof");
+    assert!(!evm::evm_verify(&compiled.bytecode, &i, &p).expect("evm").success, "the EVM accepted a broken link between groups");
+    // ... because of the root's equalities: without them, the same group proofs verify
+    let loose = tree.root.without_equalities();
+    let (lpk, llayout) = aggregate_shards::setup(&params, &gprotocols, &ghashes, &loose).expect("loose root setup");
+    let (p, i) = aggregate_shards::prove(&params, &gprotocols, &lpk, &llayout, forged, &loose, OsRng).expect("prove");
+    assert!(aggregate::verify(&params, lpk.get_vk(), &i, &p).is_valid(), "without the root's link constraint the forged set verifies");
+}

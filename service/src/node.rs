@@ -313,7 +313,7 @@ fn sharded_model(cfg: &NodeConfig, wd: &Workdir, s: &Settings, sh: &crate::shard
     let vk = keys.pk.get_vk().clone();
     let compiled = crate::pipeline::aggregation_verifier(&agg_dir, &keys.params, &vk, keys.layout.num_instances())?;
     let vk_hash = hex::encode(zkinfer_prover::keys::vk_hash(&vk));
-    let predicted_seconds = sh.plan.total_seconds() + keys.layout.counts().prove_seconds();
+    let predicted_seconds = sh.plan.total_seconds() + crate::sharding::aggregation_seconds(sh, &agg_dir, &keys.layout);
     Ok((keys.id, alloy_primitives::keccak256(&compiled.deployed_bytecode), AggregatedModel { k, vk, vk_hash, predicted_seconds }))
 }
 

@@ -21,7 +21,7 @@ use zkinfer_prover::shard::ShardPlan;
 use zkinfer_prover::util::fr_to_hex;
 use zkinfer_prover::verify::Verdict;
 use zkinfer_prover::aggregate::{self, AggregationLayout};
-use zkinfer_prover::aggregate_shards::{self, Glue};
+use zkinfer_prover::aggregate_shards::{self, Glue, TreeGlue};
 use zkinfer_prover::{sizing, Bn256, Device, G1Affine, ParamsKZG, ProvingKey};
 
 use crate::files::{Cost, Settings, Workdir, SETTINGS_FORMAT};
@@ -309,8 +309,45 @@ fn keys_for(agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: Vec<aggregate
     Ok(AggregationKeys { pk, layout, params, protocols, glue, id, made_in })
 }
 
+/// How the shard proofs of `sh` are aggregated: by one circuit (`None`), or, past
+/// [`aggregate_shards::FAN_IN`] shards, as a two-level tree (group keys in
+/// `DIR/aggregate/groups/<g>/`, the root's in `DIR/aggregate/`).
+pub fn tree(sh: &Sharded) -> Result<Option<TreeGlue>> {
+    match aggregate_shards::tree_groups(sh.shards.len(), aggregate_shards::FAN_IN) {
+        None => Ok(None),
+        Some(groups) => Ok(Some(Glue::of(&sh.wiring).split(&groups)?)),
+    }
+}
+
+/// Where the keys of group `g` of a tree live.
+pub fn group_dir(agg_dir: &Path, g: usize) -> std::path::PathBuf {
+    agg_dir.join("groups").join(g.to_string())
+}
+
+/// The keys of each group of `t` (made when missing, one at a time), as the root sees them:
+/// each group proof's protocol and key hash.
+#[allow(clippy::too_many_arguments)]
+fn group_protocols(t: &TreeGlue, agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: &[aggregate::Protocol], hashes: &[[u8; 32]], id: &ModelId, step: &dyn Fn(&str)) -> Result<(Vec<aggregate::Protocol>, Vec<[u8; 32]>)> {
+    let (mut gp, mut gh) = (vec![], vec![]);
+    for (g, range) in t.groups.iter().enumerate() {
+        let keys = keys_for(&group_dir(agg_dir, g), srs, k, protocols[range.clone()].to_vec(), &hashes[range.clone()], t.group[g].clone(), *id, step)?;
+        let vk = keys.pk.get_vk();
+        gp.push(aggregate::aggregation_protocol(&keys.params, vk, keys.layout.num_instances()));
+        gh.push(zkinfer_prover::keys::vk_hash(vk));
+    }
+    Ok((gp, gh))
+}
+
+/// The cost model's prediction of the aggregation steps: the root (or only) circuit, `root`,
+/// plus each group's of a tree (from the group keys' layouts in `agg_dir`).
+pub fn aggregation_seconds(sh: &Sharded, agg_dir: &Path, root: &AggregationLayout) -> f64 {
+    let groups = aggregate_shards::tree_groups(sh.shards.len(), aggregate_shards::FAN_IN).map_or(0, |g| g.len());
+    root.counts().prove_seconds() + (0..groups).filter_map(|g| aggregate::read_layout(&group_dir(agg_dir, g)).ok()).map(|l| l.counts().prove_seconds()).sum::<f64>()
+}
+
 /// The aggregation keys of the sharded model (see [`keys_for`]), from the shard verifying keys
-/// (each checked against its settings and the SRS).
+/// (each checked against its settings and the SRS): the root's for a tree ([`tree`]), whose
+/// group keys are made first when missing.
 pub fn aggregation_keys(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir: &Path, k: u32, step: &dyn Fn(&str)) -> Result<AggregationKeys> {
     let (mut ids, mut hashes, mut protocols) = (vec![], vec![], vec![]);
     for (w, ss) in &sh.shards {
@@ -321,7 +358,13 @@ pub fn aggregation_keys(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir:
         protocols.push(aggregate::inner_protocol(&params, &vk, ss.num_instances));
     }
     let id = sharded_id(&s.graph, &ids)?;
-    keys_for(agg_dir, srs, k, protocols, &hashes, Glue::of(&sh.wiring), id, step)
+    match tree(sh)? {
+        None => keys_for(agg_dir, srs, k, protocols, &hashes, Glue::of(&sh.wiring), id, step),
+        Some(t) => {
+            let (gp, gh) = group_protocols(&t, agg_dir, srs, k, &protocols, &hashes, &id, step)?;
+            keys_for(agg_dir, srs, k, gp, &gh, t.root, id, step)
+        }
+    }
 }
 
 /// One aggregated proof of a sharded model.
@@ -365,10 +408,26 @@ pub fn prove_aggregated(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir:
     let model_instances = zkinfer_circuits::public::bound_instances(&s.graph, binding, inputs, &outs).map_err(anyhow::Error::msg)?;
     let shard_instances: Vec<Vec<Fr>> = snarks.iter().map(|s| s.instances.concat()).collect();
     sh.wiring.check(&model_instances, &shard_instances).map_err(|e| anyhow::anyhow!("internal error: the shard proofs do not fit together: {e}"))?;
-    let protocols = snarks.iter().map(|s| s.protocol.clone()).collect();
-    let keys = keys_for(agg_dir, srs, k, protocols, &hashes, Glue::of(&sh.wiring), id, step)?;
-    step("aggregation proof (links checked in the circuit)");
+    let protocols: Vec<aggregate::Protocol> = snarks.iter().map(|s| s.protocol.clone()).collect();
     let t = Instant::now();
+    let (keys, snarks) = match tree(sh)? {
+        None => (keys_for(agg_dir, srs, k, protocols, &hashes, Glue::of(&sh.wiring), id, step)?, snarks),
+        Some(t) => {
+            // each group aggregated by its own circuit (one key held at a time), then the root
+            let mut rest = snarks.into_iter();
+            let (mut group_snarks, mut gh) = (vec![], vec![]);
+            for (g, range) in t.groups.iter().enumerate() {
+                let members: Vec<_> = rest.by_ref().take(range.len()).collect();
+                let keys = keys_for(&group_dir(agg_dir, g), srs, k, protocols[range.clone()].to_vec(), &hashes[range.clone()], t.group[g].clone(), id, step)?;
+                step(&format!("aggregation of shards {}..{} (group {g} of {}, links inside it checked)", range.start, range.end - 1, t.groups.len()));
+                group_snarks.push(aggregate_shards::prove_group(&keys.params, &keys.protocols, &keys.pk, &keys.layout, members, &keys.glue, rand::rngs::OsRng)?);
+                gh.push(zkinfer_prover::keys::vk_hash(keys.pk.get_vk()));
+            }
+            let gp = group_snarks.iter().map(|s| s.protocol.clone()).collect();
+            (keys_for(agg_dir, srs, k, gp, &gh, t.root, id, step)?, group_snarks)
+        }
+    };
+    step("aggregation proof (links checked in the circuit)");
     let (proof, instances) = aggregate_shards::prove(&keys.params, &keys.protocols, &keys.pk, &keys.layout, snarks, &keys.glue, rand::rngs::OsRng)?;
     let aggregate_seconds = t.elapsed().as_secs_f64();
     if let Verdict::Invalid(why) = aggregate::verify(&keys.params, keys.pk.get_vk(), &instances, &proof) {

@@ -16,6 +16,18 @@ fn zkinfer(args: &[&str]) -> Output {
 }
 
 fn tmp(name: &str) -> PathBuf {
+    // (the directories of earlier runs whose process is gone: a test that fails, or does not
+    // clean up, leaves its directory behind, and keys take hundreds of MB)
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix("zkinfer-cli-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
     let d = std::env::temp_dir().join(format!("zkinfer-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("tmp dir");
@@ -641,6 +653,7 @@ fn aggregate_then_verify_from_the_command_line() {
     fails_with(&pinned(ap), "INVALID");
     std::fs::write(&agg, honest.to_string()).expect("write");
     assert!(all(pinned(ap)).contains(": valid"));
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// The model identity: `setup` prints it, `verify --model` pins it, and settings or a key

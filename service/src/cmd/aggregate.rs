@@ -246,9 +246,35 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
                 hashes.push(keys::vk_hash(&vk));
                 protocols.push(aggregate::inner_protocol(&params, &vk, ss.num_instances));
             }
-            let glue = aggregate_shards::Glue::of(&sh.wiring);
             let id = zkinfer_prover::linked::sharded_id(&s.graph, &ids)?;
-            (id, aggregate_shards::shards_vk_hash(&hashes), Box::new(move |params, layout, vk| aggregate_shards::check_vk(params, &protocols, &glue, layout, vk)), "shard keys")
+            match crate::sharding::tree(&sh)? {
+                None => {
+                    let glue = aggregate_shards::Glue::of(&sh.wiring);
+                    (id, aggregate_shards::shards_vk_hash(&hashes), Box::new(move |params, layout, vk| aggregate_shards::check_vk(params, &protocols, &glue, layout, vk)), "shard keys")
+                }
+                Some(t) => {
+                    // the root aggregates the group proofs: each group key (from its directory)
+                    // regenerated from its shard keys, then the root key from the group keys
+                    let mut groups = Vec::with_capacity(t.groups.len());
+                    let (mut gp, mut gh) = (vec![], vec![]);
+                    for (g, range) in t.groups.iter().enumerate() {
+                        let dir = crate::sharding::group_dir(agg_dir, g);
+                        let (gvk, glayout) = aggregate::read_vk(&dir).with_context(|| format!("the keys of shard group {g} ({})", dir.display()))?;
+                        let gparams = pipeline::load_params(srs_file, glayout.k)?;
+                        gp.push(aggregate::aggregation_protocol(&gparams, &gvk, glayout.num_instances()));
+                        gh.push(keys::vk_hash(&gvk));
+                        groups.push((gparams, glayout, gvk, protocols[range.clone()].to_vec(), t.group[g].clone()));
+                    }
+                    let root = t.root.clone();
+                    let check: KeyCheck = Box::new(move |params, layout, vk| {
+                        for (gparams, glayout, gvk, gprotocols, glue) in &groups {
+                            aggregate_shards::check_vk(gparams, gprotocols, glue, glayout, gvk)?;
+                        }
+                        aggregate_shards::check_vk(params, &gp, &root, layout, vk)
+                    });
+                    (id, aggregate_shards::shards_vk_hash(&gh), check, "shard keys (through the group keys)")
+                }
+            }
         }
     };
     if !file.model_hash.eq_ignore_ascii_case(&model_id.hex()) {
