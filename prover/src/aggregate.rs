@@ -284,14 +284,21 @@ pub(crate) fn check_proving_key(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Aff
     Ok(())
 }
 
-/// Proves the aggregation circuit `c` (its witness built for proving) with the key's break
-/// points; returns the proof and its public instances.
-pub(crate) fn prove_circuit(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, c: AggregationCircuit, rng: impl RngCore + Send, what: &'static str) -> Result<(Vec<u8>, Vec<Fr>)> {
+/// The aggregation circuit `c` with the key's break points, and its public instances, checked
+/// to be as many as the key expects.
+fn with_break_points(layout: &AggregationLayout, c: AggregationCircuit) -> Result<(AggregationCircuit, Vec<Fr>)> {
     let c = c.use_break_points(layout.break_points.clone());
     let instances = c.instances().into_iter().next().unwrap_or_default();
     if instances.len() != layout.num_instances() {
         return Err(ProverError::Witness(format!("the aggregation circuit exposes {} instances, expected {}", instances.len(), layout.num_instances())));
     }
+    Ok((c, instances))
+}
+
+/// Proves the aggregation circuit `c` (its witness built for proving) with the key's break
+/// points; returns the proof and its public instances.
+pub(crate) fn prove_circuit(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, c: AggregationCircuit, rng: impl RngCore + Send, what: &'static str) -> Result<(Vec<u8>, Vec<Fr>)> {
+    let (c, instances) = with_break_points(layout, c)?;
     let columns: [&[Fr]; 1] = [&instances];
     let proof = catch_unwind(AssertUnwindSafe(|| {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());
@@ -305,11 +312,7 @@ pub(crate) fn prove_circuit(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>
 /// [`prove_circuit`] with the Poseidon transcript: a proof another aggregation circuit verifies
 /// (an inner level of a tree), as a snark of `protocol`.
 pub(crate) fn prove_circuit_inner(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, c: AggregationCircuit, rng: impl RngCore + Send, what: &'static str) -> Result<Snark> {
-    let c = c.use_break_points(layout.break_points.clone());
-    let instances = c.instances().into_iter().next().unwrap_or_default();
-    if instances.len() != layout.num_instances() {
-        return Err(ProverError::Witness(format!("the aggregation circuit exposes {} instances, expected {}", instances.len(), layout.num_instances())));
-    }
+    let (c, instances) = with_break_points(layout, c)?;
     let columns: [&[Fr]; 1] = [&instances];
     let proof = catch_unwind(AssertUnwindSafe(|| {
         let mut transcript = PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
