@@ -6,7 +6,8 @@ mod common;
 use std::time::Instant;
 
 use zkinfer_circuits::layout::ctx::Shape;
-use zkinfer_prover::evm::{compile_sol, contracts_dir, gen_sol, install_solc, EvmVerifier, EIP170_LIMIT};
+use zkinfer_prover::evm::split::compile_split_in;
+use zkinfer_prover::evm::{compile_sol, compile_verifier, contracts_dir, gen_sol, install_calldata, install_solc, EvmVerifier, VerifierCode, EIP170_LIMIT};
 use zkinfer_prover::{prove, verify, Fr, Verdict};
 
 struct Measured {
@@ -120,9 +121,9 @@ fn verifier_size_vs_instances() {
 }
 
 #[test]
-fn verifier_over_eip170_is_a_clear_error() {
+fn verifier_over_eip170_is_split_into_contracts_that_verify_together() {
     // 1,500 8-bit inputs pack into 100 public instances (~165 bytes of verifier code each):
-    // over 24,576 bytes.
+    // over 24,576 bytes as one contract.
     let g = common::dense_graph(1500, 2);
     let input = zkinfer_circuits::ir::Tensor::new(vec![1, 1500], (0..1500).map(|i| (i * 13) % 256).collect()).expect("shape");
     let s = common::setup_graph(&g, input, Shape::default());
@@ -130,15 +131,86 @@ fn verifier_over_eip170_is_a_clear_error() {
     if let Ok(dir) = std::env::var("ZKINFER_DUMP_SOL") {
         std::fs::write(format!("{dir}/verifier_30.sol"), &sol).expect("dump");
     }
-    install_solc(&contracts_dir().expect("dir")).expect("install solcjs");
-    let compiled = compile_sol(&sol).expect("compile");
-    let err = EvmVerifier::deploy(&compiled.bytecode).err().expect("over the limit");
+    let dir = contracts_dir().expect("dir");
+    install_solc(&dir).expect("install solcjs");
+    // As one contract it is refused with the sizes.
+    let whole = compile_sol(&sol).expect("compile");
+    let err = EvmVerifier::deploy(&whole.bytecode).err().expect("over the limit");
     eprintln!("{err}");
     match err {
         zkinfer_prover::ProverError::ContractTooLarge { size, limit } => {
-            assert_eq!(size, compiled.deployed_bytecode.len());
+            assert_eq!(size, whole.deployed_bytecode.len());
             assert_eq!(limit, EIP170_LIMIT);
         }
         other => panic!("unexpected error: {other}"),
     }
+    let code = compile_verifier(&sol).expect("split");
+    assert!(code.contracts() >= 2, "not split");
+    assert!(code.largest_runtime() <= EIP170_LIMIT);
+    eprintln!("split: {} contracts, runtime sizes {:?} (whole {} B)", code.contracts(), std::iter::once(&code.head).chain(&code.parts).map(|c| c.deployed_bytecode.len()).collect::<Vec<_>>(), whole.deployed_bytecode.len());
+    let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
+    check_split(&code, &s.instances, &proof);
+    // The same proof against the unsplit verifier (EIP-170 lifted): the same verdicts, and the
+    // split's gas overhead.
+    let mut one = EvmVerifier::deploy_with(&whole.bytecode, false).expect("deploy unsplit");
+    let base = one.verify(&s.instances, &proof).expect("call");
+    assert!(base.success);
+    let split = EvmVerifier::deploy_code(&code).expect("deploy").verify(&s.instances, &proof).expect("call");
+    eprintln!("verify gas: one contract {} (EIP-170 lifted), {} contracts {} (+{})", base.gas_used, code.contracts(), split.gas_used, split.gas_used - base.gas_used);
+}
+
+/// Forcing a small verifier into 2 and 3 contracts: the same verdicts as one contract.
+#[test]
+fn a_split_verifier_gives_the_same_verdicts() {
+    let s = common::shared();
+    let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
+    let sol = gen_sol(&s.params, s.pk.get_vk(), s.instances.len()).expect("gen sol");
+    let dir = contracts_dir().expect("dir");
+    install_solc(&dir).expect("install solcjs");
+    let base = EvmVerifier::deploy(&compile_sol(&sol).expect("compile").bytecode).expect("deploy").verify(&s.instances, &proof).expect("call");
+    for n in [2, 3] {
+        let code = compile_split_in(&dir, &sol, n).expect("split").expect("fits");
+        assert_eq!(code.contracts(), n);
+        let gas = check_split(&code, &s.instances, &proof);
+        eprintln!("{n} contracts: verify gas {gas} (one contract {}, +{} per extra contract)", base.gas_used, (gas - base.gas_used) / (n as u64 - 1));
+    }
+}
+
+/// Deploys a split verifier and checks it: an honest proof verifies only once every part is
+/// installed, only the right code installs, tampered proofs and instances are rejected.
+/// Returns the honest proof's gas.
+fn check_split(code: &VerifierCode, instances: &[Fr], proof: &[u8]) -> u64 {
+    let mut v = EvmVerifier::deploy(&code.head.bytecode).expect("deploy head");
+    assert!(!v.verify(instances, proof).expect("call").success, "a head without its parts accepted a proof");
+    // Another part's creation code (or a changed one) is refused.
+    let mut changed = code.parts[0].bytecode.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    assert!(!v.call(install_calldata(&changed)).expect("call").success, "a changed part was installed");
+    if code.parts.len() > 1 {
+        assert!(!v.call(install_calldata(&code.parts[1].bytecode)).expect("call").success, "parts installed out of order");
+    }
+    for (i, p) in code.parts.iter().enumerate() {
+        if i + 1 < code.parts.len() {
+            assert!(!v.verify(instances, proof).expect("call").success, "a head with {i} of its parts accepted a proof");
+        }
+        let o = v.call(install_calldata(&p.bytecode)).expect("call");
+        assert!(o.success, "installing part {}: {}", i + 1, o.detail);
+    }
+    assert!(!v.call(install_calldata(&code.parts[0].bytecode)).expect("call").success, "a part installed twice");
+    let ok = v.verify(instances, proof).expect("call");
+    assert!(ok.success, "honest proof rejected by the split verifier: {}", ok.detail);
+    for i in [0, proof.len() / 3, proof.len() / 2, proof.len() - 1] {
+        let mut bad = proof.to_vec();
+        bad[i] ^= 1;
+        assert!(!v.verify(instances, &bad).expect("call").success, "flipped proof byte {i} accepted by the split verifier");
+    }
+    for i in [0, 1, instances.len() - 1] {
+        let mut wrong = instances.to_vec();
+        wrong[i] += Fr::one();
+        assert!(!v.verify(&wrong, proof).expect("call").success, "changed instance {i} accepted by the split verifier");
+    }
+    assert!(!v.call(Vec::new()).expect("call").success, "empty calldata accepted");
+    assert!(v.verify(instances, proof).expect("call").success);
+    ok.gas_used
 }

@@ -425,10 +425,50 @@ pub fn check_weights(s: &Settings, p: &ProofFile, expect: &[String], any_weights
 /// Result of the EVM step.
 pub struct EvmReport {
     pub sol_bytes: usize,
+    /// Runtime code of the verifier's largest contract (what EIP-170 limits).
     pub deployed_size: usize,
-    /// Creation bytecode.
+    /// Runtime code of all its contracts together.
+    pub total_size: usize,
+    /// Creation bytecode (of the head when the verifier is split).
     pub bytecode: Vec<u8>,
+    /// Creation bytecode of each part, installed through the head after it is deployed
+    /// (empty when the verifier fits one contract).
+    pub parts: Vec<Vec<u8>>,
     pub outcome: Option<evm::EvmOutcome>,
+}
+
+/// The JSON a compiled verifier is kept as (DIR/verifier.json, DIR/aggregate/verifier.json),
+/// beside `extra`: creation and runtime code of the head, then of each part.
+fn verifier_json(code: &evm::VerifierCode, mut extra: serde_json::Value) -> serde_json::Value {
+    let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
+    extra["solc"] = code.head.solc_version.clone().into();
+    extra["bytecode"] = hex0x(&code.head.bytecode).into();
+    extra["deployed_bytecode"] = hex0x(&code.head.deployed_bytecode).into();
+    extra["contracts"] = code.contracts().into();
+    extra["parts"] = code.parts.iter().map(|p| serde_json::json!({"bytecode": hex0x(&p.bytecode), "deployed_size": p.deployed_bytecode.len()})).collect::<Vec<_>>().into();
+    extra
+}
+
+/// The creation codes of a verifier's parts from [`verifier_json`] (empty for one contract).
+pub fn parts_of(v: &serde_json::Value, file: &Path) -> Result<Vec<Vec<u8>>> {
+    let Some(parts) = v.get("parts") else { return Ok(vec![]) };
+    let parts = parts.as_array().with_context(|| format!("{}: `parts` is not a list", file.display()))?;
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let code = hex::decode(p["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x")).with_context(|| format!("{}: part {} bytecode is not hex", file.display(), i + 1))?;
+            if code.is_empty() {
+                bail!("{}: part {} has no bytecode", file.display(), i + 1);
+            }
+            Ok(code)
+        })
+        .collect()
+}
+
+/// `parts` as slices, for [`evm::evm_verify_parts`].
+pub fn part_slices(parts: &[Vec<u8>]) -> Vec<&[u8]> {
+    parts.iter().map(Vec::as_slice).collect()
 }
 
 /// Generates the Solidity verifier, compiles it with the pinned solcjs, and (given a proof)
@@ -437,13 +477,8 @@ pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof
     let (vk, header) = load_vk(wd, s, params)?;
     let sol = evm::gen_sol(params, &vk, s.graph.num_instances())?;
     crate::files::write_atomic(&wd.sol(), sol.as_bytes())?;
-    let compiled = evm::compile_sol(&sol)?;
-    crate::files::write_json(&wd.verifier(), &serde_json::json!({
-        "model_id": header.model_id.hex(),
-        "solc": compiled.solc_version,
-        "bytecode": format!("0x{}", hex::encode(&compiled.bytecode)),
-        "deployed_bytecode": format!("0x{}", hex::encode(&compiled.deployed_bytecode)),
-    }))?;
+    let compiled = evm::compile_verifier(&sol)?;
+    crate::files::write_json(&wd.verifier(), &verifier_json(&compiled, serde_json::json!({"model_id": header.model_id.hex()})))?;
     crate::files::write_json(&wd.instance_layout(), &serde_json::json!({
         "model_id": header.model_id.hex(),
         "num_instances": s.graph.num_instances(),
@@ -455,19 +490,30 @@ pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof
             check_model(wd, &header.model_id, p)?;
             p.validate()?;
             p.check_against(&s.graph)?;
-            Some(evm::evm_verify(&compiled.bytecode, &p.instances_fr()?, &p.proof_bytes()?)?)
+            Some(evm::evm_verify_code(&compiled, &p.instances_fr()?, &p.proof_bytes()?)?)
         }
         None => None,
     };
-    Ok(EvmReport { sol_bytes: sol.len(), deployed_size: compiled.deployed_bytecode.len(), bytecode: compiled.bytecode, outcome })
+    Ok(EvmReport {
+        sol_bytes: sol.len(),
+        deployed_size: compiled.largest_runtime(),
+        total_size: compiled.total_runtime(),
+        bytecode: compiled.head.bytecode.clone(),
+        parts: compiled.parts.iter().map(|p| p.bytecode.clone()).collect(),
+        outcome,
+    })
 }
 
 /// A compiled aggregation verifier.
 pub struct AggregationVerifier {
-    /// Creation code.
+    /// Creation code (of the head when the verifier is split).
     pub bytecode: Vec<u8>,
-    /// Runtime code (what EIP-170 limits, and what a registry pins by its keccak256).
+    /// Runtime code of the head (what a registry pins by its keccak256).
     pub deployed_bytecode: Vec<u8>,
+    /// Creation code of each part (empty when the verifier fits one contract).
+    pub parts: Vec<Vec<u8>>,
+    /// Runtime code of the largest contract (what EIP-170 limits).
+    pub largest_runtime: usize,
 }
 
 /// The Solidity verifier of the aggregation key `vk` (`agg_dir`/Verifier.sol), compiled with
@@ -479,25 +525,22 @@ pub fn aggregation_verifier(agg_dir: &Path, params: &ParamsKZG<Bn256>, vk: &Veri
     let hex_field = |v: &serde_json::Value, f: &str| hex::decode(v[f].as_str().unwrap_or_default().trim_start_matches("0x")).ok().filter(|b| !b.is_empty());
     if let Ok(v) = crate::files::read_json::<serde_json::Value>(&cache) {
         if v["aggregation_vk_hash"].as_str() == Some(vk_hash.as_str()) && v["num_instances"].as_u64() == Some(num_instances as u64) {
-            if let (Some(bytecode), Some(deployed_bytecode)) = (hex_field(&v, "bytecode"), hex_field(&v, "deployed_bytecode")) {
-                return Ok(AggregationVerifier { bytecode, deployed_bytecode });
+            if let (Some(bytecode), Some(deployed_bytecode), Ok(parts)) = (hex_field(&v, "bytecode"), hex_field(&v, "deployed_bytecode"), parts_of(&v, &cache)) {
+                let largest_runtime = v["parts"].as_array().into_iter().flatten().filter_map(|p| p["deployed_size"].as_u64()).map(|n| n as usize).fold(deployed_bytecode.len(), usize::max);
+                return Ok(AggregationVerifier { bytecode, deployed_bytecode, parts, largest_runtime });
             }
         }
     }
     let sol = zkinfer_prover::aggregate::gen_sol(params, vk, num_instances)?;
     crate::files::write_atomic(&agg_dir.join("Verifier.sol"), sol.as_bytes())?;
-    let compiled = evm::compile_sol(&sol)?;
-    crate::files::write_json(
-        &cache,
-        &serde_json::json!({
-            "aggregation_vk_hash": vk_hash,
-            "num_instances": num_instances,
-            "solc": compiled.solc_version,
-            "bytecode": format!("0x{}", hex::encode(&compiled.bytecode)),
-            "deployed_bytecode": format!("0x{}", hex::encode(&compiled.deployed_bytecode)),
-        }),
-    )?;
-    Ok(AggregationVerifier { bytecode: compiled.bytecode, deployed_bytecode: compiled.deployed_bytecode })
+    let compiled = evm::compile_verifier(&sol)?;
+    crate::files::write_json(&cache, &verifier_json(&compiled, serde_json::json!({"aggregation_vk_hash": vk_hash, "num_instances": num_instances})))?;
+    Ok(AggregationVerifier {
+        largest_runtime: compiled.largest_runtime(),
+        parts: compiled.parts.iter().map(|p| p.bytecode.clone()).collect(),
+        bytecode: compiled.head.bytecode,
+        deployed_bytecode: compiled.head.deployed_bytecode,
+    })
 }
 
 /// Verifies `proof` in the in-process EVM with the verifier [`evm_verifier`] compiled before
@@ -510,8 +553,9 @@ pub fn evm_verify_compiled(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>
         bail!("{} was not compiled for {}'s verifying key: run `zkinfer evm-verifier` again", wd.verifier().display(), wd.vk().display());
     }
     let code = hex::decode(v["bytecode"].as_str().unwrap_or_default().trim_start_matches("0x")).with_context(|| format!("{}: bytecode is not hex", wd.verifier().display()))?;
+    let parts = parts_of(&v, &wd.verifier())?;
     check_model(wd, &id, proof)?;
     proof.validate()?;
     proof.check_against(&s.graph)?;
-    Ok(evm::evm_verify(&code, &proof.instances_fr()?, &proof.proof_bytes()?)?)
+    Ok(evm::evm_verify_parts(&code, &part_slices(&parts), &proof.instances_fr()?, &proof.proof_bytes()?)?)
 }

@@ -340,7 +340,7 @@ fn the_node_checks_an_aggregated_models_adapter() {
     let mut chain = LocalChain::new().expect("chain");
     let roles = Roles::dev().expect("roles");
     let code = compile_market().expect("solcjs compiles the market");
-    let (stand_in, _) = deploy_verifier(&mut chain, &roles.operator, &code.registry).expect("deploy");
+    let (stand_in, _) = deploy_verifier(&mut chain, &roles.operator, &code.registry, &[]).expect("deploy");
     let compiled = compile_adapter().expect("solcjs compiles the adapter");
     assert!(!compiled.immutable_ranges.is_empty(), "the adapter's immutables are located");
     let (adapter, _) = deploy_adapter(&mut chain, &roles.operator, &compiled.bytecode, stand_in, 3).expect("deploy");

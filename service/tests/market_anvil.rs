@@ -247,3 +247,57 @@ fn two_provider_nodes_on_anvil() {
         }
     }
 }
+
+/// A model whose public input (a 28x28 image) makes its verifier too large for one contract
+/// (EIP-170): the verifier is deployed as a head and its parts, the market pays a job proved
+/// for it on anvil, and refuses a bad proof.
+#[test]
+fn a_verifier_split_for_eip170_pays_on_anvil() {
+    let mut anvil = Anvil::start();
+    let mut chain = anvil.connect();
+    let d = std::env::temp_dir().join(format!("zkinfer-anvil-split-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    let (onnx, input, _) = zkinfer_service::cmd::synth::cnn(&[1, 28, 28], &[4], 10, 7).expect("synthetic CNN");
+    std::fs::write(d.join("model.onnx"), onnx).expect("write");
+    let wd = Workdir(d.join("c"));
+    let s = pipeline::compile(&d.join("model.onnx"), ImportOptions::default(), None).expect("compile");
+    write_json(&wd.settings(), &s).expect("settings");
+    let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
+    pipeline::setup(&wd, &s, &params).expect("setup");
+    let data = vec![input];
+
+    let report = pipeline::evm_verifier(&wd, &s, &params, None).expect("verifier");
+    eprintln!("{} public instances: verifier in {} contracts, {} bytes in all, the largest {}", s.graph.num_instances(), report.parts.len() + 1, report.total_size, report.deployed_size);
+    assert!(!report.parts.is_empty(), "the verifier was expected to need more than one contract");
+    assert!(report.deployed_size <= zkinfer_prover::evm::EIP170_LIMIT);
+
+    let roles = Roles::dev().expect("dev keys (anvil's public accounts)");
+    let (m, _) = Market::deploy(&mut chain, &roles.operator, &compile_market().expect("compile"), MarketParams::defaults(roles.operator.address())).expect("deploy");
+    let (model, [deployed, _]) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register (head + parts)");
+    eprintln!("verifier deployed and its parts installed: {} gas", deployed.gas_used);
+    let eth = |x: &str| parse_eth(x).expect("eth");
+    m.deposit(&mut chain, &roles.provider, eth("1")).expect("tx").ok("deposit").expect("staked");
+    let (pay, stake) = (eth("0.05"), eth("0.2"));
+    let rep = run_paid_job(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake).expect("paid job through the split verifier");
+    eprintln!("submit through the split verifier: {} gas", rep.submit_gas);
+    assert!(rep.provider_delta > 0);
+
+    let inputs = job_inputs(&s, &data).expect("inputs");
+    let deadline = chain.timestamp().expect("time") + 600;
+    let (job, r) = m.post_job(&mut chain, &roles.requester, model.id, &inputs, deadline, pay, stake).expect("post");
+    let job = job.unwrap_or_else(|| panic!("post: {}", r.reason()));
+    m.claim(&mut chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
+    let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
+    let mut bad = sub.proof.clone();
+    bad[sub.proof.len() / 2] ^= 1;
+    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");
+    assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
+    let mut wrong = sub.outputs.clone();
+    wrong[0] += U256::from(1u64);
+    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &wrong, &sub.params, &sub.proof).expect("tx");
+    assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
+    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx");
+    assert!(r.success, "{}", r.reason());
+    let _ = std::fs::remove_dir_all(&d);
+}

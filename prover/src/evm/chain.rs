@@ -29,8 +29,11 @@ pub struct EvmOutcome {
     pub success: bool,
     /// Gas used by the call transaction (21,000 base + calldata + execution).
     pub gas_used: u64,
-    /// Runtime code size of the deployed verifier, in bytes.
+    /// Runtime code size of the deployed verifier, in bytes (of its largest contract when it is
+    /// split: what EIP-170 limits).
     pub deployed_size: usize,
+    /// Contracts the verifier is made of (1 unless it was split, see [`super::split`]).
+    pub contracts: usize,
     /// Gas used by the deployment transaction.
     pub deploy_gas: u64,
     /// How the call ended, for humans ("returned", "reverted", "halted: ...").
@@ -44,6 +47,7 @@ pub struct EvmVerifier {
     nonce: u64,
     deployed_size: usize,
     deploy_gas: u64,
+    contracts: usize,
 }
 
 impl EvmVerifier {
@@ -61,7 +65,7 @@ impl EvmVerifier {
                 cfg.limit_contract_code_size = Some(usize::MAX / 4);
             }
         });
-        let mut me = EvmVerifier { evm: ctx.build_mainnet(), address: Address::ZERO, nonce: 0, deployed_size: 0, deploy_gas: 0 };
+        let mut me = EvmVerifier { evm: ctx.build_mainnet(), address: Address::ZERO, nonce: 0, deployed_size: 0, deploy_gas: 0, contracts: 1 };
         let res = me.transact(TxKind::Create, deployment_bytecode.to_vec())?;
         match res {
             ExecutionResult::Success { output: Output::Create(_, Some(address)), gas, .. } => {
@@ -92,6 +96,30 @@ impl EvmVerifier {
         Ok(me)
     }
 
+    /// Deploys a compiled verifier: its head, then each part through the head's installer.
+    /// `deploy_gas` and the size then cover every contract (the size is the largest's).
+    pub fn deploy_code(code: &super::VerifierCode) -> Result<Self> {
+        let parts: Vec<&[u8]> = code.parts.iter().map(|p| p.bytecode.as_slice()).collect();
+        let mut me = Self::deploy_parts(&code.head.bytecode, &parts)?;
+        me.deployed_size = code.largest_runtime();
+        Ok(me)
+    }
+
+    /// Deploys a verifier from creation codes: `head`, then each of `parts` through the head's
+    /// installer (none for a verifier in one contract).
+    pub fn deploy_parts(head: &[u8], parts: &[&[u8]]) -> Result<Self> {
+        let mut me = Self::deploy(head)?;
+        for (i, part) in parts.iter().enumerate() {
+            let o = me.call(super::install_calldata(part))?;
+            if !o.success {
+                return Err(ProverError::Evm(format!("installing part {} of the verifier failed: {}", i + 1, o.detail)));
+            }
+            me.deploy_gas += o.gas_used;
+        }
+        me.contracts = 1 + parts.len();
+        Ok(me)
+    }
+
     /// Address of the deployed verifier.
     pub fn address(&self) -> Address {
         self.address
@@ -113,7 +141,7 @@ impl EvmVerifier {
         let gas_used = match &res {
             ExecutionResult::Success { gas, .. } | ExecutionResult::Revert { gas, .. } | ExecutionResult::Halt { gas, .. } => gas.tx_gas_used(),
         };
-        Ok(EvmOutcome { success: res.is_success(), gas_used, deployed_size: self.deployed_size, deploy_gas: self.deploy_gas, detail: describe(&res) })
+        Ok(EvmOutcome { success: res.is_success(), gas_used, deployed_size: self.deployed_size, contracts: self.contracts, deploy_gas: self.deploy_gas, detail: describe(&res) })
     }
 
     fn transact(&mut self, kind: TxKind, data: Vec<u8>) -> Result<ExecutionResult> {
@@ -148,4 +176,14 @@ fn describe(res: &ExecutionResult) -> String {
 /// and `proof`.
 pub fn evm_verify(deployment_bytecode: &[u8], instances: &[Fr], proof: &[u8]) -> Result<EvmOutcome> {
     EvmVerifier::deploy(deployment_bytecode)?.verify(instances, proof)
+}
+
+/// [`evm_verify`] for a verifier that may be split: deploys every contract, then calls it once.
+pub fn evm_verify_code(code: &super::VerifierCode, instances: &[Fr], proof: &[u8]) -> Result<EvmOutcome> {
+    EvmVerifier::deploy_code(code)?.verify(instances, proof)
+}
+
+/// [`evm_verify`] from creation codes: the head and its parts (see [`EvmVerifier::deploy_parts`]).
+pub fn evm_verify_parts(head: &[u8], parts: &[&[u8]], instances: &[Fr], proof: &[u8]) -> Result<EvmOutcome> {
+    EvmVerifier::deploy_parts(head, parts)?.verify(instances, proof)
 }

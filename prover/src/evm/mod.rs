@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod solc;
+pub mod split;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -15,9 +16,15 @@ use snark_verifier_sdk::{CircuitExt, SHPLONK};
 use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit, ModelConfig};
 use zkinfer_circuits::layout::ctx::Shape;
 
-pub use chain::{evm_verify, EvmOutcome, EvmVerifier, EIP170_LIMIT};
+pub use chain::{evm_verify, evm_verify_code, evm_verify_parts, EvmOutcome, EvmVerifier, EIP170_LIMIT};
 pub use snark_verifier_sdk::evm::encode_calldata;
-pub use solc::{compile_files, compile_sol, compile_sol_in, contracts_dir, install_solc, CompiledVerifier};
+pub use solc::{compile_files, compile_sol, compile_sol_in, compile_source_in, contracts_dir, install_solc, CompiledVerifier};
+pub use split::{compile_verifier_in, install_calldata, VerifierCode};
+
+/// [`split::compile_verifier_in`] with the solcjs in [`contracts_dir`].
+pub fn compile_verifier(sol: &str) -> Result<VerifierCode> {
+    compile_verifier_in(&contracts_dir()?, sol)
+}
 
 use crate::error::{ProverError, Result};
 use crate::util;

@@ -112,6 +112,19 @@ pub fn compile_sol(sol: &str) -> Result<CompiledVerifier> {
 
 /// Compiles `sol` (one contract) with `dir/compile.js`, optimizer off.
 pub fn compile_sol_in(dir: &Path, sol: &str) -> Result<CompiledVerifier> {
+    let json = run_compile(dir, sol)?;
+    parse_output(&json).map_err(ProverError::Solc)
+}
+
+/// Compiles `sol` (any number of contracts) with `dir/compile.js`, optimizer off; returns every
+/// contract.
+pub fn compile_source_in(dir: &Path, sol: &str) -> Result<Vec<CompiledVerifier>> {
+    let json = run_compile(dir, sol)?;
+    let out: CompileOutput = serde_json::from_slice(&json).map_err(|e| ProverError::Solc(format!("unexpected compile.js output: {e}")))?;
+    out.contracts.into_iter().map(|(name, c)| contract(name, c, &out.solc_version, false).map_err(ProverError::Solc)).collect()
+}
+
+fn run_compile(dir: &Path, sol: &str) -> Result<Vec<u8>> {
     if !dir.join("node_modules/solc/package.json").is_file() {
         return Err(ProverError::Solc(format!("solcjs is not installed: run `bash {}/install.sh`", dir.display())));
     }
@@ -128,8 +141,7 @@ pub fn compile_sol_in(dir: &Path, sol: &str) -> Result<CompiledVerifier> {
     if !out.status.success() {
         return Err(ProverError::Solc(format!("compile.js failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
     }
-    let json = std::fs::read(&out_path).map_err(|e| ProverError::io(&out_path, e))?;
-    parse_output(&json).map_err(ProverError::Solc)
+    std::fs::read(&out_path).map_err(|e| ProverError::io(&out_path, e))
 }
 
 /// Compiles Solidity `files` (paths relative to `dir`; they may import each other by relative

@@ -331,17 +331,17 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
 
 fn evm_check(agg_dir: &Path, params: &zkinfer_prover::ParamsKZG<zkinfer_prover::Bn256>, vk: &zkinfer_prover::VerifyingKey<zkinfer_prover::G1Affine>, instances: &[Fr], proof: &[u8]) -> Result<serde_json::Value> {
     let compiled = pipeline::aggregation_verifier(agg_dir, params, vk, instances.len())?;
-    let o = evm::evm_verify(&compiled.bytecode, instances, proof)?;
+    let o = evm::evm_verify_parts(&compiled.bytecode, &pipeline::part_slices(&compiled.parts), instances, proof)?;
     say!(
         "EVM verification: {} ({}), gas used {}, verifier deployed size {} bytes, calldata {} bytes",
         if o.success { "valid" } else { "REJECTED" },
         o.detail,
         o.gas_used,
-        compiled.deployed_bytecode.len(),
+        compiled.largest_runtime,
         evm::calldata(instances, proof).len()
     );
     if !o.success {
         return Err(super::Rejected(format!("the EVM verifier rejected the aggregated proof ({})", o.detail)).into());
     }
-    Ok(serde_json::json!({"valid": true, "gas_used": o.gas_used, "deployed_bytes": compiled.deployed_bytecode.len(), "calldata_bytes": evm::calldata(instances, proof).len()}))
+    Ok(serde_json::json!({"valid": true, "gas_used": o.gas_used, "deployed_bytes": compiled.largest_runtime, "contracts": compiled.parts.len() + 1, "calldata_bytes": evm::calldata(instances, proof).len()}))
 }

@@ -286,7 +286,14 @@ async fn run_async(a: Args) -> Result<()> {
             let r = c.inner.get_evm_verifier(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
             write_atomic(&out.join("Verifier.sol"), r.solidity.as_bytes())?;
             write_atomic(&out.join("verifier.bin"), hex::encode(&r.bytecode).as_bytes())?;
-            say!("Verifier.sol and verifier.bin -> {} ({} bytes deployed)", out.display(), r.deployed_size);
+            for (i, part) in r.parts.iter().enumerate() {
+                write_atomic(&out.join(format!("verifier.part{}.bin", i + 1)), hex::encode(part).as_bytes())?;
+            }
+            if r.parts.is_empty() {
+                say!("Verifier.sol and verifier.bin -> {} ({} bytes deployed)", out.display(), r.deployed_size);
+            } else {
+                say!("Verifier.sol, verifier.bin (the head) and verifier.part1..{}.bin -> {} (split for EIP-170, the largest contract {} bytes): deploy the head, then call its installVerifierPart(bytes) with each part in order", r.parts.len(), out.display(), r.deployed_size);
+            }
         }
     }
     Ok(())

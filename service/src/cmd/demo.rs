@@ -63,14 +63,14 @@ pub fn run(a: Args) -> Result<()> {
         bail!("the EVM verifier rejected the honest proof");
     }
     let forged_inst = forged.instances_fr()?;
-    let bad = zkinfer_prover::evm::evm_verify(&r.bytecode, &forged_inst, &p.proof_bytes()?)?;
+    let bad = zkinfer_prover::evm::evm_verify_parts(&r.bytecode, &pipeline::part_slices(&r.parts), &forged_inst, &p.proof_bytes()?)?;
     say!("7. EVM tamper check: the same proof claiming another digit is {}", if bad.success { "ACCEPTED" } else { "rejected (reverted)" });
     if bad.success {
         bail!("the EVM verifier accepted a forged output");
     }
     say!("8. market (embedded revm chain): registry + market deployed, model registered, provider staked");
     let mut chain = crate::market::local::LocalChain::new()?;
-    let st = crate::market::flow::settle(&mut chain, &wd, &s, &params, &data, Some(&r.bytecode))?;
+    let st = crate::market::flow::settle(&mut chain, &wd, &s, &params, &data, Some((&r.bytecode, &r.parts)))?;
     say!("{}", st.table());
     Ok(())
 }

@@ -40,13 +40,19 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     let proof = proof_path.as_deref().map(ProofFile::read).transpose()?;
     let r = pipeline::evm_verifier(&wd, &s, &params, proof.as_ref())?;
     say!("Solidity verifier: {} ({} bytes of source); bytecode: {}; instance layout: {}", wd.sol().display(), r.sol_bytes, wd.verifier().display(), wd.instance_layout().display());
-    say!("deployed size: {} bytes (EIP-170 limit 24,576)", r.deployed_size);
+    if r.parts.is_empty() {
+        say!("deployed size: {} bytes (EIP-170 limit 24,576)", r.deployed_size);
+    } else {
+        say!("deployed size: {} bytes in {} contracts, the largest {} bytes (EIP-170 limit 24,576 per contract): the head (Halo2Verifier) and {} parts it creates with installVerifierPart", r.total_size, r.parts.len() + 1, r.deployed_size, r.parts.len());
+    }
     let mut report = serde_json::json!({
         "solidity": wd.sol(),
         "verifier": wd.verifier(),
         "instance_layout": wd.instance_layout(),
         "solidity_bytes": r.sol_bytes,
         "deployed_bytes": r.deployed_size,
+        "deployed_bytes_total": r.total_size,
+        "contracts": r.parts.len() + 1,
         "fits_eip170": r.deployed_size <= zkinfer_prover::cost::EIP170_LIMIT,
     });
     if let Some(o) = r.outcome {

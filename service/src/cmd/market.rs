@@ -228,12 +228,8 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
                     let k = zkinfer_prover::aggregate::read_layout(&agg_dir).map(|l| l.k).unwrap_or(crate::sharding::AGGREGATION_K);
                     let keys = crate::sharding::aggregation_keys(&s, &sh, srs.srs.as_deref(), &agg_dir, k, &|step| say!("{step}"))?;
                     let compiled = pipeline::aggregation_verifier(&agg_dir, &keys.params, keys.pk.get_vk(), keys.layout.num_instances())?;
-                    let limit = zkinfer_prover::cost::EIP170_LIMIT;
-                    if compiled.deployed_bytecode.len() > limit {
-                        bail!("the aggregation verifier is {} bytes, over EIP-170's {limit}: it grows with the model's public instances ({}); hash the inputs or outputs (--input-visibility hashed) or aggregate at a larger k (fewer columns)", compiled.deployed_bytecode.len(), keys.layout.inner_instances);
-                    }
-                    let (model, rs) = flow::register_aggregated(chain, &m, &key_for(a, 0)?, &s, keys.id, &compiled.bytecode)?;
-                    report(&format!("aggregation verifier for {} shards deployed ({} bytes)", sh.shards.len(), compiled.deployed_bytecode.len()), &rs[0]);
+                    let (model, rs) = flow::register_aggregated(chain, &m, &key_for(a, 0)?, &s, keys.id, &compiled.bytecode, &compiled.parts)?;
+                    report(&format!("aggregation verifier for {} shards deployed ({} contracts, the largest {} bytes)", sh.shards.len(), compiled.parts.len() + 1, compiled.largest_runtime), &rs[0]);
                     report(&format!("adapter deployed at {} (the registered verifier)", model.verifier), &rs[1]);
                     let [_, _, last] = rs;
                     (model, last)

@@ -15,7 +15,7 @@ pub mod prove;
 mod serve;
 pub mod server_task;
 mod setup;
-mod synth;
+pub mod synth;
 mod verify;
 
 use std::path::PathBuf;

@@ -158,9 +158,17 @@ pub fn deploy_adapter(chain: &mut dyn Chain, from: &PrivateKeySigner, adapter_co
     deploy(chain, from, code, "the aggregated-verifier adapter")
 }
 
-/// Deploys a snark-verifier contract (creation bytecode) and returns its address.
-pub fn deploy_verifier(chain: &mut dyn Chain, from: &PrivateKeySigner, bytecode: &[u8]) -> Result<(Address, Receipt)> {
-    deploy(chain, from, bytecode.to_vec(), "the verifier")
+/// Deploys a snark-verifier contract (creation bytecode) and returns its address. A verifier
+/// split into contracts (`parts`: their creation codes, see `zkinfer_prover::evm::split`) is
+/// its head, deployed from `bytecode`, then each part installed through the head; the receipt
+/// is the head's with every installation's gas added.
+pub fn deploy_verifier(chain: &mut dyn Chain, from: &PrivateKeySigner, bytecode: &[u8], parts: &[Vec<u8>]) -> Result<(Address, Receipt)> {
+    let (head, mut receipt) = deploy(chain, from, bytecode.to_vec(), "the verifier")?;
+    for (i, part) in parts.iter().enumerate() {
+        let r = chain.send(from, Some(head), zkinfer_prover::evm::install_calldata(part).into(), U256::ZERO)?.ok(&format!("installing part {} of the verifier", i + 1))?;
+        receipt.gas_used += r.gas_used;
+    }
+    Ok((head, receipt))
 }
 
 fn decode<C: SolCall>(ret: Bytes) -> Result<C::Return> {

@@ -47,14 +47,16 @@ pub fn registered_params(s: &Settings) -> Result<(u32, B256)> {
 /// the deployment and the registration.
 pub fn register_model(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(RegisteredModel, [Receipt; 2])> {
     let report = pipeline::evm_verifier(wd, s, params, None)?;
-    register_compiled(chain, market, owner, wd, s, &report.bytecode)
+    register_compiled(chain, market, owner, wd, s, &report.bytecode, &report.parts)
 }
 
-/// [`register_model`] with the verifier already compiled (`bytecode`: its creation code).
-pub fn register_compiled(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, bytecode: &[u8]) -> Result<(RegisteredModel, [Receipt; 2])> {
+/// [`register_model`] with the verifier already compiled (`bytecode`: its creation code, of
+/// the head when it is split into `parts`, the parts' creation codes). The deployment receipt
+/// is the head's; installing the parts adds their gas to it.
+pub fn register_compiled(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, bytecode: &[u8], parts: &[Vec<u8>]) -> Result<(RegisteredModel, [Receipt; 2])> {
     let id = pipeline::recorded_id(wd, s)?;
     let (n_params, params_hash) = registered_params(s)?;
-    let (verifier, r1) = deploy_verifier(chain, owner, bytecode)?;
+    let (verifier, r1) = deploy_verifier(chain, owner, bytecode, parts)?;
     let (n_in, n_out, _) = instance_counts(&s.graph);
     let (m, r2) = market.register(chain, owner, verifier, B256::from(id.0), n_in as u32, n_out as u32, n_params, params_hash)?;
     Ok((m, [r1, r2]))
@@ -63,9 +65,9 @@ pub fn register_compiled(chain: &mut dyn Chain, market: &Market, owner: &Private
 /// Registers a sharded model: deploys its aggregation verifier (`agg_bytecode`, creation code)
 /// and an `AggregatedVerifierAdapter` in front of it, and registers the adapter under the
 /// sharded model's identity. Returns the model and the three receipts.
-pub fn register_aggregated(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, s: &Settings, id: zkinfer_prover::ModelId, agg_bytecode: &[u8]) -> Result<(RegisteredModel, [Receipt; 3])> {
+pub fn register_aggregated(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, s: &Settings, id: zkinfer_prover::ModelId, agg_bytecode: &[u8], agg_parts: &[Vec<u8>]) -> Result<(RegisteredModel, [Receipt; 3])> {
     let (n_params, params_hash) = registered_params(s)?;
-    let (verifier, r1) = deploy_verifier(chain, owner, agg_bytecode)?;
+    let (verifier, r1) = deploy_verifier(chain, owner, agg_bytecode, agg_parts)?;
     let (n_in, n_out, _) = instance_counts(&s.graph);
     let (adapter, r2) = super::client::deploy_adapter(chain, owner, &super::client::compile_adapter()?.bytecode, verifier, public::num_instances(&s.graph))?;
     let (m, r3) = market.register(chain, owner, adapter, B256::from(id.0), n_in as u32, n_out as u32, n_params, params_hash)?;
@@ -252,21 +254,21 @@ impl Settlement {
     }
 }
 
-/// Deploys the market, registers the model (verifier `bytecode` when already compiled),
-/// stakes, runs one paid job and checks a replayed proof is refused, and one expired job.
-pub fn settle(chain: &mut dyn Chain, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], bytecode: Option<&[u8]>) -> Result<Settlement> {
+/// Deploys the market, registers the model (verifier creation code and its parts' when already
+/// compiled), stakes, runs one paid job and checks a replayed proof is refused, and one expired job.
+pub fn settle(chain: &mut dyn Chain, wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, data: &[Vec<f64>], bytecode: Option<(&[u8], &[Vec<u8>])>) -> Result<Settlement> {
     let roles = Roles::dev()?;
     let (m, rs) = Market::deploy(chain, &roles.operator, &compile_market()?, MarketParams::defaults(roles.operator.address()))?;
     let mut rows = vec![("deploy ModelRegistry".to_string(), rs[0].gas_used), ("deploy InferenceMarket".to_string(), rs[1].gas_used)];
     let compiled;
-    let bytecode = match bytecode {
+    let (bytecode, parts) = match bytecode {
         Some(b) => b,
         None => {
-            compiled = pipeline::evm_verifier(wd, s, params, None)?.bytecode;
-            &compiled
+            compiled = pipeline::evm_verifier(wd, s, params, None)?;
+            (compiled.bytecode.as_slice(), compiled.parts.as_slice())
         }
     };
-    let (model, [dv, reg]) = register_compiled(chain, &m, &roles.operator, wd, s, bytecode)?;
+    let (model, [dv, reg]) = register_compiled(chain, &m, &roles.operator, wd, s, bytecode, parts)?;
     rows.push(("deploy model verifier".into(), dv.gas_used));
     rows.push(("register model".into(), reg.gas_used));
     let stake = m.deposit(chain, &roles.provider, parse_eth("1")?)?.ok("deposit")?;

@@ -440,16 +440,17 @@ impl Prover for Api {
     async fn get_evm_verifier(&self, req: Request<ModelRef>) -> Result<Response<EvmVerifierReply>, Status> {
         let (m, s) = self.ready(&req.get_ref().model_id)?;
         let (shared, srs) = (self.shared.clone(), self.srs_for(s.k));
-        let r = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, Vec<u8>, usize)> {
+        let r = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, pipeline::EvmReport)> {
             let wd = Workdir(shared.store.model_dir(&m.id));
             let params = pipeline::load_params(srs.as_deref(), s.k)?;
             let r = pipeline::evm_verifier(&wd, &s, &params, None)?;
-            Ok((std::fs::read_to_string(wd.sol())?, r.bytecode, r.deployed_size))
+            Ok((std::fs::read_to_string(wd.sol())?, r))
         })
         .await
         .map_err(blocking_err)?
         .map_err(|e| Status::internal(format!("{e:#}")))?;
-        Ok(Response::new(EvmVerifierReply { solidity: r.0, bytecode: r.1, deployed_size: r.2 as u32 }))
+        let (solidity, r) = r;
+        Ok(Response::new(EvmVerifierReply { solidity, bytecode: r.bytecode, deployed_size: r.deployed_size as u32, parts: r.parts }))
     }
 }
 
