@@ -101,20 +101,30 @@ fn narrower_shape_gives_a_smaller_verifier() {
     assert!(narrow.deployed_size <= EIP170_LIMIT);
 }
 
-/// How the verifier grows with the number of public instances (EIP-170 lifted to measure).
-/// `cargo test --release -p zkinfer-prover --test evm -- --ignored --nocapture`
+/// How the verifier grows with the number of public values: u8 inputs, 15 to a packed
+/// instance; verifiers over EIP-170 are split into contracts (see `evm::split`).
+/// `cargo test --release -p zkinfer-prover --test evm -- --ignored --nocapture verifier_size_vs`
 #[test]
 #[ignore = "measurement, slow"]
-fn verifier_size_vs_instances() {
-    for shape in [Shape::default(), Shape::new(4, 2)] {
-        for (n_in, n_out) in [(6, 4), (20, 10), (60, 20), (200, 56)] {
+fn verifier_size_vs_public_values() {
+    let dir = contracts_dir().expect("dir");
+    install_solc(&dir).expect("install solcjs");
+    for shape in [Shape::default()] {
+        for (n_in, n_out) in [(8, 2), (90, 10), (290, 10), (990, 10), (2990, 10)] {
             let g = common::dense_graph(n_in, n_out);
             let input = zkinfer_circuits::ir::Tensor::new(vec![1, n_in], (0..n_in as i64).map(|i| (i * 7) % 256).collect()).expect("shape");
             let s = common::setup_graph(&g, input, shape);
-            let m = run_setup(&s, shape, false);
+            let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
+            let sol = gen_sol(&s.params, s.pk.get_vk(), s.instances.len()).expect("gen sol");
+            let code = compile_verifier(&sol).expect("compile");
+            let ok = EvmVerifier::deploy_code(&code).expect("deploy").verify(&s.instances, &proof).expect("call");
+            assert!(ok.success, "{}", ok.detail);
+            let calldata = zkinfer_prover::evm::calldata(&s.instances, &proof);
+            // Transaction calldata: 4 gas per zero byte, 16 per other byte (before EIP-7623's floor).
+            let calldata_gas: u64 = calldata.iter().map(|&b| if b == 0 { 4 } else { 16 }).sum();
             eprintln!(
-                "SCALING shape {}/{} instances {:4} k {:2}: runtime {:6} B, sol {:7} B, verify gas {:8}, deploy gas {:9}",
-                shape.width, shape.lookup_width, n_in + n_out, s.k, m.deployed_size, m.sol_len, m.verify_gas, m.deploy_gas
+                "SCALING shape {}/{} public values {:5} instances {:4} k {:2}: {} contract(s), largest {:6} B, total {:6} B; verify gas {:8} (calldata {:6}, execution {:8}); deploy gas {:9}",
+                shape.width, shape.lookup_width, n_in + n_out, s.instances.len(), s.k, code.contracts(), code.largest_runtime(), code.total_runtime(), ok.gas_used, calldata_gas, ok.gas_used - 21_000 - calldata_gas, ok.deploy_gas
             );
         }
     }
