@@ -34,7 +34,8 @@ use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTrans
 use snark_verifier_sdk::snark_verifier::system::halo2::{compile, Config};
 use snark_verifier_sdk::snark_verifier::verifier::plonk::PlonkProtocol;
 use snark_verifier_sdk::snark_verifier::verifier::SnarkVerifier;
-use snark_verifier_sdk::{CircuitExt, PlonkVerifier, Snark, LIMBS, SHPLONK};
+use snark_verifier_sdk::{CircuitExt, PlonkVerifier, LIMBS, SHPLONK};
+pub use snark_verifier_sdk::Snark;
 use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
 
 use crate::error::{ProverError, Result};

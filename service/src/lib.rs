@@ -17,6 +17,7 @@ macro_rules! say {
     }};
 }
 
+pub mod batch;
 pub mod cmd;
 pub mod files;
 pub mod market;

@@ -61,6 +61,11 @@ contract InferenceMarket {
     uint256 public constant MAX_FEE_BPS = 500;
     /// @notice Longest allowed unbonding delay (keeps unlock times far inside uint64).
     uint256 public constant MAX_UNBONDING_DELAY = 365 days;
+    /// @notice Words of the KZG accumulator an aggregated proof begins with (two G1 points, each
+    ///         coordinate in 3 limbs).
+    uint256 public constant ACCUMULATOR_WORDS = 12;
+    /// @notice Most jobs one `submitBatch` settles.
+    uint256 public constant MAX_BATCH = 64;
 
     // ---------------------------------------------------------------- types
 
@@ -88,6 +93,14 @@ contract InferenceMarket {
         uint256 amount; // escrowed payment
         // slot 4
         bytes32 inputsHash; // keccak256(abi.encodePacked(inputInstances))
+    }
+
+    /// @notice A model's verifier for batches of `size` jobs: it checks one aggregated proof of
+    ///         `size` proofs of the model (`zkinfer batch`).
+    struct BatchVerifier {
+        address verifier;
+        bytes32 codeHash; // EXTCODEHASH of `verifier` at registration
+        uint256 firstJob; // the job count + 1 at registration: older jobs are never settled with it
     }
 
     struct Stake {
@@ -135,6 +148,20 @@ contract InferenceMarket {
     error VerifierCodeChanged(address verifier);
     error InvalidProof(uint256 jobId);
     error NothingToWithdraw();
+    error NotModelOwner(uint256 modelId, address caller);
+    error BadBatchSize(uint256 size);
+    error BatchVerifierExists(uint256 modelId, uint256 size);
+    error VerifierHasNoCode(address verifier);
+    error NoBatchVerifier(uint256 modelId, uint256 size);
+    /// @dev jobIds, inputInstances and outputInstances must have the same, non-zero length.
+    error BatchLengthMismatch();
+    /// @dev Job ids in a batch must be strictly increasing (so each job appears once).
+    error JobsNotIncreasing(uint256 index);
+    error WrongModel(uint256 jobId, uint256 modelId);
+    /// @dev The job was posted before the model's batch verifier of this size was registered.
+    error JobBeforeBatchVerifier(uint256 jobId, uint256 firstJob);
+    error ProofTooShort(uint256 length, uint256 minimum);
+    error InvalidBatchProof();
     error WithdrawNotReady(uint256 unlockTime);
 
     // ---------------------------------------------------------------- events
@@ -154,6 +181,7 @@ contract InferenceMarket {
     );
     event JobClaimed(uint256 indexed jobId, address indexed provider, uint256 stakeLocked);
     event JobCompleted(uint256 indexed jobId, address indexed provider, uint256[] outputInstances);
+    event BatchVerifierRegistered(uint256 indexed modelId, uint256 indexed size, address verifier, bytes32 codeHash, uint256 firstJob);
     event JobExpired(uint256 indexed jobId, address indexed provider, uint256 slashed);
     event JobCancelled(uint256 indexed jobId);
     /// @notice `amount` of `token` became withdrawable by `account` (payment, fee, refund or slash).
@@ -177,6 +205,8 @@ contract InferenceMarket {
     mapping(address => Stake) private _stakes;
     /// @notice token (address(0) = ETH) => account => amount withdrawable with withdrawFunds(token).
     mapping(address => mapping(address => uint256)) public withdrawable;
+    /// @dev modelId => batch size => its batch verifier (none: verifier == address(0)).
+    mapping(uint256 => mapping(uint256 => BatchVerifier)) private _batchVerifiers;
 
     uint256 private _guard = 1; // 1 = unlocked, 2 = locked
 
@@ -349,6 +379,89 @@ contract InferenceMarket {
         emit JobCompleted(jobId, msg.sender, outputInstances);
     }
 
+    /// @notice The model's owner (in the registry) names the verifier of batches of `size` of its
+    ///         jobs, once per size: an aggregation verifier whose public instances are the 12
+    ///         accumulator words, then [binding, inputs, outputs, params] of each job in turn. Only
+    ///         jobs posted after this call can be settled with it, so a requester knows at
+    ///         posting which verifiers may pay for the job (off-chain clients check their code,
+    ///         as for the model's own verifier).
+    function registerBatchVerifier(uint256 modelId, uint256 size, address verifier) external nonReentrant {
+        if (registry.getModel(modelId).owner != msg.sender) revert NotModelOwner(modelId, msg.sender);
+        if (size < 2 || size > MAX_BATCH) revert BadBatchSize(size);
+        if (verifier.code.length == 0) revert VerifierHasNoCode(verifier);
+        BatchVerifier storage b = _batchVerifiers[modelId][size];
+        if (b.verifier != address(0)) revert BatchVerifierExists(modelId, size);
+        uint256 firstJob = jobCount + 1;
+        bytes32 codeHash = verifier.codehash;
+        b.verifier = verifier;
+        b.codeHash = codeHash;
+        b.firstJob = firstJob;
+        emit BatchVerifierRegistered(modelId, size, verifier, codeHash, firstJob);
+    }
+
+    /// @notice Fulfils several claimed jobs of one model with one aggregated proof. Only their
+    ///         claimer, each before its deadline, with job ids strictly increasing, each posted
+    ///         after the model's batch verifier for `jobIds.length` jobs was registered.
+    ///         `proof` is the 12 accumulator words followed by the aggregation proof; the batch
+    ///         verifier is called with [accumulator, then for each job: binding, its inputs, its
+    ///         outputs, paramInstances] ++ aggregation proof. Every job is checked as `submit`
+    ///         checks it (inputs as posted, counts, registered weights, field range). A proof that
+    ///         fails reverts the whole call: no job of the batch is paid. Jobs of different
+    ///         requesters and tokens may share a batch.
+    function submitBatch(
+        uint256[] calldata jobIds,
+        uint256[][] calldata inputInstances,
+        uint256[][] calldata outputInstances,
+        uint256[] calldata paramInstances,
+        bytes calldata proof
+    ) external nonReentrant {
+        if (jobIds.length == 0 || inputInstances.length != jobIds.length || outputInstances.length != jobIds.length) {
+            revert BatchLengthMismatch();
+        }
+        if (proof.length < ACCUMULATOR_WORDS * 32) revert ProofTooShort(proof.length, ACCUMULATOR_WORDS * 32);
+        address verifier = _batchVerifierOf(jobIds);
+        bytes memory instances = _batchInstances(jobIds, inputInstances, outputInstances, paramInstances);
+        bytes memory data = bytes.concat(proof[:ACCUMULATOR_WORDS * 32], instances, proof[ACCUMULATOR_WORDS * 32:]);
+        bool ok;
+        assembly {
+            // STATICCALL, as in _callVerifier.
+            ok := staticcall(gas(), verifier, add(data, 0x20), mload(data), 0, 0)
+        }
+        if (!ok) revert InvalidBatchProof();
+        _payBatch(jobIds, outputInstances);
+    }
+
+    /// @dev Effects of a verified batch: each job Paid, its stake unlocked, payment and fee
+    ///      credited (one credit per run of jobs paying in the same token).
+    function _payBatch(uint256[] calldata jobIds, uint256[][] calldata outputInstances) private {
+        uint256 n = jobIds.length;
+        uint256 unlocked;
+        address token;
+        uint256 pay;
+        uint256 fees;
+        for (uint256 i = 0; i < n; ) {
+            Job storage j = _jobs[jobIds[i]];
+            j.state = JobState.Paid;
+            unlocked += j.stake;
+            address t = j.token;
+            if (t != token && (pay != 0 || fees != 0)) {
+                _payOut(token, pay, fees);
+                (pay, fees) = (0, 0);
+            }
+            token = t;
+            uint256 amount = j.amount;
+            uint256 fee = _fee(amount);
+            pay += amount - fee;
+            fees += fee;
+            emit JobCompleted(jobIds[i], msg.sender, outputInstances[i]);
+            unchecked {
+                ++i;
+            }
+        }
+        _payOut(token, pay, fees);
+        _stakes[msg.sender].locked -= uint128(unlocked);
+    }
+
     /// @notice After the deadline, anyone may expire an Open or Claimed job: the payment is refunded
     ///         to the requester; for a Claimed job slashBps of the locked stake is slashed to the
     ///         requester (in ETH) and the rest is unlocked.
@@ -421,6 +534,11 @@ contract InferenceMarket {
         return _free(_stakes[provider]);
     }
 
+    /// @notice The model's verifier for batches of `size` jobs (verifier zero when there is none).
+    function batchVerifier(uint256 modelId, uint256 size) external view returns (BatchVerifier memory) {
+        return _batchVerifiers[modelId][size];
+    }
+
     /// @notice The first public instance a proof for (`jobId`, `provider`) must carry.
     function bindingOf(uint256 jobId, address provider) public view returns (uint256) {
         return uint256(keccak256(abi.encode(block.chainid, address(this), jobId, provider))) % R;
@@ -482,6 +600,99 @@ contract InferenceMarket {
         _checkField(paramInstances, 1 + inputInstances.length + outputInstances.length);
         // Registered code only (refuses a verifier redeployed with other code at the same address).
         if (verifier.codehash != codeHash) revert VerifierCodeChanged(verifier);
+    }
+
+    /// @dev What every job of a batch is checked against.
+    struct BatchCtx {
+        uint256 modelId;
+        uint256 firstJob;
+        uint256 nInputs;
+        uint256 nOutputs;
+        uint256 per; // bytes of instances per job
+    }
+
+    /// @dev The batch verifier for these jobs (their model is the first job's), its code unchanged.
+    function _batchVerifierOf(uint256[] calldata jobIds) private view returns (address verifier) {
+        uint256 modelId = _jobs[jobIds[0]].modelId;
+        BatchVerifier storage b = _batchVerifiers[modelId][jobIds.length];
+        verifier = b.verifier;
+        if (verifier == address(0)) revert NoBatchVerifier(modelId, jobIds.length);
+        if (verifier.codehash != b.codeHash) revert VerifierCodeChanged(verifier);
+    }
+
+    /// @dev The batch's job instances, each job checked as `submit` checks it: [binding, inputs,
+    ///      outputs, params] for each job in turn.
+    function _batchInstances(
+        uint256[] calldata jobIds,
+        uint256[][] calldata inputInstances,
+        uint256[][] calldata outputInstances,
+        uint256[] calldata paramInstances
+    ) private view returns (bytes memory out) {
+        BatchCtx memory c = _batchCtx(jobIds, paramInstances);
+        out = new bytes(c.per * jobIds.length);
+        for (uint256 i = 0; i < jobIds.length; ) {
+            if (i > 0 && jobIds[i] <= jobIds[i - 1]) revert JobsNotIncreasing(i);
+            _checkBatchJob(c, jobIds[i], inputInstances[i], outputInstances[i]);
+            _writeJob(out, i * c.per, bindingOf(jobIds[i], msg.sender), inputInstances[i], outputInstances[i], paramInstances);
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    function _batchCtx(uint256[] calldata jobIds, uint256[] calldata paramInstances) private view returns (BatchCtx memory c) {
+        c.modelId = _jobs[jobIds[0]].modelId;
+        c.firstJob = _batchVerifiers[c.modelId][jobIds.length].firstJob;
+        (, , uint32 nInputs, uint32 nOutputs, uint32 nParams, bytes32 paramsHash) = registry.verifierInfo(c.modelId);
+        if (paramInstances.length != nParams) revert WrongParamCount(nParams, paramInstances.length);
+        if (keccak256(abi.encodePacked(paramInstances)) != paramsHash) revert ParamsMismatch(jobIds[0]);
+        _checkField(paramInstances, 1 + uint256(nInputs) + nOutputs);
+        (c.nInputs, c.nOutputs) = (nInputs, nOutputs);
+        c.per = (1 + uint256(nInputs) + nOutputs + nParams) * 32;
+    }
+
+    function _checkBatchJob(BatchCtx memory c, uint256 jobId, uint256[] calldata ins, uint256[] calldata outs) private view {
+        Job storage j = _jobs[jobId];
+        JobState st = j.state;
+        if (st != JobState.Claimed) {
+            if (st == JobState.None) revert UnknownJob(jobId);
+            revert JobNotClaimed(jobId, st);
+        }
+        if (msg.sender != j.provider) revert NotProvider(jobId, msg.sender);
+        if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
+        if (j.modelId != c.modelId) revert WrongModel(jobId, c.modelId);
+        if (jobId < c.firstJob) revert JobBeforeBatchVerifier(jobId, c.firstJob);
+        if (keccak256(abi.encodePacked(ins)) != j.inputsHash) revert InputsMismatch(jobId);
+        if (ins.length != c.nInputs) revert WrongInputCount(c.nInputs, ins.length);
+        if (outs.length != c.nOutputs) revert WrongOutputCount(c.nOutputs, outs.length);
+        _checkField(outs, 1 + ins.length);
+    }
+
+    /// @dev Writes [binding, ins, outs, params] at byte `offset` of `out`'s contents.
+    function _writeJob(
+        bytes memory out,
+        uint256 offset,
+        uint256 binding,
+        uint256[] calldata ins,
+        uint256[] calldata outs,
+        uint256[] calldata params
+    ) private pure {
+        assembly {
+            let at := add(add(out, 0x20), offset)
+            mstore(at, binding)
+            at := add(at, 0x20)
+            calldatacopy(at, ins.offset, mul(ins.length, 0x20))
+            at := add(at, mul(ins.length, 0x20))
+            calldatacopy(at, outs.offset, mul(outs.length, 0x20))
+            at := add(at, mul(outs.length, 0x20))
+            calldatacopy(at, params.offset, mul(params.length, 0x20))
+        }
+    }
+
+    /// @dev Credits a batch run's payments to the caller and its fees to the fee recipient.
+    function _payOut(address token, uint256 pay, uint256 fees) private {
+        if (pay != 0) _credit(token, msg.sender, pay);
+        if (fees != 0) _credit(token, feeRecipient, fees);
     }
 
     /// @dev Reverts InstanceOutOfField(first + i, a[i]) for the first a[i] >= R.

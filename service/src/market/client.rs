@@ -260,6 +260,33 @@ impl Market {
         self.send(chain, provider, self.market, call, U256::ZERO)
     }
 
+    /// Names `verifier` the model's verifier of batches of `size` jobs (the model's owner only).
+    pub fn register_batch_verifier(&self, chain: &mut dyn Chain, owner: &PrivateKeySigner, model: u64, size: usize, verifier: Address) -> Result<Receipt> {
+        let call = M::registerBatchVerifierCall { modelId: U256::from(model), size: U256::from(size), verifier };
+        self.send(chain, owner, self.market, call, U256::ZERO)
+    }
+
+    /// Settles `jobs` (increasing ids, one model, claimed by `provider`) with one aggregated
+    /// proof: `proof` is the 12 accumulator words then the aggregation proof.
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit_batch(&self, chain: &mut dyn Chain, provider: &PrivateKeySigner, jobs: &[u64], inputs: &[Vec<U256>], outputs: &[Vec<U256>], params: &[U256], proof: &[u8]) -> Result<Receipt> {
+        let call = M::submitBatchCall {
+            jobIds: jobs.iter().map(|&j| U256::from(j)).collect(),
+            inputInstances: inputs.to_vec(),
+            outputInstances: outputs.to_vec(),
+            paramInstances: params.to_vec(),
+            proof: proof.to_vec().into(),
+        };
+        self.send(chain, provider, self.market, call, U256::ZERO)
+    }
+
+    /// The model's verifier of batches of `size` jobs (zero address: none) and the first job id
+    /// it may settle.
+    pub fn batch_verifier(&self, chain: &dyn Chain, model: u64, size: usize) -> Result<(Address, U256)> {
+        let b = self.view(chain, self.market, M::batchVerifierCall { modelId: U256::from(model), size: U256::from(size) })?;
+        Ok((b.verifier, b.firstJob))
+    }
+
     pub fn expire(&self, chain: &mut dyn Chain, anyone: &PrivateKeySigner, job: u64) -> Result<Receipt> {
         self.send(chain, anyone, self.market, M::expireCall { jobId: U256::from(job) }, U256::ZERO)
     }

@@ -160,6 +160,85 @@ pub fn prove_sharded_for_job(chain: &dyn Chain, market: &Market, model: &Registe
     Submission::from_aggregated(&s.graph, &agg.instances, &agg.proof, agg.decoded)
 }
 
+/// Makes (or reads, `DIR/batch-<n>/`) the keys of batches of `n` jobs of the registered
+/// single-circuit `model`, compiles their verifier (split into contracts when over EIP-170),
+/// deploys it and names it the model's batch verifier for `n` (the model's owner only).
+/// Returns the verifier's address, the receipts (deployment with the parts' installation, then
+/// the registration) and the keys.
+#[allow(clippy::too_many_arguments)]
+pub fn register_batch(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, srs: Option<&std::path::Path>, model: &RegisteredModel, n: usize, k: u32) -> Result<(Address, [Receipt; 2], crate::batch::BatchKeys)> {
+    let keys = crate::batch::batch_keys(wd, s, srs, n, k, &|_| {})?;
+    let dir = crate::batch::batch_dir(wd, n);
+    let compiled = pipeline::aggregation_verifier(&dir, &keys.params, keys.pk.get_vk(), keys.layout.num_instances())?;
+    let (verifier, r1) = deploy_verifier(chain, owner, &compiled.bytecode, &compiled.parts)?;
+    let r2 = market.register_batch_verifier(chain, owner, model.id, n, verifier)?.ok("registerBatchVerifier")?;
+    Ok((verifier, [r1, r2], keys))
+}
+
+/// What `submitBatch` takes: per job its inputs and outputs, the weights' instances (the same
+/// for every job), and the 12 accumulator words followed by the aggregation proof.
+#[derive(Clone, Debug)]
+pub struct BatchSubmission {
+    pub jobs: Vec<u64>,
+    pub inputs: Vec<Vec<U256>>,
+    pub outputs: Vec<Vec<U256>>,
+    pub params: Vec<U256>,
+    pub proof: Vec<u8>,
+}
+
+impl BatchSubmission {
+    /// Splits a batch proof's instances (accumulator, then each job's) into the calldata of
+    /// `submitBatch`; every job must carry the same weight instances.
+    pub fn new(g: &Graph, jobs: &[u64], instances: &[halo2_proofs::halo2curves::bn256::Fr], proof: &[u8]) -> Result<Self> {
+        let acc = zkinfer_prover::aggregate::ACCUMULATOR_LIMBS;
+        let (n_in, n_out, n_params) = instance_counts(g);
+        let per = 1 + n_in + n_out + n_params;
+        if instances.len() != acc + per * jobs.len() {
+            bail!("the batch proof has {} public instances, {} jobs of this model need {}", instances.len(), jobs.len(), acc + per * jobs.len());
+        }
+        let inst: Vec<U256> = instances.iter().map(fr_to_u256).collect();
+        let mut words: Vec<u8> = inst[..acc].iter().flat_map(|w| w.to_be_bytes::<32>()).collect();
+        words.extend_from_slice(proof);
+        let job = |j: usize| &inst[acc + j * per..acc + (j + 1) * per];
+        let params = job(0)[1 + n_in + n_out..].to_vec();
+        if (1..jobs.len()).any(|j| job(j)[1 + n_in + n_out..] != params[..]) {
+            bail!("the jobs of a batch were proved with different weights");
+        }
+        Ok(BatchSubmission {
+            jobs: jobs.to_vec(),
+            inputs: (0..jobs.len()).map(|j| job(j)[1..1 + n_in].to_vec()).collect(),
+            outputs: (0..jobs.len()).map(|j| job(j)[1 + n_in..1 + n_in + n_out].to_vec()).collect(),
+            params,
+            proof: words,
+        })
+    }
+}
+
+/// The batch jobs for `jobs` (each claimed by `provider` for `model`, posted with `data[i]`):
+/// their quantized inputs and bindings, checked as [`prove_for_job`] checks a job.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_jobs(chain: &dyn Chain, market: &Market, model: &RegisteredModel, wd: &Workdir, s: &Settings, jobs: &[u64], provider: Address, data: &[Vec<Vec<f64>>]) -> Result<Vec<crate::batch::BatchJob>> {
+    if jobs.len() != data.len() {
+        bail!("{} jobs and {} inputs", jobs.len(), data.len());
+    }
+    jobs.iter()
+        .zip(data)
+        .map(|(&job, d)| {
+            let binding = job_binding(chain, market, model, &format!("model {} ({})", model.id, wd.0.display()), s, job, provider, d)?;
+            Ok(crate::batch::BatchJob { inputs: pipeline::quantize_inputs(&s.graph, d, false)?, binding })
+        })
+        .collect()
+}
+
+/// Proves `jobs` and aggregates their proofs with `keys` (see [`crate::batch`]): the
+/// submission for `submitBatch`.
+#[allow(clippy::too_many_arguments)]
+pub fn prove_batch_for_jobs(chain: &dyn Chain, market: &Market, model: &RegisteredModel, wd: &Workdir, s: &Settings, srs: Option<&std::path::Path>, keys: &crate::batch::BatchKeys, jobs: &[u64], provider: Address, data: &[Vec<Vec<f64>>]) -> Result<BatchSubmission> {
+    let batch = batch_jobs(chain, market, model, wd, s, jobs, provider, data)?;
+    let p = crate::batch::prove_batch(wd, s, srs, keys, &batch, &|_| {})?;
+    BatchSubmission::new(&s.graph, jobs, &p.instances, &p.proof)
+}
+
 /// The three parties of the flow.
 pub struct Roles {
     /// Deploys the contracts and registers models (and receives the protocol fee).
