@@ -44,6 +44,19 @@ pub struct NodeConfig {
     pub prover_exe: PathBuf,
     pub srs: Option<PathBuf>,
     pub policy: ClaimPolicy,
+    /// Batch settlement (`None`: every job proved and submitted alone).
+    pub batch: Option<BatchConfig>,
+}
+
+/// Batch settlement: claimed jobs of a model proved together and settled with one
+/// `submitBatch`, for models with a batch verifier of `size` (see [`crate::batch`]).
+#[derive(Clone, Debug)]
+pub struct BatchConfig {
+    pub size: usize,
+    /// The batch circuit's size (2^k rows).
+    pub k: u32,
+    /// Longest a claimed job waits for others to fill a batch (seconds).
+    pub max_wait: u64,
 }
 
 /// What the node accepts to claim: a claim locks stake that is slashed if no valid proof
@@ -104,6 +117,19 @@ struct Served {
     predicted_seconds: f64,
     /// A sharded model: what its aggregated proofs are checked with.
     aggregated: Option<AggregatedModel>,
+    /// Batches of this model's jobs, when it has a batch verifier the node recognises.
+    batch: Option<BatchServe>,
+}
+
+/// How the node settles a model's jobs in batches.
+struct BatchServe {
+    /// The model directory given to the node (batch keys in DIR/batch-<size>/).
+    dir: PathBuf,
+    keys: crate::batch::BatchKeys,
+    /// The first job the market lets the batch verifier settle.
+    first_job: u64,
+    /// Predicted seconds of a whole batch (every proof and the aggregation), reference machine.
+    predicted_seconds: f64,
 }
 
 /// A sharded model's aggregation (its proofs are aggregated proofs of every shard).
@@ -149,6 +175,11 @@ pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &Privat
     }
     let store = &shared.store;
     log(&format!("provider {} on {}, market {}, serving model(s) {:?}", key.address(), chain.describe(), market.market, served.keys().collect::<Vec<_>>()));
+    // a batch interrupted by a restart: its jobs are claimed and looked at again
+    for row in store.market_jobs(Some("batching"))? {
+        store.set_market_job(row.job, "claimed", "", "batch interrupted by a restart", 0)?;
+    }
+    let mut batches = Batches::default();
     loop {
         // a long-running node survives a flaky RPC endpoint: the scan stops at the first job it
         // could not decide and starts there again next pass (with --exit-when-idle, errors end it)
@@ -160,8 +191,19 @@ pub fn run(cfg: NodeConfig, chain: &mut dyn Chain, market: &Market, key: &Privat
             }
             Err(e) => return Err(e),
         };
+        // batches first; jobs waiting for a batch are not proved alone yet
+        let held = match batches.pass(&cfg, chain, market, key, store, &served) {
+            Ok(held) => held,
+            Err(e) => {
+                log(&format!("batching failed, proving jobs alone: {e:#}"));
+                Default::default()
+            }
+        };
         // an error on one job (a flaky node, a missing event) is logged and retried next pass
         for row in store.market_jobs(Some("claimed"))? {
+            if held.contains(&row.job) {
+                continue;
+            }
             if let Err(e) = queue_proof(chain, market, store, &shared, &served, row.job) {
                 log(&format!("job {}: cannot queue the proof yet: {e:#}", row.job));
             }
@@ -231,7 +273,7 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
             store.cache_dev_srs(k)?; // UNSAFE dev SRS, once per k, for the workers
         }
         store.set_model_ready(&local_id, k, s.num_instances as u32, &local_id)?;
-        by_vk.insert(B256::from(id.0), (local_id, s, expected, aggregated));
+        by_vk.insert(B256::from(id.0), (local_id, s, expected, aggregated, dir.clone()));
     }
     let count: u64 = {
         let data = alloy_sol_types::SolCall::abi_encode(&crate::market::abi::ModelRegistry::modelCountCall {});
@@ -243,7 +285,7 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
     let mut served = BTreeMap::new();
     for id in 1..=count {
         let m = market.model(chain, id)?;
-        if let Some((local_id, s, expected, aggregated)) = by_vk.get(&m.vkHash) {
+        if let Some((local_id, s, expected, aggregated, dir)) = by_vk.get(&m.vkHash) {
             let (n_in, n_out, _) = instance_counts(&s.graph);
             if (m.nInputs as usize, m.nOutputs as usize) != (n_in, n_out) {
                 log(&format!("registry model {id} has the vk hash of {local_id} but other instance counts; not served"));
@@ -282,10 +324,38 @@ fn serve_models(cfg: &NodeConfig, chain: &dyn Chain, market: &Market, store: &St
                 Some(a) => a.predicted_seconds,
                 None => s.cost.as_ref().map_or(1.0, |c| c.prove_seconds),
             };
-            served.insert(id, Served { local_id: local_id.clone(), settings: s.clone(), predicted_seconds, aggregated: aggregated.clone() });
+            let batch = match (&cfg.batch, aggregated) {
+                (Some(bc), None) => batch_serve(cfg, bc, chain, market, id, dir, s, predicted_seconds).unwrap_or_else(|e| {
+                    log(&format!("model {id}: no batches: {e:#}"));
+                    None
+                }),
+                _ => None,
+            };
+            served.insert(id, Served { local_id: local_id.clone(), settings: s.clone(), predicted_seconds, aggregated: aggregated.clone(), batch });
         }
     }
     Ok(served)
+}
+
+/// Batches of model `id` (registry and market id), when the market has a batch verifier of
+/// `bc.size` for it whose code is the one compiled here from the model's key.
+#[allow(clippy::too_many_arguments)]
+fn batch_serve(cfg: &NodeConfig, bc: &BatchConfig, chain: &dyn Chain, market: &Market, id: u64, dir: &std::path::Path, s: &Settings, single_seconds: f64) -> Result<Option<BatchServe>> {
+    let (verifier, first_job) = market.batch_verifier(chain, id, bc.size)?;
+    if verifier == Address::ZERO {
+        log(&format!("model {id}: no batch verifier of size {} on the market; its jobs are proved one by one", bc.size));
+        return Ok(None);
+    }
+    let wd = Workdir(dir.to_path_buf());
+    let keys = crate::batch::batch_keys(&wd, s, cfg.srs.as_deref(), bc.size, bc.k, &|step| log(&format!("model {id}: {step}")))?;
+    let compiled = crate::pipeline::aggregation_verifier(&crate::batch::batch_dir(&wd, bc.size), &keys.params, keys.pk.get_vk(), keys.layout.num_instances())?;
+    if alloy_primitives::keccak256(chain.code(verifier)?) != alloy_primitives::keccak256(&compiled.deployed_bytecode) {
+        log(&format!("model {id}: the market's batch verifier {verifier} is not the one compiled here for batches of {} at k {}; its jobs are proved one by one", bc.size, bc.k));
+        return Ok(None);
+    }
+    let predicted_seconds = single_seconds * bc.size as f64 + keys.layout.counts().prove_seconds();
+    log(&format!("model {id}: batches of {} (verifier {verifier}, jobs from {first_job}, {predicted_seconds:.0} s predicted each)", bc.size));
+    Ok(Some(BatchServe { dir: dir.to_path_buf(), keys, first_job: first_job.saturating_to(), predicted_seconds }))
 }
 
 /// A single-circuit model: its identity, recomputed from key, settings and SRS (a key that
@@ -443,6 +513,117 @@ fn scan_new_jobs(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: 
         store.set_meta("last_job", &id.to_string())?;
     }
     Ok(count.saturating_sub(last))
+}
+
+/// The node's batching state (in memory: a restart only resets waiting times).
+#[derive(Default)]
+struct Batches {
+    /// When each claimed job was first seen waiting for a batch.
+    waiting_since: BTreeMap<u64, std::time::Instant>,
+    /// Jobs whose batch failed: proved alone from then on.
+    alone: std::collections::BTreeSet<u64>,
+}
+
+impl Batches {
+    /// Settles every full batch whose deadlines allow it; returns the claimed jobs still
+    /// waiting for a batch. A job waits only while a failed batch would still leave time to
+    /// prove it alone, and at most the configured wait.
+    fn pass(&mut self, cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, store: &Store, served: &BTreeMap<u64, Served>) -> Result<std::collections::BTreeSet<u64>> {
+        let mut held = std::collections::BTreeSet::new();
+        let Some(bc) = &cfg.batch else { return Ok(held) };
+        let claimed = store.market_jobs(Some("claimed"))?;
+        for (&id, m) in served {
+            let Some(b) = &m.batch else { continue };
+            let now = chain.timestamp()?;
+            let batch_secs = (b.predicted_seconds * cfg.policy.prove_safety).ceil().max(1.0) as u64;
+            let alone_secs = predicted_prove_secs(m, &cfg.policy);
+            let poll = cfg.poll.as_secs().saturating_add(1);
+            let mut ready = vec![];
+            let mut can_wait = vec![];
+            for row in &claimed {
+                if self.alone.contains(&row.job) || row.job < b.first_job {
+                    continue;
+                }
+                let j = market.job(chain, row.job)?;
+                if j.modelId != id {
+                    continue;
+                }
+                if j.deadline >= now.saturating_add(batch_secs).saturating_add(cfg.min_time_left) {
+                    ready.push(row.job);
+                }
+                let waited = self.waiting_since.entry(row.job).or_insert_with(std::time::Instant::now).elapsed().as_secs();
+                if waited < bc.max_wait && j.deadline >= now.saturating_add(batch_secs).saturating_add(alone_secs).saturating_add(cfg.min_time_left).saturating_add(poll) {
+                    can_wait.push(row.job);
+                }
+            }
+            if ready.len() >= bc.size {
+                let jobs = &ready[..bc.size];
+                settle_batch(cfg, chain, market, key, store, m, b, jobs, &mut self.alone)?;
+                held.extend(can_wait.iter().copied().filter(|j| !jobs.contains(j) && !self.alone.contains(j)));
+            } else {
+                held.extend(can_wait);
+            }
+        }
+        Ok(held)
+    }
+}
+
+/// Proves `jobs` (claimed by this node, of model `m`) together and settles them with one
+/// `submitBatch`. Any failure puts them back to claimed, to be proved alone (`alone`).
+#[allow(clippy::too_many_arguments)]
+fn settle_batch(cfg: &NodeConfig, chain: &mut dyn Chain, market: &Market, key: &PrivateKeySigner, store: &Store, m: &Served, b: &BatchServe, jobs: &[u64], alone: &mut std::collections::BTreeSet<u64>) -> Result<()> {
+    for &job in jobs {
+        store.set_market_job(job, "batching", "", &format!("in a batch of {}", jobs.len()), 0)?;
+    }
+    log(&format!("jobs {jobs:?}: proving them as one batch"));
+    let s = &m.settings;
+    let attempt = (|| -> Result<(crate::market::chain::Receipt, crate::market::flow::BatchSubmission)> {
+        let mut batch = Vec::with_capacity(jobs.len());
+        for &job in jobs {
+            let j = market.job(chain, job)?;
+            if j.state() != crate::market::abi::JobState::Claimed || j.provider != key.address() {
+                bail!("job {job} is {} on chain", crate::market::client::state_name(j.state()));
+            }
+            let inputs = job_inputs(chain, market, s, job)?;
+            let binding = u256_to_fr(market.binding_of(chain, job, key.address())?)?;
+            batch.push(crate::batch::BatchJob { inputs, binding });
+        }
+        let wd = Workdir(b.dir.clone());
+        // (prove_batch checks every job proof and the aggregated proof natively)
+        let p = crate::batch::prove_batch(&wd, s, cfg.srs.as_deref(), &b.keys, &batch, &|step| log(&format!("jobs {jobs:?}: {step}")))?;
+        let sub = crate::market::flow::BatchSubmission::new(&s.graph, jobs, &p.instances, &p.proof)?;
+        for (i, &job) in jobs.iter().enumerate() {
+            if crate::market::client::inputs_hash(&sub.inputs[i]) != market.job(chain, job)?.inputsHash {
+                bail!("the batch proof's inputs for job {job} are not the posted ones");
+            }
+        }
+        let r = market.submit_batch(chain, key, &sub.jobs, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?;
+        Ok((r, sub))
+    })();
+    match attempt {
+        Ok((r, sub)) if r.success => {
+            let per_job = r.gas_used / jobs.len() as u64;
+            for (i, &job) in jobs.iter().enumerate() {
+                let j = market.job(chain, job)?;
+                let fee = j.amount * U256::from(market.params.fee_bps) / U256::from(10_000u64);
+                let note = format!("paid {} in a batch of {} (outputs {:?})", fmt_eth(j.amount - fee), jobs.len(), sub.outputs[i]);
+                store.set_market_job(job, "paid", "", &note, per_job)?;
+            }
+            log(&format!("jobs {jobs:?}: settled in one batch (gas {}, {per_job} per job)", r.gas_used));
+        }
+        other => {
+            let why = match other {
+                Ok((r, _)) => format!("submitBatch reverted: {}", r.reason()),
+                Err(e) => format!("{e:#}"),
+            };
+            for &job in jobs {
+                alone.insert(job);
+                store.set_market_job(job, "claimed", "", &format!("batch failed ({why}); proving it alone"), 0)?;
+            }
+            log(&format!("jobs {jobs:?}: batch failed ({why}); proving them alone"));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the claimed job's inputs from its JobPosted event and queues the proof.

@@ -41,7 +41,7 @@ struct Batch {
 /// Registers the model and its batch verifier for `n`, posts `n` jobs (alternating two
 /// requesters), claims them, proves them; checks a batch holding one bad proof is refused, then
 /// settles the honest batch.
-fn run(d: &Path, n: usize, k: u32) -> Batch {
+fn run(d: &Path, n: usize, k: u32, with_node: bool) -> Batch {
     let _ = std::fs::remove_dir_all(d);
     let wd = Workdir(d.join("mlp"));
     let s: Settings = pipeline::compile(&repo().join("models/digits_mlp_int8/model.onnx"), ImportOptions::default(), None).expect("compile");
@@ -120,14 +120,55 @@ fn run(d: &Path, n: usize, k: u32) -> Batch {
         let proved = zkinfer_service::market::flow::Submission::from_proof(&s.graph, pipeline::prove(&wd, &s, &params, d, false, Fr::zero()).expect("prove")).expect("sub");
         assert_eq!(sub.outputs[j], proved.outputs, "job {j}'s outputs");
     }
+    if with_node {
+        node_settles_a_batch(d, &mut chain, &m, &roles, &wd, &s, model.id, n, k, &data, pay, stake);
+    }
     let _ = std::fs::remove_dir_all(d);
     Batch { jobs_gas, submit_gas: r.gas_used, verifier_bytes: compiled.largest_runtime, contracts: compiled.parts.len() + 1, aggregate_seconds: good.aggregate_seconds }
+}
+
+/// The provider node (`zkinfer node --batch n`) claims `n` new jobs and settles them with one
+/// `submitBatch`.
+#[allow(clippy::too_many_arguments)]
+fn node_settles_a_batch(d: &Path, chain: &mut LocalChain, m: &Market, roles: &Roles, wd: &Workdir, s: &Settings, model: u64, n: usize, k: u32, data: &[Vec<Vec<f64>>], pay: U256, stake: U256) {
+    use zkinfer_service::node::{self, BatchConfig, ClaimPolicy, NodeConfig};
+    let deadline = chain.timestamp().expect("time") + 3600;
+    let mut jobs = vec![];
+    for d in data {
+        let (job, r) = m.post_job(chain, &roles.requester, model, &job_inputs(s, d).expect("inputs"), deadline, pay, stake).expect("post");
+        jobs.push(job.unwrap_or_else(|| panic!("post: {}", r.reason())));
+    }
+    let before = m.withdrawable(chain, roles.provider.address()).expect("credit");
+    let cfg = NodeConfig {
+        data: d.join("node"),
+        models: vec![wd.0.clone()],
+        workers: 1,
+        poll: std::time::Duration::from_millis(20),
+        min_time_left: 60,
+        exit_when_idle: true,
+        prover_exe: PathBuf::from(env!("CARGO_BIN_EXE_zkinfer")),
+        srs: None,
+        policy: ClaimPolicy { max_claims: n, ..ClaimPolicy::default() },
+        batch: Some(BatchConfig { size: n, k, max_wait: 600 }),
+    };
+    node::run(cfg, chain, m, &roles.provider).expect("node runs until idle");
+    for &job in &jobs {
+        assert_eq!(m.job(chain, job).expect("job").state(), JobState::Paid, "job {job}");
+    }
+    let fee = pay / U256::from(100u64);
+    assert_eq!(m.withdrawable(chain, roles.provider.address()).expect("credit") - before, (pay - fee) * U256::from(n as u64));
+    let store = zkinfer_service::server::store::Store::open(&d.join("node")).expect("node store");
+    let rows = store.market_jobs(Some("paid")).expect("rows");
+    assert_eq!(rows.len(), n);
+    for r in rows {
+        assert!(r.note.contains(&format!("in a batch of {n}")), "job {} was not settled in a batch: {}", r.job, r.note);
+    }
 }
 
 #[test]
 fn a_batch_is_paid_with_one_aggregated_proof_and_one_bad_proof_pays_nobody() {
     let d = std::env::temp_dir().join(format!("zkinfer-batch-{}", std::process::id()));
-    let b = run(&d, 2, 20);
+    let b = run(&d, 2, 20, true);
     eprintln!(
         "batch of 2: submitBatch {} gas ({} per job), post+claim {:?}; verifier {} contract(s), largest {} B; aggregation {:.1} s",
         b.submit_gas,
@@ -148,7 +189,7 @@ fn batch_gas_per_job() {
     for n in sizes {
         let d = std::env::temp_dir().join(format!("zkinfer-batch-gas-{}-{n}", std::process::id()));
         let t = std::time::Instant::now();
-        let b = run(&d, n, k);
+        let b = run(&d, n, k, false);
         eprintln!(
             "BATCH n {n:2} k {k}: submitBatch {:8} gas, {:7} per job; verifier {} contract(s), largest {} B; aggregation {:.0} s, whole run {:.0} s",
             b.submit_gas,

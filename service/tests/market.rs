@@ -319,6 +319,7 @@ fi
         prover_exe: script,
         srs: None,
         policy: ClaimPolicy::default(),
+        batch: None,
     };
     let before = m.withdrawable(&chain, roles.provider.address()).expect("credit");
     node::run(cfg, &mut chain, &m, &roles.provider).expect("node runs until idle");

@@ -60,6 +60,24 @@ enum Verb {
         #[command(flatten)]
         srs: SrsArgs,
     },
+    /// Deploy the verifier of batches of SIZE jobs of a registered single-circuit model and name
+    /// it the model's batch verifier (the model's owner only; only jobs posted from now on may be
+    /// settled with it). Providers then settle SIZE claimed jobs with one aggregated proof
+    /// (`zkinfer node --batch SIZE --batch-k K`).
+    RegisterBatch {
+        /// Directory from `zkinfer compile` + `zkinfer setup` of a registered model (the batch
+        /// keys go to DIR/batch-SIZE/).
+        model_dir: PathBuf,
+        /// Jobs per batch (2..=64).
+        #[arg(long)]
+        size: usize,
+        /// log2 of the batch circuit's rows (18..=23): more rows give fewer columns, a cheaper
+        /// verifier and more memory.
+        #[arg(long, default_value_t = 21)]
+        k: u32,
+        #[command(flatten)]
+        srs: SrsArgs,
+    },
     /// Add ETH to the sender's provider stake.
     Stake {
         /// ETH to add, e.g. 0.5.
@@ -238,6 +256,15 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
             report(&format!("registered model {} (identity {}, {} input / {} output / {} weight instances)", model.id, model.vk_hash, model.n_inputs, model.n_outputs, model.n_params), &last);
             m.models.push(model);
             m.save(deployment)?;
+        }
+        Verb::RegisterBatch { model_dir, size, k, srs } => {
+            let wd = Workdir(model_dir.clone());
+            let s = wd.load_settings()?;
+            let model = model_of(&m, &wd)?;
+            say!("batch keys for {size} proofs at k {k} ({}; made once)", crate::batch::batch_dir(&wd, *size).display());
+            let (verifier, [deployed, registered], _) = flow::register_batch(chain, &m, &key_for(a, 0)?, &wd, &s, srs.srs.as_deref(), &model, *size, *k)?;
+            report(&format!("batch verifier deployed at {verifier}"), &deployed);
+            report(&format!("named model {}'s verifier of batches of {size}", model.id), &registered);
         }
         Verb::Stake { amount } => {
             let r = m.deposit(chain, &key_for(a, 2)?, parse_eth(amount)?)?.ok("deposit")?;

@@ -59,6 +59,19 @@ pub struct Args {
     /// Factor on the cost model's predicted prove time when judging if a deadline leaves time.
     #[arg(long, default_value_t = 2.0)]
     prove_safety: f64,
+    /// Settle claimed jobs of a model N at a time with one aggregated proof (submitBatch), for
+    /// models whose owner registered a batch verifier of this size that is the one compiled
+    /// here from the model's key (keys in MODEL/batch-N/, made when missing). Jobs whose
+    /// deadline leaves no time for a batch, or whose batch failed, are proved one by one.
+    /// Raise --max-claims to at least N.
+    #[arg(long, value_name = "N")]
+    batch: Option<usize>,
+    /// log2 of the batch circuit's rows (18..=23), as its verifier was registered with.
+    #[arg(long, default_value_t = 21)]
+    batch_k: u32,
+    /// Longest a claimed job waits for others to fill a batch (seconds).
+    #[arg(long, default_value_t = 600)]
+    batch_wait: u64,
     #[command(flatten)]
     log: super::LogArgs,
 }
@@ -95,6 +108,11 @@ pub fn run(a: Args) -> Result<()> {
         prover_exe: std::env::current_exe().context("cannot find the zkinfer executable")?,
         srs: a.srs,
         policy,
+        batch: match a.batch {
+            Some(size) if !(2..=64).contains(&size) => anyhow::bail!("--batch must be 2..=64, not {size}"),
+            Some(size) => Some(node::BatchConfig { size, k: a.batch_k, max_wait: a.batch_wait }),
+            None => None,
+        },
     };
     match &a.rpc {
         Some(url) => {

@@ -93,7 +93,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 #[derive(Clone, Debug)]
 pub struct MarketJobRow {
     pub job: u64,
-    /// "skipped", "lost", "claimed", "proving", "paid", "failed".
+    /// "skipped", "lost", "claimed", "batching", "proving", "paid", "failed".
     pub state: String,
     pub local_job: String,
     pub note: String,
