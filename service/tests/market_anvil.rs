@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::U256;
 use zkinfer_circuits::layout::ctx::Shape;
 use zkinfer_circuits::onnx::ImportOptions;
-use zkinfer_service::files::{read_inputs, write_json, Workdir};
+use zkinfer_service::files::{read_inputs, write_json, Settings, Workdir};
 use zkinfer_service::market::abi::JobState;
 use zkinfer_service::market::chain::{parse_eth, Chain};
 use zkinfer_service::market::client::{compile_market, Market, MarketParams};
@@ -22,6 +22,24 @@ use zkinfer_service::pipeline;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// An empty scratch directory for this test process.
+fn fresh_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("zkinfer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+/// Compiles `onnx` into `wd` (with `shape`, or the one compile picks) and makes its keys
+/// (UNSAFE dev SRS: tests only).
+fn compiled(wd: &Workdir, onnx: &Path, shape: Option<Shape>) -> (Settings, zkinfer_prover::ParamsKZG<zkinfer_prover::Bn256>) {
+    let s = pipeline::compile(onnx, ImportOptions::default(), shape).expect("compile");
+    write_json(&wd.settings(), &s).expect("settings");
+    let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
+    pipeline::setup(wd, &s, &params).expect("setup");
+    (s, params)
 }
 
 /// A running anvil, killed (by PID) on drop.
@@ -78,14 +96,8 @@ fn market_flow_on_anvil() {
     let mut chain = anvil.connect();
     assert_eq!(chain.chain_id().expect("chain id"), 31337);
 
-    let d = std::env::temp_dir().join(format!("zkinfer-anvil-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    let wd = Workdir(d);
-    let s = pipeline::compile(&repo().join("models/digits_mlp_int8/model.onnx"), ImportOptions::default(), Some(Shape::new(4, 2))).expect("compile");
-    write_json(&wd.settings(), &s).expect("settings");
-    let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
-    pipeline::setup(&wd, &s, &params).expect("setup");
+    let wd = Workdir(fresh_dir("anvil"));
+    let (s, params) = compiled(&wd, &repo().join("models/digits_mlp_int8/model.onnx"), Some(Shape::new(4, 2)));
     let data = read_inputs(&repo().join("models/digits_mlp_int8/input.json")).expect("input");
 
     let roles = Roles::dev().expect("dev keys (anvil's public accounts)");
@@ -142,13 +154,9 @@ fn market_flow_on_anvil() {
 fn two_provider_nodes_on_anvil() {
     let mut anvil = Anvil::start();
     let mut chain = anvil.connect();
-    let base = std::env::temp_dir().join(format!("zkinfer-nodes-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base = fresh_dir("nodes");
     let wd = Workdir(base.join("mlp"));
-    let s = pipeline::compile(&repo().join("models/digits_mlp_int8/model.onnx"), ImportOptions::default(), None).expect("compile");
-    write_json(&wd.settings(), &s).expect("settings");
-    let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
-    pipeline::setup(&wd, &s, &params).expect("setup");
+    let (s, params) = compiled(&wd, &repo().join("models/digits_mlp_int8/model.onnx"), None);
     let data = read_inputs(&repo().join("models/digits_mlp_int8/input.json")).expect("input");
 
     // dev account 0 operates and requests; 1 and 2 are the providers
@@ -248,56 +256,59 @@ fn two_provider_nodes_on_anvil() {
     }
 }
 
-/// A model whose public input (a 28x28 image) makes its verifier too large for one contract
-/// (EIP-170): the verifier is deployed as a head and its parts, the market pays a job proved
-/// for it on anvil, and refuses a bad proof.
+/// Models with public inputs and outputs whose verifiers are too large for one contract
+/// (EIP-170) as snark-verifier writes them: a LeNet-style CNN on a 28x28 image and a
+/// single-head attention block on 8 tokens of width 16. Each verifier is deployed as a head and
+/// its parts; the market pays a job proved for each on anvil and refuses a bad proof and a
+/// changed output.
 #[test]
-fn a_verifier_split_for_eip170_pays_on_anvil() {
+fn verifiers_split_for_eip170_pay_on_anvil() {
     let mut anvil = Anvil::start();
     let mut chain = anvil.connect();
-    let d = std::env::temp_dir().join(format!("zkinfer-anvil-split-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    let (onnx, input, _) = zkinfer_service::cmd::synth::cnn(&[1, 28, 28], &[4], 10, 7).expect("synthetic CNN");
-    std::fs::write(d.join("model.onnx"), onnx).expect("write");
-    let wd = Workdir(d.join("c"));
-    let s = pipeline::compile(&d.join("model.onnx"), ImportOptions::default(), None).expect("compile");
-    write_json(&wd.settings(), &s).expect("settings");
-    let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
-    pipeline::setup(&wd, &s, &params).expect("setup");
-    let data = vec![input];
-
-    let report = pipeline::evm_verifier(&wd, &s, &params, None).expect("verifier");
-    eprintln!("{} public instances: verifier in {} contracts, {} bytes in all, the largest {}", s.graph.num_instances(), report.parts.len() + 1, report.total_size, report.deployed_size);
-    assert!(!report.parts.is_empty(), "the verifier was expected to need more than one contract");
-    assert!(report.deployed_size <= zkinfer_prover::evm::EIP170_LIMIT);
-
+    let d = fresh_dir("anvil-split");
     let roles = Roles::dev().expect("dev keys (anvil's public accounts)");
     let (m, _) = Market::deploy(&mut chain, &roles.operator, &compile_market().expect("compile"), MarketParams::defaults(roles.operator.address())).expect("deploy");
-    let (model, [deployed, _]) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register (head + parts)");
-    eprintln!("verifier deployed and its parts installed: {} gas", deployed.gas_used);
     let eth = |x: &str| parse_eth(x).expect("eth");
-    m.deposit(&mut chain, &roles.provider, eth("1")).expect("tx").ok("deposit").expect("staked");
-    let (pay, stake) = (eth("0.05"), eth("0.2"));
-    let rep = run_paid_job(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake).expect("paid job through the split verifier");
-    eprintln!("submit through the split verifier: {} gas", rep.submit_gas);
-    assert!(rep.provider_delta > 0);
+    m.deposit(&mut chain, &roles.provider, eth("2")).expect("tx").ok("deposit").expect("staked");
+    let (cnn, cnn_input, _) = zkinfer_service::cmd::synth::cnn(&[1, 28, 28], &[4], 10, 7).expect("synthetic CNN");
+    let (attention, attention_input) = zkinfer_service::cmd::synth::attention(8, 16, 7).expect("synthetic attention");
+    for (name, onnx, input) in [("cnn28", cnn, cnn_input), ("attention8x16", attention, attention_input)] {
+        std::fs::write(d.join(format!("{name}.onnx")), onnx).expect("write");
+        let wd = Workdir(d.join(name));
+        let (s, params) = compiled(&wd, &d.join(format!("{name}.onnx")), None);
+        let data = vec![input];
+        let report = pipeline::evm_verifier(&wd, &s, &params, None).expect("verifier");
+        eprintln!("{name}: {} public instances, verifier in {} contracts, {} bytes in all, the largest {}", s.graph.num_instances(), report.parts.len() + 1, report.total_size, report.deployed_size);
+        assert!(report.deployed_size <= zkinfer_prover::evm::EIP170_LIMIT);
+        if name == "cnn28" {
+            assert!(!report.parts.is_empty(), "{name}: the verifier was expected to need more than one contract");
+        }
 
-    let inputs = job_inputs(&s, &data).expect("inputs");
-    let deadline = chain.timestamp().expect("time") + 600;
-    let (job, r) = m.post_job(&mut chain, &roles.requester, model.id, &inputs, deadline, pay, stake).expect("post");
-    let job = job.unwrap_or_else(|| panic!("post: {}", r.reason()));
-    m.claim(&mut chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
-    let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
-    let mut bad = sub.proof.clone();
-    bad[sub.proof.len() / 2] ^= 1;
-    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");
-    assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
-    let mut wrong = sub.outputs.clone();
-    wrong[0] += U256::from(1u64);
-    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &wrong, &sub.params, &sub.proof).expect("tx");
-    assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
-    let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx");
-    assert!(r.success, "{}", r.reason());
+        let (model, [deployed, _]) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register (head + parts)");
+        eprintln!("{name}: verifier deployed (parts installed): {} gas", deployed.gas_used);
+        let (pay, stake) = (eth("0.05"), eth("0.2"));
+        let rep = run_paid_job(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake).expect("paid job through the split verifier");
+        eprintln!("{name}: submit {} gas", rep.submit_gas);
+        assert!(rep.provider_delta > 0);
+
+        let inputs = job_inputs(&s, &data).expect("inputs");
+        let deadline = chain.timestamp().expect("time") + 600;
+        let (job, r) = m.post_job(&mut chain, &roles.requester, model.id, &inputs, deadline, pay, stake).expect("post");
+        let job = job.unwrap_or_else(|| panic!("post: {}", r.reason()));
+        m.claim(&mut chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
+        let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
+        let mut bad = sub.proof.clone();
+        bad[sub.proof.len() / 2] ^= 1;
+        let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");
+        assert!(!r.success && r.reason().contains("InvalidProof"), "{name}: {}", r.reason());
+        let mut wrong = sub.outputs.clone();
+        wrong[0] += U256::from(1u64);
+        let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &wrong, &sub.params, &sub.proof).expect("tx");
+        assert!(!r.success && r.reason().contains("InvalidProof"), "{name}: {}", r.reason());
+        let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx");
+        assert!(r.success, "{name}: {}", r.reason());
+        // (run_paid_job checks the credit of its own job: leave none behind)
+        m.withdraw_funds(&mut chain, &roles.provider).expect("tx").ok("withdrawFunds").expect("withdrawn");
+    }
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -349,14 +349,7 @@ contract InferenceMarket {
         uint256[] calldata paramInstances,
         bytes calldata proof
     ) external nonReentrant {
-        Job storage j = _jobs[jobId];
-        JobState st = j.state;
-        if (st != JobState.Claimed) {
-            if (st == JobState.None) revert UnknownJob(jobId);
-            revert JobNotClaimed(jobId, st);
-        }
-        if (msg.sender != j.provider) revert NotProvider(jobId, msg.sender);
-        if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
+        Job storage j = _claimedByCaller(jobId);
         if (keccak256(abi.encodePacked(inputInstances)) != j.inputsHash) revert InputsMismatch(jobId);
         address verifier = _checkInstances(jobId, j.modelId, inputInstances, outputInstances, paramInstances);
         _callVerifier(
@@ -611,6 +604,19 @@ contract InferenceMarket {
         uint256 per; // bytes of instances per job
     }
 
+    /// @dev The job, which must be Claimed by the caller and before its deadline (what `submit`
+    ///      and `submitBatch` require of every job they settle).
+    function _claimedByCaller(uint256 jobId) private view returns (Job storage j) {
+        j = _jobs[jobId];
+        JobState st = j.state;
+        if (st != JobState.Claimed) {
+            if (st == JobState.None) revert UnknownJob(jobId);
+            revert JobNotClaimed(jobId, st);
+        }
+        if (msg.sender != j.provider) revert NotProvider(jobId, msg.sender);
+        if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
+    }
+
     /// @dev The batch verifier for these jobs (their model is the first job's), its code unchanged.
     function _batchVerifierOf(uint256[] calldata jobIds) private view returns (address verifier) {
         uint256 modelId = _jobs[jobIds[0]].modelId;
@@ -652,14 +658,7 @@ contract InferenceMarket {
     }
 
     function _checkBatchJob(BatchCtx memory c, uint256 jobId, uint256[] calldata ins, uint256[] calldata outs) private view {
-        Job storage j = _jobs[jobId];
-        JobState st = j.state;
-        if (st != JobState.Claimed) {
-            if (st == JobState.None) revert UnknownJob(jobId);
-            revert JobNotClaimed(jobId, st);
-        }
-        if (msg.sender != j.provider) revert NotProvider(jobId, msg.sender);
-        if (block.timestamp >= j.deadline) revert DeadlinePassed(jobId, j.deadline);
+        Job storage j = _claimedByCaller(jobId);
         if (j.modelId != c.modelId) revert WrongModel(jobId, c.modelId);
         if (jobId < c.firstJob) revert JobBeforeBatchVerifier(jobId, c.firstJob);
         if (keccak256(abi.encodePacked(ins)) != j.inputsHash) revert InputsMismatch(jobId);

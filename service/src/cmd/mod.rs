@@ -81,6 +81,8 @@ enum Cmd {
     SynthMlp(synth::Args),
     /// Write a synthetic float CNN of any size (ONNX + input) for benchmarks.
     SynthCnn(synth::CnnArgs),
+    /// Write a synthetic float single-head self-attention block (ONNX + input) for benchmarks.
+    SynthAttention(synth::AttentionArgs),
     /// The server's heavy steps (import, compile, setup), run in a child process.
     #[command(hide = true)]
     ServerTask(server_task::Args),
@@ -223,6 +225,7 @@ pub fn run(cli: Cli) -> Result<serde_json::Value> {
         Cmd::BenchKernels(a) => plain("bench-kernels", if json { Ok(()) } else { bench_kernels::run(a) }),
         Cmd::SynthMlp(a) => plain("synth-mlp", if json { Ok(()) } else { synth::run(a) }),
         Cmd::SynthCnn(a) => plain("synth-cnn", if json { Ok(()) } else { synth::run_cnn(a) }),
+        Cmd::SynthAttention(a) => plain("synth-attention", if json { Ok(()) } else { synth::run_attention(a) }),
         Cmd::ServerTask(a) => plain("server-task", if json { Ok(()) } else { server_task::run(a) }),
     }
 }

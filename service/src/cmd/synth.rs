@@ -49,6 +49,22 @@ pub struct CnnArgs {
     seed: u64,
 }
 
+#[derive(clap::Args)]
+pub struct AttentionArgs {
+    /// Tokens (sequence length).
+    #[arg(long, default_value_t = 8)]
+    tokens: usize,
+    /// Width of each token (and of the query, key and value projections).
+    #[arg(long, default_value_t = 16)]
+    dim: usize,
+    /// Output directory (model.onnx, input.json).
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Seed of the random weights and input.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
 fn ints(name: &str, v: &[i64]) -> proto::AttributeProto {
     proto::AttributeProto { name: Some(name.into()), ints: v.to_vec(), r#type: Some(proto::attribute_proto::AttributeType::Ints as i32), ..Default::default() }
 }
@@ -163,6 +179,39 @@ pub fn mlp(layers: &[usize], seed: u64) -> Result<(Vec<u8>, Vec<f64>)> {
     let bytes = model_bytes("synthetic_mlp", "zkinfer synth-mlp", nodes, inits, value_info("input", &[1, layers[0]]), value_info("output", &[1, *layers.last().unwrap_or(&1)]));
     let input: Vec<f64> = (0..layers[0]).map(|_| (rng.gen_range(0.0..1.0f64) * 256.0).round() / 256.0).collect();
     Ok((bytes, input))
+}
+
+/// A single-head self-attention block's ONNX bytes and a sample input: for x of shape
+/// [1, tokens, dim], q, k, v = x·Wq, x·Wk, x·Wv and the output softmax(q·kᵀ / √dim)·v.
+pub fn attention(tokens: usize, dim: usize, seed: u64) -> Result<(Vec<u8>, Vec<f64>)> {
+    if tokens == 0 || dim == 0 {
+        bail!("--tokens and --dim must be non-zero");
+    }
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    let s = 1.0 / (dim as f32).sqrt();
+    let mut inits: Vec<proto::TensorProto> = ["wq", "wk", "wv"].iter().map(|n| tensor(n, &[dim, dim], (0..dim * dim).map(|_| rng.gen_range(-s..s)).collect())).collect();
+    inits.push(tensor("scale", &[], vec![(dim as f32).sqrt()]));
+    let nodes = vec![
+        node("MatMul", "q", &["input", "wq"], "q", vec![]),
+        node("MatMul", "k", &["input", "wk"], "k", vec![]),
+        node("MatMul", "v", &["input", "wv"], "v", vec![]),
+        node("Transpose", "kt", &["k"], "kt", vec![ints("perm", &[0, 2, 1])]),
+        node("MatMul", "scores", &["q", "kt"], "scores", vec![]),
+        node("Div", "scaled", &["scores", "scale"], "scaled", vec![]),
+        node("Softmax", "attn", &["scaled"], "attn", vec![proto::AttributeProto { name: Some("axis".into()), i: Some(-1), r#type: Some(proto::attribute_proto::AttributeType::Int as i32), ..Default::default() }]),
+        node("MatMul", "out", &["attn", "v"], "output", vec![]),
+    ];
+    let bytes = model_bytes("synthetic_attention", "zkinfer synth-attention", nodes, inits, value_info("input", &[1, tokens, dim]), value_info("output", &[1, tokens, dim]));
+    let input: Vec<f64> = (0..tokens * dim).map(|_| (rng.gen_range(-2.0..2.0f64) * 256.0).round() / 256.0).collect();
+    Ok((bytes, input))
+}
+
+pub fn run_attention(a: AttentionArgs) -> Result<()> {
+    let (bytes, input) = attention(a.tokens, a.dim, a.seed)?;
+    write_atomic(&a.out.join("model.onnx"), &bytes)?;
+    write_json(&a.out.join("input.json"), &serde_json::json!({ "input_data": [input] }))?;
+    say!("synthetic attention block: {} tokens of width {} -> {}", a.tokens, a.dim, a.out.join("model.onnx").display());
+    Ok(())
 }
 
 pub fn run(a: Args) -> Result<()> {
