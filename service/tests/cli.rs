@@ -227,7 +227,9 @@ fn market_verbs_on_the_embedded_chain() {
     assert!(ok(&mk(&["deploy"])).contains("InferenceMarket"));
     fails_with(&mk(&["deploy"]), "already recorded");
     fails_with(&mk(&["post", ds, "--input", input, "--pay", "0.05"]), "not registered");
+    fails_with(&mk(&["register-batch", ds, "--size", "2"]), "not registered");
     assert!(ok(&mk(&["register", ds])).contains("registered model 1"));
+    fails_with(&mk(&["register-batch", ds, "--size", "1"]), "2 to 64 proofs");
     ok(&mk(&["stake", "--amount", "1"]));
     assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains("posted job 1"));
     fails_with(&mk(&["claim", "9"]), "UnknownJob");
