@@ -36,7 +36,7 @@ use super::chain::EIP170_LIMIT;
 use super::solc::{compile_source_in, CompiledVerifier};
 use crate::error::{ProverError, Result};
 
-/// Solidity signature of the head's part installer. Its selector's first byte (0xa6) is above
+/// Solidity signature of the head's part installer. Its selector (0x3e043320) is above
 /// any instance's (an instance is below the BN254 scalar modulus, first byte at most 0x30), so
 /// a verification call never reaches it.
 pub const INSTALL_SIGNATURE: &str = "installVerifierPart(bytes)";
