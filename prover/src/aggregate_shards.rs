@@ -174,7 +174,7 @@ pub fn prove(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>], p
     prove_glued(params, pk, layout, snarks, glue, rng)
 }
 
-/// [`prove`] for an inner level of a tree (a group of shards, [`TreeGlue`]): the proof with the
+/// [`prove`] for a group of a tree level ([`Tree`]): the proof with the
 /// Poseidon transcript, as a snark the root aggregation verifies.
 pub fn prove_group(params: &ParamsKZG<Bn256>, protocols: &[PlonkProtocol<G1Affine>], pk: &ProvingKey<G1Affine>, layout: &AggregationLayout, snarks: Vec<Snark>, glue: &Glue, rng: impl RngCore + Send) -> Result<Snark> {
     check_snarks(protocols, &snarks)?;
@@ -195,9 +195,10 @@ fn check_snarks(protocols: &[PlonkProtocol<G1Affine>], snarks: &[Snark]) -> Resu
     Ok(())
 }
 
-/// A two-level aggregation of shard proofs: the shards cut into consecutive `groups`, each
-/// group's glue over its own shards (local indices), and the root's glue over the group proofs
-/// (each: the accumulator, then what its glue exposes). Made by [`Glue::split`].
+/// One split of a glue: the proofs cut into consecutive `groups`, each group's glue over its
+/// own proofs (local indices), and the root's glue over the group proofs (each: the
+/// accumulator, then what its glue exposes). Made by [`Glue::split`]; [`Glue::tree`] applies
+/// it level by level.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TreeGlue {
     pub groups: Vec<std::ops::Range<usize>>,
@@ -205,20 +206,56 @@ pub struct TreeGlue {
     pub root: Glue,
 }
 
-/// At most this many proofs per aggregation circuit before a sharded model is aggregated as a
-/// tree ([`tree_groups`]).
+/// At most this many proofs per aggregation circuit: past it, proofs are aggregated as a tree
+/// ([`Glue::tree`]).
 pub const FAN_IN: usize = 4;
 
-/// The groups of a two-level tree over `n` shard proofs, at most `fan_in` each and as even as
-/// possible (`None`: `n` fits one aggregation circuit). Past `fan_in`² shards the groups
-/// grow beyond `fan_in` (two levels only).
-pub fn tree_groups(n: usize, fan_in: usize) -> Option<Vec<std::ops::Range<usize>>> {
+/// The groups of one tree level over `n` proofs: `ceil(n / fan_in)` consecutive groups, at
+/// most `fan_in` proofs each and as even as possible (`None`: `n` fits one aggregation
+/// circuit).
+pub fn level_groups(n: usize, fan_in: usize) -> Option<Vec<std::ops::Range<usize>>> {
     let fan_in = fan_in.max(2);
     if n <= fan_in {
         return None;
     }
-    let groups = n.div_ceil(fan_in).min(fan_in).max(2);
+    let groups = n.div_ceil(fan_in);
     Some((0..groups).map(|g| g * n / groups..(g + 1) * n / groups).collect())
+}
+
+/// One level of an aggregation tree: its proofs (the shard proofs, or the group proofs of the
+/// level before) cut into consecutive `groups`, each aggregated under its own glue (local
+/// indices).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Level {
+    pub groups: Vec<std::ops::Range<usize>>,
+    pub glue: Vec<Glue>,
+}
+
+/// An aggregation tree of any depth: `levels[0]` groups the shard proofs, each later level
+/// groups the proofs of the level before, and `root` aggregates the last level's proofs
+/// (each: the accumulator, then what its glue exposes). Made by [`Glue::tree`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tree {
+    pub levels: Vec<Level>,
+    pub root: Glue,
+}
+
+impl Glue {
+    /// This glue over `n` proofs as a tree in which no circuit aggregates more than `fan_in`
+    /// proofs: levels of [`level_groups`], each made by [`Glue::split`] of the glue above it,
+    /// until the root's proofs fit one circuit (`None`: the `n` proofs already do). Up to
+    /// `fan_in`² proofs that is two levels (groups, then the root), and each further factor
+    /// of `fan_in` adds one.
+    pub fn tree(&self, n: usize, fan_in: usize) -> Result<Option<Tree>> {
+        let (mut levels, mut glue, mut n) = (Vec::new(), self.clone(), n);
+        while let Some(groups) = level_groups(n, fan_in) {
+            let t = glue.split(&groups)?;
+            n = groups.len();
+            levels.push(Level { groups, glue: t.group });
+            glue = t.root;
+        }
+        Ok((!levels.is_empty()).then_some(Tree { levels, root: glue }))
+    }
 }
 
 impl Glue {
@@ -364,7 +401,7 @@ mod tests {
         equal.push(((1, 4), (5, 2)));
         let glue = Glue { equal, expose: vec![(0, BINDING), (0, 2), (0, 3), (6, 4)] };
         for fan_in in 2..=6 {
-            let groups = tree_groups(n, fan_in).expect("7 shards need a tree");
+            let groups = level_groups(n, fan_in).expect("7 shards need a tree");
             let t = glue.split(&groups).expect("split");
             assert_eq!(t.groups.iter().map(|g| g.len()).sum::<usize>(), n);
             for seed in 0..20 {
@@ -387,7 +424,80 @@ mod tests {
                 assert!(t.group[g].expose.len() <= crossing + glue.expose.iter().filter(|s| range.contains(&s.0)).count() + 1, "fan-in {fan_in}, group {g}: {:?}", t.group[g].expose);
             }
         }
-        assert!(tree_groups(4, 4).is_none() && tree_groups(5, 4).is_some());
+        assert!(level_groups(4, 4).is_none() && level_groups(5, 4).is_some());
         assert!(glue.split(&[0..3, 4..7]).is_err() && glue.split(&[0..3, 3..6]).is_err(), "gaps and missing shards refused");
+    }
+
+    /// What a tree of any depth computes: each level's groups from the proofs below, then
+    /// the root (stand-in accumulators, as in [`run_tree`]).
+    fn run_levels(t: &Tree, v: &[Vec<u64>]) -> (bool, Vec<u64>) {
+        let mut ok = true;
+        let mut proofs = v.to_vec();
+        for level in &t.levels {
+            let mut next = Vec::new();
+            for (g, range) in level.groups.iter().enumerate() {
+                let local = &proofs[range.clone()];
+                ok &= level.glue[g].equal.iter().all(|&(a, b)| local[a.0][a.1] == local[b.0][b.1]);
+                let mut inst = vec![0u64; aggregate::ACCUMULATOR_LIMBS];
+                inst.extend(level.glue[g].expose.iter().map(|&(s, i)| local[s][i]));
+                next.push(inst);
+            }
+            proofs = next;
+        }
+        ok &= t.root.equal.iter().all(|&(a, b)| proofs[a.0][a.1] == proofs[b.0][b.1]);
+        (ok, t.root.expose.iter().map(|&(s, i)| proofs[s][i]).collect())
+    }
+
+    /// 23 shards (a chain, skip links across every level's boundaries, all bindings equal,
+    /// the model's values exposed from the first, a middle and the last shard): with fan-in
+    /// 2, 3 and 4 the tree takes 3 to 5 levels, no circuit aggregates more than the fan-in,
+    /// and the tree accepts exactly what the flat glue accepts, exposing the same values. Up
+    /// to fan-in² shards the tree is the two-level split of before (same groups, same keys).
+    #[test]
+    fn a_deeper_tree_checks_what_one_aggregation_checks() {
+        let n = 23;
+        let counts = vec![7usize; n];
+        let mut equal: Vec<(Slot, Slot)> = (1..n).map(|s| ((0, BINDING), (s, BINDING))).collect();
+        equal.extend((0..n - 1).map(|s| ((s, 5), (s + 1, 1))));
+        equal.extend([((1, 4), (17, 2)), ((3, 6), (22, 3)), ((9, 4), (10, 6)), ((12, 4), (20, 2))]);
+        let glue = Glue { equal, expose: vec![(0, BINDING), (0, 2), (11, 3), (22, 4), (22, 6)] };
+        for (fan_in, depth) in [(2, 5), (3, 3), (4, 3)] {
+            let t = glue.tree(n, fan_in).expect("tree").expect("23 shards need a tree");
+            assert_eq!(t.levels.len() + 1, depth, "fan-in {fan_in}");
+            let mut below = n;
+            for level in &t.levels {
+                assert_eq!(level.groups.iter().map(|g| g.len()).sum::<usize>(), below);
+                assert!(level.groups.iter().all(|g| g.len() <= fan_in && !g.is_empty()), "fan-in {fan_in}: {:?}", level.groups);
+                below = level.groups.len();
+            }
+            assert!(below <= fan_in);
+            for seed in 0..10 {
+                let v = satisfying(&glue, &counts, seed);
+                let want: Vec<u64> = glue.expose.iter().map(|&(s, i)| v[s][i]).collect();
+                assert_eq!(run_levels(&t, &v), (true, want), "fan-in {fan_in}: honest instances");
+                for &(a, b) in &glue.equal {
+                    let mut w = v.clone();
+                    w[b.0][b.1] = w[b.0][b.1].wrapping_add(1);
+                    assert!(!run_levels(&t, &w).0, "fan-in {fan_in}: broken {a:?} = {b:?} accepted by the tree");
+                }
+            }
+        }
+        for m in 5..=16 {
+            let groups = level_groups(m, 4).expect("a tree");
+            let t = glue_of_chain(m).tree(m, 4).expect("tree").expect("a tree");
+            assert_eq!(t.levels.len(), 1, "{m} shards: two levels");
+            assert_eq!(t.levels[0].groups, groups);
+            assert_eq!(t, {
+                let s = glue_of_chain(m).split(&groups).expect("split");
+                Tree { levels: vec![Level { groups: s.groups, glue: s.group }], root: s.root }
+            });
+        }
+        assert!(glue_of_chain(4).tree(4, 4).expect("no tree").is_none());
+    }
+
+    fn glue_of_chain(n: usize) -> Glue {
+        let mut equal: Vec<(Slot, Slot)> = (1..n).map(|s| ((0, BINDING), (s, BINDING))).collect();
+        equal.extend((0..n - 1).map(|s| ((s, 2), (s + 1, 1))));
+        Glue { equal, expose: vec![(0, BINDING), (n - 1, 3)] }
     }
 }

@@ -102,7 +102,8 @@ fn verifier_points(params: &ParamsKZG<Bn256>) -> Vec<u8> {
     buf
 }
 
-/// sha256 of the graph's JSON (witness weight values are never serialized with it).
+/// sha256 of the graph's JSON (witness weight values are never serialized with it), with
+/// wire sources written one per element (the form every release has hashed).
 pub fn graph_digest(g: &Graph) -> [u8; 32] {
     struct HashWriter(Sha256);
     impl Write for HashWriter {
@@ -115,7 +116,35 @@ pub fn graph_digest(g: &Graph) -> [u8; 32] {
         }
     }
     let mut w = HashWriter(Sha256::new());
-    // serializing plain serde data into a writer that never fails cannot fail
-    let _ = serde_json::to_writer(&mut w, g);
+    // serializing plain serde data into a writer that never fails cannot fail; wires are
+    // hashed one source per element, whatever the file encoding
+    zkinfer_circuits::ops::wire::runs::with_expanded_sources(|| {
+        let _ = serde_json::to_writer(&mut w, g);
+    });
     w.0.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkinfer_circuits::ops::{Op, Src, Wire};
+
+    /// The graph digest (part of every model identity) hashes wire sources one per element,
+    /// as before the files wrote them as runs: identities of compiled models do not change.
+    #[test]
+    fn graph_digest_hashes_wires_element_by_element() {
+        let mut g = Graph::default();
+        let x = g.add_value("x", vec![3], -5, 5).expect("value");
+        let src: Vec<Src> = (0..2).flat_map(|_| (0..3).map(|i| Src::In(0, i))).collect();
+        g.add_node("w", Op::Wire(Wire { inputs: vec![x], shape: vec![2, 3], src: src.clone() })).expect("node");
+        let compact = serde_json::to_string(&g).expect("json");
+        let runs = r#""src":[[0,0,1,3,2,0]]"#;
+        assert!(compact.contains(runs), "{compact}");
+        let expanded = compact.replace(runs, &format!(r#""src":{}"#, serde_json::to_string(&src).expect("json")));
+        assert!(expanded.contains(r#"{"In":[0,2]},{"In":[0,0]}"#), "{expanded}");
+        let want: [u8; 32] = Sha256::digest(expanded.as_bytes()).into();
+        assert_eq!(graph_digest(&g), want);
+        let back: Graph = serde_json::from_str(&compact).expect("read back");
+        assert_eq!(graph_digest(&back), want);
+    }
 }

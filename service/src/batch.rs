@@ -8,24 +8,30 @@
 //! binding (job id, provider, market, chain), input and output; if one proof is bad the
 //! aggregated proof fails and the whole batch is refused.
 //!
-//! Keys live in `DIR/batch-<n>/` (a batch circuit is specific to its model and size).
+//! Past [`aggregate_shards::FAN_IN`] (4) proofs the batch is aggregated as a tree (groups of
+//! at most four job proofs, then groups of group proofs, then the root; [`Glue::tree`]), so
+//! no circuit verifies more than four proofs: a batch of 16 or 64 needs circuits no larger
+//! than a batch of 4. The root exposes every job's instances in job order, as one circuit
+//! would, so the batch verifier and `submitBatch` are the same.
+//!
+//! Keys live in `DIR/batch-<n>/` (a batch circuit is specific to its model and size; a tree's
+//! group keys in `DIR/batch-<n>/groups/`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
-use halo2_proofs::plonk::ProvingKey;
-use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2_proofs::halo2curves::bn256::Fr;
 use zkinfer_circuits::ir::Tensor;
 use zkinfer_circuits::layout::circuit::ModelCircuit;
 use zkinfer_circuits::layout::lay_out;
-use zkinfer_prover::aggregate::{self, AggregationLayout};
-use zkinfer_prover::aggregate_shards::{self, Glue};
+use zkinfer_prover::aggregate;
+use zkinfer_prover::aggregate_shards::{self, Glue, Tree};
 use zkinfer_prover::verify::Verdict;
 pub use zkinfer_prover::aggregate::Snark;
 
 use crate::files::{Settings, Workdir};
+use crate::sharding::AggregationKeys;
 use crate::pipeline;
 
 /// Where the keys of batches of `n` proofs of the model in `wd` live.
@@ -39,21 +45,28 @@ pub fn glue(n: usize, per: usize) -> Glue {
     Glue { equal: vec![], expose: (0..n).flat_map(|j| (0..per).map(move |i| (j, i))).collect() }
 }
 
-/// The batch circuit's keys for `n` proofs of a model.
+/// The keys of batches of `n` proofs of one model.
 pub struct BatchKeys {
-    pub pk: ProvingKey<G1Affine>,
-    pub layout: AggregationLayout,
-    /// The SRS at the batch circuit's size.
-    pub params: ParamsKZG<Bn256>,
-    /// The model proof's protocol, `n` times.
-    pub protocols: Vec<aggregate::Protocol>,
-    pub glue: Glue,
-    /// Seconds spent making the keys (`None`: read from `DIR/batch-<n>/`).
-    pub made_in: Option<f64>,
+    /// The root circuit's keys (the only circuit's for batches of up to
+    /// [`aggregate_shards::FAN_IN`]): the batch verifier checks its proofs. Its `id` is the
+    /// model's identity.
+    pub root: AggregationKeys,
+    /// Past [`aggregate_shards::FAN_IN`] proofs, the tree whose groups aggregate the job proofs
+    /// before the root (group keys in `DIR/batch-<n>/groups/`, loaded one at a time).
+    pub tree: Option<Tree>,
+    pub n: usize,
+    dir: PathBuf,
+    srs: Option<PathBuf>,
+    /// The job proofs' protocol and key hash, `n` times.
+    leaves: Vec<aggregate::Protocol>,
+    leaf_hashes: Vec<[u8; 32]>,
 }
 
-/// The keys for batches of `n` (2..=64) proofs of the model in `wd` at 2^`k` rows: read from
-/// `DIR/batch-<n>/` when they are for this model key, size and SRS, else made and written there.
+/// The keys for batches of `n` (2..=64) proofs of the model in `wd`, each aggregation circuit at
+/// 2^`k` rows: read from `DIR/batch-<n>/` when they are for this model key, size and SRS, else
+/// made and written there. Past [`aggregate_shards::FAN_IN`] proofs the batch is aggregated as a
+/// tree ([`Glue::tree`]): no circuit verifies more than that many proofs, so a batch of 16 or 64
+/// needs no larger circuit than a batch of 4.
 pub fn batch_keys(wd: &Workdir, s: &Settings, srs: Option<&Path>, n: usize, k: u32, step: &dyn Fn(&str)) -> Result<BatchKeys> {
     if !(2..=64).contains(&n) {
         bail!("a batch holds 2 to 64 proofs, not {n}");
@@ -66,30 +79,19 @@ pub fn batch_keys(wd: &Workdir, s: &Settings, srs: Option<&Path>, n: usize, k: u
     let per = s.graph.num_instances();
     let protocol = aggregate::inner_protocol(&model_params, &vk, per);
     let hash = zkinfer_prover::keys::vk_hash(&vk);
-    let hashes = vec![hash; n];
-    let protocols = vec![protocol; n];
+    let (leaves, leaf_hashes) = (vec![protocol; n], vec![hash; n]);
     let glue = glue(n, per);
-    let params = pipeline::load_params(srs, k).context("batch SRS")?;
     let dir = batch_dir(wd, n);
-    let vks_hash = aggregate_shards::shards_vk_hash(&hashes);
-    let fingerprint = hex::encode(zkinfer_prover::srs::srs_fingerprint(&params));
-    let reuse = aggregate::read_layout(&dir).ok().filter(|l| l.k == k && l.inner_vk_hash == vks_hash && l.inner_model_id == header.model_id.hex() && l.srs == fingerprint);
-    let (pk, layout, made_in) = match reuse {
-        Some(_) => {
-            let (pk, layout) = aggregate::read_pk(&dir)?;
-            (pk, layout, None)
+    let tree = glue.tree(n, aggregate_shards::FAN_IN)?;
+    let root = match &tree {
+        None => crate::sharding::keys_for(&dir, srs, k, leaves.clone(), &leaf_hashes, glue, header.model_id, step),
+        Some(t) => {
+            let (gp, gh) = crate::sharding::group_protocols(t, &dir, srs, k, &leaves, &leaf_hashes, &header.model_id, step)?;
+            crate::sharding::keys_for(&dir, srs, k, gp, &gh, t.root.clone(), header.model_id, step)
         }
-        None => {
-            step(&format!("batch keys for {n} proofs (k = {k})"));
-            let t = Instant::now();
-            let (pk, mut layout) = aggregate_shards::setup(&params, &protocols, &hashes, &glue)?;
-            layout.inner_model_id = header.model_id.hex();
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            aggregate::write_keys(&dir, &pk, &layout)?;
-            (pk, layout, Some(t.elapsed().as_secs_f64()))
-        }
-    };
-    Ok(BatchKeys { pk, layout, params, protocols, glue, made_in })
+    }
+    .context("batch keys")?;
+    Ok(BatchKeys { root, tree, n, dir, srs: srs.map(Path::to_path_buf), leaves, leaf_hashes })
 }
 
 /// One proof of a batch: its quantized inputs and the binding it is proved for.
@@ -111,8 +113,8 @@ pub struct BatchProof {
 /// Proves each job (Poseidon transcript, each verified natively) and aggregates the proofs
 /// with `keys` ([`prove_jobs`], then [`aggregate_jobs`]).
 pub fn prove_batch(wd: &Workdir, s: &Settings, srs: Option<&Path>, keys: &BatchKeys, jobs: &[BatchJob], step: &dyn Fn(&str)) -> Result<BatchProof> {
-    if jobs.len() != keys.protocols.len() {
-        bail!("{} jobs for a batch of {}", jobs.len(), keys.protocols.len());
+    if jobs.len() != keys.n {
+        bail!("{} jobs for a batch of {}", jobs.len(), keys.n);
     }
     let t = Instant::now();
     let snarks = prove_jobs(wd, s, srs, jobs, step)?;
@@ -142,7 +144,8 @@ pub fn prove_jobs(wd: &Workdir, s: &Settings, srs: Option<&Path>, jobs: &[BatchJ
 /// `unchecked` variant [`aggregate_jobs_unchecked`] returns it, for tests of the verifiers).
 pub fn aggregate_jobs(keys: &BatchKeys, snarks: Vec<Snark>, step: &dyn Fn(&str)) -> Result<BatchProof> {
     let p = aggregate_jobs_unchecked(keys, snarks, step)?;
-    if let Verdict::Invalid(why) = aggregate::verify(&keys.params, keys.pk.get_vk(), &p.instances, &p.proof) {
+    let r = &keys.root;
+    if let Verdict::Invalid(why) = aggregate::verify(&r.params, r.pk.get_vk(), &p.instances, &p.proof) {
         bail!("the batch proof does not verify: {why}");
     }
     Ok(p)
@@ -150,8 +153,22 @@ pub fn aggregate_jobs(keys: &BatchKeys, snarks: Vec<Snark>, step: &dyn Fn(&str))
 
 /// [`aggregate_jobs`] without the native check of the result.
 pub fn aggregate_jobs_unchecked(keys: &BatchKeys, snarks: Vec<Snark>, step: &dyn Fn(&str)) -> Result<BatchProof> {
-    step(&format!("aggregation of {} proofs (k = {})", snarks.len(), keys.layout.k));
+    if snarks.len() != keys.n {
+        bail!("{} proofs for a batch of {}", snarks.len(), keys.n);
+    }
     let t = Instant::now();
-    let (proof, instances) = aggregate_shards::prove(&keys.params, &keys.protocols, &keys.pk, &keys.layout, snarks, &keys.glue, rand::rngs::OsRng)?;
+    let r = &keys.root;
+    let snarks = match &keys.tree {
+        None => snarks,
+        Some(tree) => crate::sharding::prove_levels(tree, &keys.dir, keys.srs.as_deref(), r.layout.k, snarks, keys.leaves.clone(), keys.leaf_hashes.clone(), r.id, step)?.0,
+    };
+    step(&format!("aggregation of {} proofs (k = {})", snarks.len(), r.layout.k));
+    let (proof, instances) = aggregate_shards::prove(&r.params, &r.protocols, &r.pk, &r.layout, snarks, &r.glue, rand::rngs::OsRng)?;
     Ok(BatchProof { proof, instances, jobs_seconds: 0.0, aggregate_seconds: t.elapsed().as_secs_f64() })
+}
+
+/// The cost model's prediction of a batch's aggregation steps (every group of a tree and the
+/// root), seconds on the reference machine.
+pub fn aggregation_seconds(keys: &BatchKeys) -> f64 {
+    keys.root.layout.counts().prove_seconds() + keys.tree.as_ref().map_or(0.0, |t| crate::sharding::tree_seconds(t, &keys.dir))
 }

@@ -48,6 +48,25 @@ pub struct NodeConfig {
     pub batch: Option<BatchConfig>,
 }
 
+impl NodeConfig {
+    /// One pass over the chain (returns when idle) with one worker polling every 20 ms,
+    /// the default claim policy and no batching: what tests and one-shot runs start from.
+    pub fn one_pass(data: PathBuf, models: Vec<PathBuf>, prover_exe: PathBuf) -> NodeConfig {
+        NodeConfig {
+            data,
+            models,
+            workers: 1,
+            poll: Duration::from_millis(20),
+            min_time_left: 60,
+            exit_when_idle: true,
+            prover_exe,
+            srs: None,
+            policy: ClaimPolicy::default(),
+            batch: None,
+        }
+    }
+}
+
 /// Batch settlement: claimed jobs of a model proved together and settled with one
 /// `submitBatch`, for models with a batch verifier of `size` (see [`crate::batch`]).
 #[derive(Clone, Debug)]
@@ -348,12 +367,12 @@ fn batch_serve(cfg: &NodeConfig, bc: &BatchConfig, chain: &dyn Chain, market: &M
     }
     let wd = Workdir(dir.to_path_buf());
     let keys = crate::batch::batch_keys(&wd, s, cfg.srs.as_deref(), bc.size, bc.k, &|step| log(&format!("model {id}: {step}")))?;
-    let compiled = crate::pipeline::aggregation_verifier(&crate::batch::batch_dir(&wd, bc.size), &keys.params, keys.pk.get_vk(), keys.layout.num_instances())?;
+    let compiled = crate::pipeline::aggregation_verifier(&crate::batch::batch_dir(&wd, bc.size), &keys.root.params, keys.root.pk.get_vk(), keys.root.layout.num_instances())?;
     if alloy_primitives::keccak256(chain.code(verifier)?) != alloy_primitives::keccak256(&compiled.deployed_bytecode) {
         log(&format!("model {id}: the market's batch verifier {verifier} is not the one compiled here for batches of {} at k {}; its jobs are proved one by one", bc.size, bc.k));
         return Ok(None);
     }
-    let predicted_seconds = single_seconds * bc.size as f64 + keys.layout.counts().prove_seconds();
+    let predicted_seconds = single_seconds * bc.size as f64 + crate::batch::aggregation_seconds(&keys);
     log(&format!("model {id}: batches of {} (verifier {verifier}, jobs from {first_job}, {predicted_seconds:.0} s predicted each)", bc.size));
     Ok(Some(BatchServe { dir: dir.to_path_buf(), keys, first_job: first_job.saturating_to(), predicted_seconds }))
 }

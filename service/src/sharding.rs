@@ -21,7 +21,7 @@ use zkinfer_prover::shard::ShardPlan;
 use zkinfer_prover::util::fr_to_hex;
 use zkinfer_prover::verify::Verdict;
 use zkinfer_prover::aggregate::{self, AggregationLayout};
-use zkinfer_prover::aggregate_shards::{self, Glue, TreeGlue};
+use zkinfer_prover::aggregate_shards::{self, Glue, Tree};
 use zkinfer_prover::{sizing, Bn256, Device, G1Affine, ParamsKZG, ProvingKey};
 
 use crate::files::{Cost, Settings, Workdir, SETTINGS_FORMAT};
@@ -153,6 +153,21 @@ pub fn load(wd: &Workdir, s: &Settings) -> Result<Option<Sharded>> {
     Ok(Some(Sharded { plan, shards, wiring }))
 }
 
+/// An error when `s` is one shard of a sharded model (a tensor of it is a link to another
+/// shard): its proof file could not show the link, whose digest is salted and made only when
+/// the whole model is proved, so the model's directory must be proved instead. (Checked
+/// before proving: a shard of nanoGPT takes minutes.)
+pub fn refuse_lone_shard(wd: &Workdir, s: &Settings) -> Result<()> {
+    use zkinfer_circuits::ir::Visibility;
+    let g = &s.graph;
+    let linked = g.inputs.iter().filter(|i| i.visibility == Visibility::Linked).map(|i| i.name.as_str()).chain(g.outputs.iter().filter(|o| o.visibility == Visibility::Linked).map(|o| o.name.as_str())).next();
+    if let Some(name) = linked {
+        let model = wd.0.parent().and_then(Path::parent).map_or_else(|| "the model's directory".to_string(), |p| p.display().to_string());
+        bail!("{} is one shard of a sharded model (its tensor `{name}` is a link to another shard, whose salted digest only a proof of the whole model makes): prove {model} instead", wd.0.display());
+    }
+    Ok(())
+}
+
 /// `g` without the values of its witness weights (which a settings file never holds).
 fn without_weights(g: &zkinfer_circuits::ir::Graph) -> zkinfer_circuits::ir::Graph {
     let mut g = g.clone();
@@ -280,7 +295,8 @@ pub struct AggregationKeys {
     pub params: ParamsKZG<Bn256>,
     pub protocols: Vec<aggregate::Protocol>,
     pub glue: Glue,
-    /// The sharded model's identity.
+    /// The identity of the model whose proofs are aggregated (the sharded model's, or the
+    /// batched model's).
     pub id: ModelId,
     /// Seconds spent making them (`None`: read from disk).
     pub made_in: Option<f64>,
@@ -288,7 +304,9 @@ pub struct AggregationKeys {
 
 /// The aggregation keys in `agg_dir` (2^`k` rows) when they are these shards' (same shard
 /// keys, identity, size and SRS), else generated from the shard protocols and written there.
-fn keys_for(agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: Vec<aggregate::Protocol>, hashes: &[[u8; 32]], glue: Glue, id: ModelId, step: &dyn Fn(&str)) -> Result<AggregationKeys> {
+/// (Batches of one model's proofs use the same keys, [`crate::batch::batch_keys`].)
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn keys_for(agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: Vec<aggregate::Protocol>, hashes: &[[u8; 32]], glue: Glue, id: ModelId, step: &dyn Fn(&str)) -> Result<AggregationKeys> {
     let params = pipeline::load_params(srs, k).context("aggregation SRS")?;
     let vks_hash = aggregate_shards::shards_vk_hash(hashes);
     let reuse = aggregate::read_layout(agg_dir).ok().filter(|l| l.k == k && l.inner_vk_hash == vks_hash && l.inner_model_id == id.hex() && l.srs == hex::encode(zkinfer_prover::srs::srs_fingerprint(&params)));
@@ -298,10 +316,11 @@ fn keys_for(agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: Vec<aggregate
             (pk, layout, None)
         }
         None => {
-            step(&format!("aggregation keys for {} shards (k = {k})", protocols.len()));
+            step(&format!("aggregation keys for {} proofs (k = {k})", protocols.len()));
             let t = Instant::now();
             let (pk, mut layout) = aggregate_shards::setup(&params, &protocols, hashes, &glue)?;
             layout.inner_model_id = id.hex();
+            std::fs::create_dir_all(agg_dir).with_context(|| format!("creating {}", agg_dir.display()))?;
             aggregate::write_keys(agg_dir, &pk, &layout)?;
             (pk, layout, Some(t.elapsed().as_secs_f64()))
         }
@@ -310,39 +329,102 @@ fn keys_for(agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: Vec<aggregate
 }
 
 /// How the shard proofs of `sh` are aggregated: by one circuit (`None`), or, past
-/// [`aggregate_shards::FAN_IN`] shards, as a two-level tree (group keys in
-/// `DIR/aggregate/groups/<g>/`, the root's in `DIR/aggregate/`).
-pub fn tree(sh: &Sharded) -> Result<Option<TreeGlue>> {
-    match aggregate_shards::tree_groups(sh.shards.len(), aggregate_shards::FAN_IN) {
-        None => Ok(None),
-        Some(groups) => Ok(Some(Glue::of(&sh.wiring).split(&groups)?)),
+/// [`aggregate_shards::FAN_IN`] shards, as a tree ([`Glue::tree`]; group keys in
+/// [`group_dir`], the root's in `DIR/aggregate/`).
+pub fn tree(sh: &Sharded) -> Result<Option<Tree>> {
+    Ok(Glue::of(&sh.wiring).tree(sh.shards.len(), aggregate_shards::FAN_IN)?)
+}
+
+/// Where the keys of group `g` of tree level `level` live: `DIR/aggregate/groups/<g>/` for
+/// the groups of shard proofs, `DIR/aggregate/groups/L<level>/<g>/` above them.
+pub fn group_dir(agg_dir: &Path, level: usize, g: usize) -> std::path::PathBuf {
+    match level {
+        0 => agg_dir.join("groups").join(g.to_string()),
+        _ => agg_dir.join("groups").join(format!("L{level}")).join(g.to_string()),
     }
 }
 
-/// Where the keys of group `g` of a tree live.
-pub fn group_dir(agg_dir: &Path, g: usize) -> std::path::PathBuf {
-    agg_dir.join("groups").join(g.to_string())
+/// The key directory of each group of tree level `l`: the group's own ([`group_dir`]), or that
+/// of the first group before it in the level with the same member keys (`hashes`, the key
+/// hashes of the level's proofs) and the same glue, whose circuit and keys are the same: the
+/// groups of a batch share one set of keys (made once).
+pub fn level_key_dirs(agg_dir: &Path, l: usize, level: &aggregate_shards::Level, hashes: &[[u8; 32]]) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = Vec::with_capacity(level.groups.len());
+    for (g, range) in level.groups.iter().enumerate() {
+        let same = (0..g).find(|&h| hashes.get(level.groups[h].clone()) == hashes.get(range.clone()) && level.glue[h] == level.glue[g]);
+        dirs.push(match same {
+            Some(h) => dirs[h].clone(),
+            None => group_dir(agg_dir, l, g),
+        });
+    }
+    dirs
 }
 
-/// The keys of each group of `t` (made when missing, one at a time), as the root sees them:
-/// each group proof's protocol and key hash.
+/// The keys of every group of `t`, level by level (made when missing, one at a time), as the
+/// root sees them: each last-level group proof's protocol and key hash.
 #[allow(clippy::too_many_arguments)]
-fn group_protocols(t: &TreeGlue, agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: &[aggregate::Protocol], hashes: &[[u8; 32]], id: &ModelId, step: &dyn Fn(&str)) -> Result<(Vec<aggregate::Protocol>, Vec<[u8; 32]>)> {
-    let (mut gp, mut gh) = (vec![], vec![]);
-    for (g, range) in t.groups.iter().enumerate() {
-        let keys = keys_for(&group_dir(agg_dir, g), srs, k, protocols[range.clone()].to_vec(), &hashes[range.clone()], t.group[g].clone(), *id, step)?;
-        let vk = keys.pk.get_vk();
-        gp.push(aggregate::aggregation_protocol(&keys.params, vk, keys.layout.num_instances()));
-        gh.push(zkinfer_prover::keys::vk_hash(vk));
+pub(crate) fn group_protocols(t: &Tree, agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: &[aggregate::Protocol], hashes: &[[u8; 32]], id: &ModelId, step: &dyn Fn(&str)) -> Result<(Vec<aggregate::Protocol>, Vec<[u8; 32]>)> {
+    let (mut protocols, mut hashes) = (protocols.to_vec(), hashes.to_vec());
+    for (l, level) in t.levels.iter().enumerate() {
+        let (mut gp, mut gh) = (vec![], vec![]);
+        let dirs = level_key_dirs(agg_dir, l, level, &hashes);
+        for (g, range) in level.groups.iter().enumerate() {
+            let keys = keys_for(&dirs[g], srs, k, protocols[range.clone()].to_vec(), &hashes[range.clone()], level.glue[g].clone(), *id, step)?;
+            let vk = keys.pk.get_vk();
+            gp.push(aggregate::aggregation_protocol(&keys.params, vk, keys.layout.num_instances()));
+            gh.push(zkinfer_prover::keys::vk_hash(vk));
+        }
+        (protocols, hashes) = (gp, gh);
     }
-    Ok((gp, gh))
+    Ok((protocols, hashes))
 }
 
 /// The cost model's prediction of the aggregation steps: the root (or only) circuit, `root`,
 /// plus each group's of a tree (from the group keys' layouts in `agg_dir`).
 pub fn aggregation_seconds(sh: &Sharded, agg_dir: &Path, root: &AggregationLayout) -> f64 {
-    let groups = aggregate_shards::tree_groups(sh.shards.len(), aggregate_shards::FAN_IN).map_or(0, |g| g.len());
-    root.counts().prove_seconds() + (0..groups).filter_map(|g| aggregate::read_layout(&group_dir(agg_dir, g)).ok()).map(|l| l.counts().prove_seconds()).sum::<f64>()
+    root.counts().prove_seconds() + tree(sh).ok().flatten().map_or(0.0, |t| tree_seconds(&t, agg_dir))
+}
+
+/// The cost model's prediction for every group of `t` (from the layouts in their key
+/// directories; a group sharing an earlier group's keys counts the last layout read in its level).
+pub fn tree_seconds(t: &Tree, agg_dir: &Path) -> f64 {
+    let mut total = 0.0;
+    for (l, level) in t.levels.iter().enumerate() {
+        let mut last = None;
+        for g in 0..level.groups.len() {
+            // (a group sharing an earlier group's keys has no layout of its own)
+            if let Ok(layout) = aggregate::read_layout(&group_dir(agg_dir, l, g)) {
+                last = Some(layout.counts().prove_seconds());
+            }
+            total += last.unwrap_or(0.0);
+        }
+    }
+    total
+}
+
+/// Aggregates `snarks`, the leaf proofs of tree `t` (with their `protocols` and key `hashes`),
+/// level by level: each group with its own circuit (keys in [`group_dir`], made when missing,
+/// one held at a time; Poseidon transcript). Returns the last level's proofs with their
+/// protocols and key hashes: what the root aggregates.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub(crate) fn prove_levels(t: &Tree, agg_dir: &Path, srs: Option<&Path>, k: u32, snarks: Vec<aggregate::Snark>, protocols: Vec<aggregate::Protocol>, hashes: Vec<[u8; 32]>, id: ModelId, step: &dyn Fn(&str)) -> Result<(Vec<aggregate::Snark>, Vec<aggregate::Protocol>, Vec<[u8; 32]>)> {
+    let (mut proofs, mut protocols, mut hashes) = (snarks, protocols, hashes);
+    for (l, level) in t.levels.iter().enumerate() {
+        let mut rest = proofs.into_iter();
+        let (mut group_snarks, mut gh) = (vec![], vec![]);
+        let dirs = level_key_dirs(agg_dir, l, level, &hashes);
+        for (g, range) in level.groups.iter().enumerate() {
+            let members: Vec<_> = rest.by_ref().take(range.len()).collect();
+            let keys = keys_for(&dirs[g], srs, k, protocols[range.clone()].to_vec(), &hashes[range.clone()], level.glue[g].clone(), id, step)?;
+            let what = if l == 0 { "proofs" } else { "group proofs" };
+            step(&format!("aggregation of {what} {}..{} (level {l}, group {g} of {})", range.start, range.end - 1, level.groups.len()));
+            group_snarks.push(aggregate_shards::prove_group(&keys.params, &keys.protocols, &keys.pk, &keys.layout, members, &keys.glue, rand::rngs::OsRng)?);
+            gh.push(zkinfer_prover::keys::vk_hash(keys.pk.get_vk()));
+        }
+        protocols = group_snarks.iter().map(|s| s.protocol.clone()).collect();
+        (proofs, hashes) = (group_snarks, gh);
+    }
+    Ok((proofs, protocols, hashes))
 }
 
 /// The aggregation keys of the sharded model (see [`keys_for`]), from the shard verifying keys
@@ -413,18 +495,8 @@ pub fn prove_aggregated(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir:
     let (keys, snarks) = match tree(sh)? {
         None => (keys_for(agg_dir, srs, k, protocols, &hashes, Glue::of(&sh.wiring), id, step)?, snarks),
         Some(t) => {
-            // each group aggregated by its own circuit (one key held at a time), then the root
-            let mut rest = snarks.into_iter();
-            let (mut group_snarks, mut gh) = (vec![], vec![]);
-            for (g, range) in t.groups.iter().enumerate() {
-                let members: Vec<_> = rest.by_ref().take(range.len()).collect();
-                let keys = keys_for(&group_dir(agg_dir, g), srs, k, protocols[range.clone()].to_vec(), &hashes[range.clone()], t.group[g].clone(), id, step)?;
-                step(&format!("aggregation of shards {}..{} (group {g} of {}, links inside it checked)", range.start, range.end - 1, t.groups.len()));
-                group_snarks.push(aggregate_shards::prove_group(&keys.params, &keys.protocols, &keys.pk, &keys.layout, members, &keys.glue, rand::rngs::OsRng)?);
-                gh.push(zkinfer_prover::keys::vk_hash(keys.pk.get_vk()));
-            }
-            let gp = group_snarks.iter().map(|s| s.protocol.clone()).collect();
-            (keys_for(agg_dir, srs, k, gp, &gh, t.root, id, step)?, group_snarks)
+            let (proofs, protocols, hashes) = prove_levels(&t, agg_dir, srs, k, snarks, protocols, hashes, id, step)?;
+            (keys_for(agg_dir, srs, k, protocols, &hashes, t.root, id, step)?, proofs)
         }
     };
     step("aggregation proof (links checked in the circuit)");
@@ -446,4 +518,31 @@ pub fn prove_aggregated(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir:
 pub fn recorded_id(s: &Settings, sh: &Sharded) -> Result<ModelId> {
     let ids = sh.shards.iter().map(|(w, ss)| pipeline::recorded_id(w, ss)).collect::<Result<Vec<_>>>()?;
     Ok(sharded_id(&s.graph, &ids)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Groups with the same member keys and glue share one key directory (a batch's groups);
+    /// any difference gives a group its own.
+    #[test]
+    fn identical_groups_share_keys_and_others_do_not() {
+        let agg = Path::new("/agg");
+        let glue = crate::batch::glue(16, 3);
+        let t = glue.tree(16, aggregate_shards::FAN_IN).expect("tree").expect("a tree of 16");
+        let level = &t.levels[0];
+        let same = vec![[7u8; 32]; 16];
+        let dirs = level_key_dirs(agg, 0, level, &same);
+        assert_eq!(dirs, vec![group_dir(agg, 0, 0); 4]);
+        let mut other = same.clone();
+        other[9] = [8u8; 32];
+        let dirs = level_key_dirs(agg, 0, level, &other);
+        assert_eq!(dirs, vec![group_dir(agg, 0, 0), group_dir(agg, 0, 0), group_dir(agg, 0, 2), group_dir(agg, 0, 0)]);
+        // the same keys under another glue
+        let mut l2 = level.clone();
+        l2.glue[3].expose.pop();
+        assert_eq!(level_key_dirs(agg, 0, &l2, &same)[3], group_dir(agg, 0, 3));
+        assert_eq!(group_dir(agg, 1, 2), Path::new("/agg/groups/L1/2"));
+    }
 }

@@ -778,5 +778,11 @@ fn compile_plans_shards() {
     assert!(shards.iter().all(|s| s["k"].as_u64().expect("k") < k as u64));
     let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["compile", enc, "-o", ds, "--shards", "3", "--json"]))).expect("json");
     assert_eq!(r["shard_plan"]["shards"].as_array().map(Vec::len), Some(3));
+    // one shard alone cannot be proved (its links' digests come from the whole model's proof):
+    // refused before any work, naming the model's directory
+    let shard = d.join("shards").join("1");
+    let out = zkinfer(&["prove", shard.to_str().expect("utf8"), "--input", "models/zoo/net_encoder_f32/input.json"]);
+    fails_with(&out, "is one shard of a sharded model");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("prove {ds} instead")), "{}", String::from_utf8_lossy(&out.stderr));
     fails_with(&zkinfer(&["compile", "models/digits_cnn/model.onnx", "-o", ds, "--max-k", "10"]), "does not fit 2^10 rows on its own");
 }

@@ -263,7 +263,7 @@ fn market_job_with_committed_input() {
 #[cfg(unix)]
 fn node_proves_again_after_a_bad_proof() {
     use std::os::unix::fs::PermissionsExt;
-    use zkinfer_service::node::{self, ClaimPolicy, NodeConfig};
+    use zkinfer_service::node::{self, NodeConfig};
     const MLP: &str = "models/digits_mlp_int8/model.onnx";
     let (wd, s, params) = model_dir("node", MLP, Shape::new(4, 2));
     let data = read_inputs(&repo().join("models/digits_mlp_int8/input.json")).expect("input");
@@ -309,18 +309,7 @@ fi
     )
     .expect("script");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let cfg = NodeConfig {
-        data: dir.join("node"),
-        models: vec![wd.0.clone()],
-        workers: 1,
-        poll: std::time::Duration::from_millis(20),
-        min_time_left: 60,
-        exit_when_idle: true,
-        prover_exe: script,
-        srs: None,
-        policy: ClaimPolicy::default(),
-        batch: None,
-    };
+    let cfg = NodeConfig::one_pass(dir.join("node"), vec![wd.0.clone()], script);
     let before = m.withdrawable(&chain, roles.provider.address()).expect("credit");
     node::run(cfg, &mut chain, &m, &roles.provider).expect("node runs until idle");
     let calls = std::fs::read_to_string(dir.join("calls")).expect("the node ran the prover");

@@ -15,8 +15,8 @@ use zkinfer_circuits::onnx::ImportOptions;
 use zkinfer_service::files::{read_inputs, write_json, Settings, Workdir};
 use zkinfer_service::market::abi::JobState;
 use zkinfer_service::market::chain::{parse_eth, Chain};
-use zkinfer_service::market::client::{compile_market, Market, MarketParams};
-use zkinfer_service::market::flow::{job_inputs, prove_for_job, register_model, run_paid_job, Roles};
+use zkinfer_service::market::client::{compile_market, Market, MarketParams, RegisteredModel};
+use zkinfer_service::market::flow::{job_inputs, prove_for_job, register_model, run_paid_job, Roles, Submission};
 use zkinfer_service::market::rpc::RpcChain;
 use zkinfer_service::pipeline;
 
@@ -90,6 +90,19 @@ impl Drop for Anvil {
     }
 }
 
+/// A job posted with a 600 s deadline, claimed by the provider, and its honest proof (not
+/// submitted).
+#[allow(clippy::too_many_arguments)]
+fn claimed_and_proved(chain: &mut RpcChain, m: &Market, model: &RegisteredModel, roles: &Roles, wd: &Workdir, s: &Settings, params: &zkinfer_prover::ParamsKZG<zkinfer_prover::Bn256>, data: &[Vec<f64>], pay: U256, stake: U256) -> (u64, Submission) {
+    let inputs = job_inputs(s, data).expect("inputs");
+    let deadline = chain.timestamp().expect("time") + 600;
+    let (job, r) = m.post_job(chain, &roles.requester, model.id, &inputs, deadline, pay, stake).expect("post");
+    let job = job.unwrap_or_else(|| panic!("post: {}", r.reason()));
+    m.claim(chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
+    let sub = prove_for_job(chain, m, model, wd, s, params, job, roles.provider.address(), data).expect("prove");
+    (job, sub)
+}
+
 #[test]
 fn market_flow_on_anvil() {
     let mut anvil = Anvil::start();
@@ -127,12 +140,7 @@ fn market_flow_on_anvil() {
     let r = m.submit(&mut chain, &roles.provider, rep.job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");
     assert!(!r.success && r.reason().contains("JobNotClaimed"), "{}", r.reason());
 
-    let inputs = job_inputs(&s, &data).expect("inputs");
-    let deadline = chain.timestamp().expect("time") + 600;
-    let (job, r) = m.post_job(&mut chain, &roles.requester, model.id, &inputs, deadline, pay, stake).expect("post");
-    let job = job.unwrap_or_else(|| panic!("post: {}", r.reason()));
-    m.claim(&mut chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
-    let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
+    let (job, sub) = claimed_and_proved(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake);
     let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");
     assert!(!r.success && r.reason().contains("InvalidProof"), "{}", r.reason());
     assert_eq!(m.job(&chain, job).expect("job").state(), JobState::Claimed);
@@ -291,12 +299,7 @@ fn verifiers_split_for_eip170_pay_on_anvil() {
         eprintln!("{name}: submit {} gas", rep.submit_gas);
         assert!(rep.provider_delta > 0);
 
-        let inputs = job_inputs(&s, &data).expect("inputs");
-        let deadline = chain.timestamp().expect("time") + 600;
-        let (job, r) = m.post_job(&mut chain, &roles.requester, model.id, &inputs, deadline, pay, stake).expect("post");
-        let job = job.unwrap_or_else(|| panic!("post: {}", r.reason()));
-        m.claim(&mut chain, &roles.provider, job).expect("tx").ok("claim").expect("claimed");
-        let sub = prove_for_job(&chain, &m, &model, &wd, &s, &params, job, roles.provider.address(), &data).expect("prove");
+        let (job, sub) = claimed_and_proved(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake);
         let mut bad = sub.proof.clone();
         bad[sub.proof.len() / 2] ^= 1;
         let r = m.submit(&mut chain, &roles.provider, job, &sub.inputs, &sub.outputs, &sub.params, &bad).expect("tx");

@@ -357,6 +357,8 @@ mod tests {
     fn the_installer_is_unreachable_from_verification_calldata() {
         // An instance word is below the BN254 scalar modulus 0x30644e72...: first byte <= 0x30.
         assert!(install_selector()[0] > 0x30, "selector {:02x?}", install_selector());
+        // the value the docs and the contract kit quote
+        assert_eq!(install_selector(), [0x3e, 0x04, 0x33, 0x20]);
         let cd = install_calldata(&[1, 2, 3]);
         assert_eq!(cd.len(), 4 + 32 + 32 + 32);
         assert_eq!(cd[4 + 31], 32);

@@ -253,19 +253,26 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
                     (id, aggregate_shards::shards_vk_hash(&hashes), Box::new(move |params, layout, vk| aggregate_shards::check_vk(params, &protocols, &glue, layout, vk)), "shard keys")
                 }
                 Some(t) => {
-                    // the root aggregates the group proofs: each group key (from its directory)
-                    // regenerated from its shard keys, then the root key from the group keys
-                    let mut groups = Vec::with_capacity(t.groups.len());
-                    let (mut gp, mut gh) = (vec![], vec![]);
-                    for (g, range) in t.groups.iter().enumerate() {
-                        let dir = crate::sharding::group_dir(agg_dir, g);
-                        let (gvk, glayout) = aggregate::read_vk(&dir).with_context(|| format!("the keys of shard group {g} ({})", dir.display()))?;
-                        let gparams = pipeline::load_params(srs_file, glayout.k)?;
-                        gp.push(aggregate::aggregation_protocol(&gparams, &gvk, glayout.num_instances()));
-                        gh.push(keys::vk_hash(&gvk));
-                        groups.push((gparams, glayout, gvk, protocols[range.clone()].to_vec(), t.group[g].clone()));
+                    // the root aggregates the last level's group proofs: each group key (from
+                    // its directory) regenerated from the keys below it, level by level, then
+                    // the root key from the last level's
+                    let mut groups = Vec::new();
+                    let mut below = protocols;
+                    let mut gh = hashes;
+                    for (l, level) in t.levels.iter().enumerate() {
+                        let (mut gp, mut hashes) = (vec![], vec![]);
+                        let dirs = crate::sharding::level_key_dirs(agg_dir, l, level, &gh);
+                        for (g, range) in level.groups.iter().enumerate() {
+                            let dir = &dirs[g];
+                            let (gvk, glayout) = aggregate::read_vk(dir).with_context(|| format!("the keys of group {g} of level {l} ({})", dir.display()))?;
+                            let gparams = pipeline::load_params(srs_file, glayout.k)?;
+                            gp.push(aggregate::aggregation_protocol(&gparams, &gvk, glayout.num_instances()));
+                            hashes.push(keys::vk_hash(&gvk));
+                            groups.push((gparams, glayout, gvk, below[range.clone()].to_vec(), level.glue[g].clone()));
+                        }
+                        (below, gh) = (gp, hashes);
                     }
-                    let root = t.root.clone();
+                    let (gp, root) = (below, t.root.clone());
                     let check: KeyCheck = Box::new(move |params, layout, vk| {
                         for (gparams, glayout, gvk, gprotocols, glue) in &groups {
                             aggregate_shards::check_vk(gparams, gprotocols, glue, glayout, gvk)?;

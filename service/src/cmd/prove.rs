@@ -159,6 +159,9 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     let wd = Workdir(a.dir);
     let s = wd.load_settings()?;
     let sharded = crate::sharding::load(&wd, &s)?;
+    if sharded.is_none() {
+        crate::sharding::refuse_lone_shard(&wd, &s)?;
+    }
     // (a sharded model loads each shard's SRS in turn)
     let params = match &sharded {
         None => Some(pipeline::load_params(a.srs.srs.as_deref(), s.k)?),
