@@ -375,17 +375,7 @@ mod tests {
     /// stand-in accumulator), whether every group's and the root's equalities hold, and what
     /// the root exposes.
     fn run_tree(t: &TreeGlue, v: &[Vec<u64>]) -> (bool, Vec<u64>) {
-        let mut ok = true;
-        let mut children = Vec::new();
-        for (g, range) in t.groups.iter().enumerate() {
-            let local = &v[range.clone()];
-            ok &= t.group[g].equal.iter().all(|&(a, b)| local[a.0][a.1] == local[b.0][b.1]);
-            let mut inst = vec![0u64; aggregate::ACCUMULATOR_LIMBS];
-            inst.extend(t.group[g].expose.iter().map(|&(s, i)| local[s][i]));
-            children.push(inst);
-        }
-        ok &= t.root.equal.iter().all(|&(a, b)| children[a.0][a.1] == children[b.0][b.1]);
-        (ok, t.root.expose.iter().map(|&(s, i)| children[s][i]).collect())
+        run_levels(&Tree { levels: vec![Level { groups: t.groups.clone(), glue: t.group.clone() }], root: t.root.clone() }, v)
     }
 
     /// A chain of 7 shards, each linked to the next and a skip link from 1 to 5, all bindings
@@ -428,8 +418,9 @@ mod tests {
         assert!(glue.split(&[0..3, 4..7]).is_err() && glue.split(&[0..3, 3..6]).is_err(), "gaps and missing shards refused");
     }
 
-    /// What a tree of any depth computes: each level's groups from the proofs below, then
-    /// the root (stand-in accumulators, as in [`run_tree`]).
+    /// What a tree of any depth computes: each level's groups from the proofs below (each
+    /// exposing a stand-in accumulator, then its glue's values), whether every group's and the
+    /// root's equalities hold, and what the root exposes.
     fn run_levels(t: &Tree, v: &[Vec<u64>]) -> (bool, Vec<u64>) {
         let mut ok = true;
         let mut proofs = v.to_vec();
