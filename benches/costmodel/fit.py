@@ -47,12 +47,12 @@ def features(p):
     return [1.0, 1e-9 * 2.0 ** p["k"] * work(p)]
 
 
-print("| model | shape | k | rows | MSMs | ext polys | predicted prove s | measured prove s | predicted verifier B | measured verifier B |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| model | shape | k | rows | MSMs | ext polys | predicted prove s | measured prove s | predicted verifier B | measured verifier B | predicted gas | measured gas |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for p in pts:
     c, sh = p["cost"], p["shape"]
     vb = p["verifier_bytes"]
-    print(f"| {p['model']} | {sh['width']}/{sh['lookup_width']}{' hash' if sh.get('hash') else ''}{' tables' if sh.get('tables') else ''} | {p['k']} | {p['rows']:,} | {c['msms']} | {c['ext_polys']} | {c['prove_seconds']:.2f} | {p['prove_s']:.2f} | {c['verifier_bytes']:,} | {vb if vb is None else f'{vb:,}'} |")
+    print(f"| {p['model']} | {sh['width']}/{sh['lookup_width']}{' hash' if sh.get('hash') else ''}{' tables' if sh.get('tables') else ''} | {p['k']} | {p['rows']:,} | {c['msms']} | {c['ext_polys']} | {c['prove_seconds']:.2f} | {p['prove_s']:.2f} | {c['verifier_bytes']:,} | {vb if vb is None else f'{vb:,}'} | {c.get('verify_gas', 0):,} | {p.get('gas') or '-'} |")
 
 X = [features(p) for p in pts]
 y = [p["prove_s"] for p in pts]
@@ -80,3 +80,20 @@ if V:
           f"max |error| {100 * max(vr):.1f}% over {len(b)} points")
     cv = [abs(p["cost"]["verifier_bytes"] - t) / t for p, t in zip(V, b)]
     print(f"built-in verifier constants: max |error| {100 * max(cv):.1f}%")
+
+G = [p for p in pts if p.get("gas")]
+
+
+def gf(p):
+    c = p["cost"]["counts"]
+    return [1.0, c["advice"], c["fixed"], c["lookups"], p["instances"], 1.0 if p["shape"].get("hash") else 0.0, (p.get("contracts") or 1) - 1]
+
+
+if G:
+    g = [p["gas"] for p in G]
+    gc = lstsq([gf(p) for p in G], g)
+    gr = [abs(sum(c * f for c, f in zip(gc, gf(p))) - t) / t for p, t in zip(G, g)]
+    print(f"refit verify gas: BASE = {gc[0]:.0f}, PER_ADVICE = {gc[1]:.0f}, PER_FIXED = {gc[2]:.0f}, PER_LOOKUP = {gc[3]:.0f}, PER_INSTANCE = {gc[4]:.0f}, HASH = {gc[5]:.0f}, PER_CONTRACT = {gc[6]:.0f}; "
+          f"max |error| {100 * max(gr):.1f}% over {len(g)} points")
+    cr = [abs(p["cost"].get("verify_gas", 0) - t) / t for p, t in zip(G, g)]
+    print(f"built-in gas constants: max |error| {100 * max(cr):.1f}%")

@@ -26,6 +26,12 @@
 //! evaluations it handles, the gates it evaluates and the public instances it reads;
 //! [`Counts::verifier_bytes`] is a linear fit to the sizes `zkinfer evm-verifier` measured
 //! (solc 0.8.19, optimizer off).
+//!
+//! Verification gas ([`Counts::verify_gas`]) is linear in the same counts: every advice
+//! column, fixed column and lookup adds commitments and evaluations the verifier reads and
+//! multiplies into its final MSM (one elliptic-curve multiplication, about 6k gas, per
+//! commitment), every public instance its Lagrange term and calldata, and every contract a
+//! split verifier needs beyond the first a call with the memory copied there and back.
 
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Any, Circuit, ConstraintSystem};
@@ -122,6 +128,21 @@ impl Counts {
         BASE_S + MSM_NS * 1e-9 * (1u64 << self.k) as f64 * self.work()
     }
 
+    /// Predicted gas of one verification of a direct proof in the EVM with `public_values`
+    /// instances: the whole transaction (21,000 base, the proof and instances as calldata,
+    /// execution), as `zkinfer evm-verifier` reports it. Within 1% of the measured gas on 40
+    /// circuits (7 shapes of 6 bundled model variants, `benches/costmodel/run.sh`).
+    pub fn verify_gas(&self, public_values: usize) -> u64 {
+        let extra_contracts = self.verifier_bytes(public_values).div_ceil(EIP170_LIMIT).saturating_sub(1);
+        GAS_BASE
+            + GAS_PER_ADVICE * self.advice as u64
+            + GAS_PER_FIXED * self.fixed as u64
+            + GAS_PER_LOOKUP * self.lookups as u64
+            + GAS_PER_INSTANCE * public_values as u64
+            + if self.hash { GAS_HASH } else { 0 }
+            + GAS_PER_CONTRACT * extra_contracts as u64
+    }
+
     /// Predicted deployed size of the Solidity verifier with `public_values` instances.
     pub fn verifier_bytes(&self, public_values: usize) -> usize {
         VERIFIER_BASE + VERIFIER_PER_INSTANCE * public_values + VERIFIER_PER_ADVICE * self.advice + VERIFIER_PER_LOOKUP * self.lookups + if self.hash { VERIFIER_HASH } else { 0 }
@@ -137,6 +158,21 @@ const VERIFIER_PER_ADVICE: usize = 1151;
 const VERIFIER_PER_LOOKUP: usize = 1387;
 /// The Poseidon gadget's gates.
 const VERIFIER_HASH: usize = 3077;
+
+/// Verification gas fit, see [`Counts::verify_gas`] (the 2026-12-06 measurements in
+/// `benches/costmodel/run.sh`'s gas table).
+const GAS_BASE: u64 = 203_339;
+/// Per advice column: its commitment and evaluations, its permutation sigma.
+const GAS_PER_ADVICE: u64 = 19_676;
+/// Per fixed column: its commitment and evaluation.
+const GAS_PER_FIXED: u64 = 9_126;
+/// Per lookup: three commitments, five evaluations and the argument's constraints.
+const GAS_PER_LOOKUP: u64 = 25_763;
+const GAS_PER_INSTANCE: u64 = 555;
+/// The Poseidon gadget's gates.
+const GAS_HASH: u64 = 1_739;
+/// Per contract of a split verifier beyond the first.
+const GAS_PER_CONTRACT: u64 = 15_675;
 
 /// EIP-170's limit on deployed contract code.
 pub const EIP170_LIMIT: usize = 24_576;
@@ -157,5 +193,10 @@ mod tests {
         assert!(c13.prove_seconds() < 0.6 * c.prove_seconds());
         assert!(a.verifier_bytes(7) < c.verifier_bytes(7));
         assert!(a.verifier_bytes(7) < a.verifier_bytes(70));
+        // gas follows the columns and lookups, not the rows
+        assert!(a.verify_gas(7) < c.verify_gas(7) && a.verify_gas(7) < a.verify_gas(70));
+        assert_eq!(c13.verify_gas(7), c.verify_gas(7));
+        let narrow = Counts::new(Shape::new(4, 1), 14);
+        assert!(narrow.verify_gas(7) < a.verify_gas(7));
     }
 }

@@ -57,6 +57,10 @@ pub struct Cost {
     pub prove_seconds: f64,
     /// Predicted deployed size of the Solidity verifier, bytes.
     pub verifier_bytes: usize,
+    /// Predicted gas of one EVM verification of a direct proof (the whole transaction;
+    /// 0 in settings written before it was predicted).
+    #[serde(default)]
+    pub verify_gas: u64,
 }
 
 impl Cost {
@@ -65,7 +69,7 @@ impl Cost {
     }
 
     pub fn of_counts(counts: zkinfer_prover::cost::Counts, public_values: usize) -> Cost {
-        Cost { counts, msms: counts.msms(), ext_polys: counts.ext_polys(), prove_seconds: counts.prove_seconds(), verifier_bytes: counts.verifier_bytes(public_values) }
+        Cost { counts, msms: counts.msms(), ext_polys: counts.ext_polys(), prove_seconds: counts.prove_seconds(), verifier_bytes: counts.verifier_bytes(public_values), verify_gas: counts.verify_gas(public_values) }
     }
 }
 

@@ -22,10 +22,14 @@ use crate::files::{sha256_hex, Cost, Settings, Workdir, SETTINGS_FORMAT};
 use zkinfer_prover::artifacts::{PrivateValues, ProofFile};
 
 /// Circuit shapes `compile` chooses from when none is given: `width` advice columns of
-/// which `lookup_width` carry range lookups.
-pub const AUTO_SHAPES: [Shape; 7] = [
+/// which `lookup_width` carry range lookups. Narrow shapes need more rows but fewer columns:
+/// cheaper to verify (every column and lookup costs the verifier gas), and for small models
+/// no slower to prove.
+pub const AUTO_SHAPES: [Shape; 9] = [
+    Shape::new(4, 1),
     Shape::new(4, 2),
     Shape::new(4, 4),
+    Shape::new(6, 1),
     Shape::new(6, 2),
     Shape::new(6, 3),
     Shape::new(6, 4),
@@ -33,12 +37,61 @@ pub const AUTO_SHAPES: [Shape; 7] = [
     Shape::new(8, 4),
 ];
 
+/// What `compile` optimises when it chooses the circuit shape (the cost model predicts both).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Objective {
+    /// The least verification gas among the shapes predicted to prove within
+    /// [`PROVE_SLACK_S`] seconds or [`PROVE_SLACK`] of the fastest, whichever is more: small
+    /// models verify cheaper at no noticeable cost in proving, large ones keep (nearly) the
+    /// fastest proof.
+    #[default]
+    Balanced,
+    /// The fastest predicted proof (for proofs that are aggregated or never verified on
+    /// chain).
+    Prove,
+    /// The least predicted verification gas (for direct proofs verified on chain often).
+    Gas,
+}
+
+/// [`Objective::Balanced`]'s slack over the fastest predicted proof: absolute seconds...
+pub const PROVE_SLACK_S: f64 = 1.0;
+/// ...and relative.
+pub const PROVE_SLACK: f64 = 0.05;
+
+/// One laid-out candidate: whether its verifier fits EIP-170 (with margin), its predicted
+/// prove seconds and verification gas.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    pub fits: bool,
+    pub prove_seconds: f64,
+    pub verify_gas: u64,
+}
+
+/// The candidate `objective` picks: among those whose verifier fits EIP-170 if any does (a
+/// split verifier costs a call per extra contract), else among all. Ties go to the faster
+/// proof, then to the earlier candidate.
+pub fn pick(cands: &[Candidate], objective: Objective) -> Option<usize> {
+    let any_fits = cands.iter().any(|c| c.fits);
+    let pool: Vec<usize> = (0..cands.len()).filter(|&i| cands[i].fits || !any_fits).collect();
+    let fastest = pool.iter().map(|&i| cands[i].prove_seconds).fold(f64::INFINITY, f64::min);
+    let by_time = |&a: &usize, &b: &usize| cands[a].prove_seconds.total_cmp(&cands[b].prove_seconds).then(a.cmp(&b));
+    let by_gas = |a: &usize, b: &usize| cands[*a].verify_gas.cmp(&cands[*b].verify_gas).then_with(|| by_time(a, b));
+    match objective {
+        Objective::Prove => pool.into_iter().min_by(by_time),
+        Objective::Gas => pool.into_iter().min_by(by_gas),
+        Objective::Balanced => {
+            let bound = fastest + (fastest * PROVE_SLACK).max(PROVE_SLACK_S);
+            pool.into_iter().filter(|&i| cands[i].prove_seconds <= bound).min_by(by_gas)
+        }
+    }
+}
+
 /// Imports an ONNX model and sizes its circuit. Without a `shape`, lays it out in each of
-/// [`AUTO_SHAPES`] and keeps the one the cost model ([`zkinfer_prover::cost`]) predicts
-/// proves fastest among those whose Solidity verifier is predicted to fit EIP-170's
-/// 24,576 bytes with 2% margin (the size model errs by under 1%); when none fits (too many
-/// public values), the fastest.
-pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Result<Settings> {
+/// [`AUTO_SHAPES`] and keeps the one `objective` picks ([`pick`]) from the cost model's
+/// predictions ([`zkinfer_prover::cost`]): prove time, verification gas and whether the
+/// Solidity verifier fits EIP-170's 24,576 bytes with 2% margin (the size model errs by
+/// under 1%).
+pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>, objective: Objective) -> Result<Settings> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
     let graph = import_file(model, &opts)?;
     // Interpolated tables need fewer table rows but more rows per element, and only the
@@ -54,9 +107,11 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
         }
     }
     let limit = cost::EIP170_LIMIT * 98 / 100;
-    // (does not fit the verifier limit, predicted seconds): smaller is better; only the best
-    // layout so far is kept in memory
-    let mut best: Option<((bool, f64), u32, ModelCircuit, Cost, usize)> = None;
+    // every candidate's (variant, shape, k, cost); only the layout of the candidate picked so
+    // far is kept in memory (the final pick is laid out again if it was dropped)
+    let mut cands: Vec<(usize, Shape, u32, Cost)> = Vec::new();
+    let mut kept: Option<(usize, ModelCircuit)> = None;
+    let metrics = |cands: &[(usize, Shape, u32, Cost)]| -> Vec<Candidate> { cands.iter().map(|(_, _, _, c)| Candidate { fits: c.verifier_bytes <= limit, prove_seconds: c.prove_seconds, verify_gas: c.verify_gas }).collect() };
     for (v, (_, graph)) in variants.iter().enumerate() {
         let inputs = reference_inputs(graph);
         // the Poseidon gadget of hashed tensors needs 6 advice columns
@@ -71,14 +126,18 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Resul
             };
             let k = sizing::k_for(&circuit);
             let c = Cost::of(&circuit, k, graph.num_instances());
-            let fits = c.verifier_bytes <= limit;
-            let key = (!fits, c.prove_seconds);
-            if best.as_ref().map_or(true, |(b, ..)| key < *b) {
-                best = Some((key, k, circuit, c, v));
+            cands.push((v, sh, k, c));
+            if pick(&metrics(&cands), objective) == Some(cands.len() - 1) {
+                kept = Some((cands.len() - 1, circuit));
             }
         }
     }
-    let (_, k, circuit, cost, v) = best.context("no circuit shape to try")?;
+    let i = pick(&metrics(&cands), objective).context("no circuit shape to try")?;
+    let (v, sh, k, cost) = cands.swap_remove(i);
+    let circuit = match kept {
+        Some((j, c)) if j == i => c,
+        _ => ModelCircuit { ctx: lay_out(&variants[v].1, &reference_inputs(&variants[v].1), sh)? },
+    };
     let (opts, graph) = variants.swap_remove(v);
     let shape = circuit.ctx.shape;
     Ok(Settings {
@@ -124,8 +183,8 @@ pub fn probe_ranges(probe: &Graph, vals: &[Tensor]) -> std::collections::BTreeMa
 /// `calibrate` does and compiles with them. Returns the settings and the names of the ranges
 /// sized from data. Without a sample, such a model is an error that names the problem and
 /// says how to fix it.
-pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, sample: Option<(&Path, &[Vec<f64>])>) -> Result<(Settings, Vec<String>)> {
-    let err = match compile(model, opts.clone(), shape) {
+pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, objective: Objective, sample: Option<(&Path, &[Vec<f64>])>) -> Result<(Settings, Vec<String>)> {
+    let err = match compile(model, opts.clone(), shape, objective) {
         Ok(s) => return Ok((s, Vec::new())),
         Err(e) => e,
     };
@@ -145,7 +204,7 @@ pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, sa
     let names: Vec<String> = ranges.keys().cloned().collect();
     let mut sized = opts;
     sized.ranges.extend(ranges);
-    let s = compile(model, sized, shape).with_context(|| format!("compiling with the ranges observed on {}", path.display()))?;
+    let s = compile(model, sized, shape, objective).with_context(|| format!("compiling with the ranges observed on {}", path.display()))?;
     Ok((s, names))
 }
 
@@ -558,4 +617,56 @@ pub fn evm_verify_compiled(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>
     proof.validate()?;
     proof.check_against(&s.graph)?;
     Ok(evm::evm_verify_parts(&code, &part_slices(&parts), &proof.instances_fr()?, &proof.proof_bytes()?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(fits: bool, prove_seconds: f64, verify_gas: u64) -> Candidate {
+        Candidate { fits, prove_seconds, verify_gas }
+    }
+
+    #[test]
+    fn objectives_pick_by_time_gas_or_both() {
+        // a small model: every shape proves within a second of the fastest
+        let small = [c(true, 0.30, 527_000), c(true, 0.36, 492_000), c(true, 0.25, 600_000)];
+        assert_eq!(pick(&small, Objective::Prove), Some(2));
+        assert_eq!(pick(&small, Objective::Gas), Some(1));
+        assert_eq!(pick(&small, Objective::Balanced), Some(1));
+        // a large one: the cheaper verifier is 20% slower to prove, over the slack
+        let large = [c(true, 100.0, 640_000), c(true, 120.0, 500_000), c(true, 104.0, 600_000)];
+        assert_eq!(pick(&large, Objective::Balanced), Some(2));
+        assert_eq!(pick(&large, Objective::Prove), Some(0));
+        assert_eq!(pick(&large, Objective::Gas), Some(1));
+        // a verifier over EIP-170 loses to any that fits, whatever the objective
+        let split = [c(false, 0.2, 400_000), c(true, 0.3, 450_000)];
+        for o in [Objective::Balanced, Objective::Prove, Objective::Gas] {
+            assert_eq!(pick(&split, o), Some(1), "{o:?}");
+        }
+        // none fits: the objective decides among all
+        let none = [c(false, 0.2, 500_000), c(false, 0.3, 450_000)];
+        assert_eq!(pick(&none, Objective::Gas), Some(1));
+        assert_eq!(pick(&none, Objective::Prove), Some(0));
+        // equal gas: the faster; nothing to pick from: none
+        let tie = [c(true, 0.5, 450_000), c(true, 0.4, 450_000)];
+        assert_eq!(pick(&tie, Objective::Balanced), Some(1));
+        assert_eq!(pick(&[], Objective::Balanced), None);
+    }
+
+    #[test]
+    fn balanced_compile_verifies_cheaper_than_the_fastest_shape() {
+        // a bundled logistic regression: 4 range lookups per row prove fastest (k 9), one
+        // lookup column (k 11) verifies for about 100k gas less and proves a fraction of a
+        // second slower
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/zoo/skl_logreg_breast_cancer/model.onnx");
+        let fast = compile(&model, ImportOptions::default(), None, Objective::Prove).expect("compile");
+        let bal = compile(&model, ImportOptions::default(), None, Objective::Balanced).expect("compile");
+        let (f, b) = (fast.cost.expect("cost"), bal.cost.expect("cost"));
+        assert!(b.verify_gas < f.verify_gas && b.prove_seconds > f.prove_seconds, "{f:?} {b:?}");
+        assert!(b.prove_seconds <= f.prove_seconds + PROVE_SLACK_S.max(PROVE_SLACK * f.prove_seconds), "{f:?} {b:?}");
+        // what the cost model says is what the settings hold: the picked shape, laid out again
+        let again = compile(&model, ImportOptions::default(), Some(bal.shape), Objective::Prove).expect("compile");
+        assert_eq!((again.k, again.rows, again.shape), (bal.k, bal.rows, bal.shape));
+    }
 }

@@ -44,7 +44,7 @@ struct Batch {
 fn run(d: &Path, n: usize, k: u32, with_node: bool, check_bad: bool) -> Batch {
     let _ = std::fs::remove_dir_all(d);
     let wd = Workdir(d.join("mlp"));
-    let s: Settings = pipeline::compile(&repo().join("models/digits_mlp_int8/model.onnx"), ImportOptions::default(), None).expect("compile");
+    let s: Settings = pipeline::compile(&repo().join("models/digits_mlp_int8/model.onnx"), ImportOptions::default(), None, pipeline::Objective::default()).expect("compile");
     write_json(&wd.settings(), &s).expect("settings");
     let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
     pipeline::setup(&wd, &s, &params).expect("setup");

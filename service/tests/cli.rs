@@ -319,8 +319,12 @@ fn hashed_visibility_end_to_end() {
     let fp = d.join("forged.json");
     std::fs::write(&fp, serde_json::to_string(&forged).expect("ser")).expect("write");
     fails_with(&zkinfer(&["verify", ds, fp.to_str().expect("utf8")]), "verification failed");
-    let out = ok(&zkinfer(&["evm-verifier", ds, "--proof", ps]));
-    assert!(out.contains("valid"), "{out}");
+    let out: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["evm-verifier", ds, "--proof", ps, "--json"]))).expect("json");
+    assert_eq!(out["valid"], true, "{out}");
+    // the cost model's gas prediction, which chose the shape, is what the EVM charges
+    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("settings.json")).expect("settings")).expect("json");
+    let (predicted, measured) = (settings["cost"]["verify_gas"].as_f64().expect("predicted gas"), out["gas_used"].as_f64().expect("gas"));
+    assert!((predicted - measured).abs() < 0.02 * measured, "predicted {predicted} gas, measured {measured}");
     fails_with(&zkinfer(&["evm-verifier", ds, "--proof", fp.to_str().expect("utf8")]), "");
     // listing the values of a hashed tensor in a proof file is refused
     let mut leaky = p.clone();

@@ -29,7 +29,7 @@ fn model_dir(name: &str, model: &str, shape: Shape) -> (Workdir, Settings, Param
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("dir");
     let wd = Workdir(d);
-    let s = pipeline::compile(&repo().join(model), ImportOptions::default(), Some(shape)).expect("compile");
+    let s = pipeline::compile(&repo().join(model), ImportOptions::default(), Some(shape), pipeline::Objective::default()).expect("compile");
     write_json(&wd.settings(), &s).expect("settings");
     let params = pipeline::load_params(None, s.k).expect("dev srs");
     pipeline::setup(&wd, &s, &params).expect("setup");

@@ -35,7 +35,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 /// Compiles `onnx` into `wd` (with `shape`, or the one compile picks) and makes its keys
 /// (UNSAFE dev SRS: tests only).
 fn compiled(wd: &Workdir, onnx: &Path, shape: Option<Shape>) -> (Settings, zkinfer_prover::ParamsKZG<zkinfer_prover::Bn256>) {
-    let s = pipeline::compile(onnx, ImportOptions::default(), shape).expect("compile");
+    let s = pipeline::compile(onnx, ImportOptions::default(), shape, pipeline::Objective::default()).expect("compile");
     write_json(&wd.settings(), &s).expect("settings");
     let params = pipeline::load_params(None, s.k).expect("UNSAFE dev srs (test only)");
     pipeline::setup(wd, &s, &params).expect("setup");

@@ -234,7 +234,7 @@ fn try_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut Sr
         _ => ImportOptions::default(),
     };
     let input = dir.join("input.json");
-    let (s, _) = pipeline::compile_sized(&model, opts, None, Some((&input, &data)))?;
+    let (s, _) = pipeline::compile_sized(&model, opts, None, pipeline::Objective::default(), Some((&input, &data)))?;
     row.k = Some(s.k);
     row.rows = Some(s.rows);
     if s.k > a.max_k {

@@ -45,6 +45,13 @@ pub struct Args {
     /// How many of them carry range lookups.
     #[arg(long, requires = "width")]
     lookup_width: Option<usize>,
+    /// What the chosen circuit shape optimises (without --width): balanced (the least
+    /// verification gas among shapes predicted to prove within 1 s or 5% of the fastest),
+    /// prove (the fastest proof) or gas (the cheapest EVM verification). Default: balanced,
+    /// or prove with --max-k/--shards (a sharded model is verified through its aggregated
+    /// proof, whose gas does not depend on the shards' shape).
+    #[arg(long, conflicts_with = "width")]
+    optimize: Option<pipeline::Objective>,
     /// A representative input ({"input_data": [[...]]}): where static bounds cannot size a
     /// range (a divisor whose range includes 0, a function over a range too wide for a
     /// table), it is observed on this sample, as `calibrate` does. Values beyond the observed
@@ -122,8 +129,9 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         None => None,
     };
     let sharding = a.max_k.is_some() || a.shards.is_some();
+    let objective = a.optimize.unwrap_or(if sharding { pipeline::Objective::Prove } else { pipeline::Objective::Balanced });
     // (a model over one circuit's 2^24 rows: rows counted node by node, for the shard plan)
-    let ((mut s, sized), counted) = match pipeline::compile_sized(&a.model, opts.clone(), shape, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
+    let ((mut s, sized), counted) = match pipeline::compile_sized(&a.model, opts.clone(), shape, objective, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
         Ok(r) => (r, None),
         Err(e) if pipeline::is_too_large(&e) && sharding => {
             say!("{e:#}: counting its rows node by node to cut it into shards");
@@ -167,13 +175,15 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     );
     if let Some(c) = &s.cost {
         say!(
-            "cost model: {} MSMs of 2^{} points, {} polynomials on the 2^{} extended domain: predicted prove {:.2} s (2-core reference machine), verifier ~{} bytes",
+            "cost model: {} MSMs of 2^{} points, {} polynomials on the 2^{} extended domain: predicted prove {:.2} s (2-core reference machine), verifier ~{} bytes, EVM verification ~{}k gas (shape chosen for: {})",
             c.msms,
             s.k,
             c.ext_polys,
             s.k + c.counts.ext_log(),
             c.prove_seconds,
-            c.verifier_bytes
+            c.verifier_bytes,
+            c.verify_gas / 1000,
+            if shape.is_some() { "given".to_string() } else { format!("{objective:?}").to_lowercase() }
         );
     }
     let ctx = match &counted {

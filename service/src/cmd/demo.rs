@@ -23,7 +23,7 @@ pub fn run(a: Args) -> Result<()> {
     say!("zkinfer demo on {}", a.model.display());
     let wd = Workdir(a.out);
     let t = Instant::now();
-    let s = pipeline::compile(&a.model.join("model.onnx"), ImportOptions::default(), None)?;
+    let s = pipeline::compile(&a.model.join("model.onnx"), ImportOptions::default(), None, pipeline::Objective::default())?;
     wd.write_settings(&s)?;
     say!("1. compile: {} IR nodes, {} rows, k = {}, {} columns ({:.2} s)", s.graph.nodes.len(), s.rows, s.k, s.shape.width, t.elapsed().as_secs_f64());
     let t = Instant::now();

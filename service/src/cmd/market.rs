@@ -354,7 +354,7 @@ fn demo(a: &Args, model: &Path) -> Result<()> {
     };
     let chain = chain.as_mut();
     let wd = Workdir(a.dir.join("demo-model"));
-    let s = pipeline::compile(&model.join("model.onnx"), ImportOptions::default(), None)?;
+    let s = pipeline::compile(&model.join("model.onnx"), ImportOptions::default(), None, pipeline::Objective::default())?;
     wd.write_settings(&s)?;
     let params = pipeline::load_params(None, s.k)?;
     pipeline::setup(&wd, &s, &params)?;

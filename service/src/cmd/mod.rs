@@ -280,6 +280,7 @@ pub fn settings_report(wd: &crate::files::Workdir, s: &crate::files::Settings) -
         "nodes": g.nodes.len(),
         "predicted_prove_seconds": s.cost.as_ref().map(|c| c.prove_seconds),
         "predicted_verifier_bytes": s.cost.as_ref().map(|c| c.verifier_bytes),
+        "predicted_verify_gas": s.cost.as_ref().map(|c| c.verify_gas).filter(|&g| g > 0),
         "inputs": g.inputs.iter().map(|i| serde_json::json!({"name": i.name, "shape": i.shape, "visibility": i.visibility, "scale": i.scale, "zero_point": i.zero_point, "lo": i.lo, "hi": i.hi})).collect::<Vec<_>>(),
         "outputs": g.outputs.iter().map(|o| { let (lo, hi) = out_lo_hi(o.value); serde_json::json!({"name": o.name, "shape": o.shape, "visibility": o.visibility, "scale": o.scale, "zero_point": o.zero_point, "lo": lo, "hi": hi}) }).collect::<Vec<_>>(),
         "weights": g.params.first().map(|p| p.visibility),

@@ -52,7 +52,7 @@ pub fn run(a: Args) -> Result<()> {
             let wd = Workdir(dir);
             let vis_file = wd.0.join(VISIBILITY_FILE);
             let visibility = if vis_file.exists() { crate::files::read_json(&vis_file)? } else { VisibilityOptions::default() };
-            let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions { visibility, ..ImportOptions::default() }, None)?;
+            let s = pipeline::compile(&wd.0.join("model.onnx"), ImportOptions { visibility, ..ImportOptions::default() }, None, pipeline::Objective::default())?;
             wd.write_settings(&s)?;
             serde_json::json!({ "k": s.k, "num_instances": s.num_instances })
         }
