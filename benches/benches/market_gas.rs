@@ -22,7 +22,7 @@ fn repo() -> PathBuf {
 
 fn one(model: &Path) -> Result<String> {
     let wd = Workdir(std::env::temp_dir().join(format!("zkinfer-gas-{}-{}", std::process::id(), model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())));
-    let s = pipeline::compile(&model.join("model.onnx"), ImportOptions::default(), None)?;
+    let s = pipeline::compile(&model.join("model.onnx"), ImportOptions::default(), None, pipeline::Objective::default())?;
     write_json(&wd.settings(), &s)?;
     let params = pipeline::load_params(None, s.k)?; // UNSAFE dev SRS: benchmark only
     pipeline::setup(&wd, &s, &params)?;
@@ -32,8 +32,8 @@ fn one(model: &Path) -> Result<String> {
         Err(_) => Box::new(LocalChain::new()?),
     };
     let st = settle(chain.as_mut(), &wd, &s, &params, &data, None)?;
-    let (n_in, n_out) = zkinfer_service::market::flow::instance_counts(&s.graph);
-    Ok(format!("model {} (k = {}, {} public instances: binding + {n_in} input + {n_out} output words)\n{}", model.display(), s.k, 1 + n_in + n_out, st.table()))
+    let (n_in, n_out, n_params) = zkinfer_service::market::flow::instance_counts(&s.graph);
+    Ok(format!("model {} (k = {}, shape {}/{}, {} public instances: binding + {n_in} input + {n_out} output + {n_params} weight words)\n{}", model.display(), s.k, s.shape.width, s.shape.lookup_width, 1 + n_in + n_out + n_params, st.table()))
 }
 
 fn main() {

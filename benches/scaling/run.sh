@@ -48,7 +48,7 @@ for e in $SIZES; do
     "$Z" synth-cnn --input "${spec%/*}" --channels "${spec#*/}" -o "$d/model" > "$d.synth.log"
   fi
   macs=$(grep -o '[0-9]* MACs' "$d.synth.log" | cut -d' ' -f1)
-  "$Z" compile "$d/model/model.onnx" -o "$d" > "$d.compile.log" 2>&1
+  "$Z" compile "$d/model/model.onnx" -o "$d" --optimize prove > "$d.compile.log" 2>&1
   t0=$(date +%s.%N); "$Z" setup "$d" > "$d.setup.log" 2>&1; t1=$(date +%s.%N)
   /usr/bin/time -f "%M" -o "$d.rss" "$Z" prove "$d" --input "$d/model/input.json" > "$d.prove.log" 2>&1
   python3 - "$d" "$fam" "$name" "$macs" "$(echo "$t1 - $t0" | bc)" "$(cat "$d.rss")" "$OUT/scaling.csv" <<'PY'

@@ -43,7 +43,7 @@ for e in $SIZES; do
   "$Z" synth-cnn --input "$input" --channels "$channels" -o "$m" > "$OUT/$name/synth.log"
   macs=$(grep -o '[0-9]* MACs' "$OUT/$name/synth.log" | cut -d' ' -f1)
   # the single circuit's k decides the shard target (one below it)
-  "$Z" compile "$m/model.onnx" -o "$OUT/$name/single" > "$OUT/$name/single.compile.log" 2>&1
+  "$Z" compile "$m/model.onnx" -o "$OUT/$name/single" --optimize prove > "$OUT/$name/single.compile.log" 2>&1
   k=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['k'])" "$OUT/$name/single/settings.json")
   modes="single sharded"
   [ "$only" = "shards-only" ] && modes="sharded"

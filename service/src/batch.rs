@@ -21,11 +21,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
+use halo2_proofs::plonk::VerifyingKey;
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use zkinfer_circuits::ir::Tensor;
 use zkinfer_circuits::layout::circuit::ModelCircuit;
 use zkinfer_circuits::layout::lay_out;
-use zkinfer_prover::aggregate;
+use zkinfer_prover::aggregate::{self, AggregationLayout};
+use zkinfer_prover::identity::ModelId;
 use zkinfer_prover::aggregate_shards::{self, Glue, Tree};
 use zkinfer_prover::verify::Verdict;
 pub use zkinfer_prover::aggregate::Snark;
@@ -47,19 +50,54 @@ pub fn glue(n: usize, per: usize) -> Glue {
 
 /// The keys of batches of `n` proofs of one model.
 pub struct BatchKeys {
-    /// The root circuit's keys (the only circuit's for batches of up to
-    /// [`aggregate_shards::FAN_IN`]): the batch verifier checks its proofs. Its `id` is the
-    /// model's identity.
-    pub root: AggregationKeys,
+    /// Batches of up to [`aggregate_shards::FAN_IN`] proofs: the one circuit's keys. A tree's
+    /// root keys are read from disk only after its groups are proved (and dropped after), so
+    /// that no step holds two proving keys; until then only what checking needs is held.
+    root: Root,
     /// Past [`aggregate_shards::FAN_IN`] proofs, the tree whose groups aggregate the job proofs
-    /// before the root (group keys in `DIR/batch-<n>/groups/`, loaded one at a time).
+    /// before the root (group keys in `DIR/batch-<n>/groups/`, loaded one at a time), with the
+    /// root's member protocols and key hashes (the last level's groups).
     pub tree: Option<Tree>,
+    root_members: (Vec<aggregate::Protocol>, Vec<[u8; 32]>),
     pub n: usize,
     dir: PathBuf,
     srs: Option<PathBuf>,
     /// The job proofs' protocol and key hash, `n` times.
     leaves: Vec<aggregate::Protocol>,
     leaf_hashes: Vec<[u8; 32]>,
+    id: ModelId,
+}
+
+enum Root {
+    Held(AggregationKeys),
+    /// A tree's root: its SRS, verifying key and layout.
+    Verifier(ParamsKZG<Bn256>, VerifyingKey<G1Affine>, AggregationLayout),
+}
+
+impl BatchKeys {
+    /// The root (or only) circuit's SRS: the batch verifier's.
+    pub fn params(&self) -> &ParamsKZG<Bn256> {
+        match &self.root {
+            Root::Held(r) => &r.params,
+            Root::Verifier(p, ..) => p,
+        }
+    }
+
+    /// The root (or only) circuit's verifying key: the batch verifier checks its proofs.
+    pub fn vk(&self) -> &VerifyingKey<G1Affine> {
+        match &self.root {
+            Root::Held(r) => r.pk.get_vk(),
+            Root::Verifier(_, vk, _) => vk,
+        }
+    }
+
+    /// The root (or only) circuit's layout (its `inner_model_id` is the model's identity).
+    pub fn layout(&self) -> &AggregationLayout {
+        match &self.root {
+            Root::Held(r) => &r.layout,
+            Root::Verifier(.., l) => l,
+        }
+    }
 }
 
 /// The keys for batches of `n` (2..=64) proofs of the model in `wd`, each aggregation circuit at
@@ -83,15 +121,20 @@ pub fn batch_keys(wd: &Workdir, s: &Settings, srs: Option<&Path>, n: usize, k: u
     let glue = glue(n, per);
     let dir = batch_dir(wd, n);
     let tree = glue.tree(n, aggregate_shards::FAN_IN)?;
-    let root = match &tree {
-        None => crate::sharding::keys_for(&dir, srs, k, leaves.clone(), &leaf_hashes, glue, header.model_id, step),
+    let id = header.model_id;
+    let (root, root_members) = match &tree {
+        None => (crate::sharding::keys_for(&dir, srs, k, leaves.clone(), &leaf_hashes, glue, id, step).context("batch keys")?, (vec![], vec![])),
         Some(t) => {
-            let (gp, gh) = crate::sharding::group_protocols(t, &dir, srs, k, &leaves, &leaf_hashes, &header.model_id, step)?;
-            crate::sharding::keys_for(&dir, srs, k, gp, &gh, t.root.clone(), header.model_id, step)
+            let (gp, gh) = crate::sharding::group_protocols(t, &dir, srs, k, &leaves, &leaf_hashes, &id, step).context("batch keys")?;
+            (crate::sharding::keys_for(&dir, srs, k, gp.clone(), &gh, t.root.clone(), id, step).context("batch keys")?, (gp, gh))
         }
-    }
-    .context("batch keys")?;
-    Ok(BatchKeys { root, tree, n, dir, srs: srs.map(Path::to_path_buf), leaves, leaf_hashes })
+    };
+    let root = match tree {
+        None => Root::Held(root),
+        // (the root's proving key is dropped here, read again after the groups)
+        Some(_) => Root::Verifier(root.params, root.pk.get_vk().clone(), root.layout),
+    };
+    Ok(BatchKeys { root, tree, root_members, n, dir, srs: srs.map(Path::to_path_buf), leaves, leaf_hashes, id })
 }
 
 /// One proof of a batch: its quantized inputs and the binding it is proved for.
@@ -144,8 +187,7 @@ pub fn prove_jobs(wd: &Workdir, s: &Settings, srs: Option<&Path>, jobs: &[BatchJ
 /// `unchecked` variant [`aggregate_jobs_unchecked`] returns it, for tests of the verifiers).
 pub fn aggregate_jobs(keys: &BatchKeys, snarks: Vec<Snark>, step: &dyn Fn(&str)) -> Result<BatchProof> {
     let p = aggregate_jobs_unchecked(keys, snarks, step)?;
-    let r = &keys.root;
-    if let Verdict::Invalid(why) = aggregate::verify(&r.params, r.pk.get_vk(), &p.instances, &p.proof) {
+    if let Verdict::Invalid(why) = aggregate::verify(keys.params(), keys.vk(), &p.instances, &p.proof) {
         bail!("the batch proof does not verify: {why}");
     }
     Ok(p)
@@ -157,10 +199,24 @@ pub fn aggregate_jobs_unchecked(keys: &BatchKeys, snarks: Vec<Snark>, step: &dyn
         bail!("{} proofs for a batch of {}", snarks.len(), keys.n);
     }
     let t = Instant::now();
-    let r = &keys.root;
-    let snarks = match &keys.tree {
-        None => snarks,
-        Some(tree) => crate::sharding::prove_levels(tree, &keys.dir, keys.srs.as_deref(), r.layout.k, snarks, keys.leaves.clone(), keys.leaf_hashes.clone(), r.id, step)?.0,
+    let k = keys.layout().k;
+    let (snarks, loaded) = match (&keys.tree, &keys.root) {
+        (None, Root::Held(_)) => (snarks, None),
+        (Some(tree), _) => {
+            let snarks = crate::sharding::prove_levels(tree, &keys.dir, keys.srs.as_deref(), k, snarks, keys.leaves.clone(), keys.leaf_hashes.clone(), keys.id, step)?.0;
+            // the groups' keys are gone: now the root's
+            let (gp, gh) = &keys.root_members;
+            let root = crate::sharding::keys_for(&keys.dir, keys.srs.as_deref(), k, gp.clone(), gh, tree.root.clone(), keys.id, step).context("batch root keys")?;
+            if root.pk.get_vk().transcript_repr() != keys.vk().transcript_repr() {
+                bail!("the batch root keys in {} changed since they were loaded: load the batch keys again", keys.dir.display());
+            }
+            (snarks, Some(root))
+        }
+        (None, Root::Verifier(..)) => bail!("batch keys without the root's proving key"),
+    };
+    let r = match (&loaded, &keys.root) {
+        (Some(r), _) | (None, Root::Held(r)) => r,
+        (None, Root::Verifier(..)) => bail!("batch keys without the root's proving key"),
     };
     step(&format!("aggregation of {} proofs (k = {})", snarks.len(), r.layout.k));
     let (proof, instances) = aggregate_shards::prove(&r.params, &r.protocols, &r.pk, &r.layout, snarks, &r.glue, rand::rngs::OsRng)?;
@@ -170,5 +226,5 @@ pub fn aggregate_jobs_unchecked(keys: &BatchKeys, snarks: Vec<Snark>, step: &dyn
 /// The cost model's prediction of a batch's aggregation steps (every group of a tree and the
 /// root), seconds on the reference machine.
 pub fn aggregation_seconds(keys: &BatchKeys) -> f64 {
-    keys.root.layout.counts().prove_seconds() + keys.tree.as_ref().map_or(0.0, |t| crate::sharding::tree_seconds(t, &keys.dir))
+    keys.layout().counts().prove_seconds() + keys.tree.as_ref().map_or(0.0, |t| crate::sharding::tree_seconds(t, &keys.dir))
 }

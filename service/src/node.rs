@@ -367,7 +367,7 @@ fn batch_serve(cfg: &NodeConfig, bc: &BatchConfig, chain: &dyn Chain, market: &M
     }
     let wd = Workdir(dir.to_path_buf());
     let keys = crate::batch::batch_keys(&wd, s, cfg.srs.as_deref(), bc.size, bc.k, &|step| log(&format!("model {id}: {step}")))?;
-    let compiled = crate::pipeline::aggregation_verifier(&crate::batch::batch_dir(&wd, bc.size), &keys.root.params, keys.root.pk.get_vk(), keys.root.layout.num_instances())?;
+    let compiled = crate::pipeline::aggregation_verifier(&crate::batch::batch_dir(&wd, bc.size), keys.params(), keys.vk(), keys.layout().num_instances())?;
     if alloy_primitives::keccak256(chain.code(verifier)?) != alloy_primitives::keccak256(&compiled.deployed_bytecode) {
         log(&format!("model {id}: the market's batch verifier {verifier} is not the one compiled here for batches of {} at k {}; its jobs are proved one by one", bc.size, bc.k));
         return Ok(None);

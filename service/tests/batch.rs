@@ -55,10 +55,10 @@ fn run(d: &Path, n: usize, k: u32, with_node: bool, check_bad: bool) -> Batch {
     let (m, _) = Market::deploy(&mut chain, &roles.operator, &compile_market().expect("compile"), MarketParams::defaults(roles.operator.address())).expect("deploy");
     let (model, _) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register");
     let (verifier, [deployed, registered], keys) = register_batch(&mut chain, &m, &roles.operator, &wd, &s, None, &model, n, k).expect("register batch verifier");
-    let compiled = pipeline::aggregation_verifier(&batch::batch_dir(&wd, n), &keys.root.params, keys.root.pk.get_vk(), keys.root.layout.num_instances()).expect("cached verifier");
+    let compiled = pipeline::aggregation_verifier(&batch::batch_dir(&wd, n), keys.params(), keys.vk(), keys.layout().num_instances()).expect("cached verifier");
     eprintln!(
         "batch of {n} at k {k}: {} public instances, verifier {verifier} in {} contract(s), the largest {} B; deploy {} gas, registerBatchVerifier {} gas",
-        keys.root.layout.num_instances(),
+        keys.layout().num_instances(),
         compiled.parts.len() + 1,
         compiled.largest_runtime,
         deployed.gas_used,
@@ -90,14 +90,14 @@ fn run(d: &Path, n: usize, k: u32, with_node: bool, check_bad: bool) -> Batch {
         let mut forged = snarks.clone();
         *forged[n - 1].instances[0].last_mut().expect("an output instance") += Fr::one();
         let bad = batch::aggregate_jobs_unchecked(&keys, forged, &|_| {}).expect("aggregate");
-        assert!(!aggregate::verify(&keys.root.params, keys.root.pk.get_vk(), &bad.instances, &bad.proof).is_valid(), "a batch with a bad proof verified");
+        assert!(!aggregate::verify(keys.params(), keys.vk(), &bad.instances, &bad.proof).is_valid(), "a batch with a bad proof verified");
         let sub = BatchSubmission::new(&s.graph, &jobs, &bad.instances, &bad.proof).expect("submission");
         let r = m.submit_batch(&mut chain, &roles.provider, &sub.jobs, &sub.inputs, &sub.outputs, &sub.params, &sub.proof).expect("tx");
         assert!(!r.success && r.reason().contains("InvalidBatchProof"), "a batch with a bad proof: {}", r.reason());
     }
 
     let good = batch::aggregate_jobs(&keys, snarks, &|_| {}).expect("aggregate");
-    assert_eq!(aggregate::verify(&keys.root.params, keys.root.pk.get_vk(), &good.instances, &good.proof), Verdict::Valid);
+    assert_eq!(aggregate::verify(keys.params(), keys.vk(), &good.instances, &good.proof), Verdict::Valid);
     let sub = BatchSubmission::new(&s.graph, &jobs, &good.instances, &good.proof).expect("submission");
     // the honest proof with one job's output changed
     let mut outputs = sub.outputs.clone();

@@ -265,6 +265,20 @@ fn market_verbs_on_the_embedded_chain() {
     assert!(err.contains("job 5: claimed") && err.contains("job 5: submitted"), "{err}");
     let st = ok(&mk(&["status"]));
     assert!(st.contains("job 5: paid") && st.contains("job 2: open"), "{st}");
+    // a batch: refused without one input per job or without batch keys; then registered,
+    // jobs 6 and 7 (posted after the batch verifier) proved together and paid with one
+    // aggregated proof
+    fails_with(&mk(&["submit-batch", ds, "--jobs", "2,3", "--input", input]), "one input per job");
+    fails_with(&mk(&["submit-batch", ds, "--jobs", "2,3", "--input", input, "--input", input]), "register-batch");
+    assert!(ok(&mk(&["register-batch", ds, "--size", "2", "--k", "20"])).contains("verifier of batches of 2"));
+    for job in ["6", "7"] {
+        assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains(&format!("posted job {job}")));
+        ok(&mk(&["claim", job]));
+    }
+    let out = ok(&mk(&["submit-batch", ds, "--jobs", "6,7", "--input", input, "--input", input]));
+    assert!(out.contains("jobs [6, 7] paid"), "{out}");
+    let st = ok(&mk(&["status"]));
+    assert!(st.contains("job 6: paid") && st.contains("job 7: paid") && st.contains("job 3: open"), "{st}");
     fails_with(&mk(&["post", ds, "--input", input, "--pay", "lots"]), "not an amount of ether");
     let bad_key = m.join("bad.key");
     std::fs::write(&bad_key, "0x12").expect("write");

@@ -217,7 +217,7 @@ fn market_job_with_committed_input() {
     let wd = Workdir(d);
     let mut opts = ImportOptions::default();
     opts.visibility.inputs = zkinfer_circuits::ir::Visibility::Hashed;
-    let s = pipeline::compile(&repo().join(MLP), opts, None).expect("compile");
+    let s = pipeline::compile(&repo().join(MLP), opts, None, pipeline::Objective::default()).expect("compile");
     write_json(&wd.settings(), &s).expect("settings");
     let params = pipeline::load_params(None, s.k).expect("dev srs");
     pipeline::setup(&wd, &s, &params).expect("setup");

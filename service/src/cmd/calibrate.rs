@@ -44,6 +44,10 @@ pub struct Args {
     /// What to optimise.
     #[arg(long, value_enum, default_value = "resources")]
     target: Target,
+    /// What the circuit shape of the chosen scales optimises, as `compile --optimize`:
+    /// balanced, prove or gas.
+    #[arg(long, value_enum, default_value = "balanced")]
+    optimize: pipeline::Objective,
     /// Candidate scale exponents (input = weights = activations = 2^-b).
     #[arg(long, value_delimiter = ',', default_value = "6,8,10,12,14,16")]
     bits: Vec<u32>,
@@ -150,7 +154,8 @@ fn candidate(model: &std::path::Path, bits: u32, act_bits: Option<u32>, data: &[
 /// Compiles `opts` and measures the circuit's error on the sample data. The candidate keeps
 /// the options compile settled on (with or without interpolated tables): what was measured.
 fn measure(model: &std::path::Path, opts: ImportOptions, bits: u32, act_needed: u32, data: &[Vec<f64>], want: &[Vec<f64>]) -> Result<Candidate> {
-    let s = pipeline::compile(model, opts, None, pipeline::Objective::default())?;
+    // (candidates are ranked by the resources of their fastest shape, as before gas counted)
+    let s = pipeline::compile(model, opts, None, pipeline::Objective::Prove)?;
     let err = max_error(&s.graph, data, want)?;
     let prove_s = s.cost.as_ref().map_or(f64::INFINITY, |c| c.prove_seconds);
     Ok(Candidate { bits, act_needed, opts: s.options, k: s.k, rows: s.rows, prove_s, err })
@@ -253,7 +258,7 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     .context("no candidate precision worked")?;
     let opts = ImportOptions { visibility: a.vis.options(), weight_bits: a.vis.weight_bits, ..best.opts.clone() };
     progress.step("compile");
-    let mut s = pipeline::compile(&a.model, opts, None, pipeline::Objective::default())?;
+    let mut s = pipeline::compile(&a.model, opts, None, a.optimize)?;
     s.calibration = Some(crate::files::Calibration {
         target: match a.target {
             Target::Accuracy => "accuracy".into(),

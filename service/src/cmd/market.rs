@@ -118,6 +118,22 @@ enum Verb {
         #[command(flatten)]
         srs: SrsArgs,
     },
+    /// Prove several claimed jobs of one model and settle them with one aggregated proof
+    /// (`submitBatch`; the model's batch verifier of that size must be registered with
+    /// `register-batch`, whose keys in DIR/batch-N/ are used).
+    SubmitBatch {
+        /// Directory from `zkinfer compile` + `zkinfer setup` of the jobs' model.
+        model_dir: PathBuf,
+        /// The job ids, increasing, comma-separated (e.g. 3,4,7): the batch size.
+        #[arg(long, value_delimiter = ',', required = true)]
+        jobs: Vec<u64>,
+        /// Each job's input in the order of --jobs (must match what was posted), one
+        /// --input per job.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<PathBuf>,
+        #[command(flatten)]
+        srs: SrsArgs,
+    },
     /// Expire a job past its deadline: refund the requester, slash the claimer.
     Expire {
         /// The job id.
@@ -303,6 +319,23 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
             say!("proved job {job} ({:.2} s); outputs {:?}", sub.file.prove_seconds, sub.file.outputs.iter().map(|o| &o.values).collect::<Vec<_>>());
             let r = m.submit(chain, &provider, *job, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?.ok("submit")?;
             report(&format!("submitted: proof verified on chain, job {job} paid; {} credited to the provider", fmt_eth(m.withdrawable(chain, provider.address())?)), &r);
+        }
+        Verb::SubmitBatch { model_dir, jobs, inputs, srs } => {
+            if inputs.len() != jobs.len() {
+                anyhow::bail!("{} jobs but {} --input files: give one input per job, in the order of --jobs", jobs.len(), inputs.len());
+            }
+            let wd = Workdir(model_dir.clone());
+            let s = wd.load_settings()?;
+            let model = model_of(&m, &wd)?;
+            let n = jobs.len();
+            let dir = crate::batch::batch_dir(&wd, n);
+            let k = zkinfer_prover::aggregate::read_layout(&dir).map(|l| l.k).with_context(|| format!("no batch keys for {n} jobs in {}: run `zkinfer market register-batch {} --size {n}` first", dir.display(), wd.0.display()))?;
+            let provider = key_for(a, 2)?;
+            let data = inputs.iter().map(|p| read_inputs(p)).collect::<Result<Vec<_>>>()?;
+            let keys = crate::batch::batch_keys(&wd, &s, srs.srs.as_deref(), n, k, &|step| say!("{step}"))?;
+            let sub = flow::prove_batch_for_jobs(chain, &m, &model, &wd, &s, srs.srs.as_deref(), &keys, jobs, provider.address(), &data)?;
+            let r = m.submit_batch(chain, &provider, &sub.jobs, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?.ok("submitBatch")?;
+            report(&format!("submitted a batch of {n}: one aggregated proof verified on chain, jobs {jobs:?} paid ({} gas per job); {} credited to the provider", r.gas_used / n as u64, fmt_eth(m.withdrawable(chain, provider.address())?)), &r);
         }
         Verb::Expire { job } => {
             let r = m.expire(chain, &key_for(a, 1)?, *job)?.ok("expire")?;

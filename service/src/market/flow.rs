@@ -169,7 +169,7 @@ pub fn prove_sharded_for_job(chain: &dyn Chain, market: &Market, model: &Registe
 pub fn register_batch(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, srs: Option<&std::path::Path>, model: &RegisteredModel, n: usize, k: u32) -> Result<(Address, [Receipt; 2], crate::batch::BatchKeys)> {
     let keys = crate::batch::batch_keys(wd, s, srs, n, k, &|_| {})?;
     let dir = crate::batch::batch_dir(wd, n);
-    let compiled = pipeline::aggregation_verifier(&dir, &keys.root.params, keys.root.pk.get_vk(), keys.root.layout.num_instances())?;
+    let compiled = pipeline::aggregation_verifier(&dir, keys.params(), keys.vk(), keys.layout().num_instances())?;
     let (verifier, r1) = deploy_verifier(chain, owner, &compiled.bytecode, &compiled.parts)?;
     let r2 = market.register_batch_verifier(chain, owner, model.id, n, verifier)?.ok("registerBatchVerifier")?;
     Ok((verifier, [r1, r2], keys))
