@@ -64,36 +64,34 @@ print(f"\nrefit prove time: BASE_S = {coef[0]:.3f}, MSM_NS = {coef[1]:.0f}; "
 crel = [abs(p["cost"]["prove_seconds"] - t) / t for p, t in zip(pts, y)]
 print(f"built-in constants: median |error| {100 * median(crel):.1f}%, max {100 * max(crel):.1f}%")
 
-V = [p for p in pts if p["verifier_bytes"]]
+def refit(what, measured, features, names, built_in):
+    """Least-squares refit of a linear model over the points that have `measured`, printed
+    with its worst relative error and that of the built-in constants (`built_in`)."""
+    pts_m = [p for p in pts if p.get(measured)]
+    if not pts_m:
+        return
+    y = [p[measured] for p in pts_m]
+    coef = lstsq([features(p) for p in pts_m], y)
+    err = [abs(sum(c * f for c, f in zip(coef, features(p))) - t) / t for p, t in zip(pts_m, y)]
+    consts = ", ".join(f"{n} = {c:.0f}" for n, c in zip(names, coef))
+    print(f"refit {what}: {consts}; max |error| {100 * max(err):.1f}% over {len(y)} points")
+    old = [abs(p["cost"].get(built_in, 0) - t) / t for p, t in zip(pts_m, y)]
+    print(f"built-in {what} constants: max |error| {100 * max(old):.1f}%")
+
+
+def hashed(p):
+    return 1.0 if p["shape"].get("hash") else 0.0
 
 
 def vf(p):
     c = p["cost"]["counts"]
-    return [1.0, p["instances"], c["advice"], c["lookups"], 1.0 if p["shape"].get("hash") else 0.0]
-
-
-if V:
-    b = [p["verifier_bytes"] for p in V]
-    vc = lstsq([vf(p) for p in V], b)
-    vr = [abs(sum(c * f for c, f in zip(vc, vf(p))) - t) / t for p, t in zip(V, b)]
-    print(f"refit verifier bytes: BASE = {vc[0]:.0f}, PER_INSTANCE = {vc[1]:.0f}, PER_ADVICE = {vc[2]:.0f}, PER_LOOKUP = {vc[3]:.0f}, HASH = {vc[4]:.0f}; "
-          f"max |error| {100 * max(vr):.1f}% over {len(b)} points")
-    cv = [abs(p["cost"]["verifier_bytes"] - t) / t for p, t in zip(V, b)]
-    print(f"built-in verifier constants: max |error| {100 * max(cv):.1f}%")
-
-G = [p for p in pts if p.get("gas")]
+    return [1.0, p["instances"], c["advice"], c["lookups"], hashed(p)]
 
 
 def gf(p):
     c = p["cost"]["counts"]
-    return [1.0, c["advice"], c["fixed"], c["lookups"], p["instances"], 1.0 if p["shape"].get("hash") else 0.0, (p.get("contracts") or 1) - 1]
+    return [1.0, c["advice"], c["fixed"], c["lookups"], p["instances"], hashed(p), (p.get("contracts") or 1) - 1]
 
 
-if G:
-    g = [p["gas"] for p in G]
-    gc = lstsq([gf(p) for p in G], g)
-    gr = [abs(sum(c * f for c, f in zip(gc, gf(p))) - t) / t for p, t in zip(G, g)]
-    print(f"refit verify gas: BASE = {gc[0]:.0f}, PER_ADVICE = {gc[1]:.0f}, PER_FIXED = {gc[2]:.0f}, PER_LOOKUP = {gc[3]:.0f}, PER_INSTANCE = {gc[4]:.0f}, HASH = {gc[5]:.0f}, PER_CONTRACT = {gc[6]:.0f}; "
-          f"max |error| {100 * max(gr):.1f}% over {len(g)} points")
-    cr = [abs(p["cost"].get("verify_gas", 0) - t) / t for p, t in zip(G, g)]
-    print(f"built-in gas constants: max |error| {100 * max(cr):.1f}%")
+refit("verifier bytes", "verifier_bytes", vf, ["BASE", "PER_INSTANCE", "PER_ADVICE", "PER_LOOKUP", "HASH"], "verifier_bytes")
+refit("verify gas", "gas", gf, ["BASE", "PER_ADVICE", "PER_FIXED", "PER_LOOKUP", "PER_INSTANCE", "HASH", "PER_CONTRACT"], "verify_gas")
