@@ -357,8 +357,9 @@ pub fn verify(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, instances:
 /// The Solidity verifier of aggregation proofs for `vk` (contract `Halo2Verifier`, same calldata
 /// layout as model verifiers: [`crate::evm::calldata`]).
 pub fn gen_sol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> Result<String> {
-    catch_unwind(AssertUnwindSafe(|| snark_verifier_sdk::evm::gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(params, vk, vec![num_instances])))
-        .map_err(|p| ProverError::Evm(format!("Solidity verifier generation failed: {}", util::panic_message(&p))))
+    let sol = catch_unwind(AssertUnwindSafe(|| snark_verifier_sdk::evm::gen_evm_verifier_sol_code::<AggregationCircuit, SHPLONK>(params, vk, vec![num_instances])))
+        .map_err(|p| ProverError::Evm(format!("Solidity verifier generation failed: {}", util::panic_message(&p))))?;
+    Ok(crate::evm::with_instance_loops(sol, vk, num_instances))
 }
 
 const PK_MAGIC: &[u8; 8] = b"ZKIAPK01";

@@ -6,8 +6,9 @@ mod common;
 use std::time::Instant;
 
 use zkinfer_circuits::layout::ctx::Shape;
+use zkinfer_prover::evm::instances::loop_instances;
 use zkinfer_prover::evm::split::compile_split_in;
-use zkinfer_prover::evm::{compile_sol, compile_verifier, contracts_dir, gen_sol, install_calldata, install_solc, EvmVerifier, VerifierCode, EIP170_LIMIT};
+use zkinfer_prover::evm::{compile_sol, compile_verifier, contracts_dir, gen_sol, gen_sol_straight, install_calldata, install_solc, EvmVerifier, VerifierCode, EIP170_LIMIT};
 use zkinfer_prover::{prove, verify, Fr, Verdict};
 
 struct Measured {
@@ -102,7 +103,8 @@ fn narrower_shape_gives_a_smaller_verifier() {
 }
 
 /// How the verifier grows with the number of public values: u8 inputs, 15 to a packed
-/// instance; verifiers over EIP-170 are split into contracts (see `evm::split`).
+/// instance; zkinfer's verifier (instances in loops) against snark-verifier's straight-line one
+/// (split into contracts over EIP-170, see `evm::split`).
 /// `cargo test --release -p zkinfer-prover --test evm -- --ignored --nocapture verifier_size_vs`
 #[test]
 #[ignore = "measurement, slow"]
@@ -116,29 +118,34 @@ fn verifier_size_vs_public_values() {
             let input = zkinfer_circuits::ir::Tensor::new(vec![1, n_in], (0..n_in as i64).map(|i| (i * 7) % 256).collect()).expect("shape");
             let s = common::setup_graph(&g, input, shape);
             let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
-            let sol = gen_sol(&s.params, s.pk.get_vk(), s.instances.len()).expect("gen sol");
-            let code = compile_verifier(&sol).expect("compile");
-            let ok = EvmVerifier::deploy_code(&code).expect("deploy").verify(&s.instances, &proof).expect("call");
-            assert!(ok.success, "{}", ok.detail);
             let calldata = zkinfer_prover::evm::calldata(&s.instances, &proof);
             // Transaction calldata: 4 gas per zero byte, 16 per other byte (before EIP-7623's floor).
             let calldata_gas: u64 = calldata.iter().map(|&b| if b == 0 { 4 } else { 16 }).sum();
-            eprintln!(
-                "SCALING shape {}/{} public values {:5} instances {:4} k {:2}: {} contract(s), largest {:6} B, total {:6} B; verify gas {:8} (calldata {:6}, execution {:8}); deploy gas {:9}",
-                shape.width, shape.lookup_width, n_in + n_out, s.instances.len(), s.k, code.contracts(), code.largest_runtime(), code.total_runtime(), ok.gas_used, calldata_gas, ok.gas_used - 21_000 - calldata_gas, ok.deploy_gas
-            );
+            // zkinfer's verifier (instances in loops), then snark-verifier's straight-line one
+            for (what, sol) in [("loops", gen_sol(&s.params, s.pk.get_vk(), s.instances.len())), ("straight", gen_sol_straight(&s.params, s.pk.get_vk(), s.instances.len()))] {
+                let code = compile_verifier(&sol.expect("gen sol")).expect("compile");
+                let ok = EvmVerifier::deploy_code(&code).expect("deploy").verify(&s.instances, &proof).expect("call");
+                assert!(ok.success, "{}", ok.detail);
+                eprintln!(
+                    "SCALING {what:8} shape {}/{} public values {:5} instances {:4} k {:2}: {} contract(s), largest {:6} B, total {:6} B; verify gas {:8} (calldata {:6}, execution {:8}); deploy gas {:9}",
+                    shape.width, shape.lookup_width, n_in + n_out, s.instances.len(), s.k, code.contracts(), code.largest_runtime(), code.total_runtime(), ok.gas_used, calldata_gas, ok.gas_used - 21_000 - calldata_gas, ok.deploy_gas
+                );
+            }
         }
     }
 }
 
+/// The splitter, on snark-verifier's straight-line verifier (zkinfer's own reads the instances in
+/// loops and stays under EIP-170 whatever their number; splitting remains for verifiers too
+/// large for other reasons).
 #[test]
 fn verifier_over_eip170_is_split_into_contracts_that_verify_together() {
-    // 1,500 8-bit inputs pack into 100 public instances (~165 bytes of verifier code each):
-    // over 24,576 bytes as one contract.
+    // 1,500 8-bit inputs pack into 100 public instances (~165 bytes of straight-line verifier
+    // code each): over 24,576 bytes as one contract.
     let g = common::dense_graph(1500, 2);
     let input = zkinfer_circuits::ir::Tensor::new(vec![1, 1500], (0..1500).map(|i| (i * 13) % 256).collect()).expect("shape");
     let s = common::setup_graph(&g, input, Shape::default());
-    let sol = gen_sol(&s.params, s.pk.get_vk(), s.instances.len()).expect("gen sol");
+    let sol = gen_sol_straight(&s.params, s.pk.get_vk(), s.instances.len()).expect("gen sol");
     if let Ok(dir) = std::env::var("ZKINFER_DUMP_SOL") {
         std::fs::write(format!("{dir}/verifier_30.sol"), &sol).expect("dump");
     }
@@ -168,6 +175,87 @@ fn verifier_over_eip170_is_split_into_contracts_that_verify_together() {
     assert!(base.success);
     let split = EvmVerifier::deploy_code(&code).expect("deploy").verify(&s.instances, &proof).expect("call");
     eprintln!("verify gas: one contract {} (EIP-170 lifted), {} contracts {} (+{})", base.gas_used, code.contracts(), split.gas_used, split.gas_used - base.gas_used);
+}
+
+/// zkinfer's verifier reads the public instances in loops (`evm::instances`): its code size does
+/// not grow with them, it gives the straight-line verifier's verdicts, and the loops carry the
+/// verdict (each mutation of the evaluation loop makes the honest proof fail).
+#[test]
+fn instance_loops_keep_the_verifier_size_flat() {
+    let dir = contracts_dir().expect("dir");
+    install_solc(&dir).expect("install solcjs");
+    let mut sizes = Vec::new();
+    // 10 public values (3 packed instances) and 1,502 (102): the straight-line verifier of the
+    // second is over EIP-170
+    for n_in in [8, 1500] {
+        let g = common::dense_graph(n_in, 2);
+        let input = zkinfer_circuits::ir::Tensor::new(vec![1, n_in], (0..n_in as i64).map(|i| (i * 13) % 256).collect()).expect("shape");
+        let s = common::setup_graph(&g, input, Shape::new(4, 1));
+        let n = s.instances.len();
+        let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
+        let sol = gen_sol(&s.params, s.pk.get_vk(), n).expect("gen sol");
+        let bound = format!("lt(i, {n})");
+        assert_eq!(sol.matches(&bound).count(), 2, "the instance loops are missing");
+        let code = compile_verifier(&sol).expect("compile");
+        assert_eq!(code.contracts(), 1, "{n} instances: split into {} contracts", code.contracts());
+        let mut v = EvmVerifier::deploy_code(&code).expect("deploy");
+        let ok = v.verify(&s.instances, &proof).expect("call");
+        assert!(ok.success, "honest proof rejected: {}", ok.detail);
+        // the straight-line verifier (EIP-170 lifted): the same verdicts
+        let straight_sol = gen_sol_straight(&s.params, s.pk.get_vk(), n).expect("gen sol");
+        // the rewrite recognises the generated code exactly: another domain's ω, or another
+        // instance count, is refused rather than rewritten into something else
+        let omega = s.pk.get_vk().get_domain().get_omega();
+        assert_eq!(loop_instances(&straight_sol, omega, n).expect("rewrite"), sol);
+        let err = loop_instances(&straight_sol, omega * omega, n).expect_err("wrong omega accepted");
+        assert!(err.contains("ω^i"), "{err}");
+        assert!(loop_instances(&straight_sol, omega, n + 1).is_err(), "wrong instance count accepted");
+        assert!(loop_instances(&straight_sol, omega, n - 1).is_err() || n == 2, "wrong instance count accepted");
+        let straight = compile_sol(&straight_sol).expect("compile");
+        let mut sv = EvmVerifier::deploy_with(&straight.bytecode, false).expect("deploy");
+        let base = sv.verify(&s.instances, &proof).expect("call");
+        assert!(base.success);
+        eprintln!(
+            "{n} instances (k {}): loops {} B runtime, verify gas {}; straight-line {} B, verify gas {}",
+            s.k,
+            code.largest_runtime(),
+            ok.gas_used,
+            straight.deployed_bytecode.len(),
+            base.gas_used
+        );
+        for i in 0..n {
+            let mut wrong = s.instances.clone();
+            wrong[i] += Fr::one();
+            assert!(!v.verify(&wrong, &proof).expect("call").success, "changed instance {i} accepted");
+            if i == 0 || i == n - 1 {
+                assert!(!sv.verify(&wrong, &proof).expect("call").success);
+            }
+        }
+        for i in [0, proof.len() / 2, proof.len() - 1] {
+            let mut bad = proof.clone();
+            bad[i] ^= 1;
+            assert!(!v.verify(&s.instances, &bad).expect("call").success, "flipped proof byte {i} accepted");
+        }
+        // Changing an instance fails through the transcript alone; these show the evaluation
+        // loop itself is checked: the honest proof must fail once the loop is wrong.
+        let mut mutants = Vec::new();
+        // the last nonzero instance left out (a zero instance adds nothing to the sum)
+        let last = s.instances.iter().rposition(|x| *x != Fr::zero()).expect("a nonzero instance");
+        let at = sol.rfind(&bound).expect("evaluation loop");
+        mutants.push(("one instance left out", format!("{}lt(i, {last}){}", &sol[..at], &sol[at + bound.len()..])));
+        mutants.push(("wrong powers of omega", sol.replacen("let w := 1\n", "let w := 2\n", 1)));
+        mutants.push(("denominator not accumulated", sol.replacen("den := mulmod(den, dz, f_q)", "den := den", 1)));
+        mutants.push(("instances read one word off", sol.replacen("mulmod(mload(add(", "mulmod(mload(add(0x20, add(", 1).replacen("shl(5, i))), w, f_q)", "shl(5, i)))), w, f_q)", 1)));
+        for (what, bad_sol) in mutants {
+            assert_ne!(bad_sol, sol, "{what}: mutation not applied");
+            let c = compile_sol(&bad_sol).expect("compile");
+            let out = EvmVerifier::deploy_with(&c.bytecode, false).expect("deploy").verify(&s.instances, &proof).expect("call");
+            assert!(!out.success, "{what}: the honest proof still verified, so the loop is not what decides");
+        }
+        sizes.push(code.largest_runtime());
+    }
+    // the same code but for the loops' bounds and a few wider memory offsets
+    assert!(sizes[1] <= sizes[0] + 128, "runtime grew from {} to {} bytes", sizes[0], sizes[1]);
 }
 
 /// Forcing a small verifier into 2 and 3 contracts: the same verdicts as one contract.

@@ -270,7 +270,7 @@ fn two_provider_nodes_on_anvil() {
 /// its parts; the market pays a job proved for each on anvil and refuses a bad proof and a
 /// changed output.
 #[test]
-fn verifiers_split_for_eip170_pay_on_anvil() {
+fn public_io_cnn_and_attention_verify_and_pay_on_anvil() {
     let mut anvil = Anvil::start();
     let mut chain = anvil.connect();
     let d = fresh_dir("anvil-split");
@@ -288,14 +288,15 @@ fn verifiers_split_for_eip170_pay_on_anvil() {
         let report = pipeline::evm_verifier(&wd, &s, &params, None).expect("verifier");
         eprintln!("{name}: {} public instances, verifier in {} contracts, {} bytes in all, the largest {}", s.graph.num_instances(), report.parts.len() + 1, report.total_size, report.deployed_size);
         assert!(report.deployed_size <= zkinfer_prover::evm::EIP170_LIMIT);
-        if name == "cnn28" {
-            assert!(!report.parts.is_empty(), "{name}: the verifier was expected to need more than one contract");
-        }
+        // The instances are read in loops: one contract whatever the number of public values
+        // (the straight-line verifiers were 47 KB and 36 KB, split into 3 and 2 contracts).
+        assert!(s.graph.num_instances() > 50, "{name}: {} public instances", s.graph.num_instances());
+        assert!(report.parts.is_empty(), "{name}: the verifier needed {} contracts", report.parts.len() + 1);
 
         let (model, [deployed, _]) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register (head + parts)");
         eprintln!("{name}: verifier deployed (parts installed): {} gas", deployed.gas_used);
         let (pay, stake) = (eth("0.05"), eth("0.2"));
-        let rep = run_paid_job(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake).expect("paid job through the split verifier");
+        let rep = run_paid_job(&mut chain, &m, &model, &roles, &wd, &s, &params, &data, pay, stake).expect("paid job");
         eprintln!("{name}: submit {} gas", rep.submit_gas);
         assert!(rep.provider_delta > 0);
 

@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod solc;
+pub mod instances;
 pub mod split;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -32,9 +33,35 @@ use crate::util;
 /// Generates the Solidity verifier (contract `Halo2Verifier`, `pragma solidity 0.8.19`) for
 /// `vk` with `num_instances` public instances. Its calldata is
 /// [`calldata`]`(instances, proof)`; it reverts unless the proof verifies.
+/// The instances are read in loops ([`with_instance_loops`]), so the code size does not depend
+/// on their number.
 pub fn gen_sol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> Result<String> {
+    Ok(with_instance_loops(gen_sol_straight(params, vk, num_instances)?, vk, num_instances))
+}
+
+/// The verifier as snark-verifier generates it: straight-line code that grows by about 165
+/// bytes per public instance (for comparisons and the splitter's tests; [`gen_sol`] is what
+/// zkinfer deploys).
+pub fn gen_sol_straight(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> Result<String> {
     catch_unwind(AssertUnwindSafe(|| gen_evm_verifier_sol_code::<EvmCircuit, SHPLONK>(params, vk, vec![num_instances])))
         .map_err(|p| ProverError::Evm(format!("Solidity verifier generation failed: {}", util::panic_message(&p))))
+}
+
+/// `sol` with its public instances read and evaluated in loops ([`instances::loop_instances`]),
+/// so that its code size does not depend on their number. With fewer than two instances there is
+/// nothing to gain; where the generated code is not recognised (another snark-verifier
+/// release), `sol` is kept as generated (it verifies the same proofs) and a warning says so.
+pub fn with_instance_loops(sol: String, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> String {
+    if num_instances < 2 {
+        return sol;
+    }
+    match instances::loop_instances(&sol, vk.get_domain().get_omega(), num_instances) {
+        Ok(looped) => looped,
+        Err(why) => {
+            eprintln!("WARNING: the verifier's instances stay straight-line code (not recognised: {why}); its size grows with the public values");
+            sol
+        }
+    }
 }
 
 /// Calldata for the verifier: instances as 32-byte big-endian words, then the proof bytes.
