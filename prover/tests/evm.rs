@@ -194,8 +194,7 @@ fn instance_loops_keep_the_verifier_size_flat() {
         let n = s.instances.len();
         let proof = prove(&s.params, &s.pk, &s.circuit, &s.instances, common::rng()).expect("prove");
         let sol = gen_sol(&s.params, s.pk.get_vk(), n).expect("gen sol");
-        let bound = format!("lt(i, {n})");
-        assert_eq!(sol.matches(&bound).count(), 2, "the instance loops are missing");
+        assert_eq!(sol.matches("for { let p := ").count(), 2, "the instance loops are missing");
         let code = compile_verifier(&sol).expect("compile");
         assert_eq!(code.contracts(), 1, "{n} instances: split into {} contracts", code.contracts());
         let mut v = EvmVerifier::deploy_code(&code).expect("deploy");
@@ -239,13 +238,18 @@ fn instance_loops_keep_the_verifier_size_flat() {
         // Changing an instance fails through the transcript alone; these show the evaluation
         // loop itself is checked: the honest proof must fail once the loop is wrong.
         let mut mutants = Vec::new();
-        // the last nonzero instance left out (a zero instance adds nothing to the sum)
+        // the last nonzero instance left out (a zero instance adds nothing to the sum): the
+        // evaluation loop's end `lt(p, END)` moved back
         let last = s.instances.iter().rposition(|x| *x != Fr::zero()).expect("a nonzero instance");
-        let at = sol.rfind(&bound).expect("evaluation loop");
-        mutants.push(("one instance left out", format!("{}lt(i, {last}){}", &sol[..at], &sol[at + bound.len()..])));
-        mutants.push(("wrong powers of omega", sol.replacen("let w := 1\n", "let w := 2\n", 1)));
-        mutants.push(("denominator not accumulated", sol.replacen("den := mulmod(den, dz, f_q)", "den := den", 1)));
-        mutants.push(("instances read one word off", sol.replacen("mulmod(mload(add(", "mulmod(mload(add(0x20, add(", 1).replacen("shl(5, i))), w, f_q)", "shl(5, i)))), w, f_q)", 1)));
+        let eval_loop = sol.rfind("for { let p := ").expect("evaluation loop");
+        let at = eval_loop + sol[eval_loop..].find("lt(p, ").expect("loop bound") + "lt(p, ".len();
+        let len = sol[at..].find(')').expect("bound");
+        let end = u64::from_str_radix(sol[at..at + len].trim_start_matches("0x"), 16).expect("hex bound");
+        let fewer = format!("{}{:#x}{}", &sol[..at], end - 32 * (n - last) as u64, &sol[at + len..]);
+        mutants.push(("one instance left out", fewer));
+        mutants.push(("wrong powers of omega", sol.replacen("u := mulmod(u, ", "u := mulmod(mulmod(u, 2, f_q), ", 1)));
+        mutants.push(("denominator not accumulated", sol.replacen("den := mulmod(den, d, f_q)", "den := den", 1)));
+        mutants.push(("instances read one word off", sol.replacen("mulmod(mload(p), den, f_q)", "mulmod(mload(add(p, 0x20)), den, f_q)", 1)));
         for (what, bad_sol) in mutants {
             assert_ne!(bad_sol, sol, "{what}: mutation not applied");
             let c = compile_sol(&bad_sol).expect("compile");

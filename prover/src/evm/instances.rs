@@ -10,12 +10,13 @@
 //!    `L_i = A_i · B_i⁻¹`, with two 32-byte constants per row;
 //! 3. the instance polynomial's evaluation, `Σ_i instance_i · L_i(z)`.
 //!
-//! That is about 165 bytes of code and 0.3k gas per instance, and a model with a few hundred
+//! That is about 165 bytes of code per instance, and a model with a few hundred
 //! public values gets a verifier over EIP-170. [`loop_instances`] rewrites the generated source
 //! so that (1) is a loop and (2)+(3) are one loop that sums the fractions as one:
 //!
 //! ```text
-//! Σ_i x_i ω^i / (z − ω^i) = num / den,  num ← num·(z − ω^i) + x_i ω^i · den,  den ← den·(z − ω^i)
+//! Σ_i x_i ω^i / (z − ω^i) = Σ_i x_i / (u_i − 1) = num / den,   u_i = z ω^−i,
+//! num ← num·(u_i − 1) + x_i · den,   den ← den·(u_i − 1),   u_(i+1) = u_i · ω^−1
 //! ```
 //!
 //! `den` joins the verifier's existing batch inversion in place of the removed `B_i`, and the
@@ -468,13 +469,16 @@ pub fn loop_instances(sol: &str, omega: Fr, n: usize) -> Result<String, String> 
 
     // Emit.
     let removed_lines: BTreeSet<usize> = removed.iter().flat_map(|&i| [rows[i].a.0, rows[i].b.0, rows[i].l.0]).collect();
-    let omega_dec = decimal(&omega);
+    let omega_inv = decimal(&Option::<Fr>::from(omega.invert()).ok_or("ω is not invertible")?);
+    let minus_one = decimal(&-Fr::ONE);
+    let bytes = 32 * n as u64;
+    let inst_end = inst_base + bytes;
     let mut out = String::with_capacity(sol.len());
     let mut i = 0;
     while i < lines.len() {
         if i == first {
             out.push_str(&format!(
-                "{{\n            // the {n} public instances, from calldata (zkinfer: one loop instead of one statement each)\n            for {{ let i := 0 }} lt(i, {n}) {{ i := add(i, 1) }} {{\n                mstore(add({inst_base:#x}, shl(5, i)), mod(calldataload(shl(5, i)), f_q))\n            }}\n        }}\n"
+                "{{\n            // the {n} public instances, from calldata (zkinfer: one loop instead of one statement each)\n            for {{ let p := 0 }} lt(p, {bytes:#x}) {{ p := add(p, 0x20) }} {{\n                mstore(add({inst_base:#x}, p), mod(calldataload(p), f_q))\n            }}\n        }}\n"
             ));
             i += n;
             continue;
@@ -484,9 +488,10 @@ pub fn loop_instances(sol: &str, omega: Fr, n: usize) -> Result<String, String> 
             continue;
         }
         if i == prod_open {
-            // Σ x_i ω^i / (z − ω^i) as num / den, one fraction (zkinfer; see prover/src/evm/instances.rs)
+            // Σ x_i ω^i / (z − ω^i) = Σ x_i / (z ω^-i − 1) as num / den, one fraction (zkinfer;
+            // see prover/src/evm/instances.rs)
             out.push_str(&format!(
-                "{{\n            let z := mload({z:#x})\n            let w := 1\n            let num := 0\n            let den := 1\n            for {{ let i := 0 }} lt(i, {n}) {{ i := add(i, 1) }} {{\n                let dz := addmod(z, sub(f_q, w), f_q)\n                num := addmod(mulmod(num, dz, f_q), mulmod(mulmod(mload(add({inst_base:#x}, shl(5, i))), w, f_q), den, f_q), f_q)\n                den := mulmod(den, dz, f_q)\n                w := mulmod(w, {omega_dec}, f_q)\n            }}\n            mstore({num_slot:#x}, num)\n            mstore({den_slot:#x}, den)\n        }}\n"
+                "{{\n            let u := mload({z:#x})\n            let num := 0\n            let den := 1\n            for {{ let p := {inst_base:#x} }} lt(p, {inst_end:#x}) {{ p := add(p, 0x20) }} {{\n                let d := addmod(u, {minus_one}, f_q)\n                num := addmod(mulmod(num, d, f_q), mulmod(mload(p), den, f_q), f_q)\n                den := mulmod(den, d, f_q)\n                u := mulmod(u, {omega_inv}, f_q)\n            }}\n            mstore({num_slot:#x}, num)\n            mstore({den_slot:#x}, den)\n        }}\n"
             ));
             out.push_str(&format!("{{\n            let prod := mload({:#x})\n", d2[0]));
             for jj in 1..=m2 {
