@@ -465,7 +465,6 @@ pub fn loop_instances(sol: &str, omega: Fr, n: usize) -> Result<String, String> 
     // reuse the last m2 product words, so the last one (inverted by the modexp) stays
     let p2 = &p[m - m2..];
     debug_assert_eq!(*p2.last().expect("m2 >= 1"), p_last);
-    let _ = inv_src;
 
     // Emit.
     let removed_lines: BTreeSet<usize> = removed.iter().flat_map(|&i| [rows[i].a.0, rows[i].b.0, rows[i].l.0]).collect();
