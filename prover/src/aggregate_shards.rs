@@ -256,6 +256,23 @@ impl Glue {
         }
         Ok((!levels.is_empty()).then_some(Tree { levels, root: glue }))
     }
+
+    /// [`Glue::tree`] with one more level: the circuit that would be the root (or the only
+    /// circuit) becomes a group of its own, and the root verifies that one proof, exposing what
+    /// it exposes. The root then does little work, so it fits few columns at a larger size:
+    /// its verifier, the one the chain runs, checks fewer commitments (a "wrapped" root).
+    pub fn wrapped_tree(&self, n: usize, fan_in: usize) -> Result<Tree> {
+        let (mut levels, glue, n) = match self.tree(n, fan_in)? {
+            Some(t) => {
+                let last = t.levels.last().map_or(n, |l| l.groups.len());
+                (t.levels, t.root, last)
+            }
+            None => (vec![], self.clone(), n),
+        };
+        let t = glue.split(&[0..n])?;
+        levels.push(Level { groups: t.groups, glue: t.group });
+        Ok(Tree { levels, root: t.root })
+    }
 }
 
 impl Glue {
@@ -484,6 +501,49 @@ mod tests {
             });
         }
         assert!(glue_of_chain(4).tree(4, 4).expect("no tree").is_none());
+    }
+
+    /// A wrapped tree is the tree with the root's circuit as one more level of one group and a
+    /// root over that one proof: it accepts exactly what the flat glue accepts, exposes the same
+    /// values, and its root holds nothing equal.
+    #[test]
+    fn a_wrapped_tree_checks_what_the_tree_checks() {
+        let n = 23;
+        let counts = vec![7usize; n];
+        let mut equal: Vec<(Slot, Slot)> = (1..n).map(|s| ((0, BINDING), (s, BINDING))).collect();
+        equal.extend((0..n - 1).map(|s| ((s, 5), (s + 1, 1))));
+        equal.extend([((1, 4), (17, 2)), ((3, 6), (22, 3))]);
+        let glue = Glue { equal, expose: vec![(0, BINDING), (0, 2), (11, 3), (22, 4)] };
+        // 23 proofs (a tree below the wrap), 3 (one circuit below it), and a batch of 16
+        for (glue, n, counts) in [(glue.clone(), n, counts.clone()), (glue_of_chain(3), 3, vec![7; 3]), (batch(16, 3), 16, vec![3; 16])] {
+            let w = glue.wrapped_tree(n, 4).expect("wrapped");
+            let plain = glue.tree(n, 4).expect("tree");
+            assert_eq!(w.levels.len(), plain.as_ref().map_or(0, |t| t.levels.len()) + 1);
+            let last = w.levels.last().expect("a level");
+            assert_eq!(last.groups.len(), 1, "the wrapped circuit is one group");
+            assert_eq!(last.groups[0].len(), plain.as_ref().map_or(n, |t| t.levels.last().expect("level").groups.len()));
+            if let Some(p) = &plain {
+                assert_eq!(&w.levels[..p.levels.len()], &p.levels[..], "the levels below are the tree's");
+                assert_eq!(last.glue[0], p.root, "the wrapped group is the tree's root");
+            }
+            assert!(w.root.equal.is_empty());
+            assert_eq!(w.root.expose, (0..glue.expose.len()).map(|i| (0, aggregate::ACCUMULATOR_LIMBS + i)).collect::<Vec<_>>());
+            for seed in 0..5 {
+                let v = satisfying(&glue, &counts, seed);
+                let want: Vec<u64> = glue.expose.iter().map(|&(s, i)| v[s][i]).collect();
+                assert_eq!(run_levels(&w, &v), (true, want), "{n} proofs: honest instances");
+                for &(a, b) in &glue.equal {
+                    let mut x = v.clone();
+                    x[b.0][b.1] = x[b.0][b.1].wrapping_add(1);
+                    assert!(!run_levels(&w, &x).0, "{n} proofs: broken {a:?} = {b:?} accepted");
+                }
+            }
+        }
+    }
+
+    /// A batch's glue: nothing equal, every instance of every proof exposed in order.
+    fn batch(n: usize, per: usize) -> Glue {
+        Glue { equal: vec![], expose: (0..n).flat_map(|j| (0..per).map(move |i| (j, i))).collect() }
     }
 
     fn glue_of_chain(n: usize) -> Glue {

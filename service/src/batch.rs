@@ -14,8 +14,13 @@
 //! than a batch of 4. The root exposes every job's instances in job order, as one circuit
 //! would, so the batch verifier and `submitBatch` are the same.
 //!
+//! With a wrapped root ([`BatchPlan::root_k`]) the circuit that would be the root becomes a
+//! group, and the root verifies that one proof at its own, larger size: it needs few columns,
+//! so the verifier the chain runs checks fewer commitments (less gas), for one more
+//! aggregation proof.
+//!
 //! Keys live in `DIR/batch-<n>/` (a batch circuit is specific to its model and size; a tree's
-//! group keys in `DIR/batch-<n>/groups/`).
+//! group keys in `DIR/batch-<n>/groups/`), with the plan they were made for in `plan.json`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -48,8 +53,66 @@ pub fn glue(n: usize, per: usize) -> Glue {
     Glue { equal: vec![], expose: (0..n).flat_map(|j| (0..per).map(move |i| (j, i))).collect() }
 }
 
+/// How batches are aggregated: every aggregation circuit below the root at 2^`k` rows, the root
+/// too unless `root_k` wraps it: then the circuit that would be the root is one more group (at
+/// 2^`k` rows) and the root, at 2^`root_k` rows, verifies that one proof
+/// ([`Glue::wrapped_tree`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BatchPlan {
+    pub k: u32,
+    #[serde(default)]
+    pub root_k: Option<u32>,
+}
+
+impl BatchPlan {
+    /// The root circuit's size (the batch verifier's circuit).
+    pub fn root_k(&self) -> u32 {
+        self.root_k.unwrap_or(self.k)
+    }
+
+    fn check(&self) -> Result<()> {
+        for (what, k) in [("k", Some(self.k)), ("root k", self.root_k)] {
+            if let Some(k) = k {
+                if !(18..=25).contains(&k) {
+                    bail!("batch {what} {k}: an aggregation circuit needs 18..=25");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for BatchPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.root_k {
+            None => write!(f, "k {}", self.k),
+            Some(r) => write!(f, "k {}, wrapped root at k {r}", self.k),
+        }
+    }
+}
+
+/// The plan the keys in `DIR/batch-<n>/` were made for (`plan.json`; keys made before plans
+/// were recorded: their root's size, unwrapped).
+pub fn read_plan(wd: &Workdir, n: usize) -> Result<BatchPlan> {
+    let dir = batch_dir(wd, n);
+    let file = dir.join("plan.json");
+    match std::fs::read(&file) {
+        Ok(b) => {
+            let p: BatchPlan = serde_json::from_slice(&b).with_context(|| format!("{}: not a batch plan", file.display()))?;
+            p.check().with_context(|| file.display().to_string())?;
+            Ok(p)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let k = aggregate::read_layout(&dir).map(|l| l.k).with_context(|| format!("no batch keys for {n} jobs in {}: run `zkinfer market register-batch {} --size {n}` first", dir.display(), wd.0.display()))?;
+            Ok(BatchPlan { k, root_k: None })
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
+    }
+}
+
 /// The keys of batches of `n` proofs of one model.
 pub struct BatchKeys {
+    pub plan: BatchPlan,
     /// Batches of up to [`aggregate_shards::FAN_IN`] proofs: the one circuit's keys. A tree's
     /// root keys are read from disk only after its groups are proved (and dropped after), so
     /// that no step holds two proving keys; until then only what checking needs is held.
@@ -100,15 +163,17 @@ impl BatchKeys {
     }
 }
 
-/// The keys for batches of `n` (2..=64) proofs of the model in `wd`, each aggregation circuit at
-/// 2^`k` rows: read from `DIR/batch-<n>/` when they are for this model key, size and SRS, else
-/// made and written there. Past [`aggregate_shards::FAN_IN`] proofs the batch is aggregated as a
+/// The keys for batches of `n` (2..=64) proofs of the model in `wd`, aggregated as `plan` says:
+/// read from `DIR/batch-<n>/` when they are for this model key, size, plan and SRS, else made
+/// and written there. Past [`aggregate_shards::FAN_IN`] proofs the batch is aggregated as a
 /// tree ([`Glue::tree`]): no circuit verifies more than that many proofs, so a batch of 16 or 64
 /// needs no larger circuit than a batch of 4.
-pub fn batch_keys(wd: &Workdir, s: &Settings, srs: Option<&Path>, n: usize, k: u32, step: &dyn Fn(&str)) -> Result<BatchKeys> {
+pub fn batch_keys(wd: &Workdir, s: &Settings, srs: Option<&Path>, n: usize, plan: BatchPlan, step: &dyn Fn(&str)) -> Result<BatchKeys> {
     if !(2..=64).contains(&n) {
         bail!("a batch holds 2 to 64 proofs, not {n}");
     }
+    plan.check()?;
+    let k = plan.k;
     if crate::sharding::load(wd, s)?.is_some() {
         bail!("batches of a sharded model are not supported: each of its proofs is already an aggregation");
     }
@@ -120,21 +185,26 @@ pub fn batch_keys(wd: &Workdir, s: &Settings, srs: Option<&Path>, n: usize, k: u
     let (leaves, leaf_hashes) = (vec![protocol; n], vec![hash; n]);
     let glue = glue(n, per);
     let dir = batch_dir(wd, n);
-    let tree = glue.tree(n, aggregate_shards::FAN_IN)?;
+    let tree = match plan.root_k {
+        None => glue.tree(n, aggregate_shards::FAN_IN)?,
+        Some(_) => Some(glue.wrapped_tree(n, aggregate_shards::FAN_IN)?),
+    };
     let id = header.model_id;
     let (root, root_members) = match &tree {
         None => (crate::sharding::keys_for(&dir, srs, k, leaves.clone(), &leaf_hashes, glue, id, step).context("batch keys")?, (vec![], vec![])),
         Some(t) => {
             let (gp, gh) = crate::sharding::group_protocols(t, &dir, srs, k, &leaves, &leaf_hashes, &id, step).context("batch keys")?;
-            (crate::sharding::keys_for(&dir, srs, k, gp.clone(), &gh, t.root.clone(), id, step).context("batch keys")?, (gp, gh))
+            (crate::sharding::keys_for(&dir, srs, plan.root_k(), gp.clone(), &gh, t.root.clone(), id, step).context("batch keys")?, (gp, gh))
         }
     };
+    let plan_file = dir.join("plan.json");
+    std::fs::write(&plan_file, serde_json::to_vec_pretty(&plan)?).with_context(|| format!("writing {}", plan_file.display()))?;
     let root = match tree {
         None => Root::Held(root),
         // (the root's proving key is dropped here, read again after the groups)
         Some(_) => Root::Verifier(root.params, root.pk.get_vk().clone(), root.layout),
     };
-    Ok(BatchKeys { root, tree, root_members, n, dir, srs: srs.map(Path::to_path_buf), leaves, leaf_hashes, id })
+    Ok(BatchKeys { plan, root, tree, root_members, n, dir, srs: srs.map(Path::to_path_buf), leaves, leaf_hashes, id })
 }
 
 /// One proof of a batch: its quantized inputs and the binding it is proved for.
@@ -199,14 +269,13 @@ pub fn aggregate_jobs_unchecked(keys: &BatchKeys, snarks: Vec<Snark>, step: &dyn
         bail!("{} proofs for a batch of {}", snarks.len(), keys.n);
     }
     let t = Instant::now();
-    let k = keys.layout().k;
     let (snarks, loaded) = match (&keys.tree, &keys.root) {
         (None, Root::Held(_)) => (snarks, None),
         (Some(tree), _) => {
-            let snarks = crate::sharding::prove_levels(tree, &keys.dir, keys.srs.as_deref(), k, snarks, keys.leaves.clone(), keys.leaf_hashes.clone(), keys.id, step)?.0;
+            let snarks = crate::sharding::prove_levels(tree, &keys.dir, keys.srs.as_deref(), keys.plan.k, snarks, keys.leaves.clone(), keys.leaf_hashes.clone(), keys.id, step)?.0;
             // the groups' keys are gone: now the root's
             let (gp, gh) = &keys.root_members;
-            let root = crate::sharding::keys_for(&keys.dir, keys.srs.as_deref(), k, gp.clone(), gh, tree.root.clone(), keys.id, step).context("batch root keys")?;
+            let root = crate::sharding::keys_for(&keys.dir, keys.srs.as_deref(), keys.plan.root_k(), gp.clone(), gh, tree.root.clone(), keys.id, step).context("batch root keys")?;
             if root.pk.get_vk().transcript_repr() != keys.vk().transcript_repr() {
                 bail!("the batch root keys in {} changed since they were loaded: load the batch keys again", keys.dir.display());
             }

@@ -72,8 +72,8 @@ impl NodeConfig {
 #[derive(Clone, Debug)]
 pub struct BatchConfig {
     pub size: usize,
-    /// The batch circuit's size (2^k rows).
-    pub k: u32,
+    /// The batch circuits' sizes (and whether the root is wrapped).
+    pub plan: crate::batch::BatchPlan,
     /// Longest a claimed job waits for others to fill a batch (seconds).
     pub max_wait: u64,
 }
@@ -366,10 +366,10 @@ fn batch_serve(cfg: &NodeConfig, bc: &BatchConfig, chain: &dyn Chain, market: &M
         return Ok(None);
     }
     let wd = Workdir(dir.to_path_buf());
-    let keys = crate::batch::batch_keys(&wd, s, cfg.srs.as_deref(), bc.size, bc.k, &|step| log(&format!("model {id}: {step}")))?;
+    let keys = crate::batch::batch_keys(&wd, s, cfg.srs.as_deref(), bc.size, bc.plan, &|step| log(&format!("model {id}: {step}")))?;
     let compiled = crate::pipeline::aggregation_verifier(&crate::batch::batch_dir(&wd, bc.size), keys.params(), keys.vk(), keys.layout().num_instances())?;
     if alloy_primitives::keccak256(chain.code(verifier)?) != alloy_primitives::keccak256(&compiled.deployed_bytecode) {
-        log(&format!("model {id}: the market's batch verifier {verifier} is not the one compiled here for batches of {} at k {}; its jobs are proved one by one", bc.size, bc.k));
+        log(&format!("model {id}: the market's batch verifier {verifier} is not the one compiled here for batches of {} at {}; its jobs are proved one by one", bc.size, bc.plan));
         return Ok(None);
     }
     let predicted_seconds = single_seconds * bc.size as f64 + crate::batch::aggregation_seconds(&keys);

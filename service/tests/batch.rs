@@ -4,14 +4,15 @@
 //! proof is refused and pays nobody; the honest batch pays every job.
 //!
 //! `ZKINFER_BATCH_SIZES=2,4 ZKINFER_BATCH_K=21 cargo test --release -p zkinfer-service --test batch -- --ignored --nocapture`
-//! measures gas per job for other batch sizes.
+//! measures gas per job for other batch sizes (`ZKINFER_BATCH_ROOT_K=23`: with the root wrapped
+//! at that size, `market register-batch --root-k`).
 
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::U256;
 use zkinfer_circuits::onnx::ImportOptions;
 use zkinfer_prover::{aggregate, Fr, Verdict};
-use zkinfer_service::batch;
+use zkinfer_service::batch::{self, BatchPlan};
 use zkinfer_service::files::{write_json, Settings, Workdir};
 use zkinfer_service::market::abi::JobState;
 use zkinfer_service::market::chain::{parse_eth, Chain};
@@ -41,7 +42,7 @@ struct Batch {
 /// Registers the model and its batch verifier for `n`, posts `n` jobs (alternating two
 /// requesters), claims them, proves them; checks a batch holding one bad proof is refused, then
 /// settles the honest batch.
-fn run(d: &Path, n: usize, k: u32, with_node: bool, check_bad: bool) -> Batch {
+fn run(d: &Path, n: usize, plan: BatchPlan, with_node: bool, check_bad: bool) -> Batch {
     let _ = std::fs::remove_dir_all(d);
     let wd = Workdir(d.join("mlp"));
     let s: Settings = pipeline::compile(&repo().join("models/digits_mlp_int8/model.onnx"), ImportOptions::default(), None, pipeline::Objective::default()).expect("compile");
@@ -54,10 +55,10 @@ fn run(d: &Path, n: usize, k: u32, with_node: bool, check_bad: bool) -> Batch {
     let roles = Roles::dev().expect("roles");
     let (m, _) = Market::deploy(&mut chain, &roles.operator, &compile_market().expect("compile"), MarketParams::defaults(roles.operator.address())).expect("deploy");
     let (model, _) = register_model(&mut chain, &m, &roles.operator, &wd, &s, &params).expect("register");
-    let (verifier, [deployed, registered], keys) = register_batch(&mut chain, &m, &roles.operator, &wd, &s, None, &model, n, k).expect("register batch verifier");
+    let (verifier, [deployed, registered], keys) = register_batch(&mut chain, &m, &roles.operator, &wd, &s, None, &model, n, plan).expect("register batch verifier");
     let compiled = pipeline::aggregation_verifier(&batch::batch_dir(&wd, n), keys.params(), keys.vk(), keys.layout().num_instances()).expect("cached verifier");
     eprintln!(
-        "batch of {n} at k {k}: {} public instances, verifier {verifier} in {} contract(s), the largest {} B; deploy {} gas, registerBatchVerifier {} gas",
+        "batch of {n} at {plan}: {} public instances, verifier {verifier} in {} contract(s), the largest {} B; deploy {} gas, registerBatchVerifier {} gas",
         keys.layout().num_instances(),
         compiled.parts.len() + 1,
         compiled.largest_runtime,
@@ -123,7 +124,7 @@ fn run(d: &Path, n: usize, k: u32, with_node: bool, check_bad: bool) -> Batch {
         assert_eq!(sub.outputs[j], proved.outputs, "job {j}'s outputs");
     }
     if with_node {
-        node_settles_a_batch(d, &mut chain, &m, &roles, &wd, &s, model.id, n, k, &data, pay, stake);
+        node_settles_a_batch(d, &mut chain, &m, &roles, &wd, &s, model.id, n, plan, &data, pay, stake);
     }
     let _ = std::fs::remove_dir_all(d);
     Batch { jobs_gas, submit_gas: r.gas_used, verifier_bytes: compiled.largest_runtime, contracts: compiled.parts.len() + 1, aggregate_seconds: good.aggregate_seconds }
@@ -132,7 +133,7 @@ fn run(d: &Path, n: usize, k: u32, with_node: bool, check_bad: bool) -> Batch {
 /// The provider node (`zkinfer node --batch n`) claims `n` new jobs and settles them with one
 /// `submitBatch`.
 #[allow(clippy::too_many_arguments)]
-fn node_settles_a_batch(d: &Path, chain: &mut LocalChain, m: &Market, roles: &Roles, wd: &Workdir, s: &Settings, model: u64, n: usize, k: u32, data: &[Vec<Vec<f64>>], pay: U256, stake: U256) {
+fn node_settles_a_batch(d: &Path, chain: &mut LocalChain, m: &Market, roles: &Roles, wd: &Workdir, s: &Settings, model: u64, n: usize, plan: BatchPlan, data: &[Vec<Vec<f64>>], pay: U256, stake: U256) {
     use zkinfer_service::node::{self, BatchConfig, ClaimPolicy, NodeConfig};
     let deadline = chain.timestamp().expect("time") + 3600;
     let mut jobs = vec![];
@@ -143,7 +144,7 @@ fn node_settles_a_batch(d: &Path, chain: &mut LocalChain, m: &Market, roles: &Ro
     let before = m.withdrawable(chain, roles.provider.address()).expect("credit");
     let cfg = NodeConfig {
         policy: ClaimPolicy { max_claims: n, ..ClaimPolicy::default() },
-        batch: Some(BatchConfig { size: n, k, max_wait: 600 }),
+        batch: Some(BatchConfig { size: n, plan, max_wait: 600 }),
         ..NodeConfig::one_pass(d.join("node"), vec![wd.0.clone()], PathBuf::from(env!("CARGO_BIN_EXE_zkinfer")))
     };
     node::run(cfg, chain, m, &roles.provider).expect("node runs until idle");
@@ -163,7 +164,10 @@ fn node_settles_a_batch(d: &Path, chain: &mut LocalChain, m: &Market, roles: &Ro
 #[test]
 fn a_batch_is_paid_with_one_aggregated_proof_and_one_bad_proof_pays_nobody() {
     let d = std::env::temp_dir().join(format!("zkinfer-batch-{}", std::process::id()));
-    let b = run(&d, 2, 20, true, true);
+    // the root wrapped (one more aggregation, of the batch circuit's proof): the path that
+    // checks the fewest commitments on chain; `market_verbs_on_the_embedded_chain` (cli.rs)
+    // settles a batch through an unwrapped batch circuit
+    let b = run(&d, 2, BatchPlan { k: 20, root_k: Some(20) }, true, true);
     eprintln!(
         "batch of 2: submitBatch {} gas ({} per job), post+claim {:?}; verifier {} contract(s), largest {} B; aggregation {:.1} s",
         b.submit_gas,
@@ -183,12 +187,14 @@ fn a_batch_is_paid_with_one_aggregated_proof_and_one_bad_proof_pays_nobody() {
 fn batch_gas_per_job() {
     let sizes: Vec<usize> = std::env::var("ZKINFER_BATCH_SIZES").unwrap_or_else(|_| "2,4".into()).split(',').map(|x| x.trim().parse().expect("size")).collect();
     let k: u32 = std::env::var("ZKINFER_BATCH_K").ok().map_or(21, |x| x.parse().expect("k"));
+    let root_k: Option<u32> = std::env::var("ZKINFER_BATCH_ROOT_K").ok().map(|x| x.parse().expect("root k"));
+    let plan = BatchPlan { k, root_k };
     for n in sizes {
         let d = std::env::temp_dir().join(format!("zkinfer-batch-gas-{}-{n}", std::process::id()));
         let t = std::time::Instant::now();
-        let b = run(&d, n, k, false, std::env::var("ZKINFER_BATCH_CHECK_BAD").map_or(true, |v| v != "0"));
+        let b = run(&d, n, plan, false, std::env::var("ZKINFER_BATCH_CHECK_BAD").map_or(true, |v| v != "0"));
         eprintln!(
-            "BATCH n {n:2} k {k}: submitBatch {:8} gas, {:7} per job; verifier {} contract(s), largest {} B; aggregation {:.0} s, whole run {:.0} s",
+            "BATCH n {n:2} {plan}: submitBatch {:8} gas, {:7} per job; verifier {} contract(s), largest {} B; aggregation {:.0} s, whole run {:.0} s",
             b.submit_gas,
             b.submit_gas / n as u64,
             b.contracts,

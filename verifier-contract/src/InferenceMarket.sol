@@ -78,21 +78,38 @@ contract InferenceMarket {
         Cancelled
     }
 
+    /// @notice A job as `job()` returns it.
     struct Job {
-        // slot 0
         address requester;
         uint64 deadline; // unix seconds; claim/submit need block.timestamp < deadline
         JobState state;
-        // slot 1
         address provider; // claimer, zero while Open
         uint64 modelId;
-        // slot 2
         address token; // address(0) = ETH
         uint96 stake; // stake the claimer locks: max(minStake, stakeRequired)
-        // slot 3
         uint256 amount; // escrowed payment
-        // slot 4
         bytes32 inputsHash; // keccak256(abi.encodePacked(inputInstances))
+    }
+
+    /// @dev A job as stored. What `submit` and `submitBatch` read of a job fills slots 0-3, so
+    ///      settling a job reads 4 storage slots (cold: 2,100 gas each) and writes one; the
+    ///      requester, which only `expire` and `cancel` need, has slot 4 to itself. `claim` writes
+    ///      the provider and the state into one slot.
+    struct Record {
+        // slot 0
+        JobState state;
+        uint64 deadline;
+        address provider;
+        // slot 1
+        address token;
+        uint96 stake;
+        // slot 2
+        uint128 amount; // <= type(uint128).max: postJob refuses more (AmountTooLarge)
+        uint64 modelId;
+        // slot 3
+        bytes32 inputsHash;
+        // slot 4
+        address requester;
     }
 
     /// @notice A model's verifier for batches of `size` jobs: it checks one aggregated proof of
@@ -201,7 +218,7 @@ contract InferenceMarket {
 
     /// @notice Number of jobs posted; job ids are 1..jobCount.
     uint256 public jobCount;
-    mapping(uint256 => Job) private _jobs;
+    mapping(uint256 => Record) private _jobs;
     mapping(address => Stake) private _stakes;
     /// @notice token (address(0) = ETH) => account => amount withdrawable with withdrawFunds(token).
     mapping(address => mapping(address => uint256)) public withdrawable;
@@ -299,14 +316,14 @@ contract InferenceMarket {
         if (stakeRequired > type(uint96).max) revert StakeTooLarge(stakeRequired);
 
         jobId = ++jobCount;
-        Job storage j = _jobs[jobId];
+        Record storage j = _jobs[jobId];
         j.requester = msg.sender;
         j.deadline = deadline;
         j.state = JobState.Open;
         j.modelId = uint64(modelId); // registered ids are sequential, far below 2^64
         j.token = token;
         j.stake = uint96(stakeRequired);
-        j.amount = amount;
+        j.amount = uint128(amount); // <= type(uint128).max, checked above
         j.inputsHash = keccak256(abi.encodePacked(inputInstances));
         emit JobPosted(jobId, modelId, msg.sender, token, amount, stakeRequired, deadline, inputInstances);
         _collectPayment(token, amount);
@@ -316,7 +333,7 @@ contract InferenceMarket {
     ///         Refused (VerifierCodeChanged) when the model's verifier no longer has the code it was
     ///         registered with: such a job could never be paid, and the claimer would be slashed.
     function claim(uint256 jobId) external nonReentrant {
-        Job storage j = _jobs[jobId];
+        Record storage j = _jobs[jobId];
         JobState st = j.state;
         if (st != JobState.Open) {
             if (st == JobState.None) revert UnknownJob(jobId);
@@ -349,7 +366,7 @@ contract InferenceMarket {
         uint256[] calldata paramInstances,
         bytes calldata proof
     ) external nonReentrant {
-        Job storage j = _claimedByCaller(jobId);
+        Record storage j = _claimedByCaller(jobId);
         if (keccak256(abi.encodePacked(inputInstances)) != j.inputsHash) revert InputsMismatch(jobId);
         address verifier = _checkInstances(jobId, j.modelId, inputInstances, outputInstances, paramInstances);
         _callVerifier(
@@ -413,8 +430,14 @@ contract InferenceMarket {
         }
         if (proof.length < ACCUMULATOR_WORDS * 32) revert ProofTooShort(proof.length, ACCUMULATOR_WORDS * 32);
         address verifier = _batchVerifierOf(jobIds);
-        bytes memory instances = _batchInstances(jobIds, inputInstances, outputInstances, paramInstances);
-        bytes memory data = bytes.concat(proof[:ACCUMULATOR_WORDS * 32], instances, proof[ACCUMULATOR_WORDS * 32:]);
+        bytes memory data = _batchCall(jobIds, inputInstances, outputInstances, paramInstances, proof.length);
+        assembly {
+            // the proof around the job instances: its accumulator words before them, the rest after
+            let acc := mul(ACCUMULATOR_WORDS, 32)
+            calldatacopy(add(data, 0x20), proof.offset, acc)
+            let rest := sub(proof.length, acc)
+            calldatacopy(sub(add(add(data, 0x20), mload(data)), rest), add(proof.offset, acc), rest)
+        }
         bool ok;
         assembly {
             // STATICCALL, as in _callVerifier.
@@ -433,7 +456,7 @@ contract InferenceMarket {
         uint256 pay;
         uint256 fees;
         for (uint256 i = 0; i < n; ) {
-            Job storage j = _jobs[jobIds[i]];
+            Record storage j = _jobs[jobIds[i]];
             j.state = JobState.Paid;
             unlocked += j.stake;
             address t = j.token;
@@ -459,7 +482,7 @@ contract InferenceMarket {
     ///         to the requester; for a Claimed job slashBps of the locked stake is slashed to the
     ///         requester (in ETH) and the rest is unlocked.
     function expire(uint256 jobId) external nonReentrant {
-        Job storage j = _jobs[jobId];
+        Record storage j = _jobs[jobId];
         JobState st = j.state;
         if (st != JobState.Open && st != JobState.Claimed) {
             if (st == JobState.None) revert UnknownJob(jobId);
@@ -484,7 +507,7 @@ contract InferenceMarket {
 
     /// @notice The requester withdraws an unclaimed job; the payment is refunded (credited).
     function cancel(uint256 jobId) external nonReentrant {
-        Job storage j = _jobs[jobId];
+        Record storage j = _jobs[jobId];
         JobState st = j.state;
         if (st == JobState.None) revert UnknownJob(jobId);
         if (msg.sender != j.requester) revert NotRequester(jobId, msg.sender);
@@ -508,7 +531,8 @@ contract InferenceMarket {
 
     /// @notice The job record (state None for an id never posted).
     function job(uint256 jobId) external view returns (Job memory) {
-        return _jobs[jobId];
+        Record storage r = _jobs[jobId];
+        return Job(r.requester, r.deadline, r.state, r.provider, r.modelId, r.token, r.stake, r.amount, r.inputsHash);
     }
 
     /// @notice A provider's stake: total deposited (incl. locked and pending), locked by claims,
@@ -606,7 +630,7 @@ contract InferenceMarket {
 
     /// @dev The job, which must be Claimed by the caller and before its deadline (what `submit`
     ///      and `submitBatch` require of every job they settle).
-    function _claimedByCaller(uint256 jobId) private view returns (Job storage j) {
+    function _claimedByCaller(uint256 jobId) private view returns (Record storage j) {
         j = _jobs[jobId];
         JobState st = j.state;
         if (st != JobState.Claimed) {
@@ -626,20 +650,22 @@ contract InferenceMarket {
         if (verifier.codehash != b.codeHash) revert VerifierCodeChanged(verifier);
     }
 
-    /// @dev The batch's job instances, each job checked as `submit` checks it: [binding, inputs,
-    ///      outputs, params] for each job in turn.
-    function _batchInstances(
+    /// @dev The batch verifier's calldata, each job checked as `submit` checks it: room for the
+    ///      proof's accumulator words, then [binding, inputs, outputs, params] for each job in turn,
+    ///      then room for the rest of the proof (`submitBatch` copies the proof in).
+    function _batchCall(
         uint256[] calldata jobIds,
         uint256[][] calldata inputInstances,
         uint256[][] calldata outputInstances,
-        uint256[] calldata paramInstances
+        uint256[] calldata paramInstances,
+        uint256 proofLength
     ) private view returns (bytes memory out) {
         BatchCtx memory c = _batchCtx(jobIds, paramInstances);
-        out = new bytes(c.per * jobIds.length);
+        out = new bytes(proofLength + c.per * jobIds.length);
         for (uint256 i = 0; i < jobIds.length; ) {
             if (i > 0 && jobIds[i] <= jobIds[i - 1]) revert JobsNotIncreasing(i);
             _checkBatchJob(c, jobIds[i], inputInstances[i], outputInstances[i]);
-            _writeJob(out, i * c.per, bindingOf(jobIds[i], msg.sender), inputInstances[i], outputInstances[i], paramInstances);
+            _writeJob(out, ACCUMULATOR_WORDS * 32 + i * c.per, bindingOf(jobIds[i], msg.sender), inputInstances[i], outputInstances[i], paramInstances);
             unchecked {
                 ++i;
             }
@@ -658,7 +684,7 @@ contract InferenceMarket {
     }
 
     function _checkBatchJob(BatchCtx memory c, uint256 jobId, uint256[] calldata ins, uint256[] calldata outs) private view {
-        Job storage j = _claimedByCaller(jobId);
+        Record storage j = _claimedByCaller(jobId);
         if (j.modelId != c.modelId) revert WrongModel(jobId, c.modelId);
         if (jobId < c.firstJob) revert JobBeforeBatchVerifier(jobId, c.firstJob);
         if (keccak256(abi.encodePacked(ins)) != j.inputsHash) revert InputsMismatch(jobId);

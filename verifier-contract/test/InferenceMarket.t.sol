@@ -61,10 +61,21 @@ contract InferenceMarketTest is Fixture {
         assertEq(j.stake, MIN_STAKE, "stake raised to minStake");
         assertEq(j.inputsHash, keccak256(abi.encodePacked(_inputs())));
         assertTrue(j.state == InferenceMarket.JobState.Open);
+        // every field of the packed record comes back through the view
+        assertEq(uint256(j.deadline), block.timestamp + 1 hours);
+        assertEq(uint256(j.modelId), modelA);
+        assertEq(j.token, address(0));
+        assertEq(j.amount, amount);
+        assertEq(j.provider, address(0));
 
         _claim(prov, id);
         assertEq(_locked(prov), MIN_STAKE);
-        assertEq(market.job(id).provider, prov);
+        j = market.job(id);
+        assertEq(j.provider, prov);
+        assertEq(j.requester, alice, "claim leaves the requester");
+        assertEq(uint256(j.deadline), block.timestamp + 1 hours, "claim leaves the deadline");
+        assertEq(j.amount, amount, "claim leaves the amount");
+        assertEq(uint256(j.modelId), modelA, "claim leaves the model");
         assertTrue(_state(id) == InferenceMarket.JobState.Claimed);
 
         bytes memory proof = _proof(verifierA, id, prov, _inputs(), _outputs());

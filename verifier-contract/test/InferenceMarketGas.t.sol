@@ -36,3 +36,32 @@ contract InferenceMarketGasTest is Fixture {
         _submitP(prov, id);
     }
 }
+
+/// @notice submitBatch's own cost (an accept-all batch verifier) at 4 and 16 jobs:
+///         forge test --match-contract InferenceMarketBatchGasTest --gas-report --isolate
+contract InferenceMarketBatchGasTest is Fixture {
+    function _batch(uint256 n) internal {
+        market.registerBatchVerifier(modelAny, n, address(acceptAll));
+        _stake(prov, 100 ether);
+        uint256[] memory ids = new uint256[](n);
+        uint256[][] memory ins = new uint256[][](n);
+        uint256[][] memory outs = new uint256[][](n);
+        for (uint256 i = 0; i < n; i++) {
+            ids[i] = _postEth(alice, modelAny, 1 ether, 0);
+            _claim(prov, ids[i]);
+            ins[i] = _inputs();
+            outs[i] = _outputs();
+        }
+        bytes memory proof = new bytes(12 * 32 + 32);
+        vm.prank(prov);
+        market.submitBatch(ids, ins, outs, _params(), proof);
+    }
+
+    function test_gas_batch4() public {
+        _batch(4);
+    }
+
+    function test_gas_batch16() public {
+        _batch(16);
+    }
+}

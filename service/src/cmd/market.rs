@@ -75,6 +75,12 @@ enum Verb {
         /// verifier and more memory.
         #[arg(long, default_value_t = 21)]
         k: u32,
+        /// Wrap the root: the batch circuit (or a tree's root) proves at --k, and one more
+        /// aggregation of that single proof at 2^ROOT_K rows (22 or 23) is what the chain
+        /// verifies, with few columns: less gas per batch, for one more proof (minutes) and,
+        /// at 23, about 17 GB of memory.
+        #[arg(long, value_name = "ROOT_K")]
+        root_k: Option<u32>,
         #[command(flatten)]
         srs: SrsArgs,
     },
@@ -273,12 +279,13 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
             m.models.push(model);
             m.save(deployment)?;
         }
-        Verb::RegisterBatch { model_dir, size, k, srs } => {
+        Verb::RegisterBatch { model_dir, size, k, root_k, srs } => {
             let wd = Workdir(model_dir.clone());
             let s = wd.load_settings()?;
             let model = model_of(&m, &wd)?;
-            say!("batch keys for {size} proofs at k {k} ({}; made once)", crate::batch::batch_dir(&wd, *size).display());
-            let (verifier, [deployed, registered], _) = flow::register_batch(chain, &m, &key_for(a, 0)?, &wd, &s, srs.srs.as_deref(), &model, *size, *k)?;
+            let plan = crate::batch::BatchPlan { k: *k, root_k: *root_k };
+            say!("batch keys for {size} proofs at {plan} ({}; made once)", crate::batch::batch_dir(&wd, *size).display());
+            let (verifier, [deployed, registered], _) = flow::register_batch(chain, &m, &key_for(a, 0)?, &wd, &s, srs.srs.as_deref(), &model, *size, plan)?;
             report(&format!("batch verifier deployed at {verifier}"), &deployed);
             report(&format!("named model {}'s verifier of batches of {size}", model.id), &registered);
         }
@@ -328,11 +335,10 @@ fn run_verb(a: &Args, chain: &mut dyn Chain, deployment: &Path) -> Result<()> {
             let s = wd.load_settings()?;
             let model = model_of(&m, &wd)?;
             let n = jobs.len();
-            let dir = crate::batch::batch_dir(&wd, n);
-            let k = zkinfer_prover::aggregate::read_layout(&dir).map(|l| l.k).with_context(|| format!("no batch keys for {n} jobs in {}: run `zkinfer market register-batch {} --size {n}` first", dir.display(), wd.0.display()))?;
+            let plan = crate::batch::read_plan(&wd, n)?;
             let provider = key_for(a, 2)?;
             let data = inputs.iter().map(|p| read_inputs(p)).collect::<Result<Vec<_>>>()?;
-            let keys = crate::batch::batch_keys(&wd, &s, srs.srs.as_deref(), n, k, &|step| say!("{step}"))?;
+            let keys = crate::batch::batch_keys(&wd, &s, srs.srs.as_deref(), n, plan, &|step| say!("{step}"))?;
             let sub = flow::prove_batch_for_jobs(chain, &m, &model, &wd, &s, srs.srs.as_deref(), &keys, jobs, provider.address(), &data)?;
             let r = m.submit_batch(chain, &provider, &sub.jobs, &sub.inputs, &sub.outputs, &sub.params, &sub.proof)?.ok("submitBatch")?;
             report(&format!("submitted a batch of {n}: one aggregated proof verified on chain, jobs {jobs:?} paid ({} gas per job); {} credited to the provider", r.gas_used / n as u64, fmt_eth(m.withdrawable(chain, provider.address())?)), &r);

@@ -69,6 +69,10 @@ pub struct Args {
     /// log2 of the batch circuit's rows (18..=23), as its verifier was registered with.
     #[arg(long, default_value_t = 21)]
     batch_k: u32,
+    /// The wrapped root's log2 rows, as the batch verifier was registered with
+    /// (`market register-batch --root-k`); none: the root is not wrapped.
+    #[arg(long, value_name = "ROOT_K")]
+    batch_root_k: Option<u32>,
     /// Longest a claimed job waits for others to fill a batch (seconds).
     #[arg(long, default_value_t = 600)]
     batch_wait: u64,
@@ -110,7 +114,7 @@ pub fn run(a: Args) -> Result<()> {
         policy,
         batch: match a.batch {
             Some(size) if !(2..=64).contains(&size) => anyhow::bail!("--batch must be 2..=64, not {size}"),
-            Some(size) => Some(node::BatchConfig { size, k: a.batch_k, max_wait: a.batch_wait }),
+            Some(size) => Some(node::BatchConfig { size, plan: crate::batch::BatchPlan { k: a.batch_k, root_k: a.batch_root_k }, max_wait: a.batch_wait }),
             None => None,
         },
     };

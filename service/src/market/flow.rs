@@ -166,8 +166,8 @@ pub fn prove_sharded_for_job(chain: &dyn Chain, market: &Market, model: &Registe
 /// Returns the verifier's address, the receipts (deployment with the parts' installation, then
 /// the registration) and the keys.
 #[allow(clippy::too_many_arguments)]
-pub fn register_batch(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, srs: Option<&std::path::Path>, model: &RegisteredModel, n: usize, k: u32) -> Result<(Address, [Receipt; 2], crate::batch::BatchKeys)> {
-    let keys = crate::batch::batch_keys(wd, s, srs, n, k, &|_| {})?;
+pub fn register_batch(chain: &mut dyn Chain, market: &Market, owner: &PrivateKeySigner, wd: &Workdir, s: &Settings, srs: Option<&std::path::Path>, model: &RegisteredModel, n: usize, plan: crate::batch::BatchPlan) -> Result<(Address, [Receipt; 2], crate::batch::BatchKeys)> {
+    let keys = crate::batch::batch_keys(wd, s, srs, n, plan, &|_| {})?;
     let dir = crate::batch::batch_dir(wd, n);
     let compiled = pipeline::aggregation_verifier(&dir, keys.params(), keys.vk(), keys.layout().num_instances())?;
     let (verifier, r1) = deploy_verifier(chain, owner, &compiled.bytecode, &compiled.parts)?;
