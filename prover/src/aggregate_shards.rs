@@ -456,6 +456,21 @@ mod tests {
         (ok, t.root.expose.iter().map(|&(s, i)| proofs[s][i]).collect())
     }
 
+    /// Over `seeds` random instance sets satisfying `glue`: tree `t` accepts them and exposes
+    /// what `glue` exposes, and rejects each of them with any one of `glue`'s equalities broken.
+    fn checks_what_the_glue_checks(t: &Tree, glue: &Glue, counts: &[usize], seeds: u64, what: &str) {
+        for seed in 0..seeds {
+            let v = satisfying(glue, counts, seed);
+            let want: Vec<u64> = glue.expose.iter().map(|&(s, i)| v[s][i]).collect();
+            assert_eq!(run_levels(t, &v), (true, want), "{what}: honest instances");
+            for &(a, b) in &glue.equal {
+                let mut w = v.clone();
+                w[b.0][b.1] = w[b.0][b.1].wrapping_add(1);
+                assert!(!run_levels(t, &w).0, "{what}: broken {a:?} = {b:?} accepted by the tree");
+            }
+        }
+    }
+
     /// 23 shards (a chain, skip links across every level's boundaries, all bindings equal,
     /// the model's values exposed from the first, a middle and the last shard): with fan-in
     /// 2, 3 and 4 the tree takes 3 to 5 levels, no circuit aggregates more than the fan-in,
@@ -479,16 +494,7 @@ mod tests {
                 below = level.groups.len();
             }
             assert!(below <= fan_in);
-            for seed in 0..10 {
-                let v = satisfying(&glue, &counts, seed);
-                let want: Vec<u64> = glue.expose.iter().map(|&(s, i)| v[s][i]).collect();
-                assert_eq!(run_levels(&t, &v), (true, want), "fan-in {fan_in}: honest instances");
-                for &(a, b) in &glue.equal {
-                    let mut w = v.clone();
-                    w[b.0][b.1] = w[b.0][b.1].wrapping_add(1);
-                    assert!(!run_levels(&t, &w).0, "fan-in {fan_in}: broken {a:?} = {b:?} accepted by the tree");
-                }
-            }
+            checks_what_the_glue_checks(&t, &glue, &counts, 10, &format!("fan-in {fan_in}"));
         }
         for m in 5..=16 {
             let groups = level_groups(m, 4).expect("a tree");
@@ -528,16 +534,7 @@ mod tests {
             }
             assert!(w.root.equal.is_empty());
             assert_eq!(w.root.expose, (0..glue.expose.len()).map(|i| (0, aggregate::ACCUMULATOR_LIMBS + i)).collect::<Vec<_>>());
-            for seed in 0..5 {
-                let v = satisfying(&glue, &counts, seed);
-                let want: Vec<u64> = glue.expose.iter().map(|&(s, i)| v[s][i]).collect();
-                assert_eq!(run_levels(&w, &v), (true, want), "{n} proofs: honest instances");
-                for &(a, b) in &glue.equal {
-                    let mut x = v.clone();
-                    x[b.0][b.1] = x[b.0][b.1].wrapping_add(1);
-                    assert!(!run_levels(&w, &x).0, "{n} proofs: broken {a:?} = {b:?} accepted");
-                }
-            }
+            checks_what_the_glue_checks(&w, &glue, &counts, 5, &format!("{n} proofs, wrapped"));
         }
     }
 
