@@ -29,10 +29,10 @@ pub fn halo2_reserved_rows(shape: Shape) -> usize {
 
 /// Checks the shape is one the circuit can be configured with.
 pub fn check_shape(shape: Shape) -> Result<()> {
-    if shape.width < 4 || shape.lookup_width < 1 || shape.lookup_width > shape.width || shape.width > 1024 {
+    if shape.width < 2 || shape.lookup_width < 1 || shape.lookup_width > shape.width || shape.width > 1024 {
         return Err(ProverError::Invalid {
             what: "circuit shape",
-            why: format!("{shape:?}: need 4 <= width <= 1024 and 1 <= lookup_width <= width"),
+            why: format!("{shape:?}: need 2 <= width <= 1024 and 1 <= lookup_width <= width"),
         });
     }
     if shape.hash && shape.width < zkinfer_circuits::layout::poseidon::MIN_WIDTH {

@@ -25,8 +25,10 @@ use zkinfer_prover::artifacts::{PrivateValues, ProofFile};
 /// which `lookup_width` carry range lookups. Narrow shapes need more rows but fewer columns:
 /// cheaper to verify (every column and lookup costs the verifier gas), and for small models
 /// no slower to prove.
-pub const AUTO_SHAPES: [Shape; 9] = [
+pub const AUTO_SHAPES: [Shape; 11] = [
     Shape::new(4, 1),
+    Shape::new(3, 1),
+    Shape::new(2, 1),
     Shape::new(4, 2),
     Shape::new(4, 4),
     Shape::new(6, 1),
@@ -36,6 +38,12 @@ pub const AUTO_SHAPES: [Shape; 9] = [
     Shape::new(8, 2),
     Shape::new(8, 4),
 ];
+
+/// Shapes narrower than 4 columns are tried only for models whose 4/1 layout needs at most
+/// `2^NARROW_MAX_K` rows: they take 1.3-2x the rows, which only small models can afford (a
+/// larger one proves too much slower for the gas it saves), and laying them out costs compile
+/// time.
+pub const NARROW_MAX_K: u32 = 17;
 
 /// What `compile` optimises when it chooses the circuit shape (the cost model predicts both).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -117,7 +125,11 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>, objectiv
         // the Poseidon gadget of hashed tensors needs 6 advice columns
         let hashing = graph.has_hashed();
         let auto = AUTO_SHAPES.iter().copied().filter(|s| !hashing || s.width >= zkinfer_circuits::layout::poseidon::MIN_WIDTH).collect();
+        let mut k_41 = None;
         for sh in shape.map_or(auto, |s| vec![s]) {
+            if sh.width < 4 && shape.is_none() && k_41.is_none_or(|k| k > NARROW_MAX_K) {
+                continue;
+            }
             let circuit = match lay_out(graph, &inputs, sh) {
                 Ok(ctx) => ModelCircuit { ctx },
                 // the first variant's errors are the model's; the direct one is an alternative
@@ -125,6 +137,9 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>, objectiv
                 Err(e) => return Err(e.into()),
             };
             let k = sizing::k_for(&circuit);
+            if sh == Shape::new(4, 1) {
+                k_41 = Some(k);
+            }
             let c = Cost::of(&circuit, k, graph.num_instances());
             cands.push((v, sh, k, c));
             if pick(&metrics(&cands), objective) == Some(cands.len() - 1) {

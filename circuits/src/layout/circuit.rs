@@ -81,13 +81,15 @@ pub struct ModelConfig {
     pub out: Column<Advice>,
     pub w: Vec<Column<Fixed>>,
     pub c: Column<Fixed>,
-    pub q_out: Column<Fixed>,
-    pub q_chain: Column<Fixed>,
+    /// `q_out + 2·q_chain` of the row (one column for both flags, see [`flag_of`]).
+    pub q_o: Column<Fixed>,
     pub q_mul: Column<Fixed>,
     /// The dot-product selector (present when `shape.dot`).
     pub q_dot: Option<Column<Fixed>>,
     pub q_range: Vec<Column<Fixed>>,
-    pub table: TableColumn,
+    /// The range table `[0, 2^LIMB_BITS)` (absent when `shape.tables`: the range rows are
+    /// then part of the function table, see [`FnLookup`]).
+    pub table: Option<TableColumn>,
     /// Function-table lookup (present when `shape.tables`): `(tag, x[0], x[1])` of rows with
     /// `q_fn = 1` is a row of `(fn_tag, fn_in, fn_out)`.
     pub fn_lookup: Option<FnLookup>,
@@ -96,6 +98,13 @@ pub struct ModelConfig {
     pub instance: Column<Instance>,
 }
 
+/// The function-table lookup, which also carries the range checks: its table starts with the
+/// `2^LIMB_BITS` rows `(0, v, 0)`, then each function's rows `(tag, x, f(x))` with tag >= 1.
+/// Column 0's lookup is `(tag, (q_range[0] + q_fn)·x[0], q_fn·x[1])` (a range row has tag 0
+/// and `q_fn = 0`, a function row `q_range[0] = 0`), the other lookup columns' are
+/// `(0, q_range[j]·x[j], 0)`: one lookup argument and one table column fewer than a range
+/// lookup beside a function lookup (about 35k gas of verification), and a range check still
+/// matches only the tag-0 rows.
 #[derive(Clone, Debug)]
 pub struct FnLookup {
     pub q_fn: Column<Fixed>,
@@ -105,15 +114,39 @@ pub struct FnLookup {
     pub fn_out: TableColumn,
 }
 
+/// The bit of `q_out` in the fixed column `q_o`, which holds `q_out + 2·q_chain` (0 to 3).
+pub const Q_OUT: u64 = 1;
+/// The bit of `q_chain` in `q_o`.
+pub const Q_CHAIN: u64 = 2;
+
+/// The flag `bit` (Q_OUT or Q_CHAIN) of a `q_o` value `m` in 0..=3, as the cubic through the
+/// four points: `Σ_{v: v & bit ≠ 0} Π_{u ≠ v} (m - u) / (v - u)`. One fixed column instead of
+/// two costs no degree: the gate's `q_o` terms reach 4 (5 under the Poseidon switch), the
+/// degree the lookups already need, and saves the verifier a commitment and an evaluation
+/// (about 9k gas) and the prover one column's cosets.
+pub fn flag_of(m: &Expression<Fr>, bit: u64) -> Expression<Fr> {
+    let mut sum = Expression::Constant(Fr::zero());
+    for v in (0u64..4).filter(|v| v & bit != 0) {
+        let mut term = Expression::Constant(Fr::one());
+        let mut den = Fr::one();
+        for u in (0u64..4).filter(|&u| u != v) {
+            term = term * (m.clone() - Expression::Constant(Fr::from(u)));
+            den *= Fr::from(v) - Fr::from(u);
+        }
+        sum = sum + term * Expression::Constant(den.invert().expect("distinct points"));
+    }
+    sum
+}
+
 impl ModelConfig {
     pub fn configure(meta: &mut ConstraintSystem<Fr>, shape: Shape) -> Self {
         let x: Vec<_> = (0..shape.width).map(|_| meta.advice_column()).collect();
         let out = meta.advice_column();
         let w: Vec<_> = (0..shape.width).map(|_| meta.fixed_column()).collect();
-        let (c, q_out, q_chain, q_mul) = (meta.fixed_column(), meta.fixed_column(), meta.fixed_column(), meta.fixed_column());
+        let (c, q_o, q_mul) = (meta.fixed_column(), meta.fixed_column(), meta.fixed_column());
         let q_dot = shape.dot.then(|| meta.fixed_column());
         let q_range: Vec<_> = (0..shape.lookup_width).map(|_| meta.fixed_column()).collect();
-        let table = meta.lookup_table_column();
+        let table = (!shape.tables).then(|| meta.lookup_table_column());
         let instance = meta.instance_column();
         for col in x.iter().chain(std::iter::once(&out)) {
             meta.enable_equality(*col);
@@ -132,7 +165,9 @@ impl ModelConfig {
             let xs: Vec<Expression<Fr>> = x.iter().map(|&col| m.query_advice(col, Rotation::cur())).collect();
             let o = m.query_advice(out, Rotation::cur());
             let o_prev = m.query_advice(out, Rotation::prev());
-            let mut e = q(q_out, m) * o - q(q_chain, m) * o_prev - q(c, m) - q(q_mul, m) * xs[0].clone() * xs[1].clone();
+            let qo = q(q_o, m);
+            let (q_out, q_chain) = (flag_of(&qo, Q_OUT), flag_of(&qo, Q_CHAIN));
+            let mut e = q_out * o - q_chain * o_prev - q(c, m) - q(q_mul, m) * xs[0].clone() * xs[1].clone();
             for (j, xj) in xs.iter().enumerate() {
                 e = e - q(w[j], m) * xj.clone();
             }
@@ -147,28 +182,44 @@ impl ModelConfig {
                 None => vec![e],
             }
         });
-        for j in (0..shape.lookup_width).filter(|_| enabled(ConstraintKind::Range)) {
-            meta.lookup("range", |m| {
-                let qr = m.query_fixed(q_range[j], Rotation::cur());
-                let xj = m.query_advice(x[j], Rotation::cur());
-                vec![(qr * xj, table)]
-            });
+        let zero = || Expression::Constant(Fr::zero());
+        if let Some(table) = table {
+            for j in (0..shape.lookup_width).filter(|_| enabled(ConstraintKind::Range)) {
+                meta.lookup("range", |m| {
+                    let qr = m.query_fixed(q_range[j], Rotation::cur());
+                    let xj = m.query_advice(x[j], Rotation::cur());
+                    vec![(qr * xj, table)]
+                });
+            }
         }
         let fn_lookup = shape.tables.then(|| {
             let (q_fn, tag) = (meta.fixed_column(), meta.fixed_column());
             let (fn_tag, fn_in, fn_out) = (meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column());
-            meta.lookup("function table", |m| {
-                let q = m.query_fixed(q_fn, Rotation::cur());
-                let t = m.query_fixed(tag, Rotation::cur());
-                let (q, t) = if enabled(ConstraintKind::FnTable) { (q, t) } else { (Expression::Constant(Fr::zero()) * q, Expression::Constant(Fr::zero()) * t) };
+            let (range_on, fn_on) = (enabled(ConstraintKind::Range), enabled(ConstraintKind::FnTable));
+            meta.lookup("range and function table", |m| {
+                let qr = if range_on { m.query_fixed(q_range[0], Rotation::cur()) } else { zero() };
+                let (q, t) = if fn_on { (m.query_fixed(q_fn, Rotation::cur()), m.query_fixed(tag, Rotation::cur())) } else { (zero(), zero()) };
                 let a = m.query_advice(x[0], Rotation::cur());
                 let b = m.query_advice(x[1], Rotation::cur());
-                vec![(t, fn_tag), (q.clone() * a, fn_in), (q * b, fn_out)]
+                vec![(t, fn_tag), ((qr + q.clone()) * a, fn_in), (q * b, fn_out)]
             });
+            for j in (1..shape.lookup_width).filter(|_| range_on) {
+                meta.lookup("range", |m| {
+                    let qr = m.query_fixed(q_range[j], Rotation::cur());
+                    let xj = m.query_advice(x[j], Rotation::cur());
+                    vec![(zero(), fn_tag), (qr * xj, fn_in), (zero(), fn_out)]
+                });
+            }
             FnLookup { q_fn, tag, fn_tag, fn_in, fn_out }
         });
-        ModelConfig { x, out, w, c, q_out, q_chain, q_mul, q_dot, q_range, table, fn_lookup, poseidon, instance }
+        ModelConfig { x, out, w, c, q_o, q_mul, q_dot, q_range, table, fn_lookup, poseidon, instance }
     }
+}
+
+/// Rows the lookup tables take: the `2^LIMB_BITS`-row range table, which with function
+/// tables (`tables`) is followed by their rows in the same columns ([`FnLookup`]).
+pub fn table_rows(tables: bool, fn_tables: &[super::ctx::FnTable]) -> usize {
+    LIMB as usize + if tables { fn_tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 }
 }
 
 /// A laid-out model, ready for keygen, proving or the MockProver.
@@ -178,18 +229,14 @@ pub struct ModelCircuit {
 }
 
 impl ModelCircuit {
-    /// Rows the circuit needs, including the 2^LIMB_BITS-row range table and the function
-    /// tables (plus their all-zero row).
+    /// Rows the circuit needs, including the lookup table's ([`table_rows`]).
     pub fn rows(&self) -> usize {
-        let fn_rows = if self.ctx.shape.tables { 1 + self.ctx.tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 };
-        (self.ctx.rows.len() + self.hash_rows()).max(LIMB as usize).max(fn_rows)
+        (self.ctx.rows.len() + self.hash_rows()).max(self.table_rows())
     }
 
-    /// Rows the lookup tables need whatever the model's size: the range table and the function
-    /// tables (plus their all-zero row).
+    /// Rows the lookup tables need whatever the model's size ([`table_rows`]).
     pub fn table_rows(&self) -> usize {
-        let fn_rows = if self.ctx.shape.tables { 1 + self.ctx.tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 };
-        (LIMB as usize).max(fn_rows)
+        table_rows(self.ctx.shape.tables, &self.ctx.tables)
     }
 
     /// Rows of the Poseidon gadget (after the model's rows).
@@ -228,24 +275,29 @@ impl Circuit<Fr> for ModelCircuit {
     }
 
     fn synthesize(&self, config: ModelConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
-        layouter.assign_table(
-            || "range table",
-            |mut table| {
-                for i in 0..LIMB as usize {
-                    table.assign_cell(|| "range", config.table, i, || Value::known(Fr::from(i as u64)))?;
-                }
-                Ok(())
-            },
-        )?;
+        if let Some(range) = config.table {
+            layouter.assign_table(
+                || "range table",
+                |mut table| {
+                    for i in 0..LIMB as usize {
+                        table.assign_cell(|| "range", range, i, || Value::known(Fr::from(i as u64)))?;
+                    }
+                    Ok(())
+                },
+            )?;
+        }
         if let Some(fl) = &config.fn_lookup {
             layouter.assign_table(
-                || "function tables",
+                || "range and function tables",
                 |mut table| {
-                    // row 0 = (0, 0, 0): what rows without a lookup present
-                    let mut r = 0;
-                    for (col, v) in [(fl.fn_tag, Fr::zero()), (fl.fn_in, Fr::zero()), (fl.fn_out, Fr::zero())] {
-                        table.assign_cell(|| "fn zero", col, r, || Value::known(v))?;
+                    // rows (0, v, 0), v in the range: the range checks, and (0, 0, 0) for rows
+                    // without a lookup
+                    for v in 0..LIMB as usize {
+                        for (col, e) in [(fl.fn_tag, Fr::zero()), (fl.fn_in, Fr::from(v as u64)), (fl.fn_out, Fr::zero())] {
+                            table.assign_cell(|| "range", col, v, || Value::known(e))?;
+                        }
                     }
+                    let mut r = LIMB as usize - 1;
                     for (i, t) in self.ctx.tables.iter().enumerate() {
                         for (j, &v) in t.values.iter().enumerate() {
                             r += 1;
@@ -285,10 +337,12 @@ impl Circuit<Fr> for ModelCircuit {
                         region.assign_fixed(fl.q_fn, r, one);
                         region.assign_fixed(fl.tag, r, Fr::from(row.tag as u64));
                     }
-                    for (flag, col) in [(row.q_out, config.q_out), (row.q_chain, config.q_chain), (row.q_mul, config.q_mul)] {
-                        if flag {
-                            region.assign_fixed(col, r, one);
-                        }
+                    let qo = row.q_out as u64 * Q_OUT + row.q_chain as u64 * Q_CHAIN;
+                    if qo != 0 {
+                        region.assign_fixed(config.q_o, r, Fr::from(qo));
+                    }
+                    if row.q_mul {
+                        region.assign_fixed(config.q_mul, r, one);
                     }
                     if row.q_dot {
                         region.assign_fixed(config.q_dot.ok_or(Error::Synthesis)?, r, one);
@@ -365,5 +419,25 @@ mod tests {
         }
         assert_eq!(fe(-5) + fe(5), Fr::zero());
         assert_eq!(fe(1 << 62) * fe(1 << 62), fe(1 << 124));
+    }
+
+    /// The two flags sharing the `q_o` column come back exactly from each of its four values,
+    /// and sharing it leaves the constraint system's degree at the 5 the lookups need.
+    #[test]
+    fn shared_flag_column_decodes_both_flags() {
+        use super::{flag_of, ModelConfig, Q_CHAIN, Q_OUT};
+        use crate::layout::ctx::Shape;
+        use halo2_proofs::plonk::{ConstraintSystem, Expression};
+        for m in 0u64..4 {
+            let e = Expression::Constant(Fr::from(m));
+            let eval = |x: &Expression<Fr>| x.evaluate(&|c| c, &|_| unreachable!(), &|_| unreachable!(), &|_| unreachable!(), &|_| unreachable!(), &|_| unreachable!(), &|a| -a, &|a, b| a + b, &|a, b| a * b, &|a, s| a * s);
+            assert_eq!(eval(&flag_of(&e, Q_OUT)), Fr::from(m & Q_OUT != 0), "q_out of {m}");
+            assert_eq!(eval(&flag_of(&e, Q_CHAIN)), Fr::from(m & Q_CHAIN != 0), "q_chain of {m}");
+        }
+        for shape in [Shape::new(2, 1), Shape::new(4, 2), Shape { tables: true, dot: true, ..Shape::new(6, 2) }, Shape { hash: true, tables: true, ..Shape::new(6, 3) }] {
+            let mut cs = ConstraintSystem::<Fr>::default();
+            let _ = ModelConfig::configure(&mut cs, shape);
+            assert_eq!(cs.degree(), 5, "{shape:?}");
+        }
     }
 }

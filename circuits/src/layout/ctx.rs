@@ -8,7 +8,9 @@
 //!             + q_dot·Σ_{j<width/2} x[j]·x[width/2+j]
 //! ```
 //!
-//! (the `q_dot` column exists only in circuits with witness weights, `Shape::dot`).
+//! (the `q_dot` column exists only in circuits with witness weights, `Shape::dot`). The flags
+//! `q_out` and `q_chain` share one fixed column, `q_o = q_out + 2·q_chain`, from which the
+//! gate recovers each flag by a cubic ([`super::circuit::flag_of`]).
 //!
 //! A row whose fixed columns are all zero constrains nothing, so rows that only carry
 //! range-checked cells need no selector. Columns `x[0..lookup_width]` each have a lookup
@@ -320,10 +322,30 @@ impl LayoutCtx {
         (a, b)
     }
 
-    /// Lays out `a·b + Σ coef·operand + c` (at most `width - 2` terms): returned as a new cell
-    /// with `want_out`, else constrained to zero. Returns the cells of `a` and `b` too.
+    /// Lays out `a·b + Σ coef·operand + c`: returned as a new cell with `want_out`, else
+    /// constrained to zero. Returns the cells of `a`, `b` and the terms, in that order. Terms
+    /// beyond the product row's `width - 2` free slots are summed on rows of their own first
+    /// (and at width 2, where the row has no free slot, the product is added to them after).
     pub fn mul_add(&mut self, a: Operand, b: Operand, terms: &[(Operand, i128)], c: i128, want_out: bool) -> (Option<AValue>, Vec<AValue>) {
-        assert!(terms.len() + 2 <= self.shape.width, "mul_add: too many terms");
+        let room = self.shape.width - 2;
+        if terms.len() > room {
+            if room == 0 {
+                let (p, mut cells) = self.mul_add(a, b, &[], 0, true);
+                let mut all = vec![(Operand::Cell(p.expect("want_out yields a cell")), 1)];
+                all.extend_from_slice(terms);
+                let (out, placed) = self.linear(&all, c, want_out);
+                cells.extend(placed.into_iter().skip(1));
+                return (out, cells);
+            }
+            let keep = room - 1;
+            let (s, rest) = self.lin_placed(&terms[keep..], 0);
+            let mut head = terms[..keep].to_vec();
+            head.push((Operand::Cell(s), 1));
+            let (out, mut cells) = self.mul_add(a, b, &head, c, want_out);
+            cells.pop();
+            cells.extend(rest);
+            return (out, cells);
+        }
         let r = self.push_row();
         let ab_inverse = matches!(b, Operand::Inverse(_));
         let a = self.place(r, 0, a);

@@ -179,8 +179,7 @@ pub fn count_rows(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<RowCount
             }
         }
     }
-    let fn_rows = if tables { 1 + fn_tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 };
-    let table_rows = (ctx::LIMB as usize).max(fn_rows);
+    let table_rows = circuit::table_rows(tables, &fn_tables);
     Ok(RowCount { shape, node_rows, total: total.max(table_rows), table_rows })
 }
 

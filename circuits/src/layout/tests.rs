@@ -18,10 +18,21 @@ pub(crate) fn k_for(rows: usize) -> u32 {
     (rows + 16).next_power_of_two().trailing_zeros()
 }
 
-/// Runs every check on one graph and input; `samples` witness cells are corrupted one by one.
+/// Runs every check on one graph and input in the default shape, with `samples` witness
+/// cells corrupted one by one, then in the narrowest shapes `compile` may pick (3 and 2
+/// columns: products whose terms overflow the row, chains of two terms per row) with a
+/// quarter of the samples.
 pub(crate) fn check_graph(g: &Graph, inputs: &[Tensor], samples: usize) {
+    check_graph_in(g, inputs, samples, Shape::default());
+    // (the Poseidon gadget of hashed tensors needs 6 columns)
+    for narrow in [Shape::new(3, 1), Shape::new(2, 1)].into_iter().filter(|_| !g.has_hashed()) {
+        check_graph_in(g, inputs, samples.div_ceil(4), narrow);
+    }
+}
+
+fn check_graph_in(g: &Graph, inputs: &[Tensor], samples: usize, shape: Shape) {
     let expected = exec::outputs(g, inputs).expect("executor runs");
-    let ctx = lay_out(g, inputs, Shape::default()).expect("layout");
+    let ctx = lay_out(g, inputs, shape).expect("layout");
     ctx.check().expect("integer witness satisfies the gates");
     let inst = instance_values(&ctx);
     let want = crate::public::instances(g, inputs, &expected).expect("values in range");
@@ -460,7 +471,53 @@ fn interpolated_tables_are_sound() {
     let res = MockProver::run(k, &ModelCircuit { ctx: bad }, vec![inst]).expect("mock runs").verify();
     let failures = res.expect_err("the forged decomposition is rejected");
     assert!(
-        failures.iter().all(|f| matches!(f, halo2_proofs::dev::VerifyFailure::Lookup { name, .. } if *name == "range")),
-        "only the range lookup fails: {failures:?}"
+        failures.iter().all(|f| matches!(f, halo2_proofs::dev::VerifyFailure::Lookup { name, .. } if *name == "range" || *name == "range and function table")),
+        "only a range lookup fails: {failures:?}"
     );
+}
+
+/// With function tables the range checks share their lookup (`FnLookup`): a limb must match a
+/// tag-0 row `(0, v, 0)`, never a function row. A limb forged to 300, which is an input of
+/// the function table here with output 0 (so `(tag, 300, 0)` is a table row: without the tag
+/// component the forgery would pass), in a layout that is honest everywhere else,
+/// is rejected by that lookup and only by it; in a 2-lookup-column shape, in both columns.
+#[test]
+fn a_limb_cannot_match_a_function_row() {
+    use super::ctx::{AValue, FnTable, LayoutCtx, Operand};
+    for shape in [Shape { tables: true, ..Shape::new(4, 1) }, Shape { tables: true, ..Shape::new(4, 2) }] {
+        for col in 0..shape.lookup_width {
+            let mut ctx = LayoutCtx::new(shape);
+            let t = FnTable { lo: 250, values: (0..100).map(|i| if i == 50 { 0 } else { 3 * i }).collect() };
+            let tag = ctx.table_tag(&t);
+            let x = ctx.lin(&[], 260);
+            let y = ctx.lookup(tag, x);
+            assert_eq!(y.val, 30);
+            // two limbs summed on one row: they land in the lookup columns 0 (and 1)
+            let s = ctx.lin(&[(Operand::Limb(7), 1), (Operand::Limb(9), 1)], 0);
+            ctx.expose(y, 1);
+            ctx.expose(s, 2);
+            ctx.check().expect("honest layout");
+            let inst = instance_values(&ctx);
+            let k = k_for(ModelCircuit { ctx: ctx.clone() }.rows());
+            assert!(MockProver::run(k, &ModelCircuit { ctx: ctx.clone() }, vec![inst.clone()]).expect("mock runs").verify().is_ok(), "honest witness rejected");
+            // forge the limb in `col` to 300 and its row's sum with it: s = 300 + the other
+            let r = s.cell.row;
+            let limb = ctx.rows[r].x[col].as_mut().filter(|c| c.lookup).expect("a limb in the lookup column");
+            let other = if limb.val == 7 { 9 } else { 7 };
+            limb.val = 300;
+            ctx.rows[r].out = Some(300 + other);
+            let forged = AValue { cell: s.cell, val: 300 + other };
+            let bad_inst = {
+                let mut v = inst.clone();
+                v[2] = super::circuit::fe(forged.val);
+                v
+            };
+            let failures = MockProver::run(k, &ModelCircuit { ctx }, vec![bad_inst]).expect("mock runs").verify().expect_err("a limb of 300 is rejected");
+            let want = if col == 0 { "range and function table" } else { "range" };
+            assert!(
+                failures.iter().all(|f| matches!(f, halo2_proofs::dev::VerifyFailure::Lookup { name, .. } if *name == want)),
+                "{shape:?} column {col}: only the range check fails: {failures:?}"
+            );
+        }
+    }
 }
