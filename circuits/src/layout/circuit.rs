@@ -90,24 +90,27 @@ pub struct ModelConfig {
     /// The range table `[0, 2^LIMB_BITS)` (absent when `shape.tables`: the range rows are
     /// then part of the function table, see [`FnLookup`]).
     pub table: Option<TableColumn>,
-    /// Function-table lookup (present when `shape.tables`): `(tag, x[0], x[1])` of rows with
-    /// `q_fn = 1` is a row of `(fn_tag, fn_in, fn_out)`.
+    /// Function-table lookup (present when `shape.tables`): on a row with `tag ≠ 0`,
+    /// `x[1] = f_tag(x[0])`.
     pub fn_lookup: Option<FnLookup>,
     /// The Poseidon gadget's columns (present when `shape.hash`).
     pub poseidon: Option<PoseidonConfig>,
     pub instance: Column<Instance>,
 }
 
-/// The function-table lookup, which also carries the range checks: its table starts with the
-/// `2^LIMB_BITS` rows `(0, v, 0)`, then each function's rows `(tag, x, f(x))` with tag >= 1.
-/// Column 0's lookup is `(tag, (q_range[0] + q_fn)·x[0], q_fn·x[1])` (a range row has tag 0
-/// and `q_fn = 0`, a function row `q_range[0] = 0`), the other lookup columns' are
-/// `(0, q_range[j]·x[j], 0)`: one lookup argument and one table column fewer than a range
-/// lookup beside a function lookup (about 35k gas of verification), and a range check still
-/// matches only the tag-0 rows.
+/// The function-table lookup, which also carries the range checks. Its table starts with the
+/// `2^LIMB_BITS` rows `(0, v, 0)`, then each function's rows `(tag, tag·x, tag·f(x))`, tag >= 1
+/// (scaled by the tag, so that the tag column itself selects: no separate selector column).
+/// Column 0's lookup is `(tag, (q_range[0] + tag)·x[0], tag·x[1])`: a range row has tag 0,
+/// so it must match some `(0, x[0], 0)`; a function row has `q_range[0] = 0` and matches
+/// `(tag, tag·x[0], tag·x[1])` only where `x[1] = f_tag(x[0])` (tag is a nonzero constant,
+/// so the scaling is invertible); other rows give `(0, 0, 0)`. The other lookup columns'
+/// lookups are `(0, q_range[j]·x[j], 0)`. Against a range lookup beside a function lookup
+/// with its own selector, this is one lookup argument, one table column and one selector
+/// column fewer (about 44k gas of verification), and a range check still matches only the
+/// tag-0 rows.
 #[derive(Clone, Debug)]
 pub struct FnLookup {
-    pub q_fn: Column<Fixed>,
     pub tag: Column<Fixed>,
     pub fn_tag: TableColumn,
     pub fn_in: TableColumn,
@@ -193,15 +196,15 @@ impl ModelConfig {
             }
         }
         let fn_lookup = shape.tables.then(|| {
-            let (q_fn, tag) = (meta.fixed_column(), meta.fixed_column());
+            let tag = meta.fixed_column();
             let (fn_tag, fn_in, fn_out) = (meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column());
             let (range_on, fn_on) = (enabled(ConstraintKind::Range), enabled(ConstraintKind::FnTable));
             meta.lookup("range and function table", |m| {
                 let qr = if range_on { m.query_fixed(q_range[0], Rotation::cur()) } else { zero() };
-                let (q, t) = if fn_on { (m.query_fixed(q_fn, Rotation::cur()), m.query_fixed(tag, Rotation::cur())) } else { (zero(), zero()) };
+                let t = if fn_on { m.query_fixed(tag, Rotation::cur()) } else { zero() };
                 let a = m.query_advice(x[0], Rotation::cur());
                 let b = m.query_advice(x[1], Rotation::cur());
-                vec![(t, fn_tag), ((qr + q.clone()) * a, fn_in), (q * b, fn_out)]
+                vec![(t.clone(), fn_tag), ((qr + t.clone()) * a, fn_in), (t * b, fn_out)]
             });
             for j in (1..shape.lookup_width).filter(|_| range_on) {
                 meta.lookup("range", |m| {
@@ -210,7 +213,7 @@ impl ModelConfig {
                     vec![(zero(), fn_tag), (qr * xj, fn_in), (zero(), fn_out)]
                 });
             }
-            FnLookup { q_fn, tag, fn_tag, fn_in, fn_out }
+            FnLookup { tag, fn_tag, fn_in, fn_out }
         });
         ModelConfig { x, out, w, c, q_o, q_mul, q_dot, q_range, table, fn_lookup, poseidon, instance }
     }
@@ -299,11 +302,12 @@ impl Circuit<Fr> for ModelCircuit {
                     }
                     let mut r = LIMB as usize - 1;
                     for (i, t) in self.ctx.tables.iter().enumerate() {
+                        let tag = Fr::from(i as u64 + 1);
                         for (j, &v) in t.values.iter().enumerate() {
                             r += 1;
-                            table.assign_cell(|| "fn tag", fl.fn_tag, r, || Value::known(Fr::from(i as u64 + 1)))?;
-                            table.assign_cell(|| "fn in", fl.fn_in, r, || Value::known(fe(t.lo as i128 + j as i128)))?;
-                            table.assign_cell(|| "fn out", fl.fn_out, r, || Value::known(fe(v as i128)))?;
+                            table.assign_cell(|| "fn tag", fl.fn_tag, r, || Value::known(tag))?;
+                            table.assign_cell(|| "fn in", fl.fn_in, r, || Value::known(tag * fe(t.lo as i128 + j as i128)))?;
+                            table.assign_cell(|| "fn out", fl.fn_out, r, || Value::known(tag * fe(v as i128)))?;
                         }
                     }
                     Ok(())
@@ -334,7 +338,6 @@ impl Circuit<Fr> for ModelCircuit {
                     }
                     if row.tag != 0 {
                         let fl = config.fn_lookup.as_ref().expect("function tables are on when rows use them");
-                        region.assign_fixed(fl.q_fn, r, one);
                         region.assign_fixed(fl.tag, r, Fr::from(row.tag as u64));
                     }
                     let qo = row.q_out as u64 * Q_OUT + row.q_chain as u64 * Q_CHAIN;

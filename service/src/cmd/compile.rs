@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long, requires = "width")]
     lookup_width: Option<usize>,
     /// What the chosen circuit shape optimises (without --width): balanced (the least
-    /// verification gas among shapes predicted to prove within 1 s or 5% of the fastest),
+    /// verification gas among shapes predicted to prove within 2 s or 25% of the fastest),
     /// prove (the fastest proof) or gas (the cheapest EVM verification). Default: balanced,
     /// or prove with --max-k/--shards (a sharded model is verified through its aggregated
     /// proof, whose gas does not depend on the shards' shape).

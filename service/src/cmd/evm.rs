@@ -64,6 +64,13 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         report["valid"] = true.into();
         report["gas_used"] = o.gas_used.into();
         report["deploy_gas"] = o.deploy_gas.into();
+        // what the transaction's calldata costs (EIP-2028: 16 gas a nonzero byte, 4 a zero
+        // byte), so that reports can give the verifier's own gas apart from it and the 21k base
+        if let Some(p) = &proof {
+            let data = zkinfer_prover::evm::calldata(&p.instances_fr()?, &p.proof_bytes()?);
+            report["calldata_bytes"] = data.len().into();
+            report["calldata_gas"] = data.iter().map(|&b| if b == 0 { 4u64 } else { 16 }).sum::<u64>().into();
+        }
     }
     Ok(report)
 }
