@@ -25,6 +25,8 @@ use zkinfer_prover::artifacts::{PrivateValues, ProofFile};
 /// which `lookup_width` carry range lookups. Narrow shapes need more rows but fewer columns:
 /// cheaper to verify (every column and lookup costs the verifier gas), and for small models
 /// no slower to prove.
+/// (4/1 comes first: the narrower 3/1 and 2/1 are tried after it, and only when its layout
+/// fits `2^NARROW_MAX_K` rows.)
 pub const AUTO_SHAPES: [Shape; 11] = [
     Shape::new(4, 1),
     Shape::new(3, 1),

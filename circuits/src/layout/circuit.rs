@@ -186,19 +186,10 @@ impl ModelConfig {
             }
         });
         let zero = || Expression::Constant(Fr::zero());
-        if let Some(table) = table {
-            for j in (0..shape.lookup_width).filter(|_| enabled(ConstraintKind::Range)) {
-                meta.lookup("range", |m| {
-                    let qr = m.query_fixed(q_range[j], Rotation::cur());
-                    let xj = m.query_advice(x[j], Rotation::cur());
-                    vec![(qr * xj, table)]
-                });
-            }
-        }
+        let (range_on, fn_on) = (enabled(ConstraintKind::Range), enabled(ConstraintKind::FnTable));
         let fn_lookup = shape.tables.then(|| {
             let tag = meta.fixed_column();
             let (fn_tag, fn_in, fn_out) = (meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column());
-            let (range_on, fn_on) = (enabled(ConstraintKind::Range), enabled(ConstraintKind::FnTable));
             meta.lookup("range and function table", |m| {
                 let qr = if range_on { m.query_fixed(q_range[0], Rotation::cur()) } else { zero() };
                 let t = if fn_on { m.query_fixed(tag, Rotation::cur()) } else { zero() };
@@ -206,15 +197,21 @@ impl ModelConfig {
                 let b = m.query_advice(x[1], Rotation::cur());
                 vec![(t.clone(), fn_tag), ((qr + t.clone()) * a, fn_in), (t * b, fn_out)]
             });
-            for j in (1..shape.lookup_width).filter(|_| range_on) {
-                meta.lookup("range", |m| {
-                    let qr = m.query_fixed(q_range[j], Rotation::cur());
-                    let xj = m.query_advice(x[j], Rotation::cur());
-                    vec![(zero(), fn_tag), (qr * xj, fn_in), (zero(), fn_out)]
-                });
-            }
             FnLookup { tag, fn_tag, fn_in, fn_out }
         });
+        // the range lookups of the other columns (of every column without function tables):
+        // `q_range[j]·x[j]` in the range table, or `(0, q_range[j]·x[j], 0)` in its tag-0 rows
+        let first = if fn_lookup.is_some() { 1 } else { 0 };
+        for j in (first..shape.lookup_width).filter(|_| range_on) {
+            meta.lookup("range", |m| {
+                let limb = m.query_fixed(q_range[j], Rotation::cur()) * m.query_advice(x[j], Rotation::cur());
+                match (table, &fn_lookup) {
+                    (Some(range), _) => vec![(limb, range)],
+                    (None, Some(fl)) => vec![(zero(), fl.fn_tag), (limb, fl.fn_in), (zero(), fl.fn_out)],
+                    (None, None) => unreachable!("a circuit without function tables has the range table"),
+                }
+            });
+        }
         ModelConfig { x, out, w, c, q_o, q_mul, q_dot, q_range, table, fn_lookup, poseidon, instance }
     }
 }
