@@ -315,6 +315,30 @@ pub fn load_params(srs_file: Option<&Path>, k: u32) -> Result<ParamsKZG<Bn256>> 
     })
 }
 
+/// The SRS for one circuit after another (the shards of a model), loaded or derived again
+/// only when the size changes: shards mostly share one k, and deriving the dev SRS takes about
+/// 20 s at k 21 (reading a ceremony file, seconds), each time.
+pub struct ParamsBySize<'a> {
+    srs_file: Option<&'a Path>,
+    last: Option<(u32, ParamsKZG<Bn256>)>,
+}
+
+impl<'a> ParamsBySize<'a> {
+    pub fn new(srs_file: Option<&'a Path>) -> Self {
+        ParamsBySize { srs_file, last: None }
+    }
+
+    /// The SRS for 2^k rows.
+    pub fn get(&mut self, k: u32) -> Result<&ParamsKZG<Bn256>> {
+        if self.last.as_ref().is_none_or(|(have, _)| *have != k) {
+            // (the previous size's is dropped first: one SRS in memory at a time)
+            self.last = None;
+            self.last = Some((k, load_params(self.srs_file, k)?));
+        }
+        Ok(&self.last.as_ref().expect("just loaded").1)
+    }
+}
+
 /// Generates and stores the keys of a compiled model; returns its identity.
 pub fn setup(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<ModelId> {
     let ctx = lay_out(&keygen_graph(&s.graph), &reference_inputs(&s.graph), s.shape)?;

@@ -181,10 +181,11 @@ fn without_weights(g: &zkinfer_circuits::ir::Graph) -> zkinfer_circuits::ir::Gra
 /// identity and the shards'.
 pub fn setup(s: &Settings, sh: &Sharded, srs: Option<&Path>, step: &dyn Fn(&str)) -> Result<(ModelId, Vec<ModelId>)> {
     let mut ids = Vec::with_capacity(sh.shards.len());
+    let mut by_size = pipeline::ParamsBySize::new(srs);
     for (i, (w, ss)) in sh.shards.iter().enumerate() {
         step(&format!("shard {i}: keys for 2^{} rows", ss.k));
-        let params = pipeline::load_params(srs, ss.k)?;
-        ids.push(pipeline::setup(w, ss, &params)?);
+        let params = by_size.get(ss.k)?;
+        ids.push(pipeline::setup(w, ss, params)?);
     }
     Ok((sharded_id(&s.graph, &ids)?, ids))
 }
@@ -252,9 +253,10 @@ pub fn verify(wd: &Workdir, s: &Settings, sh: &Sharded, srs: Option<&Path>, p: &
     let mut ids = Vec::with_capacity(sh.shards.len());
     let mut all = Vec::with_capacity(p.shards.len());
     let mut failed = None;
+    let mut by_size = pipeline::ParamsBySize::new(srs);
     for (i, (w, ss)) in sh.shards.iter().enumerate() {
-        let params = pipeline::load_params(srs, ss.k)?;
-        let (vk, header) = pipeline::load_vk(w, ss, &params)?;
+        let params = by_size.get(ss.k)?;
+        let (vk, header) = pipeline::load_vk(w, ss, params)?;
         ids.push(header.model_id);
         let Some(sp) = p.shards.get(i) else { continue };
         let (instances, proof) = (sp.instances_fr()?, sp.proof_bytes()?);
@@ -432,13 +434,15 @@ pub(crate) fn prove_levels(t: &Tree, agg_dir: &Path, srs: Option<&Path>, k: u32,
 /// group keys are made first when missing.
 pub fn aggregation_keys(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir: &Path, k: u32, step: &dyn Fn(&str)) -> Result<AggregationKeys> {
     let (mut ids, mut hashes, mut protocols) = (vec![], vec![], vec![]);
+    let mut by_size = pipeline::ParamsBySize::new(srs);
     for (w, ss) in &sh.shards {
-        let params = pipeline::load_params(srs, ss.k)?;
-        let (vk, header) = pipeline::load_vk(w, ss, &params)?;
+        let params = by_size.get(ss.k)?;
+        let (vk, header) = pipeline::load_vk(w, ss, params)?;
         ids.push(header.model_id);
         hashes.push(zkinfer_prover::keys::vk_hash(&vk));
-        protocols.push(aggregate::inner_protocol(&params, &vk, ss.num_instances));
+        protocols.push(aggregate::inner_protocol(params, &vk, ss.num_instances));
     }
+    drop(by_size);
     let id = sharded_id(&s.graph, &ids)?;
     match tree(sh)? {
         None => keys_for(agg_dir, srs, k, protocols, &hashes, Glue::of(&sh.wiring), id, step),
@@ -473,18 +477,20 @@ pub fn prove_aggregated(s: &Settings, sh: &Sharded, srs: Option<&Path>, agg_dir:
     let t = Instant::now();
     let n = sh.shards.len();
     let (mut snarks, mut ids, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut by_size = pipeline::ParamsBySize::new(srs);
     for (i, (w, ss)) in sh.shards.iter().enumerate() {
         step(&format!("shard {i}/{n}: proof (Poseidon transcript, k = {})", ss.k));
-        let params = pipeline::load_params(srs, ss.k)?;
-        let (pk, header) = pipeline::load_pk(w, ss, &params)?;
+        let params = by_size.get(ss.k)?;
+        let (pk, header) = pipeline::load_pk(w, ss, params)?;
         let ins: Vec<Tensor> = ss.graph.inputs.iter().map(|t| vals[t.value].clone()).collect();
         let mut ctx = lay_out_salted(&ss.graph, &ins, ss.shape, salt)?;
         ctx.binding = binding;
         // (prove_inner verifies the shard proof natively before returning it)
-        snarks.push(aggregate::prove_inner(&params, &pk, &ModelCircuit { ctx }, rand::rngs::OsRng)?);
+        snarks.push(aggregate::prove_inner(params, &pk, &ModelCircuit { ctx }, rand::rngs::OsRng)?);
         ids.push(header.model_id);
         hashes.push(zkinfer_prover::keys::vk_hash(pk.get_vk()));
     }
+    drop(by_size);
     let shard_seconds = t.elapsed().as_secs_f64();
     let id = sharded_id(&s.graph, &ids)?;
     let model_instances = zkinfer_circuits::public::bound_instances(&s.graph, binding, inputs, &outs).map_err(anyhow::Error::msg)?;

@@ -84,7 +84,7 @@ fn input(model: &str) -> Vec<Tensor> {
 async fn register_and_setup(c: &mut ProverClient<Channel>, model: &str) -> String {
     let m = c.register_model(RegisterModelRequest { name: model.into(), source: Some(register_model_request::Source::Onnx(onnx(model))), ..Default::default() }).await.expect("register").into_inner();
     assert_eq!(m.state, "registered");
-    let m = c.compile(ModelRef { model_id: m.model_id }).await.expect("compile").into_inner();
+    let m = c.compile(CompileRequest { model_id: m.model_id, ..Default::default() }).await.expect("compile").into_inner();
     assert!(m.state == "compiled" && m.k > 0, "{m:?}");
     let m = c.setup(ModelRef { model_id: m.model_id }).await.expect("setup").into_inner();
     assert_eq!(m.state, "ready");
@@ -389,4 +389,64 @@ fn tls_serves_trusting_clients_only() {
     // a client that does not trust the certificate is refused too
     let untrusting = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["client", "--server", &https, "--tls-ca", other.to_str().expect("utf8"), "health"]).output().expect("client");
     assert!(!untrusting.status.success(), "a client that does not trust the certificate connected");
+}
+
+/// Issue 21 through the service: a model compiled into shards over gRPC (`Compile` with
+/// `shards`), set up shard by shard with its aggregation key (its EVM verifier handed out at
+/// once), proved as one aggregated proof by a worker and verified through the aggregation key
+/// (a changed output or instance refused); a request for another cut of a model already set up
+/// is refused.
+#[test]
+fn sharded_model_through_the_service() {
+    let data = tmp("sharded");
+    let mlp = data.with_extension("mlp");
+    let _ = std::fs::remove_dir_all(&mlp);
+    let synth = Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(["synth-mlp", "--layers", "16,24,4", "-o"]).arg(&mlp).output().expect("synth-mlp");
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(mlp.join("input.json")).expect("input")).expect("json");
+    let inputs: Vec<Tensor> = v["input_data"].as_array().expect("list").iter().map(|l| Tensor { values: l.as_array().expect("list").iter().map(|x| x.as_f64().expect("number")).collect() }).collect();
+    let server = Server::start(&data, &[]);
+    rt().block_on(async {
+        let mut c = client(&server.url).await;
+        let onnx = std::fs::read(mlp.join("model.onnx")).expect("onnx");
+        let m = c.register_model(RegisterModelRequest { name: "mlp".into(), source: Some(register_model_request::Source::Onnx(onnx)), ..Default::default() }).await.expect("register").into_inner();
+        let id = m.model_id.clone();
+        let (k, msg) = code(c.compile(CompileRequest { model_id: id.clone(), max_k: 40, shards: 0 }).await);
+        assert!(k == Code::InvalidArgument && msg.contains("max_k 40"), "{k:?} {msg}");
+        let m = c.compile(CompileRequest { model_id: id.clone(), max_k: 0, shards: 2 }).await.expect("compile").into_inner();
+        assert!(m.state == "compiled" && m.shards == 2 && m.k > 0, "{m:?}");
+        let m = c.setup(ModelRef { model_id: id.clone() }).await.expect("setup").into_inner();
+        assert!(m.state == "ready" && m.shards == 2 && !m.vk_hash.is_empty(), "{m:?}");
+        // the same cut again is a no-op; another one would replace the keys
+        let same = c.compile(CompileRequest { model_id: id.clone(), max_k: 0, shards: 2 }).await.expect("compile again").into_inner();
+        assert_eq!((same.state.as_str(), same.vk_hash.as_str()), ("ready", m.vk_hash.as_str()));
+        let (k, msg) = code(c.compile(CompileRequest { model_id: id.clone(), max_k: 0, shards: 3 }).await);
+        assert!(k == Code::FailedPrecondition && msg.contains("in 2 shards") && msg.contains("replace its keys"), "{k:?} {msg}");
+        // setup made the aggregation key: its verifier is there before any proof
+        let e = c.get_evm_verifier(ModelRef { model_id: id.clone() }).await.expect("evm verifier").into_inner();
+        assert!(e.solidity.contains("contract") && !e.bytecode.is_empty() && e.deployed_size > 0 && e.deployed_size <= 24_576, "{} bytes", e.deployed_size);
+
+        let j = c.submit_proof(SubmitProofRequest { model_id: id.clone(), inputs, binding: "0x2a".into(), saturate: false }).await.expect("submit").into_inner();
+        let j = wait_for(&mut c, &j.job_id, JobState::Done, 1800).await;
+        assert!(j.prove_seconds > 0.0, "{j:?}");
+        let p = c.get_proof(JobRef { job_id: j.job_id.clone() }).await.expect("proof").into_inner();
+        let pj: serde_json::Value = serde_json::from_str(&p.proof_json).expect("json");
+        assert!(pj["aggregation_vk_hash"].is_string() && pj["outputs"][0]["values"].as_array().is_some_and(|v| v.len() == 4), "{pj}");
+        let v = c.verify(VerifyRequest { model_id: id.clone(), proof_json: p.proof_json.clone() }).await.expect("verify").into_inner();
+        assert!(v.valid, "{}", v.reason);
+        // a listed output that is not the proven one, and a proven instance changed
+        let mut bad = pj.clone();
+        let q = bad["outputs"][0]["quantized"][0].as_i64().expect("quantized output");
+        bad["outputs"][0]["quantized"][0] = (q + 1).into();
+        let v = c.verify(VerifyRequest { model_id: id.clone(), proof_json: bad.to_string() }).await.expect("verify").into_inner();
+        assert!(!v.valid && !v.reason.is_empty(), "a changed output was accepted");
+        let mut bad = pj.clone();
+        let last = bad["instances"].as_array().expect("instances").len() - 1;
+        bad["instances"][last] = format!("0x{}", "0".repeat(63) + "1").into();
+        let v = c.verify(VerifyRequest { model_id: id.clone(), proof_json: bad.to_string() }).await.expect("verify").into_inner();
+        assert!(!v.valid && !v.reason.is_empty(), "a changed instance was accepted");
+        let (k, msg) = code(c.verify(VerifyRequest { model_id: id.clone(), proof_json: "{\"proof\": 1}".into() }).await);
+        assert!(k == Code::InvalidArgument && msg.contains("aggregated proof"), "{k:?} {msg}");
+    });
+    let _ = std::fs::remove_dir_all(&mlp);
 }

@@ -239,13 +239,15 @@ fn verify(wd: &Workdir, agg_dir: &Path, p: &Path, a: &Args) -> Result<serde_json
         }
         Some(sh) => {
             let (mut ids, mut hashes, mut protocols) = (vec![], vec![], vec![]);
+            let mut by_size = pipeline::ParamsBySize::new(srs_file);
             for (w, ss) in &sh.shards {
-                let params = pipeline::load_params(srs_file, ss.k)?;
-                let (vk, header) = pipeline::load_vk(w, ss, &params)?;
+                let params = by_size.get(ss.k)?;
+                let (vk, header) = pipeline::load_vk(w, ss, params)?;
                 ids.push(header.model_id);
                 hashes.push(keys::vk_hash(&vk));
-                protocols.push(aggregate::inner_protocol(&params, &vk, ss.num_instances));
+                protocols.push(aggregate::inner_protocol(params, &vk, ss.num_instances));
             }
+            drop(by_size);
             let id = zkinfer_prover::linked::sharded_id(&s.graph, &ids)?;
             match crate::sharding::tree(&sh)? {
                 None => {

@@ -45,6 +45,12 @@ enum Verb {
     Compile {
         /// The model id `register` printed.
         model: String,
+        /// Cut the model into shards of at most 2^K rows each (as `zkinfer compile --max-k`).
+        #[arg(long, value_name = "K")]
+        max_k: Option<u32>,
+        /// Plan exactly N shards.
+        #[arg(long, value_name = "N")]
+        shards: Option<u32>,
     },
     /// Compile the model and generate its keys (idempotent).
     Setup {
@@ -225,13 +231,13 @@ async fn run_async(a: Args) -> Result<()> {
             let m = c.inner.register_model(c.req(RegisterModelRequest { name, source: Some(register_model_request::Source::Onnx(bytes)), visibility })?).await.map_err(status)?.into_inner();
             say!("model {} ({}): {}", m.model_id, m.name, m.state);
         }
-        Verb::Compile { model } => {
-            let m = c.inner.compile(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
-            say!("model {}: {}, k = {}, {} public instances", m.model_id, m.state, m.k, m.num_instances);
+        Verb::Compile { model, max_k, shards } => {
+            let m = c.inner.compile(c.req(CompileRequest { model_id: model, max_k: max_k.unwrap_or(0), shards: shards.unwrap_or(0) })?).await.map_err(status)?.into_inner();
+            say!("model {}: {}, k = {}{}, {} public instances", m.model_id, m.state, m.k, shard_note(&m), m.num_instances);
         }
         Verb::Setup { model } => {
             let m = c.inner.setup(c.req(ModelRef { model_id: model })?).await.map_err(status)?.into_inner();
-            say!("model {}: {}, k = {}, {} public instances, identity {}", m.model_id, m.state, m.k, m.num_instances, m.vk_hash);
+            say!("model {}: {}, k = {}{}, {} public instances, identity {}", m.model_id, m.state, m.k, shard_note(&m), m.num_instances, m.vk_hash);
         }
         Verb::Prove { model, input, binding, saturate, wait, out } => {
             let inputs = read_inputs(&input)?.into_iter().map(|values| Tensor { values }).collect();
@@ -392,4 +398,9 @@ async fn load(c: &Client, model: &str, inputs: Vec<Tensor>, clients: usize, jobs
     lat.sort_by(f64::total_cmp);
     let q = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
     Ok(LoadReport { jobs: lat.len(), wall_seconds, p50: q(0.5), p99: q(0.99), max: lat[lat.len() - 1], rejected_busy })
+}
+
+/// ", N shards (the largest)" for a sharded model.
+fn shard_note(m: &Model) -> String {
+    if m.shards > 1 { format!(" (largest of {} shards)", m.shards) } else { String::new() }
 }

@@ -124,18 +124,54 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     if let Some(sh) = shape {
         zkinfer_prover::sizing::check_shape(sh)?;
     }
-    let sample = match &a.input {
-        Some(p) => Some((p.as_path(), crate::files::read_inputs(p)?)),
+    compile_into(&a.model, Workdir(a.out), opts, shape, a.optimize, a.input.as_deref(), Sharding { max_k: a.max_k, shards: a.shards })
+}
+
+/// Whether and how to cut a model into shards (`--max-k`, `--shards`; both `None`: one
+/// circuit, and any earlier sharding of the directory is removed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Sharding {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_k: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
+}
+
+impl Sharding {
+    pub fn is_on(&self) -> bool {
+        self.max_k.is_some() || self.shards.is_some()
+    }
+
+    /// The values `compile` accepts (as its command line does).
+    pub fn check(&self) -> Result<()> {
+        if let Some(k) = self.max_k.filter(|k| !(4..=28).contains(k)) {
+            anyhow::bail!("max_k {k}: must be between 4 and 28");
+        }
+        if let Some(n) = self.shards.filter(|&n| n == 0 || n > 1024) {
+            anyhow::bail!("shards {n}: must be between 1 and 1024");
+        }
+        Ok(())
+    }
+}
+
+/// `zkinfer compile` without its command line (the gRPC server compiles through it too):
+/// imports `model`, lays its circuit out, writes `wd`'s settings (and, with `sharding`, the
+/// shard plan and every shard's settings); returns the command's JSON report.
+pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, shape: Option<Shape>, optimize: Option<pipeline::Objective>, input: Option<&std::path::Path>, sharding: Sharding) -> Result<serde_json::Value> {
+    sharding.check()?;
+    let sample = match input {
+        Some(p) => Some((p, crate::files::read_inputs(p)?)),
         None => None,
     };
-    let sharding = a.max_k.is_some() || a.shards.is_some();
-    let objective = a.optimize.unwrap_or(if sharding { pipeline::Objective::Prove } else { pipeline::Objective::Balanced });
+    let Sharding { max_k, shards } = sharding;
+    let sharding = sharding.is_on();
+    let objective = optimize.unwrap_or(if sharding { pipeline::Objective::Prove } else { pipeline::Objective::Balanced });
     // (a model over one circuit's 2^24 rows: rows counted node by node, for the shard plan)
-    let ((mut s, sized), counted) = match pipeline::compile_sized(&a.model, opts.clone(), shape, objective, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
+    let ((mut s, sized), counted) = match pipeline::compile_sized(model, opts.clone(), shape, objective, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
         Ok(r) => (r, None),
         Err(e) if pipeline::is_too_large(&e) && sharding => {
             say!("{e:#}: counting its rows node by node to cut it into shards");
-            let (s, n) = pipeline::compile_counted(&a.model, opts, shape)?;
+            let (s, n) = pipeline::compile_counted(model, opts, shape)?;
             ((s, Vec::new()), Some(n))
         }
         Err(e) if pipeline::is_too_large(&e) => anyhow::bail!("{e:#}: cut it into shards with --max-k K (each shard within 2^K rows, e.g. --max-k 20)"),
@@ -145,9 +181,8 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         say!("note: {note}");
     }
     if !sized.is_empty() {
-        say!("sized {} range(s) from {} (static bounds could not): {}; values beyond them are clamped (function tables: the observed range plus 10%; divisors: half to twice it)", sized.len(), a.input.as_deref().map(|p| p.display().to_string()).unwrap_or_default(), sized.join(", "));
+        say!("sized {} range(s) from {} (static bounds could not): {}; values beyond them are clamped (function tables: the observed range plus 10%; divisors: half to twice it)", sized.len(), input.map(|p| p.display().to_string()).unwrap_or_default(), sized.join(", "));
     }
-    let wd = Workdir(a.out);
     wd.write_settings(&s)?;
     for (name, vis) in s.graph.inputs.iter().map(|i| (&i.name, i.visibility)).chain(s.graph.outputs.iter().map(|o| (&o.name, o.visibility))) {
         if vis != Visibility::Public {
@@ -207,7 +242,7 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         say!("{macs} MACs in {mac_rows} rows: {:.3} rows ({:.2} advice cells) per MAC", mac_rows as f64 / macs as f64, mac_rows as f64 * (s.shape.width + 1) as f64 / macs as f64);
     }
     let mut r = super::settings_report(&wd, &s);
-    if a.max_k.is_some() || a.shards.is_some() {
+    if sharding {
         // link digests need the Poseidon gadget's columns
         let shard_shape = Shape { width: s.shape.width.max(zkinfer_circuits::layout::poseidon::MIN_WIDTH), ..s.shape };
         let mut rc = match (ctx, counted) {
@@ -220,14 +255,14 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
             (None, None) => unreachable!("laid out or counted"),
         };
         // nodes too large for a shard of their own: cut inside them
-        if let Some(max_k) = a.max_k {
+        if let Some(max_k) = max_k {
             if crate::sharding::split_oversized(&mut s, &mut rc, max_k)? {
                 wd.write_settings(&s)?;
                 say!("with split nodes: {} nodes, {} rows (single circuit: k = {})", s.graph.nodes.len(), s.rows, s.k);
                 r = super::settings_report(&wd, &s);
             }
         }
-        let plan = zkinfer_prover::shard::plan(&s.graph, rc.shape, &rc.node_rows, rc.total, rc.table_rows, a.max_k, a.shards)?;
+        let plan = zkinfer_prover::shard::plan(&s.graph, rc.shape, &rc.node_rows, rc.total, rc.table_rows, max_k, shards)?;
         print_plan(&s.graph, &plan);
         crate::files::write_json(&wd.shard_plan(), &plan)?;
         if plan.shards.len() > 1 {

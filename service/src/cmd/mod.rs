@@ -5,7 +5,7 @@ mod bench_kernels;
 mod calibrate;
 mod check_suite;
 mod client;
-mod compile;
+pub mod compile;
 mod demo;
 mod evm;
 mod hash;

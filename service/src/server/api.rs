@@ -16,7 +16,8 @@ use super::proto::prover_server::Prover;
 use super::proto::*;
 use super::store::{now, JobRow, ModelRow};
 use super::worker::Shared;
-use crate::cmd::server_task::VISIBILITY_FILE;
+use crate::cmd::compile::Sharding;
+use crate::cmd::server_task::{read_sharding, srs_k, AGGREGATION_VK_CHECKED, SHARDING_FILE, VISIBILITY_FILE};
 use crate::files::{Settings, Workdir};
 use crate::pipeline;
 
@@ -107,6 +108,47 @@ impl Api {
         }
     }
 
+    /// Verifies an aggregated proof of a sharded model (`zkinfer aggregate --verify` in a child
+    /// process, with the aggregation key checked against the shard keys: regenerated the first
+    /// time, then known by its hash, recorded beside it).
+    async fn verify_aggregated(&self, m: &ModelRow, wd: &Workdir, s: &Settings, proof_json: &str) -> Result<Response<VerifyReply>, Status> {
+        // a well-formed file first: its problems are the request's
+        serde_json::from_str::<crate::files::AggregatedProof>(proof_json).map_err(|e| Status::invalid_argument(format!("proof_json is not a zkinfer aggregated proof file (model {} is sharded): {e}", m.id)))?;
+        let agg = wd.0.join("aggregate");
+        let (vk, _) = zkinfer_prover::aggregate::read_vk(&agg).map_err(|e| Status::failed_precondition(format!("model {} has no aggregation key (call Setup again, or submit a proof, which makes it): {e}", m.id)))?;
+        let sha = hex::encode(zkinfer_prover::keys::vk_hash(&vk));
+        let checked = agg.join(AGGREGATION_VK_CHECKED);
+        let known = std::fs::read_to_string(&checked).is_ok_and(|c| c.trim() == sha);
+        let file = tempfile_in(&self.shared.store.tmp_dir(), proof_json.as_bytes()).map_err(internal)?;
+        let mut args: Vec<std::ffi::OsString> = vec!["aggregate".into(), wd.0.clone().into(), "--verify".into(), file.path().into(), "--json".into()];
+        if let Some(srs) = self.srs_for(srs_k(wd, s).map_err(internal)?) {
+            args.extend(["--srs".into(), srs.into()]);
+        }
+        if known {
+            args.extend(["--aggregation-vk".into(), sha.clone().into()]);
+        }
+        let _permit = self.heavy.acquire().await.map_err(internal)?;
+        let mut cmd = tokio::process::Command::new(&self.shared.prover_exe);
+        cmd.args(&args).env_remove("ZKINFER_API_TOKEN").env_remove("ZKINFER_KEY");
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
+        let out = cmd.output().await.map_err(|e| Status::internal(format!("cannot start {}: {e}", self.shared.prover_exe.display())))?;
+        let last: serde_json::Value = String::from_utf8_lossy(&out.stdout).lines().last().and_then(|l| serde_json::from_str(l).ok()).unwrap_or_default();
+        match out.status.code() {
+            Some(0) => {
+                if !known {
+                    crate::files::write_atomic(&checked, sha.as_bytes()).map_err(internal)?;
+                }
+                Ok(Response::new(VerifyReply { valid: true, reason: String::new() }))
+            }
+            // rejected (exit 3), or refused as not this model's (a file that does not belong)
+            Some(3) | Some(1) if last.get("error").is_some() => {
+                let why = last["error"].as_str().unwrap_or_default().to_string();
+                Ok(Response::new(VerifyReply { valid: false, reason: why }))
+            }
+            _ => Err(Status::internal(format!("verifying the aggregated proof failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))),
+        }
+    }
+
     /// The SRS file for size `k`: the configured one, else the cached dev SRS (if written).
     fn srs_for(&self, k: u32) -> Option<std::path::PathBuf> {
         self.srs.clone().or_else(|| Some(self.shared.store.dev_srs_path(k)).filter(|p| p.exists()))
@@ -161,7 +203,10 @@ impl Api {
     }
 }
 
-fn model_msg(m: &ModelRow, s: Option<&Settings>) -> Model {
+fn model_msg(m: &ModelRow, wd: &Workdir) -> Model {
+    let s = wd.load_settings().ok();
+    let s = s.as_ref();
+    let shards = crate::files::read_json::<zkinfer_prover::shard::ShardPlan>(&wd.shard_plan()).map_or(0, |p| if p.shards.len() > 1 { p.shards.len() as u32 } else { 0 });
     let tensors = |v: Vec<(String, Vec<usize>, Visibility)>| v.into_iter().map(|(name, shape, vis)| TensorInfo { name, shape: shape.into_iter().map(|d| d as u64).collect(), visibility: vis.name().into() }).collect();
     Model {
         model_id: m.id.clone(),
@@ -173,6 +218,39 @@ fn model_msg(m: &ModelRow, s: Option<&Settings>) -> Model {
         error: m.error.clone(),
         inputs: s.map_or(vec![], |s| tensors(s.graph.inputs.iter().map(|i| (i.name.clone(), i.shape.clone(), i.visibility)).collect())),
         outputs: s.map_or(vec![], |s| tensors(s.graph.outputs.iter().map(|o| (o.name.clone(), o.shape.clone(), o.visibility)).collect())),
+        shards,
+    }
+}
+
+/// How a model is cut, in words.
+fn describe(s: Sharding) -> String {
+    match (s.max_k, s.shards) {
+        (None, None) => "as one circuit".into(),
+        (Some(k), None) => format!("in shards of at most 2^{k} rows"),
+        (None, Some(n)) => format!("in {n} shards"),
+        (Some(k), Some(n)) => format!("in {n} shards of at most 2^{k} rows"),
+    }
+}
+
+/// Writes `bytes` to a new file in `dir` (removed when dropped).
+fn tempfile_in(dir: &Path, bytes: &[u8]) -> std::io::Result<TempFile> {
+    std::fs::create_dir_all(dir)?;
+    let p = dir.join(format!("verify-{}.json", random_id()));
+    std::fs::write(&p, bytes)?;
+    Ok(TempFile(p))
+}
+
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -241,17 +319,36 @@ impl Prover for Api {
         let name = if !r.name.is_empty() { r.name } else if !default_name.is_empty() { default_name } else { id[..12].to_string() };
         let m = store.add_model(&id, &name).map_err(internal)?;
         tracing::info!(model = %id, name = %m.name, "model registered");
-        let s = Workdir(dir).load_settings().ok();
-        Ok(Response::new(model_msg(&m, s.as_ref())))
+        Ok(Response::new(model_msg(&m, &Workdir(dir))))
     }
 
-    async fn compile(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
-        let m = self.resolve(&req.get_ref().model_id)?;
+    async fn compile(&self, req: Request<CompileRequest>) -> Result<Response<Model>, Status> {
+        let r = req.into_inner();
+        let m = self.resolve(&r.model_id)?;
+        // 0: not asked (keep what the model has)
+        let asked = Sharding { max_k: (r.max_k > 0).then_some(r.max_k), shards: (r.shards > 0).then_some(r.shards as usize) };
+        asked.check().map_err(|e| Status::invalid_argument(format!("{e:#}")))?;
         let lock = self.setup_lock(&m.id);
         let _one_at_a_time = lock.lock().await;
         let m = self.resolve(&m.id)?;
         let wd = Workdir(self.shared.store.model_dir(&m.id));
-        if m.state == "registered" || m.state == "failed" || wd.load_settings().is_err() {
+        let mut recompile = false;
+        if asked.is_on() {
+            let had = read_sharding(&wd.0).map_err(internal)?;
+            if had != asked {
+                if m.state == "ready" {
+                    return Err(Status::failed_precondition(format!(
+                        "model {} is set up {}: compiling it {} would replace its keys, and proofs made with them could no longer be checked here (a model id stands for one circuit or cut per server: use another data directory for another cut)",
+                        m.id,
+                        describe(had),
+                        describe(asked)
+                    )));
+                }
+                crate::files::write_json(&wd.0.join(SHARDING_FILE), &asked).map_err(internal)?;
+                recompile = true;
+            }
+        }
+        if recompile || m.state == "registered" || m.state == "failed" || wd.load_settings().is_err() {
             if let Err(e) = self.compile_model(&m.id).await {
                 let why = format!("{e:#}");
                 self.shared.store.set_model_failed(&m.id, &why).map_err(internal)?;
@@ -259,7 +356,7 @@ impl Prover for Api {
             }
         }
         let m = self.resolve(&m.id)?;
-        Ok(Response::new(model_msg(&m, wd.load_settings().ok().as_ref())))
+        Ok(Response::new(model_msg(&m, &wd)))
     }
 
     async fn setup(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
@@ -274,18 +371,20 @@ impl Prover for Api {
                     self.compile_model(&m.id).await?;
                 }
                 let s = wd.load_settings()?;
-                // without --srs: the UNSAFE dev SRS, cached once per k for the workers
+                // without --srs: the UNSAFE dev SRS, cached once per k for the workers (a
+                // sharded model's: for its largest shard and the aggregation circuit)
                 let srs = match self.srs.clone() {
                     Some(p) => p,
                     None => {
                         let shared = self.shared.clone();
-                        let k = s.k;
+                        let k = srs_k(&wd, &s)?;
                         tokio::task::spawn_blocking(move || shared.store.cache_dev_srs(k)).await??
                     }
                 };
                 let out = self.task(&["setup".as_ref(), wd.0.as_os_str(), "--srs".as_ref(), srs.as_os_str()]).await?;
                 let id = out["model_id"].as_str().map(str::to_string).ok_or_else(|| anyhow::anyhow!("setup printed no model id"))?;
-                anyhow::Ok((s.k, s.num_instances as u32, id))
+                let k = out["k"].as_u64().unwrap_or(s.k as u64) as u32;
+                anyhow::Ok((k, s.num_instances as u32, id))
             }
             .await;
             match res {
@@ -302,13 +401,12 @@ impl Prover for Api {
             }
         }
         let m = self.resolve(&m.id)?;
-        Ok(Response::new(model_msg(&m, wd.load_settings().ok().as_ref())))
+        Ok(Response::new(model_msg(&m, &wd)))
     }
 
     async fn get_model(&self, req: Request<ModelRef>) -> Result<Response<Model>, Status> {
         let m = self.resolve(&req.get_ref().model_id)?;
-        let s = Workdir(self.shared.store.model_dir(&m.id)).load_settings().ok();
-        Ok(Response::new(model_msg(&m, s.as_ref())))
+        Ok(Response::new(model_msg(&m, &Workdir(self.shared.store.model_dir(&m.id)))))
     }
 
     async fn submit_proof(&self, req: Request<SubmitProofRequest>) -> Result<Response<Job>, Status> {
@@ -419,6 +517,10 @@ impl Prover for Api {
     async fn verify(&self, req: Request<VerifyRequest>) -> Result<Response<VerifyReply>, Status> {
         let r = req.into_inner();
         let (m, s) = self.ready(&r.model_id)?;
+        let wd = Workdir(self.shared.store.model_dir(&m.id));
+        if wd.shard_plan().exists() {
+            return self.verify_aggregated(&m, &wd, &s, &r.proof_json).await;
+        }
         let p: ProofFile = serde_json::from_str(&r.proof_json).map_err(|e| Status::invalid_argument(format!("proof_json is not a zkinfer proof file: {e}")))?;
         let (shared, srs) = (self.shared.clone(), self.srs_for(s.k));
         let v = tokio::task::spawn_blocking(move || -> anyhow::Result<zkinfer_prover::Verdict> {
@@ -439,6 +541,23 @@ impl Prover for Api {
 
     async fn get_evm_verifier(&self, req: Request<ModelRef>) -> Result<Response<EvmVerifierReply>, Status> {
         let (m, s) = self.ready(&req.get_ref().model_id)?;
+        let wd = Workdir(self.shared.store.model_dir(&m.id));
+        if wd.shard_plan().exists() {
+            // the aggregation verifier, whose key the model's first proof made
+            let agg = wd.0.join("aggregate");
+            let (vk, layout) = zkinfer_prover::aggregate::read_vk(&agg).map_err(|e| Status::failed_precondition(format!("model {} is sharded: its EVM verifier checks its aggregated proofs, and it has no aggregation key (call Setup again, or submit a proof, which makes it): {e}", m.id)))?;
+            let srs = self.srs_for(srs_k(&wd, &s).map_err(internal)?);
+            let r = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, pipeline::AggregationVerifier)> {
+                let params = pipeline::load_params(srs.as_deref(), layout.k)?;
+                let c = pipeline::aggregation_verifier(&agg, &params, &vk, layout.num_instances())?;
+                Ok((std::fs::read_to_string(agg.join("Verifier.sol"))?, c))
+            })
+            .await
+            .map_err(blocking_err)?
+            .map_err(|e| Status::internal(format!("{e:#}")))?;
+            let (solidity, c) = r;
+            return Ok(Response::new(EvmVerifierReply { solidity, bytecode: c.bytecode, deployed_size: c.largest_runtime as u32, parts: c.parts }));
+        }
         let (shared, srs) = (self.shared.clone(), self.srs_for(s.k));
         let r = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, pipeline::EvmReport)> {
             let wd = Workdir(shared.store.model_dir(&m.id));

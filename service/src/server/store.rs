@@ -146,6 +146,11 @@ impl Store {
         self.data.join("models").join(id)
     }
 
+    /// Scratch files (a proof under verification), removed after use.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data.join("tmp")
+    }
+
     pub fn job_dir(&self, id: &str) -> PathBuf {
         self.data.join("jobs").join(id)
     }

@@ -87,9 +87,8 @@ async fn prove_child(s: &Shared, job: &str, model: &str) -> Result<f64, String> 
         // a sharded model: every shard proved, then one aggregated proof (with the keys in
         // DIR/aggregate/, at their size)
         cmd.arg("aggregate").arg(&dir.0).arg("--out").arg(&out).arg("--phases");
-        if let Ok(l) = zkinfer_prover::aggregate::read_layout(&dir.0.join("aggregate")) {
-            cmd.arg("--k").arg(l.k.to_string());
-        }
+        let k = zkinfer_prover::aggregate::read_layout(&dir.0.join("aggregate")).map_or(crate::cmd::server_task::AGGREGATION_K, |l| l.k);
+        cmd.arg("--k").arg(k.to_string());
     } else {
         cmd.arg("prove").arg(&dir.0).arg("--out").arg(&out).arg("--phases");
     }
@@ -106,7 +105,11 @@ async fn prove_child(s: &Shared, job: &str, model: &str) -> Result<f64, String> 
         cmd.arg("--saturate");
     }
     // the configured SRS, else the dev SRS the server cached at setup (else the child derives it)
-    let k = s.store.model(model).ok().flatten().map_or(0, |m| m.k);
+    let mut k = s.store.model(model).ok().flatten().map_or(0, |m| m.k);
+    if dir.shard_plan().exists() {
+        // (the shards' SRS serves the aggregation circuit too: cached at setup for both)
+        k = k.max(crate::cmd::server_task::AGGREGATION_K);
+    }
     match &s.srs {
         Some(srs) => {
             cmd.arg("--srs").arg(srs);
