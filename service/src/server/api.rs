@@ -17,7 +17,7 @@ use super::proto::*;
 use super::store::{now, JobRow, ModelRow};
 use super::worker::Shared;
 use crate::cmd::compile::Sharding;
-use crate::cmd::server_task::{read_sharding, srs_k, AGGREGATION_VK_CHECKED, SHARDING_FILE, VISIBILITY_FILE};
+use crate::cmd::server_task::{read_sharding, srs_k, AGGREGATION_K, AGGREGATION_VK_CHECKED, SHARDING_FILE, VISIBILITY_FILE};
 use crate::files::{Settings, Workdir};
 use crate::pipeline;
 
@@ -71,11 +71,9 @@ impl Api {
     /// [`Api::heavy`] at a time, without the server's secrets; returns the JSON line it prints,
     /// or its error.
     async fn task(&self, args: &[&std::ffi::OsStr]) -> anyhow::Result<serde_json::Value> {
-        let _permit = self.heavy.acquire().await?;
-        let mut cmd = tokio::process::Command::new(&self.shared.prover_exe);
-        cmd.arg("server-task").args(args).env_remove("ZKINFER_API_TOKEN").env_remove("ZKINFER_KEY");
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
-        let out = cmd.output().await.map_err(|e| anyhow::anyhow!("cannot start {}: {e}", self.shared.prover_exe.display()))?;
+        let mut all: Vec<&std::ffi::OsStr> = vec!["server-task".as_ref()];
+        all.extend_from_slice(args);
+        let out = self.child(&all).await?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             let why = err.lines().rev().find_map(|l| l.strip_prefix("error: ")).map(str::to_string);
@@ -108,10 +106,20 @@ impl Api {
         }
     }
 
+    /// Runs `zkinfer ARGS` in a child process, at most [`Api::heavy`] at a time, without the
+    /// server's secrets; returns its exit status and output.
+    async fn child(&self, args: &[&std::ffi::OsStr]) -> anyhow::Result<std::process::Output> {
+        let _permit = self.heavy.acquire().await?;
+        let mut cmd = tokio::process::Command::new(&self.shared.prover_exe);
+        cmd.args(args).env_remove("ZKINFER_API_TOKEN").env_remove("ZKINFER_KEY");
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
+        cmd.output().await.map_err(|e| anyhow::anyhow!("cannot start {}: {e}", self.shared.prover_exe.display()))
+    }
+
     /// Verifies an aggregated proof of a sharded model (`zkinfer aggregate --verify` in a child
     /// process, with the aggregation key checked against the shard keys: regenerated the first
     /// time, then known by its hash, recorded beside it).
-    async fn verify_aggregated(&self, m: &ModelRow, wd: &Workdir, s: &Settings, proof_json: &str) -> Result<Response<VerifyReply>, Status> {
+    async fn verify_aggregated(&self, m: &ModelRow, wd: &Workdir, proof_json: &str) -> Result<Response<VerifyReply>, Status> {
         // a well-formed file first: its problems are the request's
         serde_json::from_str::<crate::files::AggregatedProof>(proof_json).map_err(|e| Status::invalid_argument(format!("proof_json is not a zkinfer aggregated proof file (model {} is sharded): {e}", m.id)))?;
         let agg = wd.0.join("aggregate");
@@ -121,17 +129,14 @@ impl Api {
         let known = std::fs::read_to_string(&checked).is_ok_and(|c| c.trim() == sha);
         let file = tempfile_in(&self.shared.store.tmp_dir(), proof_json.as_bytes()).map_err(internal)?;
         let mut args: Vec<std::ffi::OsString> = vec!["aggregate".into(), wd.0.clone().into(), "--verify".into(), file.path().into(), "--json".into()];
-        if let Some(srs) = self.srs_for(srs_k(wd, s).map_err(internal)?) {
+        if let Some(srs) = self.srs_for(sharded_srs_k(m)) {
             args.extend(["--srs".into(), srs.into()]);
         }
         if known {
             args.extend(["--aggregation-vk".into(), sha.clone().into()]);
         }
-        let _permit = self.heavy.acquire().await.map_err(internal)?;
-        let mut cmd = tokio::process::Command::new(&self.shared.prover_exe);
-        cmd.args(&args).env_remove("ZKINFER_API_TOKEN").env_remove("ZKINFER_KEY");
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
-        let out = cmd.output().await.map_err(|e| Status::internal(format!("cannot start {}: {e}", self.shared.prover_exe.display())))?;
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let out = self.child(&args).await.map_err(|e| Status::internal(format!("{e:#}")))?;
         let last: serde_json::Value = String::from_utf8_lossy(&out.stdout).lines().last().and_then(|l| serde_json::from_str(l).ok()).unwrap_or_default();
         match out.status.code() {
             Some(0) => {
@@ -220,6 +225,12 @@ fn model_msg(m: &ModelRow, wd: &Workdir) -> Model {
         outputs: s.map_or(vec![], |s| tensors(s.graph.outputs.iter().map(|o| (o.name.clone(), o.shape.clone(), o.visibility)).collect())),
         shards,
     }
+}
+
+/// The SRS size a set-up sharded model needs: its largest shard's (recorded at Setup as its
+/// k) or the aggregation circuit's (without reading every shard's settings again).
+fn sharded_srs_k(m: &ModelRow) -> u32 {
+    m.k.max(AGGREGATION_K)
 }
 
 /// How a model is cut, in words.
@@ -519,7 +530,7 @@ impl Prover for Api {
         let (m, s) = self.ready(&r.model_id)?;
         let wd = Workdir(self.shared.store.model_dir(&m.id));
         if wd.shard_plan().exists() {
-            return self.verify_aggregated(&m, &wd, &s, &r.proof_json).await;
+            return self.verify_aggregated(&m, &wd, &r.proof_json).await;
         }
         let p: ProofFile = serde_json::from_str(&r.proof_json).map_err(|e| Status::invalid_argument(format!("proof_json is not a zkinfer proof file: {e}")))?;
         let (shared, srs) = (self.shared.clone(), self.srs_for(s.k));
@@ -543,10 +554,10 @@ impl Prover for Api {
         let (m, s) = self.ready(&req.get_ref().model_id)?;
         let wd = Workdir(self.shared.store.model_dir(&m.id));
         if wd.shard_plan().exists() {
-            // the aggregation verifier, whose key the model's first proof made
+            // the aggregation verifier, whose key Setup made
             let agg = wd.0.join("aggregate");
             let (vk, layout) = zkinfer_prover::aggregate::read_vk(&agg).map_err(|e| Status::failed_precondition(format!("model {} is sharded: its EVM verifier checks its aggregated proofs, and it has no aggregation key (call Setup again, or submit a proof, which makes it): {e}", m.id)))?;
-            let srs = self.srs_for(srs_k(&wd, &s).map_err(internal)?);
+            let srs = self.srs_for(sharded_srs_k(&m));
             let r = tokio::task::spawn_blocking(move || -> anyhow::Result<(String, pipeline::AggregationVerifier)> {
                 let params = pipeline::load_params(srs.as_deref(), layout.k)?;
                 let c = pipeline::aggregation_verifier(&agg, &params, &vk, layout.num_instances())?;
