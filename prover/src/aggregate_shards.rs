@@ -207,8 +207,21 @@ pub struct TreeGlue {
 }
 
 /// At most this many proofs per aggregation circuit: past it, proofs are aggregated as a tree
-/// ([`Glue::tree`]).
+/// ([`Glue::tree`]). Batches of job proofs use it ([`Glue::tree`]); sharded models use
+/// [`SHARD_FAN_IN`] and [`GROUP_FAN_IN`] ([`Glue::tree_by`]).
 pub const FAN_IN: usize = 4;
+
+/// A sharded model's tree: at most this many shard proofs per group. The aggregation circuit's
+/// memory grows with its columns (about 1.1 GB per column at k 21, measured), and its columns
+/// with the proofs it verifies: four shard proofs of shape 6/3 with function tables and link
+/// digests (nanoGPT's) take 12 advice columns at k 21, three about 9.
+pub const SHARD_FAN_IN: usize = 3;
+
+/// A sharded model's tree above the shard groups: at most this many group proofs per circuit
+/// (the root included). A group proof costs the circuit that verifies it more than a shard
+/// proof (nanoGPT's root over three took 13 advice columns at k 21 and 17.7 GB); two keep
+/// every aggregation step within about 14 GB.
+pub const GROUP_FAN_IN: usize = 2;
 
 /// The groups of one tree level over `n` proofs: `ceil(n / fan_in)` consecutive groups, at
 /// most `fan_in` proofs each and as even as possible (`None`: `n` fits one aggregation
@@ -247,12 +260,20 @@ impl Glue {
     /// `fan_in`² proofs that is two levels (groups, then the root), and each further factor
     /// of `fan_in` adds one.
     pub fn tree(&self, n: usize, fan_in: usize) -> Result<Option<Tree>> {
-        let (mut levels, mut glue, mut n) = (Vec::new(), self.clone(), n);
+        self.tree_by(n, fan_in, fan_in)
+    }
+
+    /// [`Glue::tree`] with one fan-in for the groups of the `n` leaf proofs (`leaf`: also the
+    /// most the root may verify when they need no tree) and another for every level above
+    /// them and the root (`upper`, over group proofs).
+    pub fn tree_by(&self, n: usize, leaf: usize, upper: usize) -> Result<Option<Tree>> {
+        let (mut levels, mut glue, mut n, mut fan_in) = (Vec::new(), self.clone(), n, leaf);
         while let Some(groups) = level_groups(n, fan_in) {
             let t = glue.split(&groups)?;
             n = groups.len();
             levels.push(Level { groups, glue: t.group });
             glue = t.root;
+            fan_in = upper;
         }
         Ok((!levels.is_empty()).then_some(Tree { levels, root: glue }))
     }
@@ -484,18 +505,26 @@ mod tests {
         equal.extend((0..n - 1).map(|s| ((s, 5), (s + 1, 1))));
         equal.extend([((1, 4), (17, 2)), ((3, 6), (22, 3)), ((9, 4), (10, 6)), ((12, 4), (20, 2))]);
         let glue = Glue { equal, expose: vec![(0, BINDING), (0, 2), (11, 3), (22, 4), (22, 6)] };
-        for (fan_in, depth) in [(2, 5), (3, 3), (4, 3)] {
-            let t = glue.tree(n, fan_in).expect("tree").expect("23 shards need a tree");
-            assert_eq!(t.levels.len() + 1, depth, "fan-in {fan_in}");
+        // (leaf fan-in, upper fan-in, depth): the last is a sharded model's tree
+        for (leaf, upper, depth) in [(2, 2, 5), (3, 3, 3), (4, 4, 3), (SHARD_FAN_IN, GROUP_FAN_IN, 4)] {
+            let t = if leaf == upper { glue.tree(n, leaf) } else { glue.tree_by(n, leaf, upper) }.expect("tree").expect("23 shards need a tree");
+            assert_eq!(t.levels.len() + 1, depth, "fan-in {leaf}/{upper}");
             let mut below = n;
-            for level in &t.levels {
+            for (l, level) in t.levels.iter().enumerate() {
+                let fan_in = if l == 0 { leaf } else { upper };
                 assert_eq!(level.groups.iter().map(|g| g.len()).sum::<usize>(), below);
                 assert!(level.groups.iter().all(|g| g.len() <= fan_in && !g.is_empty()), "fan-in {fan_in}: {:?}", level.groups);
                 below = level.groups.len();
             }
-            assert!(below <= fan_in);
-            checks_what_the_glue_checks(&t, &glue, &counts, 10, &format!("fan-in {fan_in}"));
+            assert!(below <= upper);
+            checks_what_the_glue_checks(&t, &glue, &counts, 10, &format!("fan-in {leaf}/{upper}"));
         }
+        // a sharded model's tree: up to SHARD_FAN_IN shards one circuit; 12 (nanoGPT's) four
+        // groups of three, two of two group proofs, and the root over those two
+        assert!(glue_of_chain(3).tree_by(3, SHARD_FAN_IN, GROUP_FAN_IN).expect("no tree").is_none());
+        let t = glue_of_chain(12).tree_by(12, SHARD_FAN_IN, GROUP_FAN_IN).expect("tree").expect("a tree of 12");
+        let sizes: Vec<Vec<usize>> = t.levels.iter().map(|l| l.groups.iter().map(|g| g.len()).collect()).collect();
+        assert_eq!(sizes, vec![vec![3, 3, 3, 3], vec![2, 2]]);
         for m in 5..=16 {
             let groups = level_groups(m, 4).expect("a tree");
             let t = glue_of_chain(m).tree(m, 4).expect("tree").expect("a tree");

@@ -378,7 +378,7 @@ fn refuse_sharded(wd: &Workdir) -> Result<()> {
     if path.exists() {
         let plan: zkinfer_prover::shard::ShardPlan = crate::files::read_json(&path)?;
         if plan.shards.len() > 1 {
-            bail!("{} holds a model compiled into {} shards: setup, prove and verify handle it shard by shard, `zkinfer aggregate DIR --input F [--evm]` makes one proof of it (and its EVM verifier), and `market register/submit` and `zkinfer node` take that; the gRPC service does not serve sharded models yet (compile without --max-k/--shards for a single circuit)", wd.0.display(), plan.shards.len());
+            bail!("{} holds a model compiled into {} shards: setup, prove and verify handle it shard by shard, `zkinfer aggregate DIR --input F [--evm]` makes one proof of it (and its EVM verifier), and `market register/submit`, `zkinfer node` and the gRPC service take that (`compile --max-k 24` keeps one circuit up to 2^24 rows)", wd.0.display(), plan.shards.len());
         }
     }
     Ok(())

@@ -201,10 +201,12 @@ pub fn prove(s: &Settings, sh: &Sharded, srs: Option<&Path>, inputs: &[Tensor], 
     let salt = rand::random::<u128>() >> (128 - SALT_BITS);
     let mut proofs = Vec::with_capacity(sh.shards.len());
     let mut ids = Vec::with_capacity(sh.shards.len());
+    // (the SRS kept while the shards' size does not change)
+    let mut by_size = pipeline::ParamsBySize::new(srs);
     for (i, (w, ss)) in sh.shards.iter().enumerate() {
         phase(&format!("shard {i}/{}: witness", sh.shards.len()));
         let shard_inputs: Vec<Tensor> = ss.graph.inputs.iter().map(|i| vals[i.value].clone()).collect();
-        let (proof, id) = prove_shard(w, ss, srs, &shard_inputs, salt, binding, device, &|| phase(&format!("shard {i}/{}: prove (k = {})", sh.shards.len(), ss.k)))?;
+        let (proof, id) = prove_shard(w, ss, by_size.get(ss.k)?, &shard_inputs, salt, binding, device, &|| phase(&format!("shard {i}/{}: prove (k = {})", sh.shards.len(), ss.k)))?;
         ids.push(id);
         proofs.push(proof);
     }
@@ -217,18 +219,18 @@ pub fn prove(s: &Settings, sh: &Sharded, srs: Option<&Path>, inputs: &[Tensor], 
     Ok(Proved { private: PrivateValues::new(&id.0, &s.graph, inputs, &outs), file })
 }
 
-/// Proves one shard on its quantized inputs with the link `salt`; returns its proof and the
-/// shard's identity. (Public for tests that build proofs from shards proved apart.)
+/// Proves one shard on its quantized inputs with the link `salt`, with `params` the SRS for
+/// its 2^k rows; returns its proof and the shard's identity. (Public for tests that build
+/// proofs from shards proved apart.)
 #[allow(clippy::too_many_arguments)]
-pub fn prove_shard(w: &Workdir, ss: &Settings, srs: Option<&Path>, inputs: &[Tensor], salt: u128, binding: Fr, device: Device, proving: &dyn Fn()) -> Result<(ShardProof, ModelId)> {
+pub fn prove_shard(w: &Workdir, ss: &Settings, params: &ParamsKZG<Bn256>, inputs: &[Tensor], salt: u128, binding: Fr, device: Device, proving: &dyn Fn()) -> Result<(ShardProof, ModelId)> {
     let t = Instant::now();
-    let params = pipeline::load_params(srs, ss.k)?;
-    let (pk, header) = pipeline::load_pk(w, ss, &params)?;
+    let (pk, header) = pipeline::load_pk(w, ss, params)?;
     let mut ctx = lay_out_salted(&ss.graph, inputs, ss.shape, salt)?;
     ctx.binding = binding;
     let instances = instance_values(&ctx);
     proving();
-    let proof = zkinfer_prover::prove::prove_owned(device, &params, &pk, ModelCircuit { ctx }, &instances, rand::rngs::OsRng)?;
+    let proof = zkinfer_prover::prove::prove_owned(device, params, &pk, ModelCircuit { ctx }, &instances, rand::rngs::OsRng)?;
     let sp = ShardProof {
         model_hash: header.model_id.hex(),
         k: ss.k,
@@ -331,10 +333,12 @@ pub(crate) fn keys_for(agg_dir: &Path, srs: Option<&Path>, k: u32, protocols: Ve
 }
 
 /// How the shard proofs of `sh` are aggregated: by one circuit (`None`), or, past
-/// [`aggregate_shards::FAN_IN`] shards, as a tree ([`Glue::tree`]; group keys in
-/// [`group_dir`], the root's in `DIR/aggregate/`).
+/// [`aggregate_shards::SHARD_FAN_IN`] shards, as a tree ([`Glue::tree_by`]: groups of at most
+/// that many shard proofs, then of at most [`aggregate_shards::GROUP_FAN_IN`] group proofs, so
+/// that no aggregation step needs more than about 14 GB; group keys in [`group_dir`], the
+/// root's in `DIR/aggregate/`).
 pub fn tree(sh: &Sharded) -> Result<Option<Tree>> {
-    Ok(Glue::of(&sh.wiring).tree(sh.shards.len(), aggregate_shards::FAN_IN)?)
+    Ok(Glue::of(&sh.wiring).tree_by(sh.shards.len(), aggregate_shards::SHARD_FAN_IN, aggregate_shards::GROUP_FAN_IN)?)
 }
 
 /// Where the keys of group `g` of tree level `level` live: `DIR/aggregate/groups/<g>/` for

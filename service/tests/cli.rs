@@ -779,6 +779,32 @@ fn json_reports_and_exit_statuses() {
     assert!(!ok(&zkinfer(&["verify", ds, proof.to_str().expect("utf8")])).trim_start().starts_with('{'));
 }
 
+/// Without --max-k or --shards, a model whose single circuit needs more than 2^21 rows (a
+/// 22.6M-MAC CNN: 2^22) is cut into shards of at most 2^21 rows, and says so; `--max-k 22`
+/// keeps its one circuit and removes the shards; a model within 2^21 rows keeps one circuit.
+#[test]
+fn compile_shards_a_model_over_the_default_size() {
+    let d = tmp("default-max-k");
+    let s = |p: &Path| p.to_str().expect("utf8").to_string();
+    let m = d.join("cnn");
+    ok(&zkinfer(&["synth-cnn", "--input", "3,32,32", "--channels", "48,96,192", "-o", &s(&m)]));
+    let out_dir = d.join("c");
+    let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["compile", &s(&m.join("model.onnx")), "-o", &s(&out_dir), "--json"]))).expect("json");
+    assert_eq!(r["k"].as_u64(), Some(22), "the single circuit's k: {r}");
+    let shards = r["shards"].as_array().expect("sharded by default");
+    assert!(shards.len() >= 2 && shards.iter().all(|s| s["k"].as_u64().expect("k") <= 21), "{r}");
+    assert!(out_dir.join("shards").join("1").join("settings.json").exists());
+    let text = ok(&zkinfer(&["compile", &s(&m.join("model.onnx")), "-o", &s(&out_dir)]));
+    assert!(text.contains("more than 2^21 (the default --max-k)") && text.contains("--max-k 22 keeps one circuit"), "{text}");
+    let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["compile", &s(&m.join("model.onnx")), "-o", &s(&out_dir), "--max-k", "22", "--json"]))).expect("json");
+    assert!(r.get("shards").is_none() && r["k"].as_u64() == Some(22), "{r}");
+    assert!(!out_dir.join("shards").exists(), "one circuit again: the shards are removed");
+    // within the default: one circuit, no plan
+    let small = d.join("small");
+    let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["compile", MLP, "-o", &s(&small), "--json"]))).expect("json");
+    assert!(r.get("shard_plan").is_none() && !small.join("shards.json").exists(), "{r}");
+}
+
 /// `compile --max-k` / `--shards` prints a shard plan and writes OUT/shards.json; a node that
 /// cannot fit on its own is named.
 #[test]

@@ -77,7 +77,7 @@ fn sharded_proofs_verify_and_link_attacks_are_rejected() {
     let shard_inputs = |i: usize, vals: &[Tensor]| -> Vec<Tensor> { sh.shards[i].1.graph.inputs.iter().map(|t| vals[t.value].clone()).collect() };
     let prove_shard = |i: usize, ins: &[Tensor], salt: u128| {
         let (w, ss) = &sh.shards[i];
-        sharding::prove_shard(w, ss, None, ins, salt, zkinfer_prover::Fr::zero(), Device::Cpu, &|| {}).expect("shard proves").0
+        sharding::prove_shard(w, ss, &pipeline::load_params(None, ss.k).expect("dev SRS"), ins, salt, zkinfer_prover::Fr::zero(), Device::Cpu, &|| {}).expect("shard proves").0
     };
     let mut salted = honest.clone();
     for i in 0..3 {
@@ -199,7 +199,7 @@ fn a_cut_inside_a_node_proves_and_its_links_hold() {
     let salt = 0xc0ffee_u128 << 64;
     let prove_shard = |i: usize, ins: &[Tensor]| {
         let (w, ss) = &sh.shards[i];
-        sharding::prove_shard(w, ss, None, ins, salt, zkinfer_prover::Fr::zero(), Device::Cpu, &|| {}).expect("shard proves").0
+        sharding::prove_shard(w, ss, &pipeline::load_params(None, ss.k).expect("dev SRS"), ins, salt, zkinfer_prover::Fr::zero(), Device::Cpu, &|| {}).expect("shard proves").0
     };
     let n = sh.shards.len();
     let mut salted = honest.clone();

@@ -64,7 +64,9 @@ pub struct Args {
     /// to OUT/shards.json). With more than one shard, each is its own circuit
     /// (OUT/shards/<i>/settings.json), linked to the next by salted digests of the tensors
     /// they hand on; setup, prove and verify then work shard by shard. OUT/settings.json
-    /// stays the single circuit's.
+    /// stays the single circuit's. Default: 21 (a model whose single circuit needs more than
+    /// 2^21 rows is cut into shards of at most 2^21 rows, each proved within about 12 GB; give
+    /// --max-k 24 to keep one circuit up to 2^24 rows).
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(4..=28))]
     max_k: Option<u32>,
     /// Plan exactly N shards (with --max-k: each within it).
@@ -127,8 +129,15 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     compile_into(&a.model, Workdir(a.out), opts, shape, a.optimize, a.input.as_deref(), Sharding { max_k: a.max_k, shards: a.shards })
 }
 
+/// `--max-k` when neither it nor `--shards` is given: a model whose single circuit needs more
+/// than 2^21 rows is cut into shards of at most 2^21 rows. One shard's proof then stays within
+/// about 12 GB at the widest shape (the cost model's prediction), and the aggregation circuit
+/// that joins the shards has the same size. A model within it keeps its single circuit.
+pub const DEFAULT_MAX_K: u32 = 21;
+
 /// Whether and how to cut a model into shards (`--max-k`, `--shards`; both `None`: one
-/// circuit, and any earlier sharding of the directory is removed).
+/// circuit up to 2^[`DEFAULT_MAX_K`] rows, else shards of that size, and any earlier sharding
+/// of the directory is removed when one circuit is kept).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sharding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,14 +176,25 @@ pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, s
     let sharding = sharding.is_on();
     let objective = optimize.unwrap_or(if sharding { pipeline::Objective::Prove } else { pipeline::Objective::Balanced });
     // (a model over one circuit's 2^24 rows: rows counted node by node, for the shard plan)
+    // (without --max-k/--shards: one circuit up to the default size, else shards of it)
+    let by_default = Sharding { max_k: Some(DEFAULT_MAX_K), shards: None };
     let ((mut s, sized), counted) = match pipeline::compile_sized(model, opts.clone(), shape, objective, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
+        Ok(r) if !sharding && r.0.k > DEFAULT_MAX_K => {
+            let k = r.0.k;
+            drop(r);
+            say!("the circuit needs 2^{k} rows, more than 2^{DEFAULT_MAX_K} (the default --max-k): cutting it into shards of at most 2^{DEFAULT_MAX_K} rows (--max-k {k} keeps one circuit)");
+            return compile_into(model, wd, opts, shape, optimize, input, by_default);
+        }
         Ok(r) => (r, None),
         Err(e) if pipeline::is_too_large(&e) && sharding => {
             say!("{e:#}: counting its rows node by node to cut it into shards");
             let (s, n) = pipeline::compile_counted(model, opts, shape)?;
             ((s, Vec::new()), Some(n))
         }
-        Err(e) if pipeline::is_too_large(&e) => anyhow::bail!("{e:#}: cut it into shards with --max-k K (each shard within 2^K rows, e.g. --max-k 20)"),
+        Err(e) if pipeline::is_too_large(&e) => {
+            say!("{e:#}: cutting it into shards of at most 2^{DEFAULT_MAX_K} rows (the default --max-k)");
+            return compile_into(model, wd, opts, shape, optimize, input, by_default);
+        }
         Err(e) => return Err(e),
     };
     for note in &s.graph.notes {

@@ -236,7 +236,7 @@ fn sharded_srs_k(m: &ModelRow) -> u32 {
 /// How a model is cut, in words.
 fn describe(s: Sharding) -> String {
     match (s.max_k, s.shards) {
-        (None, None) => "as one circuit".into(),
+        (None, None) => format!("as one circuit (shards of 2^{} rows past that size, `compile`'s default)", crate::cmd::compile::DEFAULT_MAX_K),
         (Some(k), None) => format!("in shards of at most 2^{k} rows"),
         (None, Some(n)) => format!("in {n} shards"),
         (Some(k), Some(n)) => format!("in {n} shards of at most 2^{k} rows"),
