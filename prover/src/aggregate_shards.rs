@@ -235,6 +235,18 @@ pub fn level_groups(n: usize, fan_in: usize) -> Option<Vec<std::ops::Range<usize
     Some((0..groups).map(|g| g * n / groups..(g + 1) * n / groups).collect())
 }
 
+/// The shape of [`Glue::tree_by`] over `n` proofs without the glue: each level's group sizes,
+/// then how many proofs the root verifies.
+pub fn tree_sizes(n: usize, leaf: usize, upper: usize) -> (Vec<Vec<usize>>, usize) {
+    let (mut levels, mut n, mut fan_in) = (Vec::new(), n, leaf);
+    while let Some(groups) = level_groups(n, fan_in) {
+        levels.push(groups.iter().map(|g| g.len()).collect());
+        n = groups.len();
+        fan_in = upper;
+    }
+    (levels, n)
+}
+
 /// One level of an aggregation tree: its proofs (the shard proofs, or the group proofs of the
 /// level before) cut into consecutive `groups`, each aggregated under its own glue (local
 /// indices).
@@ -525,6 +537,9 @@ mod tests {
         let t = glue_of_chain(12).tree_by(12, SHARD_FAN_IN, GROUP_FAN_IN).expect("tree").expect("a tree of 12");
         let sizes: Vec<Vec<usize>> = t.levels.iter().map(|l| l.groups.iter().map(|g| g.len()).collect()).collect();
         assert_eq!(sizes, vec![vec![3, 3, 3, 3], vec![2, 2]]);
+        assert_eq!(tree_sizes(12, SHARD_FAN_IN, GROUP_FAN_IN), (sizes, 2));
+        assert_eq!(tree_sizes(3, SHARD_FAN_IN, GROUP_FAN_IN), (vec![], 3));
+        assert_eq!(tree_sizes(22, SHARD_FAN_IN, GROUP_FAN_IN), (vec![vec![2, 3, 3, 3, 2, 3, 3, 3], vec![2, 2, 2, 2], vec![2, 2]], 2));
         for m in 5..=16 {
             let groups = level_groups(m, 4).expect("a tree");
             let t = glue_of_chain(m).tree(m, 4).expect("tree").expect("a tree");

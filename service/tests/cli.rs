@@ -794,8 +794,12 @@ fn compile_shards_a_model_over_the_default_size() {
     let shards = r["shards"].as_array().expect("sharded by default");
     assert!(shards.len() >= 2 && shards.iter().all(|s| s["k"].as_u64().expect("k") <= 21), "{r}");
     assert!(out_dir.join("shards").join("1").join("settings.json").exists());
+    // (three shards or fewer: one aggregation circuit over them all)
+    let tree = &r["aggregation_tree"];
+    let want_root = if shards.len() <= 3 { shards.len() } else { 2 };
+    assert_eq!(tree["root"].as_u64(), Some(want_root as u64), "{r}");
     let text = ok(&zkinfer(&["compile", &s(&m.join("model.onnx")), "-o", &s(&out_dir)]));
-    assert!(text.contains("more than 2^21 (the default --max-k)") && text.contains("--max-k 22 keeps one circuit"), "{text}");
+    assert!(text.contains("more than 2^21 (the default --max-k)") && text.contains("--max-k 22 keeps one circuit") && text.contains("aggregation (`zkinfer aggregate`)"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["compile", &s(&m.join("model.onnx")), "-o", &s(&out_dir), "--max-k", "22", "--json"]))).expect("json");
     assert!(r.get("shards").is_none() && r["k"].as_u64() == Some(22), "{r}");
     assert!(!out_dir.join("shards").exists(), "one circuit again: the shards are removed");

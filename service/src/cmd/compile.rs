@@ -291,6 +291,16 @@ pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, s
                 say!("shard {i}: {} rows, k = {}, {} public instances ({} links in, {} out) -> {}", ss.rows, ss.k, ss.num_instances, ss.graph.inputs.iter().filter(|t| t.visibility == Visibility::Linked).count(), ss.graph.outputs.iter().filter(|t| t.visibility == Visibility::Linked).count(), wd.shard(i).settings().display());
             }
             say!("setup, prove and verify now work shard by shard ({} keeps the single circuit's settings, k = {})", wd.settings().display(), s.k);
+            let (levels, root) = zkinfer_prover::aggregate_shards::tree_sizes(shards.len(), zkinfer_prover::aggregate_shards::SHARD_FAN_IN, zkinfer_prover::aggregate_shards::GROUP_FAN_IN);
+            let circuits = levels.iter().map(Vec::len).sum::<usize>() + 1;
+            let steps: Vec<String> = levels
+                .iter()
+                .enumerate()
+                .map(|(l, g)| format!("{} groups of {} {} proofs", g.len(), g.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "), if l == 0 { "shard" } else { "group" }))
+                .chain(std::iter::once(format!("the root over {root} {} proofs", if levels.is_empty() { "shard" } else { "group" })))
+                .collect();
+            say!("aggregation (`zkinfer aggregate`): {}; {circuits} aggregation circuit(s) of k {}", steps.join(", then "), crate::sharding::AGGREGATION_K);
+            r["aggregation_tree"] = serde_json::json!({ "levels": levels, "root": root });
             r["shards"] = shards.iter().map(|ss| serde_json::json!({"k": ss.k, "rows": ss.rows, "num_instances": ss.num_instances})).collect();
         } else {
             crate::sharding::remove_shards(&wd)?;
