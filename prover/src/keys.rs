@@ -124,13 +124,36 @@ pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> [u8; 32] {
 /// Writes the verifying and proving key files of `pk`, generated for `parts` (whose shape,
 /// SRS and graph, with the key, give the model identity recorded in both); returns the identity.
 pub fn write_keys(vk_path: &Path, pk_path: &Path, pk: &ProvingKey<G1Affine>, parts: &IdentityParts<'_>) -> Result<ModelId> {
+    write_keys_of(vk_path, Some(pk_path), pk, parts)
+}
+
+/// [`write_keys`], the proving key file only when `pk_path` is given (`None`: only the
+/// verifying key is kept; the proving key is made again when needed, [`regenerated_pk`]).
+pub fn write_keys_of(vk_path: &Path, pk_path: Option<&Path>, pk: &ProvingKey<G1Affine>, parts: &IdentityParts<'_>) -> Result<ModelId> {
     let vk = pk.get_vk();
     let id = model_id(vk, parts);
     let payload = vk_bytes(vk);
     let header = |kind| KeyHeader { kind, k: vk.get_domain().k(), shape: parts.shape, srs_fingerprint: srs_fingerprint(parts.params), vk_hash: Sha256::digest(&payload).into(), model_id: id };
     write_key(vk_path, &header(KeyKind::Verifying), &payload)?;
-    write_key(pk_path, &header(KeyKind::Proving), &pk.to_bytes(FORMAT))?;
+    if let Some(pk_path) = pk_path {
+        write_key(pk_path, &header(KeyKind::Proving), &pk.to_bytes(FORMAT))?;
+    }
     Ok(id)
+}
+
+/// A proving key made again (`pk`, from [`keygen`]) in place of a proving key file that was not
+/// kept: accepted only when its verifying key is, byte for byte, the one the verifying key
+/// file at `vk_path` holds (read and checked against `parts` by [`load_vk`]); returns it with
+/// that file's header.
+pub fn regenerated_pk(vk_path: &Path, pk: ProvingKey<G1Affine>, parts: &IdentityParts<'_>) -> Result<(ProvingKey<G1Affine>, KeyHeader)> {
+    let (vk, header) = load_vk(vk_path, parts)?;
+    if vk_bytes(&vk) != vk_bytes(pk.get_vk()) {
+        return Err(ProverError::IdentityMismatch {
+            path: vk_path.into(),
+            why: "the proving key made again from these settings and this SRS does not give this verifying key: the settings or the SRS changed since setup".into(),
+        });
+    }
+    Ok((pk, header))
 }
 
 /// Reads a verifying key file for `parts` and checks it belongs to them: the header's shape

@@ -341,10 +341,23 @@ impl<'a> ParamsBySize<'a> {
 
 /// Generates and stores the keys of a compiled model; returns its identity.
 pub fn setup(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<ModelId> {
+    setup_keys(wd, s, params, true)
+}
+
+/// [`setup`]; with `keep_pk` false only the verifying key is written (and an earlier proving
+/// key file removed): proving then makes the proving key again ([`load_pk`]), trading about a
+/// key generation per proof for the disk (3.8 GB per shard of k 21).
+pub fn setup_keys(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, keep_pk: bool) -> Result<ModelId> {
+    let pk = keygen(s, params)?;
+    if !keep_pk && wd.pk().exists() {
+        std::fs::remove_file(wd.pk()).with_context(|| format!("removing {}", wd.pk().display()))?;
+    }
+    Ok(keys::write_keys_of(&wd.vk(), keep_pk.then(|| wd.pk()).as_deref(), &pk, &identity_parts(s, params))?)
+}
+
+fn keygen(s: &Settings, params: &ParamsKZG<Bn256>) -> Result<ProvingKey<G1Affine>> {
     let ctx = lay_out(&keygen_graph(&s.graph), &reference_inputs(&s.graph), s.shape)?;
-    let circuit = ModelCircuit { ctx };
-    let pk = keys::keygen(params, &circuit)?;
-    Ok(keys::write_keys(&wd.vk(), &wd.pk(), &pk, &identity_parts(s, params))?)
+    Ok(keys::keygen(params, &ModelCircuit { ctx })?)
 }
 
 /// What the model identity is computed from besides the key.
@@ -363,8 +376,15 @@ pub fn load_vk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<
 }
 
 /// [`load_vk`] for the proving key.
+/// Without a proving key file but with the verifying key (`setup --no-proving-key`), the
+/// proving key is made again and accepted only when it gives that verifying key.
 pub fn load_pk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(ProvingKey<G1Affine>, KeyHeader)> {
     refuse_sharded(wd)?;
+    if !wd.pk().exists() && wd.vk().exists() {
+        let (pk, header) = keys::regenerated_pk(&wd.vk(), keygen(s, params)?, &identity_parts(s, params))?;
+        check_k(wd, s, &header)?;
+        return Ok((pk, header));
+    }
     let (pk, header) = keys::load_pk(&wd.pk(), &identity_parts(s, params))?;
     check_k(wd, s, &header)?;
     Ok((pk, header))

@@ -180,12 +180,18 @@ fn without_weights(g: &zkinfer_circuits::ir::Graph) -> zkinfer_circuits::ir::Gra
 /// Keys for every shard (one at a time, each at its own size); returns the sharded model's
 /// identity and the shards'.
 pub fn setup(s: &Settings, sh: &Sharded, srs: Option<&Path>, step: &dyn Fn(&str)) -> Result<(ModelId, Vec<ModelId>)> {
+    setup_keys(s, sh, srs, true, step)
+}
+
+/// [`setup`]; with `keep_pk` false only each shard's verifying key is written
+/// ([`pipeline::setup_keys`]).
+pub fn setup_keys(s: &Settings, sh: &Sharded, srs: Option<&Path>, keep_pk: bool, step: &dyn Fn(&str)) -> Result<(ModelId, Vec<ModelId>)> {
     let mut ids = Vec::with_capacity(sh.shards.len());
     let mut by_size = pipeline::ParamsBySize::new(srs);
     for (i, (w, ss)) in sh.shards.iter().enumerate() {
         step(&format!("shard {i}: keys for 2^{} rows", ss.k));
         let params = by_size.get(ss.k)?;
-        ids.push(pipeline::setup(w, ss, params)?);
+        ids.push(pipeline::setup_keys(w, ss, params, keep_pk)?);
     }
     Ok((sharded_id(&s.graph, &ids)?, ids))
 }

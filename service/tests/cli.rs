@@ -779,6 +779,34 @@ fn json_reports_and_exit_statuses() {
     assert!(!ok(&zkinfer(&["verify", ds, proof.to_str().expect("utf8")])).trim_start().starts_with('{'));
 }
 
+/// `setup --no-proving-key` writes only the verifying keys (one circuit, and every shard of a
+/// sharded model): prove makes each proving key again and the proofs verify; a verifying key
+/// of another model in its place is refused, naming the file.
+#[test]
+fn setup_without_proving_keys_proves_by_making_them_again() {
+    let d = tmp("no-pk");
+    let s = |p: &Path| p.to_str().expect("utf8").to_string();
+    let input = "models/digits_mlp_int8/input.json";
+    let one = d.join("one");
+    ok(&zkinfer(&["compile", MLP, "-o", &s(&one)]));
+    let out = ok(&zkinfer(&["setup", &s(&one), "--no-proving-key"]));
+    assert!(out.contains("no proving key") && !one.join("pk.bin").exists() && one.join("vk.bin").exists(), "{out}");
+    ok(&zkinfer(&["prove", &s(&one), "--input", input]));
+    assert!(ok(&zkinfer(&["verify", &s(&one), &s(&one.join("proof.json"))])).contains("valid"));
+    let sharded = d.join("sharded");
+    ok(&zkinfer(&["compile", MLP, "-o", &s(&sharded), "--shards", "2"]));
+    ok(&zkinfer(&["setup", &s(&sharded)]));
+    assert!(sharded.join("shards/0/pk.bin").exists());
+    // (set up again without them: the earlier proving keys are removed)
+    ok(&zkinfer(&["setup", &s(&sharded), "--no-proving-key"]));
+    assert!(!sharded.join("shards/0/pk.bin").exists() && !sharded.join("shards/1/pk.bin").exists() && sharded.join("shards/1/vk.bin").exists());
+    ok(&zkinfer(&["prove", &s(&sharded), "--input", input]));
+    assert!(ok(&zkinfer(&["verify", &s(&sharded), &s(&sharded.join("proof.json"))])).contains("valid"));
+    // another model's verifying key in place of the first shard's
+    std::fs::copy(one.join("vk.bin"), sharded.join("shards/0/vk.bin")).expect("copy");
+    fails_with(&zkinfer(&["prove", &s(&sharded), "--input", input]), "shards/0/vk.bin");
+}
+
 /// Without --max-k or --shards, a model whose single circuit needs more than 2^21 rows (a
 /// 22.6M-MAC CNN: 2^22) is cut into shards of at most 2^21 rows, and says so; `--max-k 22`
 /// keeps its one circuit and removes the shards; a model within 2^21 rows keeps one circuit.
