@@ -128,7 +128,7 @@ pub fn write_keys(vk_path: &Path, pk_path: &Path, pk: &ProvingKey<G1Affine>, par
 }
 
 /// [`write_keys`], the proving key file only when `pk_path` is given (`None`: only the
-/// verifying key is kept; the proving key is made again when needed, [`regenerated_pk`]).
+/// verifying key is kept; the proving key is made again when needed, [`check_regenerated_pk`]).
 pub fn write_keys_of(vk_path: &Path, pk_path: Option<&Path>, pk: &ProvingKey<G1Affine>, parts: &IdentityParts<'_>) -> Result<ModelId> {
     let vk = pk.get_vk();
     let id = model_id(vk, parts);
@@ -141,19 +141,18 @@ pub fn write_keys_of(vk_path: &Path, pk_path: Option<&Path>, pk: &ProvingKey<G1A
     Ok(id)
 }
 
-/// A proving key made again (`pk`, from [`keygen`]) in place of a proving key file that was not
-/// kept: accepted only when its verifying key is, byte for byte, the one the verifying key
-/// file at `vk_path` holds (read and checked against `parts` by [`load_vk`]); returns it with
-/// that file's header.
-pub fn regenerated_pk(vk_path: &Path, pk: ProvingKey<G1Affine>, parts: &IdentityParts<'_>) -> Result<(ProvingKey<G1Affine>, KeyHeader)> {
-    let (vk, header) = load_vk(vk_path, parts)?;
-    if vk_bytes(&vk) != vk_bytes(pk.get_vk()) {
+/// Checks a proving key made again (`pk`, from [`keygen`]) in place of a proving key file that
+/// was not kept: accepted only when its verifying key is, byte for byte, `vk`, the one the
+/// verifying key file at `vk_path` holds (read and checked first by [`load_vk`], before the
+/// key generation is spent).
+pub fn check_regenerated_pk(vk_path: &Path, vk: &VerifyingKey<G1Affine>, pk: &ProvingKey<G1Affine>) -> Result<()> {
+    if vk_bytes(vk) != vk_bytes(pk.get_vk()) {
         return Err(ProverError::IdentityMismatch {
             path: vk_path.into(),
             why: "the proving key made again from these settings and this SRS does not give this verifying key: the settings or the SRS changed since setup".into(),
         });
     }
-    Ok((pk, header))
+    Ok(())
 }
 
 /// Reads a verifying key file for `parts` and checks it belongs to them: the header's shape

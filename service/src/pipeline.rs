@@ -375,14 +375,14 @@ pub fn load_vk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<
     Ok((vk, header))
 }
 
-/// [`load_vk`] for the proving key.
-/// Without a proving key file but with the verifying key (`setup --no-proving-key`), the
+/// [`load_vk`] for the proving key. Without a proving key file but with the verifying key (`setup --no-proving-key`), the
 /// proving key is made again and accepted only when it gives that verifying key.
 pub fn load_pk(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>) -> Result<(ProvingKey<G1Affine>, KeyHeader)> {
     refuse_sharded(wd)?;
     if !wd.pk().exists() && wd.vk().exists() {
-        let (pk, header) = keys::regenerated_pk(&wd.vk(), keygen(s, params)?, &identity_parts(s, params))?;
-        check_k(wd, s, &header)?;
+        let (vk, header) = load_vk(wd, s, params)?;
+        let pk = keygen(s, params)?;
+        keys::check_regenerated_pk(&wd.vk(), &vk, &pk)?;
         return Ok((pk, header));
     }
     let (pk, header) = keys::load_pk(&wd.pk(), &identity_parts(s, params))?;
