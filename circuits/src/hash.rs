@@ -17,8 +17,8 @@
 //! different lengths or packings never share a permutation input.
 //!
 //! A tensor's digest hashes its *packed* field elements ([`crate::public::Packing`]: the
-//! values minus the tensor's lower bound, `bytes` little-endian bytes each, 15 bytes per
-//! element), which is 15 times fewer permutations than one element per value for 8-bit
+//! values minus the tensor's lower bound, `bytes` little-endian bytes each, up to 30 bytes
+//! per element), which is 30 times fewer permutations than one element per value for 8-bit
 //! tensors. [`tensor_digest`] is that computation, and `zkinfer hash` exposes it.
 
 use std::sync::OnceLock;

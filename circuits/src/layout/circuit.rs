@@ -328,7 +328,8 @@ impl Circuit<Fr> for ModelCircuit {
                         }
                     }
                     if let Some(o) = row.out {
-                        region.assign_advice(config.out, r, Value::known(fe(o)));
+                        let v = self.ctx.wide.get(&r).copied().unwrap_or_else(|| fe(o));
+                        region.assign_advice(config.out, r, Value::known(v));
                     }
                     if row.c != 0 {
                         region.assign_fixed(config.c, r, fe(row.c));
@@ -362,7 +363,7 @@ impl Circuit<Fr> for ModelCircuit {
                     let pc = config.poseidon.as_ref().ok_or(Error::Synthesis)?;
                     let mut at = self.ctx.rows.len();
                     for h in &self.ctx.hashes {
-                        let msg: Vec<Fr> = h.cells.iter().map(|c| fe(self.ctx.value(c.cell))).collect();
+                        let msg: Vec<Fr> = h.cells.iter().map(|c| self.ctx.fvalue(c.cell)).collect();
                         let cells: Vec<Cell> = h.cells.iter().map(|c| Self::cell(&config, c.cell.row, c.cell.col)).collect();
                         let (digest, next) = pc.assign(&mut region, at, h.domain, &msg, &cells)?;
                         digests.push((digest, h.instance));
@@ -393,10 +394,10 @@ pub fn instance_values(ctx: &LayoutCtx) -> Vec<Fr> {
     let mut v = vec![Fr::zero(); n];
     v[crate::public::BINDING] = ctx.binding;
     for (c, i) in &ctx.instances {
-        v[*i] = fe(ctx.value(*c));
+        v[*i] = ctx.fvalue(*c);
     }
     for h in &ctx.hashes {
-        let msg: Vec<Fr> = h.cells.iter().map(|c| fe(ctx.value(c.cell))).collect();
+        let msg: Vec<Fr> = h.cells.iter().map(|c| ctx.fvalue(c.cell)).collect();
         v[h.instance] = crate::hash::digest_in(h.domain, &msg);
     }
     v

@@ -92,21 +92,23 @@ impl Row {
         Row { x: vec![None; width], w: vec![0; width], c: 0, q_out: false, q_chain: false, q_mul: false, q_dot: false, tag: 0, out: None }
     }
 
-    /// The gate's value on this row given the previous row's `out` (0 means satisfied).
+    /// The gate's value on this row given the previous row's `out` (0 means satisfied), in
+    /// wrapping i128 arithmetic: exact for every row but a wide one ([`LayoutCtx::wide_sum`]),
+    /// whose shadow wraps the same way (its field value is checked by [`LayoutCtx::check`]).
     pub fn residual(&self, prev_out: i128) -> i128 {
         let xv = |j: usize| self.x[j].map_or(0, |c| c.val);
         let mut r = if self.q_out { self.out.unwrap_or(0) } else { 0 };
         if self.q_chain {
-            r -= prev_out;
+            r = r.wrapping_sub(prev_out);
         }
-        r -= self.c;
+        r = r.wrapping_sub(self.c);
         for j in 0..self.x.len() {
-            r -= self.w[j] * xv(j);
+            r = r.wrapping_sub(self.w[j].wrapping_mul(xv(j)));
         }
         if self.q_dot {
             let h = self.x.len() / 2;
             for j in 0..h {
-                r -= xv(j) * xv(h + j);
+                r = r.wrapping_sub(xv(j).wrapping_mul(xv(h + j)));
             }
         }
         if self.q_mul {
@@ -189,6 +191,9 @@ pub struct LayoutCtx {
     pub tables: Vec<FnTable>,
     /// Digests proven by the Poseidon gadget, in instance order.
     pub hashes: Vec<HashPlan>,
+    /// Rows whose `out` is a *wide* value, a field element beyond i128 ([`Self::wide_sum`]):
+    /// the row's field value of `out` (its `out` holds the wrapped i128 shadow).
+    pub wide: std::collections::HashMap<usize, Fr>,
     /// Row currently used to pack single-limb range checks, and its next free lookup column.
     pack: Option<(usize, usize)>,
     /// A cell constrained to zero, filling unused product slots of dot rows.
@@ -201,7 +206,7 @@ impl LayoutCtx {
         // Row 0 has no gate: the gate reads `out` at rotation -1, which at row 0 would wrap
         // into the blinding rows. Its cell x[0] holds the binding instance.
         let rows = vec![Row::new(shape.width)];
-        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), hashes: Vec::new(), pack: None, zero: None }
+        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), hashes: Vec::new(), wide: Default::default(), pack: None, zero: None }
     }
 
     /// Binds `v` to public instance row `index`.
@@ -292,6 +297,41 @@ impl LayoutCtx {
         }
         let placed = placed.into_iter().map(|p| p.expect("every term is placed")).collect();
         (if want_out { last_out } else { None }, placed)
+    }
+
+    /// A new cell equal to `low + 2^shift·high` as a field element, which may exceed i128
+    /// (two packed halves of one public word, [`crate::public::Packing`]): one row
+    /// `out = x[0] + 2^shift·x[1]`, `out` recorded in [`Self::wide`]. `shift` <= 126.
+    pub fn wide_sum(&mut self, low: AValue, high: AValue, shift: u32) -> AValue {
+        assert!(shift <= 126, "wide_sum shift {shift} beyond an i128 coefficient");
+        let k = 1i128 << shift;
+        let r = self.push_row();
+        self.place(r, 0, Operand::Cell(low));
+        self.place(r, 1, Operand::Cell(high));
+        let shadow = low.val.wrapping_add(high.val.wrapping_mul(k));
+        let row = &mut self.rows[r];
+        row.w[0] = 1;
+        row.w[1] = k;
+        row.q_out = true;
+        row.out = Some(shadow);
+        let fe = super::circuit::fe;
+        self.wide.insert(r, fe(low.val) + fe(high.val) * fe(k));
+        AValue { cell: CellRef { row: r, col: Col::Out }, val: shadow }
+    }
+
+    /// Recomputes a wide row's `out` (field value and shadow) from its cells, after a test
+    /// changed them; other rows are left alone.
+    pub fn refresh_wide_row(&mut self, r: usize) {
+        if !self.wide.contains_key(&r) {
+            return;
+        }
+        let fe = super::circuit::fe;
+        let row = &mut self.rows[r];
+        let xv = |j: usize| row.x[j].map_or(0, |x| x.val);
+        let v = (0..row.x.len()).fold(fe(row.c), |acc, j| acc + fe(row.w[j]) * fe(xv(j)));
+        let shadow = (0..row.x.len()).fold(row.c, |acc, j| acc.wrapping_add(row.w[j].wrapping_mul(xv(j))));
+        row.out = Some(shadow);
+        self.wide.insert(r, v);
     }
 
     /// A new cell equal to `c + Σ coef·operand`.
@@ -565,18 +605,39 @@ impl LayoutCtx {
             prev = row.out.unwrap_or(0);
         }
         for (a, b) in &self.copies {
-            if self.value(*a) != self.value(*b) {
+            if self.fvalue(*a) != self.fvalue(*b) {
                 return Err(format!("copy {a:?} -> {b:?} differs"));
+            }
+        }
+        // wide rows: the gate in the field (their shadow only wraps)
+        let fe = super::circuit::fe;
+        for (&r, &v) in &self.wide {
+            let row = self.rows.get(r).ok_or_else(|| format!("wide row {r} is outside the layout"))?;
+            if row.q_chain || row.q_mul || row.q_dot || row.tag != 0 || !row.q_out {
+                return Err(format!("row {r}: a wide row must be a plain linear row"));
+            }
+            let sum = (0..row.x.len()).fold(fe(row.c), |acc, j| acc + fe(row.w[j]) * row.x[j].map_or(Fr::zero(), |x| fe(x.val)));
+            if sum != v {
+                return Err(format!("row {r}: wide gate residual"));
             }
         }
         Ok(())
     }
 
+    /// The integer shadow of a cell (for a wide cell, its wrapped i128; see [`Self::fvalue`]).
     pub fn value(&self, c: CellRef) -> i128 {
         let row = &self.rows[c.row];
         match c.col {
             Col::X(j) => row.x[j].map_or(0, |x| x.val),
             Col::Out => row.out.unwrap_or(0),
+        }
+    }
+
+    /// The field element a cell holds (for an inverse cell, its integer's, not the inverse).
+    pub fn fvalue(&self, c: CellRef) -> Fr {
+        match (c.col, self.wide.get(&c.row)) {
+            (Col::Out, Some(v)) => *v,
+            _ => super::circuit::fe(self.value(c)),
         }
     }
 }

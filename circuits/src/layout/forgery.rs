@@ -59,6 +59,8 @@ fn put(ctx: &mut LayoutCtx, c: CellRef, v: i128) {
         Col::X(j) => ctx.rows[c.row].x[j].get_or_insert(XCell { val: 0, lookup: false, inverse: false }).val = v,
         Col::Out => ctx.rows[c.row].out = Some(v),
     }
+    // a wide word follows its halves
+    ctx.refresh_wide_row(c.row);
 }
 
 /// Cells connected by copy constraints.
@@ -203,10 +205,25 @@ fn output_value_cell(g: &Graph, ctx: &LayoutCtx) -> Option<(CellRef, usize)> {
     let counts = crate::public::tensor_instance_counts(g);
     let idx = 1 + counts[..g.inputs.len()].iter().sum::<usize>();
     let (packed, _) = ctx.instances.iter().find(|(_, i)| *i == idx)?;
-    let row = &ctx.rows[packed.row];
-    let j = (0..row.x.len()).find(|&j| row.w[j] == 1 && row.x[j].is_some())?;
+    // a wide word joins two halves: its x[0] is a copy of the low half's cell
+    let mut r = packed.row;
+    if ctx.wide.contains_key(&r) {
+        let low = CellRef { row: r, col: Col::X(0) };
+        r = ctx.copies.iter().find(|(_, b)| *b == low)?.0.row;
+    }
+    // the value with weight 1 opens the half's chain
+    let j = loop {
+        let row = &ctx.rows[r];
+        if let Some(j) = (0..row.x.len()).find(|&j| row.w[j] == 1 && row.x[j].is_some()) {
+            break j;
+        }
+        if !row.q_chain || r == 0 {
+            return None;
+        }
+        r -= 1;
+    };
     let node = g.nodes.iter().position(|n| n.output == g.outputs[0].value)?;
-    Some((CellRef { row: packed.row, col: Col::X(j) }, ctx.node_start[node]))
+    Some((CellRef { row: r, col: Col::X(j) }, ctx.node_start[node]))
 }
 
 /// A step within the output's bounds.
@@ -227,7 +244,7 @@ fn moved_output(g: &Graph, honest: &LayoutCtx) -> Option<(LayoutCtx, Copies, Cel
 
 /// `out = c + Σ w·x` for a row whose gate defines its out cell that way.
 fn linear_out(row: &super::ctx::Row) -> i128 {
-    row.c + (0..row.x.len()).map(|j| row.w[j] * row.x[j].map_or(0, |x| x.val)).sum::<i128>()
+    (0..row.x.len()).fold(row.c, |acc, j| acc.wrapping_add(row.w[j].wrapping_mul(row.x[j].map_or(0, |x| x.val))))
 }
 
 fn forge_solved(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
@@ -244,6 +261,7 @@ fn forge_gate(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
         let row = &ctx.rows[r];
         if row.q_out && !row.q_chain && !row.q_mul && !row.q_dot {
             ctx.rows[r].out = Some(linear_out(row));
+            ctx.refresh_wide_row(r);
         }
     }
     Some(Forgery { name: "gate".into(), instances: instance_values(&ctx), ctx })
@@ -254,7 +272,25 @@ fn forge_copy(g: &Graph, honest: &LayoutCtx) -> Option<Forgery> {
     let mut ctx = honest.clone();
     let v = step(g, get(&ctx, cell));
     put(&mut ctx, cell, v);
-    ctx.rows[cell.row].out = Some(linear_out(&ctx.rows[cell.row]));
+    // the packing chain from that row on, then the wide word joining it (if any): only the
+    // value's own copy into the packing is broken
+    let mut r = cell.row;
+    loop {
+        let prev = if ctx.rows[r].q_chain { ctx.rows[r - 1].out.unwrap_or(0) } else { 0 };
+        ctx.rows[r].out = Some(prev.wrapping_add(linear_out(&ctx.rows[r])));
+        if r + 1 < ctx.rows.len() && ctx.rows[r + 1].q_chain {
+            r += 1;
+        } else {
+            break;
+        }
+    }
+    let end = CellRef { row: r, col: Col::Out };
+    let new = get(&ctx, end);
+    for c in Copies::of(&ctx).component(end) {
+        if c != end && ctx.wide.contains_key(&c.row) {
+            put(&mut ctx, c, new);
+        }
+    }
     Some(Forgery { name: "copy".into(), instances: instance_values(&ctx), ctx })
 }
 

@@ -83,7 +83,13 @@ fn check_graph_in(g: &Graph, inputs: &[Tensor], samples: usize, shape: Shape) {
                     x.val += 1;
                 }
             }
-            Col::Out => bad.rows[r].out = bad.rows[r].out.map(|v| v + 1),
+            Col::Out => {
+                bad.rows[r].out = bad.rows[r].out.map(|v| v + 1);
+                // a wide cell is assigned its field value
+                if let Some(v) = bad.wide.get_mut(&r) {
+                    *v += Fr::one();
+                }
+            }
         }
         let c = ModelCircuit { ctx: bad };
         let res = MockProver::run(k, &c, vec![inst.clone()]).expect("mock runs").verify();
@@ -246,7 +252,7 @@ fn hashed_and_private_tensors_are_bound() {
             Hashed | Visibility::Linked => 1,
             Private => 0,
         };
-        assert_eq!(g.num_instances(), 1 + count(vi, 3) + count(vo, 1), "{vi}/{vo}");
+        assert_eq!(g.num_instances(), 1 + count(vi, 2) + count(vo, 1), "{vi}/{vo}");
         check_graph(&g, std::slice::from_ref(&input), 30);
         if vi == Hashed {
             let ctx = lay_out(&g, std::slice::from_ref(&input), Shape::default()).expect("layout");
@@ -330,15 +336,15 @@ fn witness_weights_are_sound_and_value_independent() {
         assert!(a.shape.dot && !a.rows.is_empty());
         assert_eq!(structure(&a), structure(&b), "{vis}: the circuit depends on the weight values");
         if vis == Hashed {
-            // instances: binding, the packed input (32 values, 15 per word) and output, then
+            // instances: binding, the packed input (32 values, 30 per word) and output, then
             // one digest per weight tensor
             let inst = instance_values(&a);
-            assert_eq!(inst.len(), 1 + 3 + 1 + 3);
+            assert_eq!(inst.len(), 1 + 2 + 1 + 3);
             let p = crate::public::packing_of(&g, g.params[0].value);
-            assert_eq!(inst[5], crate::hash::tensor_digest(&p, g.params[0].data.as_deref().expect("loaded")).expect("in range"));
+            assert_eq!(inst[4], crate::hash::tensor_digest(&p, g.params[0].data.as_deref().expect("loaded")).expect("in range"));
             // weights A's witness with weights B's digests is rejected
             let mut forged = inst.clone();
-            forged[5..].copy_from_slice(&instance_values(&b)[5..]);
+            forged[4..].copy_from_slice(&instance_values(&b)[4..]);
             assert_ne!(forged, inst);
             let circuit = ModelCircuit { ctx: a };
             let k = k_for(circuit.rows());
@@ -520,4 +526,39 @@ fn a_limb_cannot_match_a_function_row() {
             );
         }
     }
+}
+
+/// A public word of more than half a word's values is two halves joined by one wide row
+/// (`LayoutCtx::wide_sum`): its field value is what the instance holds, and a different one
+/// (with the same integer shadow) is rejected.
+#[test]
+fn wide_public_words_are_bound() {
+    let (mut g, x) = input_graph(vec![1, 40], -128, 127);
+    let w = random(vec![3, 40], -9, 9, 5);
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![1, 2, 3], params: None })).expect("dense");
+    let r = Rescale { terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![9_000_001] }], channel_axis: 1, bias: vec![], shift: 32, out_zp: 0, lo: -128, hi: 127, half_even: false };
+    let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
+    output(&mut g, y);
+    let input = random(vec![1, 40], -128, 127, 9);
+    // binding, 2 input words (30 + 10 values), 1 output word
+    assert_eq!(g.num_instances(), 1 + 2 + 1);
+    let ctx = lay_out(&g, std::slice::from_ref(&input), Shape::default()).expect("layout");
+    assert_eq!(ctx.wide.len(), 1, "one wide word");
+    let inst = instance_values(&ctx);
+    assert_eq!(&inst[1..3], &crate::public::input_instances(&g, std::slice::from_ref(&input)).expect("pack")[..]);
+    let (&r, &v) = ctx.wide.iter().next().expect("one");
+    assert!(v != super::circuit::fe(ctx.rows[r].out.expect("out")), "the word does not fit the shadow");
+    let circuit = ModelCircuit { ctx: ctx.clone() };
+    let k = k_for(circuit.rows());
+    assert_eq!(MockProver::run(k, &circuit, vec![inst.clone()]).expect("mock runs").verify(), Ok(()));
+    // the word moved by one, claimed as the instance: the joining row objects
+    let mut bad = ctx.clone();
+    *bad.wide.get_mut(&r).expect("wide") += Fr::one();
+    let mut moved = inst.clone();
+    moved[1] += Fr::one();
+    assert!(MockProver::run(k, &ModelCircuit { ctx: bad.clone() }, vec![moved.clone()]).expect("mock runs").verify().is_err(), "a wide word off its halves accepted");
+    // and it is the gate that objects: without it the same forgery passes
+    let accepted = super::circuit::mutation::without(super::circuit::ConstraintKind::Gate, || MockProver::run(k, &ModelCircuit { ctx: bad.clone() }, vec![moved.clone()]).expect("mock runs").verify().is_ok());
+    assert!(accepted, "the forgery breaks more than the joining row's gate");
+    assert!(MockProver::run(k, &ModelCircuit { ctx: bad }, vec![inst]).expect("mock runs").verify().is_err());
 }

@@ -42,7 +42,7 @@ pub fn advice_columns(ctx: &LayoutCtx, n: usize) -> Result<Vec<Vec<Fr>>, String>
         .hashes
         .par_iter()
         .map(|h| {
-            let msg: Vec<Fr> = h.cells.iter().map(|c| fe(ctx.value(c.cell))).collect();
+            let msg: Vec<Fr> = h.cells.iter().map(|c| ctx.fvalue(c.cell)).collect();
             poseidon::trace(h.domain, &msg)
         })
         .collect();
@@ -64,6 +64,12 @@ pub fn advice_columns(ctx: &LayoutCtx, n: usize) -> Result<Vec<Vec<Fr>>, String>
             });
             if j == 0 {
                 col[0] = ctx.binding;
+            }
+            if j == width {
+                // wide `out` cells hold field elements beyond the integer shadow
+                for (&r, &v) in &ctx.wide {
+                    col[r] = v;
+                }
             }
             if j < width && j < 2 * crate::hash::T {
                 let mut at = ctx.rows.len();
