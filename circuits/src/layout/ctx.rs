@@ -308,28 +308,25 @@ impl LayoutCtx {
         let r = self.push_row();
         self.place(r, 0, Operand::Cell(low));
         self.place(r, 1, Operand::Cell(high));
-        let shadow = low.val.wrapping_add(high.val.wrapping_mul(k));
         let row = &mut self.rows[r];
         row.w[0] = 1;
         row.w[1] = k;
         row.q_out = true;
-        row.out = Some(shadow);
-        let fe = super::circuit::fe;
-        self.wide.insert(r, fe(low.val) + fe(high.val) * fe(k));
-        AValue { cell: CellRef { row: r, col: Col::Out }, val: shadow }
+        self.wide.insert(r, Fr::zero());
+        self.refresh_wide_row(r);
+        AValue { cell: CellRef { row: r, col: Col::Out }, val: self.rows[r].out.expect("set by refresh_wide_row") }
     }
 
-    /// Recomputes a wide row's `out` (field value and shadow) from its cells, after a test
-    /// changed them; other rows are left alone.
+    /// Sets a wide row's `out` (field value and wrapped shadow) from its cells, as made by
+    /// [`Self::wide_sum`] or after a test changed them; other rows are left alone.
     pub fn refresh_wide_row(&mut self, r: usize) {
         if !self.wide.contains_key(&r) {
             return;
         }
-        let fe = super::circuit::fe;
         let row = &mut self.rows[r];
         let xv = |j: usize| row.x[j].map_or(0, |x| x.val);
-        let v = (0..row.x.len()).fold(fe(row.c), |acc, j| acc + fe(row.w[j]) * fe(xv(j)));
         let shadow = (0..row.x.len()).fold(row.c, |acc, j| acc.wrapping_add(row.w[j].wrapping_mul(xv(j))));
+        let v = linear_field_sum(row);
         row.out = Some(shadow);
         self.wide.insert(r, v);
     }
@@ -605,19 +602,18 @@ impl LayoutCtx {
             prev = row.out.unwrap_or(0);
         }
         for (a, b) in &self.copies {
-            if self.fvalue(*a) != self.fvalue(*b) {
+            let differ = if self.wide.is_empty() { self.value(*a) != self.value(*b) } else { self.fvalue(*a) != self.fvalue(*b) };
+            if differ {
                 return Err(format!("copy {a:?} -> {b:?} differs"));
             }
         }
         // wide rows: the gate in the field (their shadow only wraps)
-        let fe = super::circuit::fe;
         for (&r, &v) in &self.wide {
             let row = self.rows.get(r).ok_or_else(|| format!("wide row {r} is outside the layout"))?;
             if row.q_chain || row.q_mul || row.q_dot || row.tag != 0 || !row.q_out {
                 return Err(format!("row {r}: a wide row must be a plain linear row"));
             }
-            let sum = (0..row.x.len()).fold(fe(row.c), |acc, j| acc + fe(row.w[j]) * row.x[j].map_or(Fr::zero(), |x| fe(x.val)));
-            if sum != v {
+            if linear_field_sum(row) != v {
                 return Err(format!("row {r}: wide gate residual"));
             }
         }
@@ -640,6 +636,12 @@ impl LayoutCtx {
             _ => super::circuit::fe(self.value(c)),
         }
     }
+}
+
+/// `c + Σ_j w[j]·x[j]` of a plain linear row, in the field (a wide row's `out`).
+fn linear_field_sum(row: &Row) -> Fr {
+    let fe = super::circuit::fe;
+    (0..row.x.len()).fold(fe(row.c), |acc, j| acc + fe(row.w[j]) * row.x[j].map_or(Fr::zero(), |x| fe(x.val)))
 }
 
 /// `val` as `n` limbs of `LIMB_BITS` bits, least significant first, each with coefficient
