@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod aggregate_shards;
 pub mod artifacts;
 pub mod cost;
+pub mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
 pub mod error;

@@ -218,18 +218,66 @@ fn a_cut_inside_a_node_proves_and_its_links_hold() {
 }
 
 /// Issue 21, part 3 through the binary: a sharded model (a small MLP, public input, hashed
-/// weights) registered on the
-/// market (its aggregation verifier behind the adapter), a job proved as one aggregated proof
-/// of both shards and paid (`market submit`), a second one by the provider node; then
-/// `aggregate --verify` of the node's proof.
+/// weights) registered on the market (its aggregation verifier behind the adapter), a job
+/// proved as one aggregated proof of both shards and paid (`market submit`).
 #[test]
 fn sharded_model_is_paid_through_the_market_with_one_aggregated_proof() {
     let d = std::env::temp_dir().join(format!("zkinfer-sharded-market-{}", std::process::id()));
+    sharded_market_job(&d);
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The same, then the provider node: a second job claimed, every shard proved and aggregated by
+/// the node's worker, checked locally and paid; then `aggregate --verify` of the node's proof,
+/// and of that proof listing an output it does not prove. Heavy (a second aggregation):
+/// `bash scripts/test.sh --heavy`.
+#[test]
+#[ignore = "heavy: bash scripts/test.sh --heavy"]
+fn the_provider_node_proves_and_is_paid_for_a_sharded_model() {
+    let d = std::env::temp_dir().join(format!("zkinfer-sharded-node-{}", std::process::id()));
+    let (ds, ms, input) = sharded_market_job(&d);
+    let (ds, ms, input) = (ds.as_str(), ms.as_str(), input.as_str());
+    let mk = |args: &[&str]| -> Output {
+        let mut all = vec!["market", "--dir", ms];
+        all.extend_from_slice(args);
+        zkinfer(&all)
+    };
+    assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains("posted job 2"));
+    let nd = d.join("node");
+    let out = zkinfer(&["node", "--dir", ms, "--model", ds, "--data", nd.to_str().expect("utf8"), "--exit-when-idle", "--poll-ms", "1000"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("job 2: claimed") && err.contains("job 2: submitted"), "{err}");
+    assert!(ok(&mk(&["status"])).contains("job 2: paid"));
+
+    // the node's aggregated proof outside the market, checked with the aggregation key's hash
+    let proofs: Vec<PathBuf> = walk(&nd).into_iter().filter(|p| p.file_name().is_some_and(|n| n == "proof.json")).collect();
+    assert_eq!(proofs.len(), 1, "{proofs:?}");
+    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proofs[0]).expect("read")).expect("json");
+    let sha = f["aggregation_vk_hash"].as_str().expect("sha").to_string();
+    let ap = proofs[0].to_str().expect("utf8");
+    let out = ok(&zkinfer(&["aggregate", ds, "--verify", ap, "--aggregation-vk", &sha]));
+    assert!(out.contains("valid"), "{out}");
+    // a listed output that is not the proven one is refused
+    let mut f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ap).expect("read")).expect("json");
+    let last = f["instances"].as_array().expect("instances").len() - 1;
+    f["instances"][last] = serde_json::Value::String(format!("0x{}", "0".repeat(63) + "1"));
+    let bad = d.join("bad-aggregated.json");
+    std::fs::write(&bad, f.to_string()).expect("write");
+    let out = zkinfer(&["aggregate", ds, "--verify", bad.to_str().expect("utf8"), "--aggregation-vk", &sha]);
+    assert!(!out.status.success());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Compiles a small MLP into two shards (public input and output, hashed weights), sets up,
+/// proves and verifies it, deploys the market, registers the model and has job 1 paid with one
+/// aggregated proof (`market submit`); returns the model, market and input paths.
+fn sharded_market_job(d: &Path) -> (String, String, String) {
+    let _ = std::fs::remove_dir_all(d);
     let ds = d.join("model");
     let ds = ds.to_str().expect("utf8");
-    // a small MLP with public input and output (the node reads a job's input from the chain;
-    // few public values keep the aggregation verifier under EIP-170)
+    // public input and output (the node reads a job's input from the chain; few public values
+    // keep the aggregation verifier under EIP-170)
     let mlp = d.join("mlp");
     ok(&zkinfer(&["synth-mlp", "--layers", "16,24,4", "-o", mlp.to_str().expect("utf8")]));
     let input = mlp.join("input.json");
@@ -257,34 +305,7 @@ fn sharded_model_is_paid_through_the_market_with_one_aggregated_proof() {
     let out = ok(&mk(&["submit", "1", ds, "--input", input]));
     assert!(out.contains("job 1 paid"), "{out}");
     assert!(ok(&mk(&["status"])).contains("job 1: paid"));
-
-    // the provider node: a second job claimed, proved (every shard, then the aggregation, by
-    // the node's worker), checked locally and paid
-    assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains("posted job 2"));
-    let nd = d.join("node");
-    let out = zkinfer(&["node", "--dir", ms, "--model", ds, "--data", nd.to_str().expect("utf8"), "--exit-when-idle", "--poll-ms", "1000"]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(err.contains("job 2: claimed") && err.contains("job 2: submitted"), "{err}");
-    assert!(ok(&mk(&["status"])).contains("job 2: paid"));
-
-    // the node's aggregated proof outside the market, checked with the aggregation key's hash
-    let proofs: Vec<PathBuf> = walk(&nd).into_iter().filter(|p| p.file_name().is_some_and(|n| n == "proof.json")).collect();
-    assert_eq!(proofs.len(), 1, "{proofs:?}");
-    let f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proofs[0]).expect("read")).expect("json");
-    let sha = f["aggregation_vk_hash"].as_str().expect("sha").to_string();
-    let ap = proofs[0].to_str().expect("utf8");
-    let out = ok(&zkinfer(&["aggregate", ds, "--verify", ap, "--aggregation-vk", &sha]));
-    assert!(out.contains("valid"), "{out}");
-    // a listed output that is not the proven one is refused
-    let mut f: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(ap).expect("read")).expect("json");
-    let last = f["instances"].as_array().expect("instances").len() - 1;
-    f["instances"][last] = serde_json::Value::String(format!("0x{}", "0".repeat(63) + "1"));
-    let bad = d.join("bad-aggregated.json");
-    std::fs::write(&bad, f.to_string()).expect("write");
-    let out = zkinfer(&["aggregate", ds, "--verify", bad.to_str().expect("utf8"), "--aggregation-vk", &sha]);
-    assert!(!out.status.success());
-    let _ = std::fs::remove_dir_all(&d);
+    (ds.to_string(), ms.to_string(), input.to_string())
 }
 
 /// Every file under `dir`.

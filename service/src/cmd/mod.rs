@@ -199,6 +199,9 @@ where
 
 /// Runs a parsed command; returns its report (JSON: what `--json` prints).
 pub fn run(cli: Cli) -> Result<serde_json::Value> {
+    // a build whose field arithmetic this CPU cannot run stops here, by name, not on an
+    // illegal instruction in the middle of a proof
+    zkinfer_prover::cpu::check()?;
     let json = cli.json;
     // the commands without a JSON report: `--json` is refused rather than ignored
     let plain = |name: &str, r: Result<()>| -> Result<serde_json::Value> {
