@@ -7,9 +7,10 @@
 #   bash scripts/test.sh [--heavy] [CARGO TEST ARGS]
 #
 # --heavy also runs the heavy tests (ignored by default: each repeats a path the default tests
-# cover, with one more aggregation proof, or is a larger variant of one): the provider node
-# settling a batch, the node proving a sharded model for the market, the shard-link attack
-# without the native pre-check, and a tree of shard aggregations. About 40 min more on 2 cores.
+# cover, with more aggregation proofs, or is a larger variant of one): a batch through a
+# wrapped root and the provider node settling one, the node proving a sharded model for the
+# market, the shard-link attack without the native pre-check, and a tree of shard
+# aggregations. About 50 min more on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 heavy=0
@@ -26,7 +27,7 @@ trap 'rm -f "$log" "$flog" "$plog"' EXIT
 cargo test --release --workspace --exclude zkinfer-python --lib --bins --tests "$@" 2>&1 | tee "$log"
 if [ "$heavy" = 1 ]; then
   cargo test --release -p zkinfer-service --test batch --test sharded -- --ignored --exact \
-    the_provider_node_settles_a_batch the_provider_node_proves_and_is_paid_for_a_sharded_model 2>&1 | tee -a "$log"
+    a_wrapped_batch_is_paid_and_the_provider_node_settles_one the_provider_node_proves_and_is_paid_for_a_sharded_model 2>&1 | tee -a "$log"
   cargo test --release -p zkinfer-prover --test aggregate_shards -- --ignored --exact \
     glue_is_what_rejects_a_broken_link a_tree_of_aggregations_holds_the_links_between_groups 2>&1 | tee -a "$log"
 fi

@@ -1,8 +1,9 @@
 //! Batch settlement with real proofs on the embedded chain (revm): several jobs of one model,
 //! from two requesters, proved one by one, the proofs aggregated into one proof that
 //! `InferenceMarket.submitBatch` checks with the model's batch verifier. A batch holding one bad
-//! proof is refused and pays nobody; the honest batch pays every job. The provider node settling
-//! a batch by itself is the heavy test `the_provider_node_settles_a_batch`.
+//! proof is refused and pays nobody; the honest batch pays every job. The same through a wrapped
+//! root, and the provider node settling a batch by itself, are the heavy test
+//! `a_wrapped_batch_is_paid_and_the_provider_node_settles_one`.
 //!
 //! `ZKINFER_BATCH_SIZES=2,4 ZKINFER_BATCH_K=21 cargo test --release -p zkinfer-service --test batch -- --ignored --nocapture batch_gas_per_job`
 //! measures gas per job for other batch sizes (`ZKINFER_BATCH_ROOT_K=23`: with the root wrapped
@@ -165,10 +166,9 @@ fn node_settles_a_batch(d: &Path, chain: &mut LocalChain, m: &Market, roles: &Ro
 #[test]
 fn a_batch_is_paid_with_one_aggregated_proof_and_one_bad_proof_pays_nobody() {
     let d = std::env::temp_dir().join(format!("zkinfer-batch-{}", std::process::id()));
-    // the root wrapped (one more aggregation, of the batch circuit's proof): the path that
-    // checks the fewest commitments on chain; `market_verbs_on_the_embedded_chain` (cli.rs)
-    // settles a batch through an unwrapped batch circuit
-    let b = run(&d, 2, BatchPlan { k: 20, root_k: Some(20) }, false, true);
+    // the batch circuit's proof checked on chain as it is (`market register-batch` without
+    // --root-k); the wrapped root is the heavy test below
+    let b = run(&d, 2, BatchPlan { k: 20, root_k: None }, false, true);
     eprintln!(
         "batch of 2: submitBatch {} gas ({} per job), post+claim {:?}; verifier {} contract(s), largest {} B; aggregation {:.1} s",
         b.submit_gas,
@@ -180,15 +180,17 @@ fn a_batch_is_paid_with_one_aggregated_proof_and_one_bad_proof_pays_nobody() {
     );
 }
 
-/// The provider node (`zkinfer node --batch 2`) claims two jobs, proves them, aggregates the
-/// proofs (wrapped root) and settles them with one `submitBatch`. Heavy (a second batch
-/// aggregation and its wrap, about 8 min on 2 cores): `bash scripts/test.sh --heavy`; the
-/// node's single-job path and the batch aggregation it calls are in the default tests.
+/// The same through a wrapped root (one more aggregation, of the batch circuit's proof: the
+/// path that checks the fewest commitments on chain, `register-batch --root-k`): a batch with
+/// one bad proof refused, the honest one paid; then the provider node (`zkinfer node --batch
+/// 2`) claims two more jobs, proves them, aggregates and wraps the proofs and settles them with
+/// one `submitBatch`. Heavy (six aggregation proofs, about 15 min on 2 cores):
+/// `bash scripts/test.sh --heavy`.
 #[test]
 #[ignore = "heavy: bash scripts/test.sh --heavy"]
-fn the_provider_node_settles_a_batch() {
-    let d = std::env::temp_dir().join(format!("zkinfer-batch-node-{}", std::process::id()));
-    run(&d, 2, BatchPlan { k: 20, root_k: Some(20) }, true, false);
+fn a_wrapped_batch_is_paid_and_the_provider_node_settles_one() {
+    let d = std::env::temp_dir().join(format!("zkinfer-batch-wrapped-{}", std::process::id()));
+    run(&d, 2, BatchPlan { k: 20, root_k: Some(20) }, true, true);
 }
 
 /// Gas per job against batch size (ZKINFER_BATCH_SIZES, default 2,4; ZKINFER_BATCH_K, default 21;
