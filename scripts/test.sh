@@ -26,9 +26,9 @@ trap 'rm -f "$log" "$flog" "$plog"' EXIT
 # (the Python extension module is built and tested by scripts/test-python.sh, as a wheel)
 cargo test --release --workspace --exclude zkinfer-python --lib --bins --tests "$@" 2>&1 | tee "$log"
 if [ "$heavy" = 1 ]; then
-  cargo test --release -p zkinfer-service --test batch --test sharded -- --ignored --exact \
-    a_wrapped_batch_is_paid_and_the_provider_node_settles_one the_provider_node_proves_and_is_paid_for_a_sharded_model 2>&1 | tee -a "$log"
-  cargo test --release -p zkinfer-prover --test aggregate_shards -- --ignored --exact \
+  # the same package selection as above: the same dependency features, nothing rebuilt
+  cargo test --release --workspace --exclude zkinfer-python --test batch --test sharded --test aggregate_shards -- --ignored --exact \
+    a_wrapped_batch_is_paid_and_the_provider_node_settles_one the_provider_node_proves_and_is_paid_for_a_sharded_model \
     glue_is_what_rejects_a_broken_link a_tree_of_aggregations_holds_the_links_between_groups 2>&1 | tee -a "$log"
 fi
 bash verifier-contract/test.sh 2>&1 | tee "$flog"

@@ -47,8 +47,8 @@ pub fn check() -> Result<()> {
 mod tests {
     #[test]
     fn this_machine_runs_this_build() {
-        // the test binary itself ran field arithmetic to get here only if the check is right;
-        // the check must agree with the CPU's own report
+        // the check lists a missing feature exactly when the CPU reports one missing (it
+        // cannot show an illegal instruction being avoided on a CPU that has them)
         #[cfg(all(feature = "asm", target_arch = "x86_64"))]
         assert_eq!(super::check().is_ok(), std::arch::is_x86_feature_detected!("adx") && std::arch::is_x86_feature_detected!("bmi2"));
         #[cfg(not(all(feature = "asm", target_arch = "x86_64")))]
