@@ -26,6 +26,6 @@ if [ ! -x "$zk" ]; then
     echo "ZKINFER=$ZKINFER is not an executable" >&2
     exit 1
   fi
-  (cd "$repo" && cargo build --release -p zkinfer-service)
+  (cd "$repo" && cargo build --release --workspace --exclude zkinfer-python --bin zkinfer)
 fi
 ZKINFER="$zk" exec "$venv/bin/python" "$here/compare.py" "$@"

@@ -13,7 +13,7 @@ ONLY=""
 if [ "${1:-}" = --only ]; then ONLY="$2"; shift 2; fi
 OUT="${1:-out/direct_gas}"
 mkdir -p "$OUT"
-cargo build --release -q -p zkinfer-service
+cargo build --release -q --workspace --exclude zkinfer-python --bin zkinfer
 Z="${CARGO_TARGET_DIR:-$(pwd)/target}/release/zkinfer"
 [ -d verifier-contract/node_modules/solc ] || bash verifier-contract/install.sh > /dev/null
 TARGET=400000

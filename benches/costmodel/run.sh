@@ -10,7 +10,7 @@ QUICK=0
 if [ "${1:-}" = --quick ]; then QUICK=1; shift; fi
 OUT="${1:-out/costmodel}"
 mkdir -p "$OUT"
-cargo build --release -q -p zkinfer-service
+cargo build --release -q --workspace --exclude zkinfer-python --bin zkinfer
 Z="${CARGO_TARGET_DIR:-$(pwd)/target}/release/zkinfer"
 [ -d verifier-contract/node_modules/solc ] || bash verifier-contract/install.sh > /dev/null
 "$Z" synth-mlp --layers 256,320,64 -o "$OUT/mlp-256x320x64" > /dev/null

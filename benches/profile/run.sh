@@ -17,7 +17,7 @@ mkdir -p "$OUT"
 T="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --release -q -p zkinfer-service --features profile --bin zkinfer
 cp "$T/release/zkinfer" "$OUT/zkinfer-profile"
-cargo build --release -q -p zkinfer-service --bin zkinfer
+cargo build --release -q --workspace --exclude zkinfer-python --bin zkinfer
 Z="$OUT/zkinfer-profile"
 # name | how to make it (a zoo folder, or synth-cnn arguments)
 MODELS="cnn-1x28x28-4-8|--input 1,28,28 --channels 4,8

@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
 done
 OUT="${1:-out/scaling}"
 mkdir -p "$OUT"
-cargo build --release -q -p zkinfer-service
+cargo build --release -q --workspace --exclude zkinfer-python --bin zkinfer
 Z="${CARGO_TARGET_DIR:-$(pwd)/target}/release/zkinfer"
 # family:spec (mlp: layer widths; cnn: input C,H,W / conv channels)
 SIZES=""

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-out/aggmem}"
 SHARDS="${2:-5}"
-cargo build --release -q -p zkinfer-service
+cargo build --release -q --workspace --exclude zkinfer-python --bin zkinfer
 Z="${CARGO_TARGET_DIR:-$(pwd)/target}/release/zkinfer"
 rm -rf "$OUT" && mkdir -p "$OUT"
 "$Z" synth-attention --tokens 8 --dim 16 -o "$OUT/model" > "$OUT/synth.log"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 OUT="${1:-out/nanogpt}"
 M="$OUT/model"
 SRC="${NANOGPT:-../shared/peer-models/nanoGPT}"
-cargo build --release -q -p zkinfer-service
+cargo build --release -q --workspace --exclude zkinfer-python --bin zkinfer
 Z="${CARGO_TARGET_DIR:-$(pwd)/target}/release/zkinfer"
 mkdir -p "$OUT"
 step() { # name, command...

@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 done
 OUT="${1:-out/sharding}"
 mkdir -p "$OUT"
-cargo build --release -q -p zkinfer-service
+cargo build --release -q --workspace --exclude zkinfer-python --bin zkinfer
 Z="${CARGO_TARGET_DIR:-$(pwd)/target}/release/zkinfer"
 CORES=$(nproc)
 SHARDS="${SHARDS:-2}"

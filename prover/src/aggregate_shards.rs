@@ -235,8 +235,8 @@ pub fn level_groups(n: usize, fan_in: usize) -> Option<Vec<std::ops::Range<usize
     Some((0..groups).map(|g| g * n / groups..(g + 1) * n / groups).collect())
 }
 
-/// The shape of [`Glue::tree_by`] over `n` proofs without the glue: each level's group sizes,
-/// then how many proofs the root verifies.
+/// The shape of [`Glue::tree_by`] over `n` proofs without the glue: each level's group sizes
+/// (a group of one is passed on, not aggregated), then how many proofs the root verifies.
 pub fn tree_sizes(n: usize, leaf: usize, upper: usize) -> (Vec<Vec<usize>>, usize) {
     let (mut levels, mut n, mut fan_in) = (Vec::new(), n, leaf);
     while let Some(groups) = level_groups(n, fan_in) {
@@ -247,13 +247,29 @@ pub fn tree_sizes(n: usize, leaf: usize, upper: usize) -> (Vec<Vec<usize>>, usiz
     (levels, n)
 }
 
-/// One level of an aggregation tree: its proofs (the shard proofs, or the group proofs of the
-/// level before) cut into consecutive `groups`, each aggregated under its own glue (local
-/// indices).
+/// One level of an aggregation tree: its proofs (the shard proofs, or the proofs the level
+/// before passes up) cut into consecutive `groups`, each aggregated under its own glue (local
+/// indices), except the groups that `pass`: a group of one proof that [`Glue::tree_by`] does
+/// not aggregate (an odd number of proofs under a fan-in of two). Its proof goes up to the
+/// next level as it is, with its own protocol, key and instances; it has no circuit, no keys
+/// and an empty glue, and the level above holds its instances as the proof's own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Level {
     pub groups: Vec<std::ops::Range<usize>>,
     pub glue: Vec<Glue>,
+    pub pass: Vec<bool>,
+}
+
+impl Level {
+    /// Whether group `g` is passed on rather than aggregated.
+    pub fn passes(&self, g: usize) -> bool {
+        self.pass.get(g).copied().unwrap_or(false)
+    }
+
+    /// Number of aggregation circuits (groups not passed on).
+    pub fn circuits(&self) -> usize {
+        (0..self.groups.len()).filter(|&g| !self.passes(g)).count()
+    }
 }
 
 /// An aggregation tree of any depth: `levels[0]` groups the shard proofs, each later level
@@ -281,9 +297,11 @@ impl Glue {
     pub fn tree_by(&self, n: usize, leaf: usize, upper: usize) -> Result<Option<Tree>> {
         let (mut levels, mut glue, mut n, mut fan_in) = (Vec::new(), self.clone(), n, leaf);
         while let Some(groups) = level_groups(n, fan_in) {
-            let t = glue.split(&groups)?;
+            // a group of one would be a circuit that only passes its proof on: pass the proof
+            let pass: Vec<bool> = groups.iter().map(|g| g.len() == 1).collect();
+            let t = glue.split_passing(&groups, &pass)?;
             n = groups.len();
-            levels.push(Level { groups, glue: t.group });
+            levels.push(Level { groups, glue: t.group, pass });
             glue = t.root;
             fan_in = upper;
         }
@@ -303,7 +321,7 @@ impl Glue {
             None => (vec![], self.clone(), n),
         };
         let t = glue.split(&[0..n])?;
-        levels.push(Level { groups: t.groups, glue: t.group });
+        levels.push(Level { groups: t.groups, glue: t.group, pass: vec![false] });
         Ok(Tree { levels, root: t.root })
     }
 }
@@ -316,7 +334,18 @@ impl Glue {
     /// equal. Each instance the model exposes is exposed by its group and by the root, in the
     /// same order as here. No instance is exposed by a group unless the root needs it.
     pub fn split(&self, groups: &[std::ops::Range<usize>]) -> Result<TreeGlue> {
+        self.split_passing(groups, &vec![false; groups.len()])
+    }
+
+    /// [`Glue::split`] in which the groups marked in `pass` (each of one proof) are not
+    /// aggregated: their proof goes to the root as it is, so the root refers to its instances
+    /// by their own index, and every instance of it in a class is one of the class's
+    /// representatives that the root holds equal (its group, having no circuit, holds nothing).
+    pub fn split_passing(&self, groups: &[std::ops::Range<usize>], pass: &[bool]) -> Result<TreeGlue> {
         let bad = |why: String| ProverError::Invalid { what: "aggregation tree", why };
+        if pass.len() != groups.len() || groups.iter().zip(pass).any(|(g, &p)| p && g.len() != 1) {
+            return Err(bad(format!("only groups of one proof pass on ({pass:?} for groups {groups:?})")));
+        }
         if groups.is_empty() || groups[0].start != 0 || groups.windows(2).any(|w| w[0].end != w[1].start) || groups.iter().any(|g| g.is_empty()) {
             return Err(bad(format!("groups {groups:?} are not consecutive, non-empty and from shard 0")));
         }
@@ -357,6 +386,10 @@ impl Glue {
         let local = |s: Slot, g: usize| (s.0 - groups[g].start, s.1);
         let mut group: Vec<Glue> = groups.iter().map(|_| Glue { equal: vec![], expose: vec![] }).collect();
         let expose = |group: &mut Vec<Glue>, g: usize, s: Slot| -> Slot {
+            if pass[g] {
+                // the proof itself goes up: its instances keep their index
+                return (g, s.1);
+            }
             let l = local(s, g);
             let pos = match group[g].expose.iter().position(|&e| e == l) {
                 Some(p) => p,
@@ -379,6 +412,11 @@ impl Glue {
             for (g, range) in groups.iter().enumerate() {
                 let inside: Vec<Slot> = members.iter().copied().filter(|s| range.contains(&s.0)).collect();
                 let Some(&first) = inside.first() else { continue };
+                if pass[g] {
+                    // no circuit to hold them equal here: the root holds each of them
+                    reps.extend(inside);
+                    continue;
+                }
                 group[g].equal.extend(inside[1..].iter().map(|&s| (local(first, g), local(s, g))));
                 reps.push(first);
             }
@@ -425,7 +463,7 @@ mod tests {
     /// stand-in accumulator), whether every group's and the root's equalities hold, and what
     /// the root exposes.
     fn run_tree(t: &TreeGlue, v: &[Vec<u64>]) -> (bool, Vec<u64>) {
-        run_levels(&Tree { levels: vec![Level { groups: t.groups.clone(), glue: t.group.clone() }], root: t.root.clone() }, v)
+        run_levels(&Tree { levels: vec![Level { groups: t.groups.clone(), glue: t.group.clone(), pass: vec![false; t.groups.len()] }], root: t.root.clone() }, v)
     }
 
     /// A chain of 7 shards, each linked to the next and a skip link from 1 to 5, all bindings
@@ -478,6 +516,11 @@ mod tests {
             let mut next = Vec::new();
             for (g, range) in level.groups.iter().enumerate() {
                 let local = &proofs[range.clone()];
+                if level.passes(g) {
+                    assert!(level.glue[g].equal.is_empty() && level.glue[g].expose.is_empty() && local.len() == 1, "a group passed on has no glue");
+                    next.push(local[0].clone());
+                    continue;
+                }
                 ok &= level.glue[g].equal.iter().all(|&(a, b)| local[a.0][a.1] == local[b.0][b.1]);
                 let mut inst = vec![0u64; aggregate::ACCUMULATOR_LIMBS];
                 inst.extend(level.glue[g].expose.iter().map(|&(s, i)| local[s][i]));
@@ -526,6 +569,9 @@ mod tests {
                 let fan_in = if l == 0 { leaf } else { upper };
                 assert_eq!(level.groups.iter().map(|g| g.len()).sum::<usize>(), below);
                 assert!(level.groups.iter().all(|g| g.len() <= fan_in && !g.is_empty()), "fan-in {fan_in}: {:?}", level.groups);
+                for (g, range) in level.groups.iter().enumerate() {
+                    assert_eq!(level.passes(g), range.len() == 1, "fan-in {leaf}/{upper}, level {l}: a group of one is passed on, no other");
+                }
                 below = level.groups.len();
             }
             assert!(below <= upper);
@@ -540,6 +586,33 @@ mod tests {
         assert_eq!(tree_sizes(12, SHARD_FAN_IN, GROUP_FAN_IN), (sizes, 2));
         assert_eq!(tree_sizes(3, SHARD_FAN_IN, GROUP_FAN_IN), (vec![], 3));
         assert_eq!(tree_sizes(22, SHARD_FAN_IN, GROUP_FAN_IN), (vec![vec![2, 3, 3, 3, 2, 3, 3, 3], vec![2, 2, 2, 2], vec![2, 2]], 2));
+        // odd numbers of group proofs: the group of one passes its proof on (13 shards: 5
+        // groups, then one passed on and 2 circuits, then one passed on and 1 circuit, then
+        // the root: 9 circuits, not 11)
+        let t = glue_of_chain(13).tree_by(13, SHARD_FAN_IN, GROUP_FAN_IN).expect("tree").expect("a tree of 13");
+        assert_eq!(t.levels.iter().map(|l| l.groups.iter().map(|g| g.len()).collect::<Vec<_>>()).collect::<Vec<_>>(), vec![vec![2, 3, 2, 3, 3], vec![1, 2, 2], vec![1, 2]]);
+        assert_eq!(t.levels.iter().map(Level::circuits).collect::<Vec<_>>(), vec![5, 2, 1]);
+        assert_eq!(t.levels[1].pass, vec![true, false, false]);
+        let t7 = glue_of_chain(7).tree_by(7, SHARD_FAN_IN, GROUP_FAN_IN).expect("tree").expect("a tree of 7");
+        assert_eq!(t7.levels.iter().map(Level::circuits).collect::<Vec<_>>(), vec![3, 1]);
+        // every size from 4 to 40 shards, with links across the groups: the tree with groups
+        // passed on accepts exactly what the flat glue accepts
+        for m in 4..=40 {
+            let mut g = glue_of_chain(m);
+            g.equal.extend([((1, 3), (m - 1, 2)), ((0, 4), (m / 2, 4)), ((m / 2, 5), (m / 2 + 1, 6))]);
+            g.expose.push((m / 2, 6));
+            // and two instances of one proof held equal (a group of one shard proof under
+            // fan-in 2 passes it on: the root must hold them)
+            g.equal.extend((0..m).filter(|&s| s != m / 2 && s != m / 2 + 1).map(|s| ((s, 3), (s, 6))));
+            for (leaf, upper) in [(SHARD_FAN_IN, GROUP_FAN_IN), (2, 2)] {
+                let t = g.tree_by(m, leaf, upper).expect("tree").expect("a tree");
+                assert!(t.levels.iter().flat_map(|l| l.groups.iter().zip(&l.pass)).all(|(r, &p)| p == (r.len() == 1)));
+                checks_what_the_glue_checks(&t, &g, &vec![7; m], 4, &format!("{m} shards, fan-in {leaf}/{upper}, groups of one passed on"));
+            }
+        }
+        // a group passed on holds one proof
+        assert!(glue_of_chain(4).split_passing(&[0..2, 2..4], &[true, false]).is_err());
+        assert!(glue_of_chain(4).split_passing(&[0..2, 2..4], &[false]).is_err());
         for m in 5..=16 {
             let groups = level_groups(m, 4).expect("a tree");
             let t = glue_of_chain(m).tree(m, 4).expect("tree").expect("a tree");
@@ -547,7 +620,7 @@ mod tests {
             assert_eq!(t.levels[0].groups, groups);
             assert_eq!(t, {
                 let s = glue_of_chain(m).split(&groups).expect("split");
-                Tree { levels: vec![Level { groups: s.groups, glue: s.group }], root: s.root }
+                Tree { levels: vec![Level { groups: s.groups, glue: s.group, pass: vec![false; groups.len()] }], root: s.root }
             });
         }
         assert!(glue_of_chain(4).tree(4, 4).expect("no tree").is_none());

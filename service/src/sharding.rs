@@ -363,7 +363,8 @@ pub fn group_dir(agg_dir: &Path, level: usize, g: usize) -> std::path::PathBuf {
 pub fn level_key_dirs(agg_dir: &Path, l: usize, level: &aggregate_shards::Level, hashes: &[[u8; 32]]) -> Vec<std::path::PathBuf> {
     let mut dirs: Vec<std::path::PathBuf> = Vec::with_capacity(level.groups.len());
     for (g, range) in level.groups.iter().enumerate() {
-        let same = (0..g).find(|&h| hashes.get(level.groups[h].clone()) == hashes.get(range.clone()) && level.glue[h] == level.glue[g]);
+        // (a group passed on has no keys: its directory is never made)
+        let same = (0..g).find(|&h| !level.passes(h) && !level.passes(g) && hashes.get(level.groups[h].clone()) == hashes.get(range.clone()) && level.glue[h] == level.glue[g]);
         dirs.push(match same {
             Some(h) => dirs[h].clone(),
             None => group_dir(agg_dir, l, g),
@@ -381,6 +382,12 @@ pub(crate) fn group_protocols(t: &Tree, agg_dir: &Path, srs: Option<&Path>, k: u
         let (mut gp, mut gh) = (vec![], vec![]);
         let dirs = level_key_dirs(agg_dir, l, level, &hashes);
         for (g, range) in level.groups.iter().enumerate() {
+            if level.passes(g) {
+                // the proof goes up as it is
+                gp.push(protocols[range.start].clone());
+                gh.push(hashes[range.start]);
+                continue;
+            }
             let keys = keys_for(&dirs[g], srs, k, protocols[range.clone()].to_vec(), &hashes[range.clone()], level.glue[g].clone(), *id, step)?;
             let vk = keys.pk.get_vk();
             gp.push(aggregate::aggregation_protocol(&keys.params, vk, keys.layout.num_instances()));
@@ -403,7 +410,7 @@ pub fn tree_seconds(t: &Tree, agg_dir: &Path) -> f64 {
     let mut total = 0.0;
     for (l, level) in t.levels.iter().enumerate() {
         let mut last = None;
-        for g in 0..level.groups.len() {
+        for g in (0..level.groups.len()).filter(|&g| !level.passes(g)) {
             // (a group sharing an earlier group's keys has no layout of its own)
             if let Ok(layout) = aggregate::read_layout(&group_dir(agg_dir, l, g)) {
                 last = Some(layout.counts().prove_seconds());
@@ -426,7 +433,14 @@ pub(crate) fn prove_levels(t: &Tree, agg_dir: &Path, srs: Option<&Path>, k: u32,
         let (mut group_snarks, mut gh) = (vec![], vec![]);
         let dirs = level_key_dirs(agg_dir, l, level, &hashes);
         for (g, range) in level.groups.iter().enumerate() {
-            let members: Vec<_> = rest.by_ref().take(range.len()).collect();
+            let mut members: Vec<_> = rest.by_ref().take(range.len()).collect();
+            if level.passes(g) {
+                let to = if l + 1 == t.levels.len() { "the root".to_string() } else { format!("level {}", l + 1) };
+                step(&format!("proof {} passed on to {to} as it is (level {l}, group {g} of {})", range.start, level.groups.len()));
+                group_snarks.push(members.pop().ok_or_else(|| anyhow::anyhow!("internal error: level {l} has fewer proofs than its groups"))?);
+                gh.push(hashes[range.start]);
+                continue;
+            }
             let keys = keys_for(&dirs[g], srs, k, protocols[range.clone()].to_vec(), &hashes[range.clone()], level.glue[g].clone(), id, step)?;
             let what = if l == 0 { "proofs" } else { "group proofs" };
             step(&format!("aggregation of {what} {}..{} (level {l}, group {g} of {})", range.start, range.end - 1, level.groups.len()));

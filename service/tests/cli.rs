@@ -826,6 +826,10 @@ fn compile_shards_a_model_over_the_default_size() {
     let tree = &r["aggregation_tree"];
     let want_root = if shards.len() <= 3 { shards.len() } else { 2 };
     assert_eq!(tree["root"].as_u64(), Some(want_root as u64), "{r}");
+    // one circuit per group of two or more proofs (a group of one is passed on), and the root
+    let levels = tree["levels"].as_array().expect("levels");
+    let groups = levels.iter().flat_map(|l| l.as_array().expect("a level's group sizes").iter()).filter(|n| n.as_u64().expect("a size") > 1).count();
+    assert_eq!(tree["circuits"].as_u64(), Some(groups as u64 + 1), "{r}");
     let text = ok(&zkinfer(&["compile", &s(&m.join("model.onnx")), "-o", &s(&out_dir)]));
     assert!(text.contains("more than 2^21 (the default --max-k)") && text.contains("--max-k 22 keeps one circuit") && text.contains("aggregation (`zkinfer aggregate`)"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["compile", &s(&m.join("model.onnx")), "-o", &s(&out_dir), "--max-k", "22", "--json"]))).expect("json");

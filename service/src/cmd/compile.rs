@@ -292,15 +292,25 @@ pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, s
             }
             say!("setup, prove and verify now work shard by shard ({} keeps the single circuit's settings, k = {})", wd.settings().display(), s.k);
             let (levels, root) = zkinfer_prover::aggregate_shards::tree_sizes(shards.len(), zkinfer_prover::aggregate_shards::SHARD_FAN_IN, zkinfer_prover::aggregate_shards::GROUP_FAN_IN);
-            let circuits = levels.iter().map(Vec::len).sum::<usize>() + 1;
+            // (a group of one is passed on to the next level, not aggregated)
+            let circuits = levels.iter().map(|l| l.iter().filter(|&&n| n > 1).count()).sum::<usize>() + 1;
             let steps: Vec<String> = levels
                 .iter()
                 .enumerate()
-                .map(|(l, g)| format!("{} groups of {} {} proofs", g.len(), g.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "), if l == 0 { "shard" } else { "group" }))
+                .map(|(l, g)| {
+                    let what = if l == 0 { "shard" } else { "group" };
+                    let agg: Vec<String> = g.iter().filter(|&&n| n > 1).map(|n| n.to_string()).collect();
+                    let passed = g.iter().filter(|&&n| n == 1).count();
+                    let mut s = format!("{} group{} of {} {what} proofs", agg.len(), if agg.len() == 1 { "" } else { "s" }, agg.join(", "));
+                    if passed > 0 {
+                        s += &format!(" ({passed} {what} {} passed on as it is)", if passed == 1 { "proof" } else { "proofs" });
+                    }
+                    s
+                })
                 .chain(std::iter::once(format!("the root over {root} {} proofs", if levels.is_empty() { "shard" } else { "group" })))
                 .collect();
             say!("aggregation (`zkinfer aggregate`): {}; {circuits} aggregation circuit(s) of k {}", steps.join(", then "), crate::sharding::AGGREGATION_K);
-            r["aggregation_tree"] = serde_json::json!({ "levels": levels, "root": root });
+            r["aggregation_tree"] = serde_json::json!({ "levels": levels, "root": root, "circuits": circuits });
             r["shards"] = shards.iter().map(|ss| serde_json::json!({"k": ss.k, "rows": ss.rows, "num_instances": ss.num_instances})).collect();
         } else {
             crate::sharding::remove_shards(&wd)?;
