@@ -86,6 +86,10 @@ pub fn model_id(vk: &VerifyingKey<G1Affine>, parts: &IdentityParts<'_>) -> Model
     let s = parts.shape;
     let shape = [s.width as u64, s.lookup_width as u64, s.tables as u64, s.hash as u64, s.dot as u64];
     field("shape", &shape.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>());
+    // (a field of its own, so that the identities of circuits without it stay as they were)
+    if s.public_column {
+        field("public_column", &[1]);
+    }
     field("srs_verifier", &verifier_points(parts.params));
     field("num_instances", &(parts.graph.num_instances() as u64).to_le_bytes());
     field("graph_sha256", &graph_digest(parts.graph));

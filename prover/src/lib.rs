@@ -22,6 +22,7 @@ pub mod kernels;
 pub mod keys;
 pub mod linked;
 pub mod prove;
+pub mod public_column;
 pub mod shard;
 pub mod sizing;
 pub mod srs;

@@ -14,7 +14,8 @@ use halo2_proofs::transcript::TranscriptWriterBuffer;
 use rand::RngCore;
 use snark_verifier_sdk::snark_verifier::loader::native::NativeLoader;
 use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
-use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
+use zkinfer_circuits::layout::circuit::{instance_values, public_values, ModelCircuit};
+use zkinfer_circuits::layout::public_column::horner;
 use zkinfer_circuits::layout::witness;
 
 use crate::error::{ProverError, Result};
@@ -110,7 +111,23 @@ fn prove_circuit(
     instances: &[Fr],
     rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
-    let columns: [&[Fr]; 1] = [checked(device, params, pk, circuit.borrow(), instances)?];
+    let own = checked(device, params, pk, circuit.borrow(), instances)?;
+    if circuit.borrow().ctx.shape.public_column {
+        if device != Device::Cpu {
+            return Err(ProverError::Invalid { what: "device", why: "a circuit with the public column proves on the CPU only (its prover replays the CPU prover's blinding draws)".into() });
+        }
+        let words = &instances[1..];
+        let prepared = crate::public_column::prepare(params, pk, words, rng)?;
+        let advice = advice_for_at(params, pk, circuit.borrow(), prepared.point)?;
+        drop(circuit);
+        let halo2_instances = [instances[zkinfer_circuits::public::BINDING], prepared.point, horner(words, prepared.point)];
+        let proof = prove_advice(params, pk, &halo2_instances, advice, prepared.rng)?;
+        if crate::public_column::commitment_in(pk.get_vk(), &proof)? != prepared.commitment {
+            return Err(ProverError::halo2("proving", "the proof's public-column commitment is not the one its point was drawn from (the prover's blinding draws changed)"));
+        }
+        return Ok(proof);
+    }
+    let columns: [&[Fr]; 1] = [&own];
     #[cfg(feature = "cuda")]
     if device == Device::Cuda {
         return crate::cuda::prove(params, pk, circuit.borrow(), &columns, rng);
@@ -130,7 +147,8 @@ pub fn prove_synthesized(
     instances: &[Fr],
     rng: impl RngCore + Send,
 ) -> Result<Vec<u8>> {
-    let columns: [&[Fr]; 1] = [checked(Device::Cpu, params, pk, circuit, instances)?];
+    let own = checked(Device::Cpu, params, pk, circuit, instances)?;
+    let columns: [&[Fr]; 1] = [&own];
     guarded("proving", || {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());
         create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
@@ -150,7 +168,8 @@ pub fn prove_synthesized(
 /// without the blinding rows at the end (zero there). A diagnostic the tests compare
 /// [`witness::advice_columns`] with, cell by cell.
 pub fn synthesized_advice(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, instances: &[Fr]) -> Result<Vec<Vec<Fr>>> {
-    let columns: [&[Fr]; 1] = [checked(Device::Cpu, params, pk, circuit, instances)?];
+    let own = checked(Device::Cpu, params, pk, circuit, instances)?;
+    let columns: [&[Fr]; 1] = [&own];
     let usable = params.n() as usize - (pk.get_vk().cs().blinding_factors() + 1);
     guarded("synthesis", || {
         let mut transcript = ProofTranscriptWriter::init(Vec::new());
@@ -176,21 +195,28 @@ pub fn synthesized_advice(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, 
     })
 }
 
-/// The checks every proof makes first; returns the instances.
-fn checked<'a>(device: Device, params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, instances: &'a [Fr]) -> Result<&'a [Fr]> {
+/// The checks every proof makes first: `instances` must be the circuit's public values.
+/// Returns its instances ([`instance_values`]: with the public column, those at the point
+/// `circuit.ctx.point`).
+fn checked(device: Device, params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, instances: &[Fr]) -> Result<Vec<Fr>> {
     device.check_available()?;
     check_ready(params, pk, circuit)?;
-    let own = instance_values(&circuit.ctx);
+    let own = public_values(&circuit.ctx);
     if own.as_slice() != instances {
         let index = own.iter().zip(instances).position(|(a, b)| a != b).unwrap_or(own.len().min(instances.len()));
         return Err(ProverError::InstanceMismatch { index, len: own.len() });
     }
-    Ok(instances)
+    Ok(instance_values(&circuit.ctx))
 }
 
 /// The circuit's advice columns at the key's size ([`witness::advice_columns`]).
 fn advice_for(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit) -> Result<Vec<Vec<Fr>>> {
-    let advice = witness::advice_columns(&circuit.ctx, params.n() as usize).map_err(ProverError::Witness)?;
+    advice_for_at(params, pk, circuit, circuit.ctx.point)
+}
+
+/// [`advice_for`] with the public words evaluated at `point` ([`witness::advice_columns_at`]).
+fn advice_for_at(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, point: Fr) -> Result<Vec<Vec<Fr>>> {
+    let advice = witness::advice_columns_at(&circuit.ctx, params.n() as usize, point).map_err(ProverError::Witness)?;
     let expected = pk.get_vk().cs().num_advice_columns();
     if advice.len() != expected {
         return Err(ProverError::Invalid { what: "proving key", why: format!("it has {expected} advice columns, the circuit {}", advice.len()) });

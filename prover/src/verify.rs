@@ -34,6 +34,20 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// Verifies `proof` for public `values` (the binding, then the packed inputs and outputs):
+/// with the public column (`public_column`, the circuit shape's flag) against the three
+/// instances derived from the values and the proof ([`crate::public_column::instances`]),
+/// otherwise with the values as the instances ([`verify`]).
+pub fn verify_values(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, public_column: bool, values: &[Fr], proof: &[u8]) -> Verdict {
+    if !public_column {
+        return verify(params, vk, values, proof);
+    }
+    match crate::public_column::instances(vk, values, proof) {
+        Ok(instances) => verify(params, vk, &instances, proof),
+        Err(e) => Verdict::Invalid(e.to_string()),
+    }
+}
+
 /// Verifies `proof` for public `instances` (quantized inputs then outputs) against `vk`.
 /// `params` is the SRS the key was generated with, at any size (only its first G1 point and
 /// its G2 points are used).

@@ -20,7 +20,7 @@ use zkinfer_prover::keys::{load_vk, read_vk, vk_bytes, write_keys};
 use zkinfer_prover::{keygen, k_for_rows, prove, srs, verify, vk_hash, Fr, ProverError, Verdict};
 
 const A: Shape = Shape::new(4, 2);
-const B: Shape = Shape { width: 4, lookup_width: 1, tables: false, hash: false, dot: true };
+const B: Shape = Shape { width: 4, lookup_width: 1, tables: false, hash: false, dot: true, public_column: false };
 
 /// y = clamp(round(100·x / 2^8), 0, 127), x in [0, 255]: x = 200 gives 78.
 fn rescale_graph() -> Graph {

@@ -13,12 +13,16 @@ use zkinfer_circuits::onnx::{import_file, ImportOptions, VisibilityOptions};
 use zkinfer_prover::{keygen, k_for_rows, prove, prove_owned, srs, verify, Device, Fr, Verdict};
 
 fn circuit(name: &str, opts: &ImportOptions) -> ModelCircuit {
+    circuit_in(name, opts, Shape::new(6, 2))
+}
+
+fn circuit_in(name: &str, opts: &ImportOptions, shape: Shape) -> ModelCircuit {
     let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/ops").join(name);
     let g = import_file(&d.join("model.onnx"), opts).unwrap_or_else(|e| panic!("{name}: {e}"));
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("samples.json")).expect("samples")).expect("json");
     let x: Vec<f64> = s["inputs"][0].as_array().expect("input").iter().map(|v| v.as_f64().expect("number")).collect();
     let q = exec::quantize_input(&g.inputs[0], &x, true).expect("quantize");
-    ModelCircuit { ctx: lay_out(&g, &[q], Shape::new(6, 2)).unwrap_or_else(|e| panic!("{name}: {e}")) }
+    ModelCircuit { ctx: lay_out(&g, &[q], shape).unwrap_or_else(|e| panic!("{name}: {e}")) }
 }
 
 #[test]
@@ -74,6 +78,43 @@ fn direct_advice_gives_the_synthesized_proof() {
         assert!(!verify(&params, pk.get_vk(), &instances, &bad).is_valid(), "{name}: proof from a corrupted witness verifies");
     }
     assert!(tables && inverses && dots && hashes, "coverage lost: tables {tables}, inverses {inverses}, dots {dots}, hashes {hashes}");
+}
+
+/// With the public column: the column itself and the evaluation rows after the digests' are
+/// what synthesis assigns; the direct proof verifies for its public values; a word of the
+/// column that differs from the cell packing it gives a proof that does not verify.
+#[test]
+fn direct_advice_with_the_public_column_is_the_synthesized_one() {
+    use zkinfer_circuits::ir::WeightVisibility;
+    use zkinfer_circuits::layout::circuit::public_values;
+    let hashed = ImportOptions { visibility: VisibilityOptions { weights: WeightVisibility::Hashed, ..Default::default() }, ..Default::default() };
+    for (name, opts) in [("gelu", ImportOptions::default()), ("attention", hashed)] {
+        let mut c = circuit_in(name, &opts, Shape { public_column: true, ..Shape::new(6, 2) });
+        c.ctx.binding = Fr::from(99);
+        c.ctx.point = Fr::from(0x5eed) * Fr::from(u64::MAX);
+        let values = public_values(&c.ctx);
+        let k = k_for_rows(c.rows());
+        let (params, _) = srs::dev_srs(k).expect("dev srs (UNSAFE, tests only)");
+        let pk = keygen(&params, &c).expect("keygen");
+        let ours = witness::advice_columns(&c.ctx, 1usize << k).expect("advice");
+        let theirs = zkinfer_prover::prove::synthesized_advice(&params, &pk, &c, &values).expect("synthesis");
+        assert_eq!(ours.len(), c.ctx.shape.width + 2, "{name}: x, out and the public column");
+        assert_eq!(ours.len(), theirs.len(), "{name}: advice column count");
+        for (j, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            if let Some(r) = (0..a.len()).find(|&r| a[r] != b[r]) {
+                panic!("{name}: advice column {j} row {r}: direct {:?}, synthesis {:?}", a[r], b[r]);
+            }
+        }
+        let direct = prove(&params, &pk, &c, &values, common::rng()).expect("prove");
+        assert!(zkinfer_prover::verify::verify_values(&params, pk.get_vk(), true, &values, &direct).is_valid(), "{name}");
+        let mut advice = ours.clone();
+        let p = advice.len() - 1;
+        advice[p][values.len() - 2] += Fr::one();
+        let inst = instance_values(&c.ctx);
+        let bad = zkinfer_prover::prove::prove_advice(&params, &pk, &inst, advice, common::rng()).expect("halo2 proves any advice");
+        assert!(!verify(&params, pk.get_vk(), &inst, &bad).is_valid(), "{name}: a public column that is not the packed words verifies");
+        eprintln!("{name}: k {k}, {} words in the public column, {}-byte proof", values.len() - 1, direct.len());
+    }
 }
 
 #[test]

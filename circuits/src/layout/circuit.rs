@@ -34,6 +34,10 @@ pub enum ConstraintKind {
     Instance,
     /// The Poseidon gadget's gates and its message copies.
     Poseidon,
+    /// The copies of the public words into the public column
+    /// ([`super::public_column`]; not in [`Self::ALL`]: circuits without the column lack it,
+    /// and its own forgery test removes it).
+    PublicColumn,
 }
 
 impl ConstraintKind {
@@ -48,6 +52,21 @@ pub mod mutation {
     use std::cell::Cell;
 
     thread_local!(static OFF: Cell<Option<ConstraintKind>> = const { Cell::new(None) });
+
+    thread_local!(static WORDS: std::cell::RefCell<Option<Vec<halo2_proofs::halo2curves::bn256::Fr>>> = const { std::cell::RefCell::new(None) });
+
+    /// Runs a closure with the public column holding `words` in every circuit synthesized on
+    /// this thread, whatever the cells that pack them hold (a forged column).
+    pub fn with_words<T>(words: Vec<halo2_proofs::halo2curves::bn256::Fr>, f: impl FnOnce() -> T) -> T {
+        WORDS.with(|w| *w.borrow_mut() = Some(words));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        WORDS.with(|w| *w.borrow_mut() = None);
+        r.unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
+    pub(crate) fn forged_words() -> Option<Vec<halo2_proofs::halo2curves::bn256::Fr>> {
+        WORDS.with(|w| w.borrow().clone())
+    }
 
     pub fn without<T>(kind: ConstraintKind, f: impl FnOnce() -> T) -> T {
         OFF.with(|o| o.set(Some(kind)));
@@ -95,6 +114,9 @@ pub struct ModelConfig {
     pub fn_lookup: Option<FnLookup>,
     /// The Poseidon gadget's columns (present when `shape.hash`).
     pub poseidon: Option<PoseidonConfig>,
+    /// The public words' column (present when `shape.public_column`; the last advice
+    /// column, after `out`).
+    pub p: Option<Column<Advice>>,
     pub instance: Column<Instance>,
 }
 
@@ -145,13 +167,14 @@ impl ModelConfig {
     pub fn configure(meta: &mut ConstraintSystem<Fr>, shape: Shape) -> Self {
         let x: Vec<_> = (0..shape.width).map(|_| meta.advice_column()).collect();
         let out = meta.advice_column();
+        let p = shape.public_column.then(|| meta.advice_column());
         let w: Vec<_> = (0..shape.width).map(|_| meta.fixed_column()).collect();
         let (c, q_o, q_mul) = (meta.fixed_column(), meta.fixed_column(), meta.fixed_column());
         let q_dot = shape.dot.then(|| meta.fixed_column());
         let q_range: Vec<_> = (0..shape.lookup_width).map(|_| meta.fixed_column()).collect();
         let table = (!shape.tables).then(|| meta.lookup_table_column());
         let instance = meta.instance_column();
-        for col in x.iter().chain(std::iter::once(&out)) {
+        for col in x.iter().chain(std::iter::once(&out)).chain(p.iter()) {
             meta.enable_equality(*col);
         }
         meta.enable_equality(instance);
@@ -212,7 +235,7 @@ impl ModelConfig {
                 }
             });
         }
-        ModelConfig { x, out, w, c, q_o, q_mul, q_dot, q_range, table, fn_lookup, poseidon, instance }
+        ModelConfig { x, out, w, c, q_o, q_mul, q_dot, q_range, table, fn_lookup, poseidon, p, instance }
     }
 }
 
@@ -231,7 +254,18 @@ pub struct ModelCircuit {
 impl ModelCircuit {
     /// Rows the circuit needs, including the lookup table's ([`table_rows`]).
     pub fn rows(&self) -> usize {
-        (self.ctx.rows.len() + self.hash_rows()).max(self.table_rows())
+        (self.ctx.rows.len() + self.hash_rows() + self.word_rows()).max(self.table_rows()).max(self.public_words_len())
+    }
+
+    /// Rows of the public words' evaluation (after the digests'; none without the public
+    /// column, [`super::public_column`]).
+    pub fn word_rows(&self) -> usize {
+        if self.ctx.shape.public_column { super::public_column::rows_for(self.public_words_len()) } else { 0 }
+    }
+
+    /// Public words of the layout: its public values but the binding.
+    fn public_words_len(&self) -> usize {
+        public_len(&self.ctx) - 1
     }
 
     /// Rows the lookup tables need whatever the model's size ([`table_rows`]).
@@ -312,7 +346,7 @@ impl Circuit<Fr> for ModelCircuit {
             )?;
         }
         let one = Fr::one();
-        let digests = layouter.assign_region(
+        let (digests, eval) = layouter.assign_region(
             || "model",
             |mut region| {
                 for (r, row) in self.ctx.rows.iter().enumerate() {
@@ -357,6 +391,17 @@ impl Circuit<Fr> for ModelCircuit {
                 for (a, b) in self.ctx.copies.iter().filter(|_| enabled(ConstraintKind::Copy)) {
                     region.constrain_equal(Self::cell(&config, a.row, a.col), Self::cell(&config, b.row, b.col));
                 }
+                // the public words in their column, each held equal to the cell that packs it
+                let words = config.p.map(|_| column_words(&self.ctx));
+                if let (Some(p), Some(words)) = (config.p, &words) {
+                    for (i, w) in words.iter().enumerate() {
+                        region.assign_advice(p, i, Value::known(*w));
+                    }
+                    for (c, i) in self.ctx.instances.iter().filter(|_| enabled(ConstraintKind::PublicColumn)) {
+                        let word = i.checked_sub(1).ok_or(Error::Synthesis)?;
+                        region.constrain_equal(Self::cell(&config, c.row, c.col), Cell { row_offset: word, column: p.into() });
+                    }
+                }
                 // the digests, in the rows after the model's
                 let mut digests = Vec::with_capacity(self.ctx.hashes.len());
                 if !self.ctx.hashes.is_empty() && enabled(ConstraintKind::Poseidon) {
@@ -370,13 +415,35 @@ impl Circuit<Fr> for ModelCircuit {
                         at = next;
                     }
                 }
-                Ok(digests)
+                // with the public column: the digests are words too, then the words' evaluation
+                let (Some(p), Some(words)) = (config.p, words) else {
+                    return Ok((digests, None));
+                };
+                if enabled(ConstraintKind::PublicColumn) {
+                    for (cell, i) in digests.drain(..) {
+                        let word = i.checked_sub(1).ok_or(Error::Synthesis)?;
+                        region.constrain_equal(cell, Cell { row_offset: word, column: p.into() });
+                    }
+                }
+                digests.clear();
+                let at = self.ctx.rows.len() + self.hash_rows();
+                let eval = super::public_column::assign(&mut region, &config, at, &words, self.ctx.point)?;
+                Ok((digests, Some(eval)))
             },
         )?;
         if !enabled(ConstraintKind::Instance) {
             return Ok(());
         }
         layouter.constrain_instance(Self::cell(&config, 0, Col::X(0)), config.instance, crate::public::BINDING);
+        if let Some(eval) = eval {
+            for cell in eval.point_cells {
+                layouter.constrain_instance(cell, config.instance, super::public_column::POINT);
+            }
+            if let Some(cell) = eval.eval_cell {
+                layouter.constrain_instance(cell, config.instance, super::public_column::EVAL);
+            }
+            return Ok(());
+        }
         for (c, i) in &self.ctx.instances {
             layouter.constrain_instance(Self::cell(&config, c.row, c.col), config.instance, *i);
         }
@@ -387,10 +454,43 @@ impl Circuit<Fr> for ModelCircuit {
     }
 }
 
-/// Public instance values of a laid-out circuit, in instance-row order: the binding, then
-/// the packed inputs and outputs.
+/// Public instance values of a laid-out circuit, in instance-row order: its
+/// [`public_values`], or with the public column the binding, the point `ctx.point` and the
+/// words' evaluation there ([`super::public_column`]).
 pub fn instance_values(ctx: &LayoutCtx) -> Vec<Fr> {
-    let n = ctx.instances.iter().map(|(_, i)| i + 1).chain(ctx.hashes.iter().map(|h| h.instance + 1)).max().unwrap_or(0).max(crate::public::BINDING + 1);
+    if ctx.shape.public_column {
+        let words = public_words(ctx);
+        return vec![ctx.binding, ctx.point, super::public_column::horner(&words, ctx.point)];
+    }
+    public_values(ctx)
+}
+
+/// The words the public column holds: the layout's, or in test builds a forged column
+/// ([`mutation::with_words`]).
+fn column_words(ctx: &LayoutCtx) -> Vec<Fr> {
+    #[cfg(test)]
+    if let Some(words) = mutation::forged_words() {
+        return words;
+    }
+    public_words(ctx)
+}
+
+/// How many public values a layout has ([`public_values`]).
+fn public_len(ctx: &LayoutCtx) -> usize {
+    ctx.instances.iter().map(|(_, i)| i + 1).chain(ctx.hashes.iter().map(|h| h.instance + 1)).max().unwrap_or(0).max(crate::public::BINDING + 1)
+}
+
+/// The public words of a layout: its [`public_values`] but the binding.
+pub fn public_words(ctx: &LayoutCtx) -> Vec<Fr> {
+    let mut v = public_values(ctx);
+    v.remove(crate::public::BINDING);
+    v
+}
+
+/// The public values of a laid-out circuit, in order: the binding, then the packed inputs and
+/// outputs (and digests). Without the public column they are its instances.
+pub fn public_values(ctx: &LayoutCtx) -> Vec<Fr> {
+    let n = public_len(ctx);
     let mut v = vec![Fr::zero(); n];
     v[crate::public::BINDING] = ctx.binding;
     for (c, i) in &ctx.instances {

@@ -140,11 +140,16 @@ pub struct Shape {
     /// The dot-product gate term (set when the graph has witness weights).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dot: bool,
+    /// The public words (the binding aside) sit in one committed advice column instead of the
+    /// instance column, which then holds only the binding, a point `c` and the words'
+    /// polynomial evaluated at `c` ([`crate::layout::public_column`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_column: bool,
 }
 
 impl Shape {
     pub const fn new(width: usize, lookup_width: usize) -> Self {
-        Shape { width, lookup_width, tables: false, hash: false, dot: false }
+        Shape { width, lookup_width, tables: false, hash: false, dot: false, public_column: false }
     }
 }
 
@@ -194,6 +199,9 @@ pub struct LayoutCtx {
     /// Rows whose `out` is a *wide* value, a field element beyond i128 ([`Self::wide_sum`]):
     /// the row's field value of `out` (its `out` holds the wrapped i128 shadow).
     pub wide: std::collections::HashMap<usize, Fr>,
+    /// The point `c` at which a public-column circuit evaluates its words
+    /// ([`crate::layout::public_column`]); unused otherwise. Zero until the prover sets it.
+    pub point: Fr,
     /// Row currently used to pack single-limb range checks, and its next free lookup column.
     pack: Option<(usize, usize)>,
     /// A cell constrained to zero, filling unused product slots of dot rows.
@@ -206,7 +214,7 @@ impl LayoutCtx {
         // Row 0 has no gate: the gate reads `out` at rotation -1, which at row 0 would wrap
         // into the blinding rows. Its cell x[0] holds the binding instance.
         let rows = vec![Row::new(shape.width)];
-        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), hashes: Vec::new(), wide: Default::default(), pack: None, zero: None }
+        LayoutCtx { shape, rows, copies: Vec::new(), instances: Vec::new(), binding: Fr::zero(), node_rows: Vec::new(), node_start: Vec::new(), tables: Vec::new(), hashes: Vec::new(), wide: Default::default(), point: Fr::zero(), pack: None, zero: None }
     }
 
     /// Binds `v` to public instance row `index`.

@@ -5,6 +5,7 @@ pub mod cheat;
 pub mod circuit;
 pub mod ctx;
 pub mod poseidon;
+pub mod public_column;
 pub mod witness;
 #[cfg(test)]
 mod forgery;

@@ -24,6 +24,7 @@ pub(crate) fn k_for(rows: usize) -> u32 {
 /// quarter of the samples.
 pub(crate) fn check_graph(g: &Graph, inputs: &[Tensor], samples: usize) {
     check_graph_in(g, inputs, samples, Shape::default());
+    check_graph_in(g, inputs, samples.div_ceil(4), Shape { public_column: true, ..Shape::default() });
     // (the Poseidon gadget of hashed tensors needs 6 columns)
     for narrow in [Shape::new(3, 1), Shape::new(2, 1)].into_iter().filter(|_| !g.has_hashed()) {
         check_graph_in(g, inputs, samples.div_ceil(4), narrow);
@@ -32,12 +33,19 @@ pub(crate) fn check_graph(g: &Graph, inputs: &[Tensor], samples: usize) {
 
 fn check_graph_in(g: &Graph, inputs: &[Tensor], samples: usize, shape: Shape) {
     let expected = exec::outputs(g, inputs).expect("executor runs");
-    let ctx = lay_out(g, inputs, shape).expect("layout");
+    let mut ctx = lay_out(g, inputs, shape).expect("layout");
     ctx.check().expect("integer witness satisfies the gates");
+    // (the public column's words are evaluated at a point a prover draws; any will do here)
+    ctx.point = Fr::from(0x0bad_cafe_u64) * Fr::from(u64::MAX);
     let inst = instance_values(&ctx);
     let want = crate::public::instances(g, inputs, &expected).expect("values in range");
-    assert_eq!(inst, want, "layout instances equal the packed reference inputs and outputs");
-    assert_eq!(inst.len(), g.num_instances());
+    assert_eq!(super::circuit::public_values(&ctx), want, "layout public values equal the packed reference inputs and outputs");
+    assert_eq!(want.len(), g.num_instances());
+    if shape.public_column {
+        assert_eq!(inst[1..], [ctx.point, super::public_column::horner(&want[1..], ctx.point)], "the instances are the point and the words' evaluation");
+    } else {
+        assert_eq!(inst, want);
+    }
 
     let circuit = ModelCircuit { ctx: ctx.clone() };
     let k = k_for(circuit.rows());
@@ -561,4 +569,52 @@ fn wide_public_words_are_bound() {
     let accepted = super::circuit::mutation::without(super::circuit::ConstraintKind::Gate, || MockProver::run(k, &ModelCircuit { ctx: bad.clone() }, vec![moved.clone()]).expect("mock runs").verify().is_ok());
     assert!(accepted, "the forgery breaks more than the joining row's gate");
     assert!(MockProver::run(k, &ModelCircuit { ctx: bad }, vec![inst]).expect("mock runs").verify().is_err());
+}
+
+/// With the public column, each public word is bound to the cell that packs it: a forged
+/// column (an output word or a digest moved, the evaluation recomputed over the forged words,
+/// so that everything but the column's copies holds) is rejected, and accepted once those
+/// copies are removed. The evaluation is bound too: another point or value is rejected.
+#[test]
+fn public_column_words_are_bound() {
+    use super::circuit::{mutation, public_words, ConstraintKind};
+    use super::public_column::horner;
+    use crate::ir::Visibility::{Hashed, Public};
+    let (mut g, x) = input_graph(vec![1, 70], 0, 255);
+    let w = random(vec![5, 70], -9, 9, 4);
+    let d = g.add_node("fc", Op::Dense(Dense { input: x, input_zp: 0, weight: w, bias: vec![1, 2, 3, 4, 5], params: None })).expect("dense");
+    let r = Rescale { terms: vec![RescaleTerm { input: d, zero_point: 0, mult: vec![9_000_001] }], channel_axis: 1, bias: vec![], shift: 32, out_zp: 0, lo: 0, hi: 255, half_even: false };
+    let y = g.add_node("q", Op::Rescale(r)).expect("rescale");
+    output(&mut g, y);
+    let input = random(vec![1, 70], 0, 255, 5);
+    for (vi, vo) in [(Public, Public), (Public, Hashed), (Hashed, Public)] {
+        let mut g = g.clone();
+        g.inputs[0].visibility = vi;
+        g.outputs[0].visibility = vo;
+        let mut ctx = lay_out(&g, std::slice::from_ref(&input), Shape { public_column: true, ..Shape::default() }).expect("layout");
+        ctx.point = Fr::from(987_654_321) * Fr::from(u64::MAX) + Fr::from(3);
+        ctx.binding = Fr::from(42);
+        let words = public_words(&ctx);
+        assert_eq!(words.len(), g.num_instances() - 1);
+        let point = ctx.point;
+        let honest = instance_values(&ctx);
+        assert_eq!(honest, vec![Fr::from(42), point, horner(&words, point)]);
+        let circuit = ModelCircuit { ctx };
+        let k = k_for(circuit.rows());
+        let accepts = |inst: &[Fr]| MockProver::run(k, &circuit, vec![inst.to_vec()]).expect("mock runs").verify().is_ok();
+        assert!(accepts(&honest), "{vi}/{vo}: honest witness rejected");
+        // the forged column: the last word (the output or its digest) moved
+        let mut forged = words.clone();
+        *forged.last_mut().expect("a word") += Fr::one();
+        let claimed = vec![Fr::from(42), point, horner(&forged, point)];
+        assert!(!mutation::with_words(forged.clone(), || accepts(&claimed)), "{vi}/{vo}: a forged public column accepted");
+        assert!(
+            mutation::without(ConstraintKind::PublicColumn, || mutation::with_words(forged.clone(), || accepts(&claimed))),
+            "{vi}/{vo}: the forgery must pass once the column's copies are gone (else this test shows nothing)"
+        );
+        // the evaluation: another value, another point
+        assert!(!accepts(&[Fr::from(42), point, horner(&words, point) + Fr::one()]), "{vi}/{vo}: a wrong evaluation accepted");
+        assert!(!accepts(&[Fr::from(42), point + Fr::one(), horner(&words, point)]), "{vi}/{vo}: a wrong point accepted");
+        assert!(!accepts(&[Fr::from(43), point, horner(&words, point)]), "{vi}/{vo}: the binding is not bound");
+    }
 }

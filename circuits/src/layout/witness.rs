@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::circuit::fe;
 use super::ctx::{LayoutCtx, XCell};
 use super::poseidon::{self, TraceRow};
+use super::public_column;
 
 /// Rows per parallel work item.
 const CHUNK: usize = 1 << 12;
@@ -26,12 +27,19 @@ pub fn x_value(xc: &XCell) -> Fr {
     if xc.inverse { fe(xc.val).invert().unwrap_or(Fr::ZERO) } else { fe(xc.val) }
 }
 
-/// The `width + 1` advice columns of `ctx` at `n` rows. Errors (naming the problem) when the
+/// The `width + 1` advice columns of `ctx` at `n` rows (`width + 2` with the public column:
+/// its words at rows `0..`, their evaluation at `ctx.point` after the digests' rows). Errors (naming the problem) when the
 /// layout is malformed ([`LayoutCtx::check_structure`]), does not fit `n` rows or row 0, the
 /// binding's cell, is taken. `n` is the number of rows the layout may use: a prover passes
 /// the domain size and has checked beforehand that the layout leaves halo2's blinding rows
 /// at the end free (`zkinfer_prover::sizing::check_fits`), since those are overwritten.
 pub fn advice_columns(ctx: &LayoutCtx, n: usize) -> Result<Vec<Vec<Fr>>, String> {
+    advice_columns_at(ctx, n, ctx.point)
+}
+
+/// [`advice_columns`] with the public words (with the public column) evaluated at `point`
+/// instead of `ctx.point`.
+pub fn advice_columns_at(ctx: &LayoutCtx, n: usize, point: Fr) -> Result<Vec<Vec<Fr>>, String> {
     ctx.check_structure()?;
     let width = ctx.shape.width;
     if ctx.rows.first().is_none_or(|r| r.x[0].is_some()) {
@@ -46,11 +54,14 @@ pub fn advice_columns(ctx: &LayoutCtx, n: usize) -> Result<Vec<Vec<Fr>>, String>
             poseidon::trace(h.domain, &msg)
         })
         .collect();
-    let total = ctx.rows.len() + traces.iter().map(Vec::len).sum::<usize>();
+    let hashed = ctx.rows.len() + traces.iter().map(Vec::len).sum::<usize>();
+    let words = if ctx.shape.public_column { super::circuit::public_words(ctx) } else { vec![] };
+    let eval = public_column::trace(&words, point);
+    let total = (hashed + eval.len()).max(words.len());
     if total > n {
         return Err(format!("the layout has {total} rows, the circuit {n}"));
     }
-    let columns = (0..=width)
+    let mut columns: Vec<Vec<Fr>> = (0..=width)
         .into_par_iter()
         .map(|j| {
             let mut col = vec![Fr::ZERO; n];
@@ -78,8 +89,21 @@ pub fn advice_columns(ctx: &LayoutCtx, n: usize) -> Result<Vec<Vec<Fr>>, String>
                     at += 1;
                 }
             }
+            for (r, row) in eval.iter().enumerate() {
+                match j {
+                    0 => col[hashed + r] = row.x0,
+                    1 => col[hashed + r] = row.x1,
+                    _ if j == width => col[hashed + r] = row.out,
+                    _ => {}
+                }
+            }
             col
         })
         .collect();
+    if ctx.shape.public_column {
+        let mut p = vec![Fr::ZERO; n];
+        p[..words.len()].copy_from_slice(&words);
+        columns.push(p);
+    }
     Ok(columns)
 }
