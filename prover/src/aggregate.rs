@@ -70,6 +70,11 @@ pub fn aggregation_protocol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affin
 /// [`crate::prove::prove`]; the result is verified natively before it is returned.
 pub fn prove_inner(params: &ParamsKZG<Bn256>, pk: &ProvingKey<G1Affine>, circuit: &ModelCircuit, rng: impl RngCore + Send) -> Result<Snark> {
     crate::prove::check_ready(params, pk, circuit)?;
+    if circuit.ctx.shape.public_column {
+        // (its point is drawn from a keccak of its words and a commitment, which an
+        // aggregation circuit does not recompute)
+        return Err(ProverError::Invalid { what: "circuit", why: "a circuit with the public column cannot be aggregated (batches, `aggregate`): compile the model with --public-column never".into() });
+    }
     let instances = instance_values(&circuit.ctx);
     let columns: [&[Fr]; 1] = [&instances];
     let proof = catch_unwind(AssertUnwindSafe(|| {

@@ -63,6 +63,11 @@ pub struct Counts {
     /// Whether the Poseidon gadget is present (its gates add to the verifier).
     #[serde(default)]
     pub hash: bool,
+    /// Whether the public words sit in a committed column (`Shape::public_column`; its
+    /// column is among `advice`): the verifier then reads three instances and hashes and
+    /// evaluates the words.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_column: bool,
 }
 
 impl Counts {
@@ -70,7 +75,7 @@ impl Counts {
     pub fn new(shape: Shape, k: u32) -> Counts {
         let mut cs = ConstraintSystem::<Fr>::default();
         let _ = ModelCircuit::configure_with_params(&mut cs, shape);
-        Counts::of_cs(&cs, k, shape.hash)
+        Counts { public_column: shape.public_column, ..Counts::of_cs(&cs, k, shape.hash) }
     }
 
     /// Counts for any configured constraint system at `k` (`hash`: whether the Poseidon
@@ -86,7 +91,7 @@ impl Counts {
         // (z, z·ω, a', a'·ω⁻¹, s'), per permutation chunk 3 (z, z·ω, z·ω^last) less one,
         // each sigma once, the random poly once
         let evaluations = advice_queries + cs.num_fixed_columns() + fixed_queries + 5 * lookups + (3 * chunks).saturating_sub(1) + permutation_columns + 1;
-        Counts { k, advice: cs.num_advice_columns(), fixed: cs.num_fixed_columns(), instance: cs.num_instance_columns(), lookups, permutation_columns, degree, evaluations, hash }
+        Counts { k, advice: cs.num_advice_columns(), fixed: cs.num_fixed_columns(), instance: cs.num_instance_columns(), lookups, permutation_columns, degree, evaluations, hash, public_column: false }
     }
 
     /// Counts for a laid-out circuit at `k`.
@@ -138,7 +143,7 @@ impl Counts {
             + GAS_PER_ADVICE * self.advice as u64
             + GAS_PER_FIXED * self.fixed as u64
             + GAS_PER_LOOKUP * self.lookups as u64
-            + GAS_PER_INSTANCE * public_values as u64
+            + if self.public_column { GAS_PER_INSTANCE + GAS_PER_COLUMN_WORD * public_values.saturating_sub(1) as u64 } else { GAS_PER_INSTANCE * public_values as u64 }
             + if self.hash { GAS_HASH } else { 0 }
             + GAS_PER_CONTRACT * extra_contracts as u64
     }
@@ -171,7 +176,16 @@ const GAS_PER_ADVICE: u64 = 19_676;
 const GAS_PER_FIXED: u64 = 9_126;
 /// Per lookup: three commitments, five evaluations and the argument's constraints.
 const GAS_PER_LOOKUP: u64 = 25_763;
-const GAS_PER_INSTANCE: u64 = 555;
+/// Per public instance read in the loops: its calldata (a 30-byte word: about 500 gas), its
+/// Lagrange term and transcript absorption (about 380 gas of execution, 2026-12-07:
+/// `cargo test --release -p zkinfer-prover --test evm_column -- --ignored --nocapture`, 2
+/// to 501 words at 2/1: 790 gas a word; it was 555 in the fit over 7-18 instances of 15-byte
+/// words, which does not change any choice between shapes: a model's shapes all have the
+/// same public values).
+const GAS_PER_INSTANCE: u64 = 790;
+/// Per public word of a public-column circuit: its calldata and about 130 gas of execution
+/// (the keccak, one Horner step, the range check; same measurement: 647 gas a word).
+const GAS_PER_COLUMN_WORD: u64 = 647;
 /// The Poseidon gadget's gates.
 const GAS_HASH: u64 = 1_739;
 /// Per contract of a split verifier beyond the first.

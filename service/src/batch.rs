@@ -177,6 +177,9 @@ pub fn batch_keys(wd: &Workdir, s: &Settings, srs: Option<&Path>, n: usize, plan
     if crate::sharding::load(wd, s)?.is_some() {
         bail!("batches of a sharded model are not supported: each of its proofs is already an aggregation");
     }
+    if s.shape.public_column {
+        bail!("batches of a model whose public words sit in a committed column are not supported (the batch circuit would have to recompute each proof's keccak point): compile it with --public-column never");
+    }
     let model_params = pipeline::load_params(srs, s.k)?;
     let (vk, header) = pipeline::load_vk(wd, s, &model_params)?;
     let per = s.graph.num_instances();

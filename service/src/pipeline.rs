@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use zkinfer_circuits::exec;
 use zkinfer_circuits::ir::{Graph, Tensor};
-use zkinfer_circuits::layout::circuit::{instance_values, ModelCircuit};
+use zkinfer_circuits::layout::circuit::{public_values, ModelCircuit};
 use zkinfer_prover::evm;
 use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
@@ -64,6 +64,25 @@ pub enum Objective {
     Gas,
 }
 
+/// Where a compiled circuit keeps its public words (`compile --public-column`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PublicColumn {
+    /// In a committed column when the objective is not the fastest proof, the model has at
+    /// least [`COLUMN_MIN_WORDS`] public words and the cost model picks it (it verifies for
+    /// about 650 gas a word instead of 790, at the price of one more advice column: it pays
+    /// from about 140 words).
+    #[default]
+    Auto,
+    /// Always in the committed column ([`zkinfer_circuits::layout::public_column`]).
+    Always,
+    /// Always as public instances.
+    Never,
+}
+
+/// Public words below which [`PublicColumn::Auto`] does not lay out the column variants at
+/// all (the column cannot pay there).
+pub const COLUMN_MIN_WORDS: usize = 64;
+
 /// [`Objective::Balanced`]'s slack over the fastest predicted proof: absolute seconds...
 pub const PROVE_SLACK_S: f64 = 2.0;
 /// ...and relative.
@@ -103,6 +122,12 @@ pub fn pick(cands: &[Candidate], objective: Objective) -> Option<usize> {
 /// Solidity verifier fits EIP-170's 24,576 bytes with 2% margin (the size model errs by
 /// under 1%).
 pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>, objective: Objective) -> Result<Settings> {
+    compile_with(model, opts, shape, objective, PublicColumn::Auto)
+}
+
+/// [`compile`], with the public words kept as `column` says (a given `shape` is taken as it
+/// is with [`PublicColumn::Auto`]).
+pub fn compile_with(model: &Path, opts: ImportOptions, shape: Option<Shape>, objective: Objective, column: PublicColumn) -> Result<Settings> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
     let graph = import_file(model, &opts)?;
     // Interpolated tables need fewer table rows but more rows per element, and only the
@@ -129,7 +154,17 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>, objectiv
         let hashing = graph.has_hashed();
         let auto = AUTO_SHAPES.iter().copied().filter(|s| !hashing || s.width >= zkinfer_circuits::layout::poseidon::MIN_WIDTH).collect();
         let mut k_41 = None;
-        for sh in shape.map_or(auto, |s| vec![s]) {
+        let shapes: Vec<Shape> = shape.map_or(auto, |s| vec![s]);
+        let words = graph.num_instances() - 1;
+        let with_column = |sh: Shape| -> Vec<Shape> {
+            match column {
+                PublicColumn::Always => vec![Shape { public_column: true, ..sh }],
+                PublicColumn::Never => vec![Shape { public_column: false, ..sh }],
+                PublicColumn::Auto if shape.is_none() && objective != Objective::Prove && words >= COLUMN_MIN_WORDS => vec![sh, Shape { public_column: true, ..sh }],
+                PublicColumn::Auto => vec![sh],
+            }
+        };
+        for sh in shapes.into_iter().flat_map(with_column) {
             if sh.width < 4 && shape.is_none() && k_41.is_none_or(|k| k > NARROW_MAX_K) {
                 continue;
             }
@@ -140,7 +175,7 @@ pub fn compile(model: &Path, opts: ImportOptions, shape: Option<Shape>, objectiv
                 Err(e) => return Err(e.into()),
             };
             let k = sizing::k_for(&circuit);
-            if sh == Shape::new(4, 1) {
+            if sh.width == 4 && sh.lookup_width == 1 && !sh.public_column {
                 k_41 = Some(k);
             }
             let c = Cost::of(&circuit, k, graph.num_instances());
@@ -201,8 +236,8 @@ pub fn probe_ranges(probe: &Graph, vals: &[Tensor]) -> std::collections::BTreeMa
 /// `calibrate` does and compiles with them. Returns the settings and the names of the ranges
 /// sized from data. Without a sample, such a model is an error that names the problem and
 /// says how to fix it.
-pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, objective: Objective, sample: Option<(&Path, &[Vec<f64>])>) -> Result<(Settings, Vec<String>)> {
-    let err = match compile(model, opts.clone(), shape, objective) {
+pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, objective: Objective, column: PublicColumn, sample: Option<(&Path, &[Vec<f64>])>) -> Result<(Settings, Vec<String>)> {
+    let err = match compile_with(model, opts.clone(), shape, objective, column) {
         Ok(s) => return Ok((s, Vec::new())),
         Err(e) => e,
     };
@@ -222,7 +257,7 @@ pub fn compile_sized(model: &Path, opts: ImportOptions, shape: Option<Shape>, ob
     let names: Vec<String> = ranges.keys().cloned().collect();
     let mut sized = opts;
     sized.ranges.extend(ranges);
-    let s = compile(model, sized, shape, objective).with_context(|| format!("compiling with the ranges observed on {}", path.display()))?;
+    let s = compile_with(model, sized, shape, objective, column).with_context(|| format!("compiling with the ranges observed on {}", path.display()))?;
     Ok((s, names))
 }
 
@@ -482,7 +517,7 @@ pub fn prove_tensors(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, inpu
     let outs = exec::outputs(&s.graph, inputs)?;
     let mut ctx = lay_out(&s.graph, inputs, s.shape)?;
     ctx.binding = binding;
-    let instances = instance_values(&ctx);
+    let instances = public_values(&ctx);
     let circuit = ModelCircuit { ctx };
     phase("prove");
     let proof = zkinfer_prover::prove::prove_owned(device, params, &pk, circuit, &instances, rand::rngs::OsRng)?;
@@ -503,7 +538,7 @@ pub fn verify(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, p: &ProofFi
     p.validate()?;
     p.check_against(&s.graph)?;
     let (instances, proof) = (p.instances_fr()?, p.proof_bytes()?);
-    Ok(zkinfer_prover::verify::verify(params, &vk, &instances, &proof))
+    Ok(zkinfer_prover::verify::verify_values(params, &vk, s.shape.public_column, &instances, &proof))
 }
 
 /// A valid proof of a model with witness weights says only that SOME weights in the declared
@@ -596,7 +631,7 @@ pub fn part_slices(parts: &[Vec<u8>]) -> Vec<&[u8]> {
 /// deploys it in an in-process EVM (revm) and calls it.
 pub fn evm_verifier(wd: &Workdir, s: &Settings, params: &ParamsKZG<Bn256>, proof: Option<&ProofFile>) -> Result<EvmReport> {
     let (vk, header) = load_vk(wd, s, params)?;
-    let sol = evm::gen_sol(params, &vk, s.graph.num_instances())?;
+    let sol = if s.shape.public_column { evm::gen_sol_column(params, &vk, s.graph.num_instances() - 1)? } else { evm::gen_sol(params, &vk, s.graph.num_instances())? };
     crate::files::write_atomic(&wd.sol(), sol.as_bytes())?;
     let compiled = evm::compile_verifier(&sol)?;
     crate::files::write_json(&wd.verifier(), &verifier_json(&compiled, serde_json::json!({"model_id": header.model_id.hex()})))?;

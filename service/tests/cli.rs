@@ -868,3 +868,51 @@ fn compile_plans_shards() {
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("prove {ds} instead")), "{}", String::from_utf8_lossy(&out.stderr));
     fails_with(&zkinfer(&["compile", "models/digits_cnn/model.onnx", "-o", ds, "--max-k", "10"]), "does not fit 2^10 rows on its own");
 }
+
+/// A model compiled with its public words in a committed column (`--public-column always`)
+/// proves and verifies natively and in the EVM with the same proof file and calldata as any
+/// other; a proof re-packed for another output is refused. `auto` keeps the words as
+/// instances where the column does not pay (71 words here), and the column is refused with
+/// shards.
+#[test]
+fn public_column_end_to_end() {
+    let d = tmp("public-column");
+    let m = d.join("model");
+    ok(&zkinfer(&["synth-mlp", "--layers", "700,4,3", "-o", m.to_str().expect("utf8")]));
+    let model = m.join("model.onnx");
+    let (ms, ds) = (model.to_str().expect("utf8"), d.to_str().expect("utf8"));
+    let auto = ok(&zkinfer(&["compile", ms, "-o", ds]));
+    assert!(!auto.contains("committed column"), "{auto}");
+    fails_with(&zkinfer(&["compile", ms, "-o", ds, "--public-column", "always", "--shards", "2"]), "without --max-k/--shards");
+    let compiled = ok(&zkinfer(&["compile", ms, "-o", ds, "--public-column", "always"]));
+    assert!(compiled.contains("(their words in a committed column)"), "{compiled}");
+    ok(&zkinfer(&["setup", ds]));
+    ok(&zkinfer(&["prove", ds, "--input", m.join("input.json").to_str().expect("utf8")]));
+    let proof = d.join("proof.json");
+    let ps = proof.to_str().expect("utf8");
+    ok(&zkinfer(&["verify", ds, ps]));
+    let out: serde_json::Value = serde_json::from_str(&ok(&zkinfer(&["evm-verifier", ds, "--proof", ps, "--json"]))).expect("json");
+    assert_eq!(out["valid"], true, "{out}");
+    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("settings.json")).expect("settings")).expect("json");
+    assert_eq!(settings["shape"]["public_column"], true);
+    let (predicted, measured) = (settings["cost"]["verify_gas"].as_f64().expect("predicted gas"), out["gas_used"].as_f64().expect("gas"));
+    assert!((predicted - measured).abs() < 0.03 * measured, "predicted {predicted} gas, measured {measured}");
+
+    // another output, instances re-packed to match: refused natively and in the EVM
+    let graph: zkinfer_circuits::ir::Graph = serde_json::from_value(settings["graph"].clone()).expect("graph");
+    let mut p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&proof).expect("read")).expect("json");
+    let tensor = |t: &serde_json::Value| zkinfer_circuits::ir::Tensor { shape: serde_json::from_value(t["shape"].clone()).expect("shape"), data: serde_json::from_value(t["quantized"].clone()).expect("quantized") };
+    let ins: Vec<_> = p["inputs"].as_array().expect("inputs").iter().map(tensor).collect();
+    let mut outs: Vec<_> = p["outputs"].as_array().expect("outputs").iter().map(tensor).collect();
+    outs[0].data[0] = if outs[0].data[0] == 0 { 1 } else { outs[0].data[0] - 1 };
+    p["outputs"][0]["quantized"] = serde_json::to_value(&outs[0].data).expect("ser");
+    let o = &graph.outputs[0];
+    p["outputs"][0]["values"] = serde_json::to_value(zkinfer_circuits::exec::dequantize(o.scale, o.zero_point, &outs[0])).expect("ser");
+    let inst = zkinfer_circuits::public::instances(&graph, &ins, &outs).expect("in range");
+    p["instances"] = serde_json::to_value(inst.iter().map(zkinfer_prover::util::fr_to_hex).collect::<Vec<_>>()).expect("ser");
+    let forged = d.join("forged.json");
+    std::fs::write(&forged, serde_json::to_string(&p).expect("ser")).expect("write");
+    fails_with(&zkinfer(&["verify", ds, forged.to_str().expect("utf8")]), "verification failed");
+    let out = zkinfer(&["evm-verifier", ds, "--proof", forged.to_str().expect("utf8"), "--json"]);
+    assert!(!out.status.success(), "a re-packed output verified in the EVM");
+}

@@ -27,8 +27,12 @@ const CALLER: Address = Address::repeat_byte(0x5a);
 pub struct EvmOutcome {
     /// The call returned without reverting: the proof verified on chain.
     pub success: bool,
-    /// Gas used by the call transaction (21,000 base + calldata + execution).
+    /// Gas used by the call transaction (21,000 base + calldata + execution, or EIP-7623's
+    /// calldata floor where that is more).
     pub gas_used: u64,
+    /// The call's execution gas alone: without the 21,000 base, the calldata (EIP-2028: 16
+    /// gas a nonzero byte, 4 a zero one) and the floor.
+    pub execution_gas: u64,
     /// Runtime code size of the deployed verifier, in bytes (of its largest contract when it is
     /// split: what EIP-170 limits).
     pub deployed_size: usize,
@@ -137,11 +141,13 @@ impl EvmVerifier {
 
     /// Calls the verifier with raw calldata.
     pub fn call(&mut self, calldata: Vec<u8>) -> Result<EvmOutcome> {
+        let intrinsic = 21_000 + calldata.iter().map(|&b| if b == 0 { 4u64 } else { 16 }).sum::<u64>();
         let res = self.transact(TxKind::Call(self.address), calldata)?;
-        let gas_used = match &res {
-            ExecutionResult::Success { gas, .. } | ExecutionResult::Revert { gas, .. } | ExecutionResult::Halt { gas, .. } => gas.tx_gas_used(),
+        let (gas_used, spent) = match &res {
+            ExecutionResult::Success { gas, .. } | ExecutionResult::Revert { gas, .. } | ExecutionResult::Halt { gas, .. } => (gas.tx_gas_used(), gas.spent_sub_refunded()),
         };
-        Ok(EvmOutcome { success: res.is_success(), gas_used, deployed_size: self.deployed_size, contracts: self.contracts, deploy_gas: self.deploy_gas, detail: describe(&res) })
+        let execution_gas = spent.saturating_sub(intrinsic);
+        Ok(EvmOutcome { success: res.is_success(), gas_used, execution_gas, deployed_size: self.deployed_size, contracts: self.contracts, deploy_gas: self.deploy_gas, detail: describe(&res) })
     }
 
     fn transact(&mut self, kind: TxKind, data: Vec<u8>) -> Result<ExecutionResult> {

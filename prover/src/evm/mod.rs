@@ -2,6 +2,7 @@
 //! [`solc`]) and in-process deployment and calls (revm, see [`chain`]).
 
 pub mod chain;
+pub mod column;
 pub mod solc;
 pub mod instances;
 pub mod split;
@@ -37,6 +38,15 @@ use crate::util;
 /// on their number.
 pub fn gen_sol(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, num_instances: usize) -> Result<String> {
     Ok(with_instance_loops(gen_sol_straight(params, vk, num_instances)?, vk, num_instances))
+}
+
+/// The verifier of a circuit with the public column (`Shape::public_column`) and `words`
+/// public words: called with `binding ‖ words ‖ proof` like every other, it derives the
+/// proof's three instances itself ([`column::column_verifier`]); neither its code size nor,
+/// beyond a few dozen gas per word, its gas depends on `words`.
+pub fn gen_sol_column(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, words: usize) -> Result<String> {
+    let straight = gen_sol_straight(params, vk, zkinfer_circuits::layout::public_column::INSTANCES)?;
+    column::column_verifier(&straight, words, crate::public_column::column_index(vk)?)
 }
 
 /// The verifier as snark-verifier generates it: straight-line code that grows by about 165

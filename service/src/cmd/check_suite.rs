@@ -234,7 +234,7 @@ fn try_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut Sr
         _ => ImportOptions::default(),
     };
     let input = dir.join("input.json");
-    let (s, _) = pipeline::compile_sized(&model, opts, None, pipeline::Objective::default(), Some((&input, &data)))?;
+    let (s, _) = pipeline::compile_sized(&model, opts, None, pipeline::Objective::default(), pipeline::PublicColumn::Auto, Some((&input, &data)))?;
     row.k = Some(s.k);
     row.rows = Some(s.rows);
     if s.k > a.max_k {
@@ -263,7 +263,7 @@ fn try_one(a: &Args, dir: &Path, name: &str, python: Option<&Path>, srs: &mut Sr
     if let Some(last) = inst.last_mut() {
         *last += Fr::one();
     }
-    if zkinfer_prover::verify::verify(&params, &vk, &inst, &p.proof_bytes()?).is_valid() {
+    if zkinfer_prover::verify::verify_values(&params, &vk, s.shape.public_column, &inst, &p.proof_bytes()?).is_valid() {
         bail!("a proof with a changed output was accepted");
     }
     let got: Vec<Vec<f64>> = p.outputs.iter().map(|o| o.values.clone()).collect();

@@ -52,6 +52,15 @@ pub struct Args {
     /// proof, whose gas does not depend on the shards' shape).
     #[arg(long, conflicts_with = "width")]
     optimize: Option<pipeline::Objective>,
+    /// Where proofs keep the public words (the packed public inputs and outputs): auto (in
+    /// one committed column when the cost model predicts cheaper EVM verification: models
+    /// with well over a hundred public words), always, or never (one public instance each).
+    /// With the column the verifier takes the same calldata but reads three instances (the
+    /// binding, a point c = keccak256(words, the column's commitment) and the words'
+    /// polynomial at c) and costs about 650 gas a word instead of 790, for one more advice
+    /// column. Not with --max-k/--shards.
+    #[arg(long, default_value = "auto")]
+    public_column: pipeline::PublicColumn,
     /// A representative input ({"input_data": [[...]]}): where static bounds cannot size a
     /// range (a divisor whose range includes 0, a function over a range too wide for a
     /// table), it is observed on this sample, as `calibrate` does. Values beyond the observed
@@ -126,7 +135,11 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
     if let Some(sh) = shape {
         zkinfer_prover::sizing::check_shape(sh)?;
     }
-    compile_into(&a.model, Workdir(a.out), opts, shape, a.optimize, a.input.as_deref(), Sharding { max_k: a.max_k, shards: a.shards })
+    let shape = shape.map(|sh| Shape { public_column: a.public_column == pipeline::PublicColumn::Always, ..sh });
+    if a.public_column == pipeline::PublicColumn::Always && (a.max_k.is_some() || a.shards.is_some()) {
+        anyhow::bail!("--public-column always: a sharded model's proof is an aggregation, whose public values are instances; give --public-column always without --max-k/--shards");
+    }
+    compile_into_with(&a.model, Workdir(a.out), opts, shape, a.optimize, a.public_column, a.input.as_deref(), Sharding { max_k: a.max_k, shards: a.shards })
 }
 
 /// `--max-k` when neither it nor `--shards` is given: a model whose single circuit needs more
@@ -167,6 +180,13 @@ impl Sharding {
 /// imports `model`, lays its circuit out, writes `wd`'s settings (and, with `sharding`, the
 /// shard plan and every shard's settings); returns the command's JSON report.
 pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, shape: Option<Shape>, optimize: Option<pipeline::Objective>, input: Option<&std::path::Path>, sharding: Sharding) -> Result<serde_json::Value> {
+    compile_into_with(model, wd, opts, shape, optimize, pipeline::PublicColumn::Auto, input, sharding)
+}
+
+/// [`compile_into`] with the public words kept as `column` says (for the single circuit;
+/// shards never have the column).
+#[allow(clippy::too_many_arguments)]
+pub fn compile_into_with(model: &std::path::Path, wd: Workdir, opts: ImportOptions, shape: Option<Shape>, optimize: Option<pipeline::Objective>, column: pipeline::PublicColumn, input: Option<&std::path::Path>, sharding: Sharding) -> Result<serde_json::Value> {
     sharding.check()?;
     let sample = match input {
         Some(p) => Some((p, crate::files::read_inputs(p)?)),
@@ -178,12 +198,12 @@ pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, s
     // (a model over one circuit's 2^24 rows: rows counted node by node, for the shard plan)
     // (without --max-k/--shards: one circuit up to the default size, else shards of it)
     let by_default = Sharding { max_k: Some(DEFAULT_MAX_K), shards: None };
-    let ((mut s, sized), counted) = match pipeline::compile_sized(model, opts.clone(), shape, objective, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
+    let ((mut s, sized), counted) = match pipeline::compile_sized(model, opts.clone(), shape, objective, if sharding { pipeline::PublicColumn::Never } else { column }, sample.as_ref().map(|(p, d)| (*p, d.as_slice()))) {
         Ok(r) if !sharding && r.0.k > DEFAULT_MAX_K => {
             let k = r.0.k;
             drop(r);
             say!("the circuit needs 2^{k} rows, more than 2^{DEFAULT_MAX_K} (the default --max-k): cutting it into shards of at most 2^{DEFAULT_MAX_K} rows (--max-k {k} keeps one circuit)");
-            return compile_into(model, wd, opts, shape, optimize, input, by_default);
+            return compile_into_with(model, wd, opts, shape, optimize, pipeline::PublicColumn::Never, input, by_default);
         }
         Ok(r) => (r, None),
         Err(e) if pipeline::is_too_large(&e) && sharding => {
@@ -193,7 +213,7 @@ pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, s
         }
         Err(e) if pipeline::is_too_large(&e) => {
             say!("{e:#}: cutting it into shards of at most 2^{DEFAULT_MAX_K} rows (the default --max-k)");
-            return compile_into(model, wd, opts, shape, optimize, input, by_default);
+            return compile_into_with(model, wd, opts, shape, optimize, pipeline::PublicColumn::Never, input, by_default);
         }
         Err(e) => return Err(e),
     };
@@ -218,7 +238,7 @@ pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, s
         }
     }
     say!(
-        "compiled {}: {} nodes, {} rows, k = {}, {} columns ({} with lookups), {} public values -> {}",
+        "compiled {}: {} nodes, {} rows, k = {}, {} columns ({} with lookups), {} public values{} -> {}",
         s.model,
         s.graph.nodes.len(),
         s.rows,
@@ -226,6 +246,7 @@ pub fn compile_into(model: &std::path::Path, wd: Workdir, opts: ImportOptions, s
         s.shape.width,
         s.shape.lookup_width,
         s.num_instances,
+        if s.shape.public_column { " (their words in a committed column)" } else { "" },
         wd.settings().display()
     );
     if let Some(c) = &s.cost {
