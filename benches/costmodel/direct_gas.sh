@@ -5,7 +5,9 @@
 # too; set up and proved (UNSAFE dev SRS, benchmark only) on its own input.json; and its
 # Solidity verifier run in the in-process EVM (`zkinfer evm-verifier`: whole-transaction gas,
 # calldata and the 21k base included; and without them, "execution": what the verifier itself
-# costs). Prints a markdown table and writes OUT/direct_gas.csv.
+# costs; EIP-7623's calldata floor, which binds for proofs with many public words, aside). A
+# shape marked "column" keeps its public words in a committed column (compile
+# --public-column). Prints a markdown table and writes OUT/direct_gas.csv.
 # Usage: bash benches/costmodel/direct_gas.sh [--only SUBSTRING] [OUT]   (about 30 min on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +33,9 @@ run() { # dir name objective
   local onnx="$src/model.onnx"; [ -f "$onnx" ] || onnx="$src/network.onnx"
   local d="$OUT/$(echo "$name" | tr / _)-$obj"
   rm -rf "$d"
-  if ! "$Z" compile "$onnx" -o "$d" --optimize "$obj" --input "$src/input.json" > "$d.log" 2>&1; then
+  # (ZKINFER_COMPILE_ARGS: more compile flags, e.g. "--public-column never" for the comparison)
+  # shellcheck disable=SC2086
+  if ! "$Z" compile "$onnx" -o "$d" --optimize "$obj" --input "$src/input.json" ${ZKINFER_COMPILE_ARGS:-} > "$d.log" 2>&1; then
     echo "$name,$obj,,,,,,,,,,,compile: $(tail -1 "$d.log" | tr -d ',' | cut -c1-120)" >> "$OUT/direct_gas.csv"
     echo "| $name | $obj | not compiled: $(tail -1 "$d.log" | cut -c1-100) | | | | | |"
     return 1
@@ -43,10 +47,10 @@ import json, sys
 d, name, obj, csv = sys.argv[1:]
 s = json.load(open(f"{d}/settings.json")); p = json.load(open(f"{d}/proof.json")); e = json.load(open(f"{d}.evm.json"))
 sh = s["shape"]
-ex = e["gas_used"] - 21000 - e["calldata_gas"]
+ex = e.get("execution_gas", e["gas_used"] - 21000 - e["calldata_gas"])
 row = [name, obj, sh["width"], sh["lookup_width"], int(sh.get("tables", False)), s["k"], s["num_instances"], round(p["prove_seconds"], 2), e.get("deployed_bytes_total"), e.get("contracts"), e.get("gas_used"), ex, ""]
 open(csv, "a").write(",".join(str(v) for v in row) + "\n")
-shape = f"{sh['width']}/{sh['lookup_width']}" + (" tables" if sh.get("tables") else "") + (" hash" if sh.get("hash") else "")
+shape = f"{sh['width']}/{sh['lookup_width']}" + (" tables" if sh.get("tables") else "") + (" hash" if sh.get("hash") else "") + (" column" if sh.get("public_column") else "")
 print(f"| {name} | {obj} | {shape} | {s['k']} | {s['num_instances']} | {p['prove_seconds']:.2f} | {e.get('deployed_bytes_total'):,} | {e.get('gas_used'):,} | {ex:,} |")
 PY
 }

@@ -176,16 +176,17 @@ const GAS_PER_ADVICE: u64 = 19_676;
 const GAS_PER_FIXED: u64 = 9_126;
 /// Per lookup: three commitments, five evaluations and the argument's constraints.
 const GAS_PER_LOOKUP: u64 = 25_763;
-/// Per public instance read in the loops: its calldata (a 30-byte word: about 500 gas), its
-/// Lagrange term and transcript absorption (about 380 gas of execution, 2026-12-07:
-/// `cargo test --release -p zkinfer-prover --test evm_column -- --ignored --nocapture`, 2
-/// to 501 words at 2/1: 790 gas a word; it was 555 in the fit over 7-18 instances of 15-byte
-/// words, which does not change any choice between shapes: a model's shapes all have the
-/// same public values).
-const GAS_PER_INSTANCE: u64 = 790;
-/// Per public word of a public-column circuit: its calldata and about 130 gas of execution
-/// (the keccak, one Horner step, the range check; same measurement: 647 gas a word).
-const GAS_PER_COLUMN_WORD: u64 = 647;
+/// Calldata of one public word: 30 packed bytes (16 gas each when nonzero) and two zero bytes.
+const GAS_CALLDATA_WORD: u64 = 30 * 16 + 2 * 4;
+/// Per public instance read in the loops: its calldata and 376 gas of execution (its Lagrange
+/// term and transcript absorption; 2026-12-07, 2 to 2,001 words at 2/1:
+/// `cargo test --release -p zkinfer-prover --test evm_column -- --ignored --nocapture`). It
+/// was 555 in the fit over 7-18 instances of 15-byte words, which changes no choice between
+/// shapes: a model's shapes all have the same public values.
+const GAS_PER_INSTANCE: u64 = 376 + GAS_CALLDATA_WORD;
+/// Per public word of a public-column circuit: its calldata and 93 gas of execution (its
+/// share of the keccak, one Horner step, the range check; same measurement).
+const GAS_PER_COLUMN_WORD: u64 = 93 + GAS_CALLDATA_WORD;
 /// The Poseidon gadget's gates.
 const GAS_HASH: u64 = 1_739;
 /// Per contract of a split verifier beyond the first.

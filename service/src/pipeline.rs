@@ -69,8 +69,8 @@ pub enum Objective {
 pub enum PublicColumn {
     /// In a committed column when the objective is not the fastest proof, the model has at
     /// least [`COLUMN_MIN_WORDS`] public words and the cost model picks it (it verifies for
-    /// about 650 gas a word instead of 790, at the price of one more advice column: it pays
-    /// from about 140 words).
+    /// about 580 gas a word instead of 860, calldata included, at the price of one more
+    /// advice column: it pays from about 70 words).
     #[default]
     Auto,
     /// Always in the committed column ([`zkinfer_circuits::layout::public_column`]).

@@ -869,23 +869,23 @@ fn compile_plans_shards() {
     fails_with(&zkinfer(&["compile", "models/digits_cnn/model.onnx", "-o", ds, "--max-k", "10"]), "does not fit 2^10 rows on its own");
 }
 
-/// A model compiled with its public words in a committed column (`--public-column always`)
+/// A model with 201 public words is compiled with them in a committed column by default (the
+/// cost model predicts cheaper verification), as instances with `--public-column never`; it
 /// proves and verifies natively and in the EVM with the same proof file and calldata as any
-/// other; a proof re-packed for another output is refused. `auto` keeps the words as
-/// instances where the column does not pay (71 words here), and the column is refused with
+/// other, and a proof re-packed for another output is refused. The column is refused with
 /// shards.
 #[test]
 fn public_column_end_to_end() {
     let d = tmp("public-column");
     let m = d.join("model");
-    ok(&zkinfer(&["synth-mlp", "--layers", "700,4,3", "-o", m.to_str().expect("utf8")]));
+    ok(&zkinfer(&["synth-mlp", "--layers", "2000,4,3", "-o", m.to_str().expect("utf8")]));
     let model = m.join("model.onnx");
     let (ms, ds) = (model.to_str().expect("utf8"), d.to_str().expect("utf8"));
-    let auto = ok(&zkinfer(&["compile", ms, "-o", ds]));
-    assert!(!auto.contains("committed column"), "{auto}");
+    let never = ok(&zkinfer(&["compile", ms, "-o", ds, "--public-column", "never"]));
+    assert!(never.contains("202 public values ->"), "{never}");
     fails_with(&zkinfer(&["compile", ms, "-o", ds, "--public-column", "always", "--shards", "2"]), "without --max-k/--shards");
-    let compiled = ok(&zkinfer(&["compile", ms, "-o", ds, "--public-column", "always"]));
-    assert!(compiled.contains("(their words in a committed column)"), "{compiled}");
+    let compiled = ok(&zkinfer(&["compile", ms, "-o", ds]));
+    assert!(compiled.contains("202 public values (their words in a committed column)"), "{compiled}");
     ok(&zkinfer(&["setup", ds]));
     ok(&zkinfer(&["prove", ds, "--input", m.join("input.json").to_str().expect("utf8")]));
     let proof = d.join("proof.json");

@@ -54,11 +54,11 @@ pub struct Args {
     optimize: Option<pipeline::Objective>,
     /// Where proofs keep the public words (the packed public inputs and outputs): auto (in
     /// one committed column when the cost model predicts cheaper EVM verification: models
-    /// with well over a hundred public words), always, or never (one public instance each).
+    /// with more than about 70 public words), always, or never (one public instance each).
     /// With the column the verifier takes the same calldata but reads three instances (the
     /// binding, a point c = keccak256(words, the column's commitment) and the words'
-    /// polynomial at c) and costs about 650 gas a word instead of 790, for one more advice
-    /// column. Not with --max-k/--shards.
+    /// polynomial at c) and costs about 580 gas a word instead of 860 (calldata included), for
+    /// one more advice column. Not with --max-k/--shards.
     #[arg(long, default_value = "auto")]
     public_column: pipeline::PublicColumn,
     /// A representative input ({"input_data": [[...]]}): where static bounds cannot size a

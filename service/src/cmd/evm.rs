@@ -64,6 +64,9 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         report["valid"] = true.into();
         report["gas_used"] = o.gas_used.into();
         report["deploy_gas"] = o.deploy_gas.into();
+        // the verifier's own gas: without the 21k base, the calldata and EIP-7623's calldata
+        // floor (which binds for proofs with many public words)
+        report["execution_gas"] = o.execution_gas.into();
         // what the transaction's calldata costs (EIP-2028: 16 gas a nonzero byte, 4 a zero
         // byte), so that reports can give the verifier's own gas apart from it and the 21k base
         if let Some(p) = &proof {
