@@ -915,4 +915,23 @@ fn public_column_end_to_end() {
     fails_with(&zkinfer(&["verify", ds, forged.to_str().expect("utf8")]), "verification failed");
     let out = zkinfer(&["evm-verifier", ds, "--proof", forged.to_str().expect("utf8"), "--json"]);
     assert!(!out.status.success(), "a re-packed output verified in the EVM");
+
+    // the market takes the model as it is: registered, a job posted, claimed, proved and paid
+    // through the column verifier; batches are refused by name
+    let md = d.join("market");
+    let mk = |args: &[&str]| -> Output {
+        let mut all = vec!["market", "--dir", md.to_str().expect("utf8")];
+        all.extend_from_slice(args);
+        zkinfer(&all)
+    };
+    let input = m.join("input.json");
+    let input = input.to_str().expect("utf8");
+    ok(&mk(&["deploy"]));
+    assert!(ok(&mk(&["register", ds])).contains("registered model 1"));
+    ok(&mk(&["stake", "--amount", "1"]));
+    assert!(ok(&mk(&["post", ds, "--input", input, "--pay", "0.05", "--stake", "0.1"])).contains("posted job 1"));
+    ok(&mk(&["claim", "1"]));
+    let out = ok(&mk(&["submit", "1", ds, "--input", input]));
+    assert!(out.contains("job 1 paid"), "{out}");
+    fails_with(&mk(&["register-batch", ds, "--size", "2"]), "committed column");
 }
