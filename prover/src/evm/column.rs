@@ -40,22 +40,14 @@ fn literal(s: &str) -> Option<u64> {
 /// Moves every `calldataload(LITERAL)` of `line` by `shift` bytes (a computed offset is an
 /// error: it could not be moved safely).
 fn shift_calldata(line: &str, shift: i64) -> std::result::Result<String, String> {
-    const CALL: &str = "calldataload(";
-    let (mut out, mut rest) = (String::with_capacity(line.len() + 8), line);
-    while let Some(i) = rest.find(CALL) {
-        out.push_str(&rest[..i + CALL.len()]);
-        rest = &rest[i + CALL.len()..];
-        let j = rest.find(')').ok_or("unclosed calldataload")?;
-        let off = literal(&rest[..j]).ok_or_else(|| format!("calldataload of a computed offset `{}`", &rest[..j]))?;
+    super::split::map_calldataload(line, |arg| {
+        let off = literal(arg).ok_or_else(|| format!("calldataload offset `{arg}` out of range"))?;
         let moved = off as i64 + shift;
         if moved < 0 {
             return Err(format!("calldataload({off:#x}) would move before the calldata"));
         }
-        out.push_str(&format!("{moved:#x}"));
-        rest = &rest[j..];
-    }
-    out.push_str(rest);
-    Ok(out)
+        Ok(format!("{moved:#x}"))
+    })
 }
 
 /// Words per iteration of the evaluation loop: unrolled, the loop's own bookkeeping (about 45

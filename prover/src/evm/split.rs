@@ -331,6 +331,13 @@ fn statements(text: &str) -> std::result::Result<Vec<String>, String> {
 
 /// `calldataload(LITERAL)` becomes `calldataload(add(part_base, LITERAL))`.
 fn rebase_calldata(stmt: &str) -> std::result::Result<String, String> {
+    map_calldataload(stmt, |arg| Ok(format!("add(part_base, {arg})")))
+}
+
+/// Replaces the offset of every `calldataload(OFFSET)` in `stmt` with `f(OFFSET)`. Every offset
+/// must be a literal (decimal or 0x-hex): a computed one is an error, as it could not be moved
+/// safely.
+pub(super) fn map_calldataload(stmt: &str, f: impl Fn(&str) -> std::result::Result<String, String>) -> std::result::Result<String, String> {
     const CALL: &str = "calldataload(";
     let (mut out, mut rest) = (String::with_capacity(stmt.len() + 64), stmt);
     while let Some(i) = rest.find(CALL) {
@@ -342,7 +349,7 @@ fn rebase_calldata(stmt: &str) -> std::result::Result<String, String> {
         if !literal {
             return Err(format!("calldataload of a computed offset `{arg}`"));
         }
-        out.push_str(&format!("add(part_base, {arg})"));
+        out.push_str(&f(arg)?);
         rest = &rest[j..];
     }
     out.push_str(rest);
