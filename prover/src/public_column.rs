@@ -30,16 +30,10 @@ use sha3::{Digest, Keccak256};
 use zkinfer_circuits::layout::public_column::horner;
 
 use crate::error::{ProverError, Result};
+use crate::util::fr_to_be_bytes;
 
 /// Bytes of one commitment in a proof.
 pub const POINT_BYTES: usize = 64;
-
-/// The 32 big-endian bytes of a field element (as the EVM holds it).
-pub fn be_bytes(v: &Fr) -> [u8; 32] {
-    let mut b: [u8; 32] = v.to_repr();
-    b.reverse();
-    b
-}
 
 fn fq_be(v: &Fq) -> [u8; 32] {
     let mut b: [u8; 32] = v.to_repr();
@@ -61,7 +55,7 @@ pub fn commitment_bytes(p: &G1Affine) -> Result<[u8; POINT_BYTES]> {
 pub fn point(words: &[Fr], commitment: &[u8; POINT_BYTES]) -> Fr {
     let mut h = Keccak256::new();
     for w in words {
-        h.update(be_bytes(w));
+        h.update(fr_to_be_bytes(w));
     }
     h.update(commitment);
     let digest: [u8; 32] = h.finalize().into();
@@ -145,8 +139,8 @@ mod tests {
         let words = [Fr::from(1), -Fr::one()];
         let commitment = [7u8; POINT_BYTES];
         let mut bytes = Vec::new();
-        bytes.extend_from_slice(&be_bytes(&words[0]));
-        bytes.extend_from_slice(&be_bytes(&words[1]));
+        bytes.extend_from_slice(&fr_to_be_bytes(&words[0]));
+        bytes.extend_from_slice(&fr_to_be_bytes(&words[1]));
         bytes.extend_from_slice(&commitment);
         assert_eq!(&bytes[31..32], &[1]);
         let digest: [u8; 32] = Keccak256::digest(&bytes).into();
