@@ -34,9 +34,9 @@ pub enum ConstraintKind {
     Instance,
     /// The Poseidon gadget's gates and its message copies.
     Poseidon,
-    /// The copies of the public words into the public column
-    /// ([`super::public_column`]; not in [`Self::ALL`]: circuits without the column lack it,
-    /// and its own forgery test removes it).
+    /// The copies of the public words into the public column and from it into the words'
+    /// evaluation ([`super::public_column`]; not in [`Self::ALL`]: circuits without the
+    /// column lack it, and its own forgery test removes it).
     PublicColumn,
 }
 
@@ -66,6 +66,21 @@ pub mod mutation {
 
     pub(crate) fn forged_words() -> Option<Vec<halo2_proofs::halo2curves::bn256::Fr>> {
         WORDS.with(|w| w.borrow().clone())
+    }
+
+    thread_local!(static EVAL: std::cell::RefCell<Option<Vec<halo2_proofs::halo2curves::bn256::Fr>>> = const { std::cell::RefCell::new(None) });
+
+    /// Runs a closure with the words' evaluation (not the column) computed over `words` in
+    /// every circuit synthesized on this thread (a forged evaluation).
+    pub fn with_eval_words<T>(words: Vec<halo2_proofs::halo2curves::bn256::Fr>, f: impl FnOnce() -> T) -> T {
+        EVAL.with(|w| *w.borrow_mut() = Some(words));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        EVAL.with(|w| *w.borrow_mut() = None);
+        r.unwrap_or_else(|p| std::panic::resume_unwind(p))
+    }
+
+    pub(crate) fn forged_eval_words() -> Option<Vec<halo2_proofs::halo2curves::bn256::Fr>> {
+        EVAL.with(|w| w.borrow().clone())
     }
 
     pub fn without<T>(kind: ConstraintKind, f: impl FnOnce() -> T) -> T {
@@ -427,6 +442,8 @@ impl Circuit<Fr> for ModelCircuit {
                 }
                 digests.clear();
                 let at = self.ctx.rows.len() + self.hash_rows();
+                #[cfg(test)]
+                let words = mutation::forged_eval_words().unwrap_or(words);
                 let eval = super::public_column::assign(&mut region, &config, at, &words, self.ctx.point)?;
                 Ok((digests, Some(eval)))
             },

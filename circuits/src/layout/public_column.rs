@@ -118,7 +118,9 @@ pub fn assign(region: &mut Region<'_, Fr>, config: &ModelConfig, at: usize, word
                 region.assign_fixed(config.w[0], r, one);
                 let flags = if row.step == Step::Add { Q_OUT + Q_CHAIN } else { Q_OUT };
                 region.assign_fixed(config.q_o, r, Fr::from(flags));
-                region.constrain_equal(cell(x0, r), cell(p, word));
+                if super::circuit::enabled(super::circuit::ConstraintKind::PublicColumn) {
+                    region.constrain_equal(cell(x0, r), cell(p, word));
+                }
                 word += 1;
             }
             Step::Mul => {

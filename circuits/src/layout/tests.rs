@@ -612,6 +612,13 @@ fn public_column_words_are_bound() {
             mutation::without(ConstraintKind::PublicColumn, || mutation::with_words(forged.clone(), || accepts(&claimed))),
             "{vi}/{vo}: the forgery must pass once the column's copies are gone (else this test shows nothing)"
         );
+        // the column honest, the evaluation over the forged words: only the copies from the
+        // column into the evaluation stop it
+        assert!(!mutation::with_eval_words(forged.clone(), || accepts(&claimed)), "{vi}/{vo}: an evaluation of other words accepted");
+        assert!(
+            mutation::without(ConstraintKind::PublicColumn, || mutation::with_eval_words(forged.clone(), || accepts(&claimed))),
+            "{vi}/{vo}: the forged evaluation must pass once the column's copies are gone"
+        );
         // the evaluation: another value, another point
         assert!(!accepts(&[Fr::from(42), point, horner(&words, point) + Fr::one()]), "{vi}/{vo}: a wrong evaluation accepted");
         assert!(!accepts(&[Fr::from(42), point + Fr::one(), horner(&words, point)]), "{vi}/{vo}: a wrong point accepted");
