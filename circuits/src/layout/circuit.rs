@@ -58,9 +58,16 @@ pub mod mutation {
     /// Runs a closure with the public column holding `words` in every circuit synthesized on
     /// this thread, whatever the cells that pack them hold (a forged column).
     pub fn with_words<T>(words: Vec<halo2_proofs::halo2curves::bn256::Fr>, f: impl FnOnce() -> T) -> T {
-        WORDS.with(|w| *w.borrow_mut() = Some(words));
+        with_slot(&WORDS, words, f)
+    }
+
+    type Words = std::cell::RefCell<Option<Vec<halo2_proofs::halo2curves::bn256::Fr>>>;
+
+    /// Runs `f` with `slot` holding `words`, emptied again afterwards (even if `f` panics).
+    fn with_slot<T>(slot: &'static std::thread::LocalKey<Words>, words: Vec<halo2_proofs::halo2curves::bn256::Fr>, f: impl FnOnce() -> T) -> T {
+        slot.with(|w| *w.borrow_mut() = Some(words));
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        WORDS.with(|w| *w.borrow_mut() = None);
+        slot.with(|w| *w.borrow_mut() = None);
         r.unwrap_or_else(|p| std::panic::resume_unwind(p))
     }
 
@@ -73,10 +80,7 @@ pub mod mutation {
     /// Runs a closure with the words' evaluation (not the column) computed over `words` in
     /// every circuit synthesized on this thread (a forged evaluation).
     pub fn with_eval_words<T>(words: Vec<halo2_proofs::halo2curves::bn256::Fr>, f: impl FnOnce() -> T) -> T {
-        EVAL.with(|w| *w.borrow_mut() = Some(words));
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        EVAL.with(|w| *w.borrow_mut() = None);
-        r.unwrap_or_else(|p| std::panic::resume_unwind(p))
+        with_slot(&EVAL, words, f)
     }
 
     pub(crate) fn forged_eval_words() -> Option<Vec<halo2_proofs::halo2curves::bn256::Fr>> {
