@@ -90,6 +90,9 @@ pub fn model_id(vk: &VerifyingKey<G1Affine>, parts: &IdentityParts<'_>) -> Model
     if s.public_column {
         field("public_column", &[1]);
     }
+    if s.pairs {
+        field("pair_lookups", &[1]);
+    }
     field("srs_verifier", &verifier_points(parts.params));
     field("num_instances", &(parts.graph.num_instances() as u64).to_le_bytes());
     field("graph_sha256", &graph_digest(parts.graph));

@@ -215,10 +215,11 @@ fn write_key(path: &Path, h: &KeyHeader, payload: &[u8]) -> Result<()> {
     head.extend_from_slice(h.kind.magic());
     head.extend_from_slice(&h.k.to_le_bytes());
     // the width word carries shape flags in its high 16 bits (bit 16: function tables, bit 17:
-    // Poseidon columns, bit 18: dot-product selector, bit 19: public column)
+    // Poseidon columns, bit 18: dot-product selector, bit 19: public column, bit 20: paired
+    // range lookups)
     for (i, d) in [h.shape.width, h.shape.lookup_width].into_iter().enumerate() {
         let d = u16::try_from(d).map_err(|_| ProverError::Invalid { what: "circuit shape", why: format!("{:?} too wide", h.shape) })? as u32;
-        let flags = if i == 0 { (h.shape.tables as u32) << 16 | (h.shape.hash as u32) << 17 | (h.shape.dot as u32) << 18 | (h.shape.public_column as u32) << 19 } else { 0 };
+        let flags = if i == 0 { (h.shape.tables as u32) << 16 | (h.shape.hash as u32) << 17 | (h.shape.dot as u32) << 18 | (h.shape.public_column as u32) << 19 | (h.shape.pairs as u32) << 20 } else { 0 };
         head.extend_from_slice(&(d | flags).to_le_bytes());
     }
     head.extend_from_slice(&h.srs_fingerprint);
@@ -268,10 +269,10 @@ fn parse_header<'a>(path: &Path, bytes: &'a [u8], kind: KeyKind) -> Result<(KeyH
     };
     let k = u32_at(8);
     let (w, flags) = (u32_at(12) & 0xffff, u32_at(12) >> 16);
-    if flags > 15 {
+    if flags > 31 {
         return Err(corrupt(format!("unknown circuit shape flags {flags:#x}")));
     }
-    let shape = Shape { width: w as usize, lookup_width: u32_at(16) as usize, tables: flags & 1 == 1, hash: flags & 2 == 2, dot: flags & 4 == 4, public_column: flags & 8 == 8 };
+    let shape = Shape { width: w as usize, lookup_width: u32_at(16) as usize, tables: flags & 1 == 1, hash: flags & 2 == 2, dot: flags & 4 == 4, public_column: flags & 8 == 8, pairs: flags & 16 == 16 };
     let mut len_bytes = [0u8; 8];
     len_bytes.copy_from_slice(&head[116..124]);
     let payload_len = u64::from_le_bytes(len_bytes);

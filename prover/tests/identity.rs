@@ -20,7 +20,7 @@ use zkinfer_prover::keys::{load_vk, read_vk, vk_bytes, write_keys};
 use zkinfer_prover::{keygen, k_for_rows, prove, srs, verify, vk_hash, Fr, ProverError, Verdict};
 
 const A: Shape = Shape::new(4, 2);
-const B: Shape = Shape { width: 4, lookup_width: 1, tables: false, hash: false, dot: true, public_column: false };
+const B: Shape = Shape { width: 4, lookup_width: 1, tables: false, hash: false, dot: true, public_column: false, pairs: false };
 
 /// y = clamp(round(100·x / 2^8), 0, 127), x in [0, 255]: x = 200 gives 78.
 fn rescale_graph() -> Graph {
@@ -160,4 +160,56 @@ fn a_reheadered_key_is_another_model() {
     std::fs::write(&vk_path, &bytes).expect("write");
     let (_, h) = load_vk(&vk_path, &parts_b).expect("self-consistent B files");
     assert_ne!(h.model_id, honest_id, "a proof checked against model A's identity is refused");
+}
+
+/// Paired range lookups ([`Shape::pairs`]) are a circuit of their own: a real proof of the
+/// paired layout verifies (and a wrong output does not), its identity and key header say
+/// pairs, and its keys are refused for the same layout without pairs, and the other way round,
+/// even when the header's pair flag is rewritten with the checksum.
+#[test]
+fn pair_lookups_are_part_of_the_identity() {
+    let g = rescale_graph();
+    let x = Tensor::new(vec![1, 1], vec![200]).expect("x");
+    let paired = A.paired();
+    let ctx = lay_out(&g, std::slice::from_ref(&x), paired).expect("layout");
+    assert!(ctx.shape.pairs);
+    let circuit = ModelCircuit { ctx: ctx.clone() };
+    let k = k_for_rows(circuit.rows());
+    assert_eq!(k, 17, "the pair table's 2^16 rows");
+    let (params, _) = srs::dev_srs(k).expect("srs");
+    let pk = keygen(&params, &circuit).expect("keygen");
+    let inst = instance_values(&ctx);
+    assert_eq!(inst[2], Fr::from(78u64), "the honest output");
+    let proof = prove(&params, &pk, &circuit, &inst, common::rng()).expect("prove");
+    assert_eq!(verify(&params, pk.get_vk(), &inst, &proof), Verdict::Valid);
+    let mut wrong = inst.clone();
+    wrong[2] = Fr::from(79u64);
+    assert_ne!(verify(&params, pk.get_vk(), &wrong, &proof), Verdict::Valid, "a wrong output");
+
+    // the same layout without pairs: another key and another identity
+    let unpaired = ModelCircuit { ctx: { let mut c = ctx.clone(); c.shape.pairs = false; c } };
+    let pk_u = keygen(&params, &unpaired).expect("keygen unpaired");
+    assert_ne!(vk_hash(pk.get_vk()), vk_hash(pk_u.get_vk()));
+    let parts_p = IdentityParts { shape: paired, params: &params, graph: &g };
+    let parts_u = IdentityParts { shape: A, params: &params, graph: &g };
+    assert_ne!(model_id(pk.get_vk(), &parts_p), model_id(pk_u.get_vk(), &parts_u));
+    assert_ne!(model_id(pk.get_vk(), &parts_p), model_id(pk.get_vk(), &parts_u), "the pair flag is in the identity");
+    let dir = common::scratch("identity-pairs");
+    let (vk_path, pk_path) = (dir.join("vk.bin"), dir.join("pk.bin"));
+    let id = write_keys(&vk_path, &pk_path, &pk, &parts_p).expect("write");
+    let (_, h) = load_vk(&vk_path, &parts_p).expect("paired keys load");
+    assert_eq!((h.model_id, h.shape), (id, paired));
+    assert!(load_vk(&vk_path, &parts_u).is_err(), "paired keys read as unpaired");
+    // the header's pair flag (bit 20 of the width word) cleared, checksum recomputed
+    let mut bytes = std::fs::read(&vk_path).expect("vk");
+    let w = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
+    assert_eq!(w >> 20 & 1, 1, "the header says pairs");
+    bytes[12..16].copy_from_slice(&(w & !(1 << 20)).to_le_bytes());
+    use sha2::{Digest, Sha256};
+    let sum: [u8; 32] = Sha256::new().chain_update(&bytes[..124]).chain_update(&bytes[156..]).finalize().into();
+    bytes[124..156].copy_from_slice(&sum);
+    std::fs::write(&vk_path, &bytes).expect("write");
+    for parts in [&parts_p, &parts_u] {
+        assert!(load_vk(&vk_path, parts).is_err(), "a re-headered paired key loaded as {:?}", parts.shape);
+    }
 }

@@ -27,19 +27,28 @@ use zkinfer_prover::artifacts::{PrivateValues, ProofFile};
 /// no slower to prove.
 /// (4/1 comes first: the narrower 3/1 and 2/1 are tried after it, and only when its layout
 /// fits `2^NARROW_MAX_K` rows.)
-pub const AUTO_SHAPES: [Shape; 11] = [
+/// Each shape with two or more lookup columns is also tried with paired range lookups where
+/// its circuit has at least `2^PAIRS_MIN_K` rows (6/6 and 8/8 are there for that).
+pub const AUTO_SHAPES: [Shape; 14] = [
     Shape::new(4, 1),
     Shape::new(3, 1),
     Shape::new(2, 1),
+    Shape::new(2, 2),
     Shape::new(4, 2),
     Shape::new(4, 4),
     Shape::new(6, 1),
     Shape::new(6, 2),
     Shape::new(6, 3),
     Shape::new(6, 4),
+    Shape::new(6, 6),
     Shape::new(8, 2),
     Shape::new(8, 4),
+    Shape::new(8, 8),
 ];
+
+/// The least `k` at which `compile` also tries a shape with paired range lookups
+/// ([`Shape::pairs`]): the pair table's 2^16 rows need 2^17, so pairs never raise `k`.
+pub const PAIRS_MIN_K: u32 = 17;
 
 /// Shapes narrower than 4 columns are tried only for models whose 4/1 layout needs at most
 /// `2^NARROW_MAX_K` rows: they take 1.3-2x the rows, which only small models can afford (a
@@ -168,7 +177,7 @@ pub fn compile_with(model: &Path, opts: ImportOptions, shape: Option<Shape>, obj
             if sh.width < 4 && shape.is_none() && k_41.is_none_or(|k| k > NARROW_MAX_K) {
                 continue;
             }
-            let circuit = match lay_out(graph, &inputs, sh) {
+            let mut circuit = match lay_out(graph, &inputs, sh) {
                 Ok(ctx) => ModelCircuit { ctx },
                 // the first variant's errors are the model's; the direct one is an alternative
                 Err(_) if v > 0 => continue,
@@ -178,10 +187,18 @@ pub fn compile_with(model: &Path, opts: ImportOptions, shape: Option<Shape>, obj
             if sh.width == 4 && sh.lookup_width == 1 && !sh.public_column {
                 k_41 = Some(k);
             }
-            let c = Cost::of(&circuit, k, graph.num_instances());
-            cands.push((v, sh, k, c));
-            if pick(&metrics(&cands), objective) == Some(cands.len() - 1) {
-                kept = Some((cands.len() - 1, circuit));
+            let start = cands.len();
+            cands.push((v, sh, k, Cost::of(&circuit, k, graph.num_instances())));
+            // the same layout with paired range lookups: half the lookup arguments, where the
+            // circuit already has the 2^17 rows the pair table needs
+            if shape.is_none() && !sh.pairs && sh.lookup_width >= 2 && k >= PAIRS_MIN_K {
+                circuit.ctx.shape.pairs = true;
+                let kp = sizing::k_for(&circuit);
+                cands.push((v, sh.paired(), kp, Cost::of(&circuit, kp, graph.num_instances())));
+            }
+            if let Some(i) = pick(&metrics(&cands), objective).filter(|&i| i >= start) {
+                circuit.ctx.shape.pairs = cands[i].1.pairs;
+                kept = Some((i, circuit));
             }
         }
     }
@@ -279,7 +296,8 @@ pub fn compile_counted(model: &Path, opts: ImportOptions, shape: Option<Shape>) 
     let min_width = zkinfer_circuits::layout::poseidon::MIN_WIDTH;
     let shapes: Vec<Shape> = match shape {
         Some(s) => vec![Shape { width: s.width.max(min_width), ..s }],
-        None => AUTO_SHAPES.iter().copied().filter(|s| s.width >= min_width).collect(),
+        // (the all-lookup shapes are there for pairs, which shards do not take yet)
+        None => AUTO_SHAPES.iter().copied().filter(|s| s.width >= min_width && s.lookup_width <= 4).collect(),
     };
     // (one count per shape, as many at once as there are cores: each holds one node's rows)
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(shapes.len()).max(1);

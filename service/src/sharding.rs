@@ -142,7 +142,7 @@ pub fn load(wd: &Workdir, s: &Settings) -> Result<Option<Sharded>> {
     for (i, g) in graphs.iter().enumerate() {
         let w = wd.shard(i);
         let mut ss: Settings = crate::files::read_json(&w.settings()).with_context(|| format!("{} lacks shard {i}: compile again", wd.0.display()))?;
-        if ss.format != SETTINGS_FORMAT || without_weights(&ss.graph) != without_weights(g) || (ss.shape.width, ss.shape.lookup_width) != (plan.shape.width, plan.shape.lookup_width) {
+        if ss.format != SETTINGS_FORMAT || without_weights(&ss.graph) != without_weights(g) || (ss.shape.width, ss.shape.lookup_width, ss.shape.pairs) != (plan.shape.width, plan.shape.lookup_width, plan.shape.pairs) {
             bail!("{} is not shard {i} of the model in {}: compile again", w.settings().display(), wd.settings().display());
         }
         // its witness weights, from the model's weights file (when there)

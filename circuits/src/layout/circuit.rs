@@ -125,9 +125,10 @@ pub struct ModelConfig {
     /// The dot-product selector (present when `shape.dot`).
     pub q_dot: Option<Column<Fixed>>,
     pub q_range: Vec<Column<Fixed>>,
-    /// The range table `[0, 2^LIMB_BITS)` (absent when `shape.tables`: the range rows are
-    /// then part of the function table, see [`FnLookup`]).
-    pub table: Option<TableColumn>,
+    /// The range table `[0, 2^LIMB_BITS)`, or with `shape.pairs` its two columns of every pair
+    /// of limbs (absent when `shape.tables`: the range rows are then part of the function
+    /// table, see [`FnLookup`]).
+    pub table: Option<Vec<TableColumn>>,
     /// Function-table lookup (present when `shape.tables`): on a row with `tag ≠ 0`,
     /// `x[1] = f_tag(x[0])`.
     pub fn_lookup: Option<FnLookup>,
@@ -191,7 +192,7 @@ impl ModelConfig {
         let (c, q_o, q_mul) = (meta.fixed_column(), meta.fixed_column(), meta.fixed_column());
         let q_dot = shape.dot.then(|| meta.fixed_column());
         let q_range: Vec<_> = (0..shape.lookup_width).map(|_| meta.fixed_column()).collect();
-        let table = (!shape.tables).then(|| meta.lookup_table_column());
+        let table: Option<Vec<TableColumn>> = (!shape.tables).then(|| (0..if shape.pairs { 2 } else { 1 }).map(|_| meta.lookup_table_column()).collect());
         let instance = meta.instance_column();
         for col in x.iter().chain(std::iter::once(&out)).chain(p.iter()) {
             meta.enable_equality(*col);
@@ -229,27 +230,38 @@ impl ModelConfig {
         });
         let zero = || Expression::Constant(Fr::zero());
         let (range_on, fn_on) = (enabled(ConstraintKind::Range), enabled(ConstraintKind::FnTable));
+        // `q_range[j]·x[j]`, or 0 for a column without range lookups
+        let limb = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, j: usize| -> Expression<Fr> {
+            if j < q_range.len() { m.query_fixed(q_range[j], Rotation::cur()) * m.query_advice(x[j], Rotation::cur()) } else { zero() }
+        };
         let fn_lookup = shape.tables.then(|| {
             let tag = meta.fixed_column();
             let (fn_tag, fn_in, fn_out) = (meta.lookup_table_column(), meta.lookup_table_column(), meta.lookup_table_column());
             meta.lookup("range and function table", |m| {
-                let qr = if range_on { m.query_fixed(q_range[0], Rotation::cur()) } else { zero() };
+                let qr = |m: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, j: usize| if range_on && j < q_range.len() { m.query_fixed(q_range[j], Rotation::cur()) } else { zero() };
                 let t = if fn_on { m.query_fixed(tag, Rotation::cur()) } else { zero() };
                 let a = m.query_advice(x[0], Rotation::cur());
                 let b = m.query_advice(x[1], Rotation::cur());
-                vec![(t.clone(), fn_tag), ((qr + t.clone()) * a, fn_in), (t * b, fn_out)]
+                // with pairs, the tag-0 rows hold every pair of limbs: column 1's limb is
+                // checked here too
+                let out = if shape.pairs { (qr(m, 1) + t.clone()) * b } else { t.clone() * b };
+                vec![(t.clone(), fn_tag), ((qr(m, 0) + t) * a, fn_in), (out, fn_out)]
             });
             FnLookup { tag, fn_tag, fn_in, fn_out }
         });
         // the range lookups of the other columns (of every column without function tables):
-        // `q_range[j]·x[j]` in the range table, or `(0, q_range[j]·x[j], 0)` in its tag-0 rows
-        let first = if fn_lookup.is_some() { 1 } else { 0 };
-        for j in (first..shape.lookup_width).filter(|_| range_on) {
-            meta.lookup("range", |m| {
-                let limb = m.query_fixed(q_range[j], Rotation::cur()) * m.query_advice(x[j], Rotation::cur());
-                match (table, &fn_lookup) {
-                    (Some(range), _) => vec![(limb, range)],
-                    (None, Some(fl)) => vec![(zero(), fl.fn_tag), (limb, fl.fn_in), (zero(), fl.fn_out)],
+        // `q_range[j]·x[j]` in the range table, or `(0, q_range[j]·x[j], 0)` in its tag-0 rows;
+        // with pairs, columns `(j, j+1)` together, `(q_range[j]·x[j], q_range[j+1]·x[j+1])` in
+        // the pair table, or `(0, q_range[j]·x[j], q_range[j+1]·x[j+1])` in the tag-0 rows
+        let step = if shape.pairs { 2 } else { 1 };
+        let first = if fn_lookup.is_some() { step } else { 0 };
+        for j in (first..shape.lookup_width).step_by(step).filter(|_| range_on) {
+            meta.lookup(if shape.pairs { "range pair" } else { "range" }, |m| {
+                let a = limb(m, j);
+                match (&table, &fn_lookup) {
+                    (Some(t), _) if shape.pairs => vec![(a, t[0]), (limb(m, j + 1), t[1])],
+                    (Some(t), _) => vec![(a, t[0])],
+                    (None, Some(fl)) => vec![(zero(), fl.fn_tag), (a, fl.fn_in), (if shape.pairs { limb(m, j + 1) } else { zero() }, fl.fn_out)],
                     (None, None) => unreachable!("a circuit without function tables has the range table"),
                 }
             });
@@ -258,10 +270,15 @@ impl ModelConfig {
     }
 }
 
-/// Rows the lookup tables take: the `2^LIMB_BITS`-row range table, which with function
+/// Rows of the range table: every limb, or with pairs every pair of limbs.
+pub fn range_rows(pairs: bool) -> usize {
+    if pairs { (LIMB * LIMB) as usize } else { LIMB as usize }
+}
+
+/// Rows the lookup tables take: the range table ([`range_rows`]), which with function
 /// tables (`tables`) is followed by their rows in the same columns ([`FnLookup`]).
-pub fn table_rows(tables: bool, fn_tables: &[super::ctx::FnTable]) -> usize {
-    LIMB as usize + if tables { fn_tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 }
+pub fn table_rows(tables: bool, pairs: bool, fn_tables: &[super::ctx::FnTable]) -> usize {
+    range_rows(pairs) + if tables { fn_tables.iter().map(|t| t.values.len()).sum::<usize>() } else { 0 }
 }
 
 /// A laid-out model, ready for keygen, proving or the MockProver.
@@ -289,7 +306,7 @@ impl ModelCircuit {
 
     /// Rows the lookup tables need whatever the model's size ([`table_rows`]).
     pub fn table_rows(&self) -> usize {
-        table_rows(self.ctx.shape.tables, &self.ctx.tables)
+        table_rows(self.ctx.shape.tables, self.ctx.shape.pairs, &self.ctx.tables)
     }
 
     /// Rows of the Poseidon gadget (after the model's rows).
@@ -328,12 +345,19 @@ impl Circuit<Fr> for ModelCircuit {
     }
 
     fn synthesize(&self, config: ModelConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
-        if let Some(range) = config.table {
+        // range rows: every limb v, or with pairs every pair (a, b) at row a + 2^LIMB_BITS·b
+        let pairs = self.ctx.shape.pairs;
+        let range_row = |i: usize| -> (Fr, Fr) { if pairs { (Fr::from((i % LIMB as usize) as u64), Fr::from((i / LIMB as usize) as u64)) } else { (Fr::from(i as u64), Fr::zero()) } };
+        if let Some(range) = &config.table {
             layouter.assign_table(
                 || "range table",
                 |mut table| {
-                    for i in 0..LIMB as usize {
-                        table.assign_cell(|| "range", range, i, || Value::known(Fr::from(i as u64)))?;
+                    for i in 0..range_rows(pairs) {
+                        let (a, b) = range_row(i);
+                        table.assign_cell(|| "range", range[0], i, || Value::known(a))?;
+                        if pairs {
+                            table.assign_cell(|| "range", range[1], i, || Value::known(b))?;
+                        }
                     }
                     Ok(())
                 },
@@ -343,14 +367,15 @@ impl Circuit<Fr> for ModelCircuit {
             layouter.assign_table(
                 || "range and function tables",
                 |mut table| {
-                    // rows (0, v, 0), v in the range: the range checks, and (0, 0, 0) for rows
-                    // without a lookup
-                    for v in 0..LIMB as usize {
-                        for (col, e) in [(fl.fn_tag, Fr::zero()), (fl.fn_in, Fr::from(v as u64)), (fl.fn_out, Fr::zero())] {
+                    // rows (0, v, 0), v in the range (or (0, a, b) with pairs): the range
+                    // checks, and (0, 0, 0) for rows without a lookup
+                    for v in 0..range_rows(pairs) {
+                        let (a, b) = range_row(v);
+                        for (col, e) in [(fl.fn_tag, Fr::zero()), (fl.fn_in, a), (fl.fn_out, b)] {
                             table.assign_cell(|| "range", col, v, || Value::known(e))?;
                         }
                     }
-                    let mut r = LIMB as usize - 1;
+                    let mut r = range_rows(pairs) - 1;
                     for (i, t) in self.ctx.tables.iter().enumerate() {
                         let tag = Fr::from(i as u64 + 1);
                         for (j, &v) in t.values.iter().enumerate() {
@@ -556,10 +581,52 @@ mod tests {
             assert_eq!(eval(&flag_of(&e, Q_OUT)), Fr::from(m & Q_OUT != 0), "q_out of {m}");
             assert_eq!(eval(&flag_of(&e, Q_CHAIN)), Fr::from(m & Q_CHAIN != 0), "q_chain of {m}");
         }
-        for shape in [Shape::new(2, 1), Shape::new(4, 2), Shape { tables: true, dot: true, ..Shape::new(6, 2) }, Shape { hash: true, tables: true, ..Shape::new(6, 3) }] {
+        for shape in [Shape::new(2, 1), Shape::new(4, 2), Shape { tables: true, dot: true, ..Shape::new(6, 2) }, Shape { hash: true, tables: true, ..Shape::new(6, 3) }, Shape::new(4, 4).paired(), Shape { tables: true, ..Shape::new(6, 3).paired() }] {
             let mut cs = ConstraintSystem::<Fr>::default();
             let _ = ModelConfig::configure(&mut cs, shape);
             assert_eq!(cs.degree(), 5, "{shape:?}");
+        }
+    }
+
+    /// With paired range lookups every limb column is still checked on its own: a limb out of
+    /// range in either column of a pair (the second one included, which the pair's table
+    /// column checks) is rejected, with or without function tables (columns 0 and 1 then go
+    /// through the function-table lookup's tag-0 rows), and accepted once the range lookups
+    /// are removed. The forgeries keep every gate satisfied: four limbs summed with
+    /// coefficient 1, the total moved into one limb.
+    #[test]
+    fn pair_lookups_check_every_limb() {
+        use super::{mutation, ConstraintKind, ModelCircuit};
+        use crate::layout::ctx::{FnTable, LayoutCtx, Operand, Shape};
+        use halo2_proofs::dev::MockProver;
+        for tables in [false, true] {
+            let shape = Shape { tables, ..Shape::new(4, 4).paired() };
+            let mut ctx = LayoutCtx::new(shape);
+            if tables {
+                let tag = ctx.table_tag(&FnTable { lo: -2, values: vec![4, 1, 0, 1, 4] });
+                let x = ctx.constant(-1);
+                let y = ctx.lookup(tag, x);
+                assert_eq!(y.val, 1);
+            }
+            let placed = ctx.assert_zero(&[(Operand::Limb(100), 1), (Operand::Limb(100), 1), (Operand::Limb(100), 1), (Operand::Limb(100), 1)], -400);
+            let row = placed[0].cell.row;
+            ctx.check().expect("honest");
+            let inst = super::instance_values(&ctx);
+            let k = crate::layout::tests::k_for(ModelCircuit { ctx: ctx.clone() }.rows());
+            assert_eq!(k, 17, "the pair table needs 2^17 rows");
+            let accepts = |c: &LayoutCtx| MockProver::run(k, &ModelCircuit { ctx: c.clone() }, vec![inst.clone()]).expect("mock runs").verify().is_ok();
+            assert!(accepts(&ctx), "honest witness rejected ({shape:?})");
+            for bad_col in 0..4 {
+                let mut forged = ctx.clone();
+                for (j, x) in forged.rows[row].x.iter_mut().enumerate().take(4) {
+                    let x = x.as_mut().expect("limb cell");
+                    assert!(x.lookup);
+                    x.val = if j == bad_col { 400 } else { 0 };
+                }
+                assert!(forged.check().is_err(), "the integer check sees the limb");
+                assert!(!accepts(&forged), "limb 400 in column {bad_col} accepted ({shape:?})");
+                assert!(mutation::without(ConstraintKind::Range, || accepts(&forged)), "column {bad_col}: the forgery must break only the range lookup ({shape:?})");
+            }
         }
     }
 }

@@ -145,11 +145,30 @@ pub struct Shape {
     /// polynomial evaluated at `c` ([`crate::layout::public_column`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub public_column: bool,
+    /// The range lookups check two limb columns at once: columns `(2i, 2i+1)` form one
+    /// lookup argument of the pair `(q_range[2i]·x[2i], q_range[2i+1]·x[2i+1])` against a
+    /// table of all `2^(2·LIMB_BITS)` pairs of limbs ([`super::circuit`]). Every limb is still
+    /// checked to `[0, 2^LIMB_BITS)`, and the layout is the same as without pairs; the circuit
+    /// has half the lookup arguments for its lookup columns, and its table needs `2^16` rows
+    /// (so `k >= 17`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pairs: bool,
 }
 
 impl Shape {
     pub const fn new(width: usize, lookup_width: usize) -> Self {
-        Shape { width, lookup_width, tables: false, hash: false, dot: false, public_column: false }
+        Shape { width, lookup_width, tables: false, hash: false, dot: false, public_column: false, pairs: false }
+    }
+
+    /// The same shape with paired range lookups ([`Shape::pairs`]).
+    pub const fn paired(self) -> Self {
+        Shape { pairs: true, ..self }
+    }
+
+    /// Range-lookup arguments of the shape's lookup columns (the function-table lookup, which
+    /// also checks the limbs of column 0, or of columns 0 and 1 with pairs, included).
+    pub fn range_lookups(&self) -> usize {
+        if self.pairs { self.lookup_width.div_ceil(2) } else { self.lookup_width }
     }
 }
 

@@ -180,7 +180,7 @@ pub fn count_rows(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<RowCount
             }
         }
     }
-    let table_rows = circuit::table_rows(tables, &fn_tables);
+    let table_rows = circuit::table_rows(tables, shape.pairs, &fn_tables);
     Ok(RowCount { shape, node_rows, total: total.max(table_rows), table_rows })
 }
 

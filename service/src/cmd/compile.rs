@@ -45,6 +45,11 @@ pub struct Args {
     /// How many of them carry range lookups.
     #[arg(long, requires = "width")]
     lookup_width: Option<usize>,
+    /// With --width: check the range lookups' limbs two columns at a time, against a table
+    /// of every pair of limbs (half the lookup arguments; the table needs k >= 17). Without
+    /// --width, compile tries pairs by itself for circuits of 2^17 rows or more
+    #[arg(long, requires = "width")]
+    pair_lookups: bool,
     /// What the chosen circuit shape optimises (without --width): balanced (the least
     /// verification gas among shapes predicted to prove within 2 s or 25% of the fastest),
     /// prove (the fastest proof) or gas (the cheapest EVM verification). Default: balanced,
@@ -126,7 +131,7 @@ fn parse_named(s: &str) -> std::result::Result<(String, Visibility), String> {
 pub fn run(a: Args) -> Result<serde_json::Value> {
     let opts = ImportOptions { input_scale_bits: a.input_scale_bits, param_scale_bits: a.param_scale_bits, act_scale_bits: a.act_scale_bits, act_bits: a.act_bits, visibility: a.vis.options(), weight_bits: a.vis.weight_bits, table_bits: a.table_bits, interpolate: !a.no_interpolate, ..ImportOptions::default() };
     let shape = match (a.width, a.lookup_width) {
-        (Some(width), Some(lookup_width)) => Some(Shape::new(width, lookup_width)),
+        (Some(width), Some(lookup_width)) => Some(Shape { pairs: a.pair_lookups, ..Shape::new(width, lookup_width) }),
         _ => None,
     };
     if let Some(t) = a.table_bits.filter(|t| !(4..=16).contains(t)) {
@@ -136,6 +141,9 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         zkinfer_prover::sizing::check_shape(sh)?;
     }
     let shape = shape.map(|sh| Shape { public_column: a.public_column == pipeline::PublicColumn::Always, ..sh });
+    if a.pair_lookups && (a.max_k.is_some() || a.shards.is_some()) {
+        anyhow::bail!("--pair-lookups: shards do not take paired range lookups yet; give it without --max-k/--shards");
+    }
     if a.public_column == pipeline::PublicColumn::Always && (a.max_k.is_some() || a.shards.is_some()) {
         anyhow::bail!("--public-column always: a sharded model's proof is an aggregation, whose public values are instances; give --public-column always without --max-k/--shards");
     }
@@ -205,6 +213,12 @@ pub fn compile_into_with(model: &std::path::Path, wd: Workdir, opts: ImportOptio
             say!("the circuit needs 2^{k} rows, more than 2^{DEFAULT_MAX_K} (the default --max-k): cutting it into shards of at most 2^{DEFAULT_MAX_K} rows (--max-k {k} keeps one circuit)");
             return compile_into_with(model, wd, opts, shape, optimize, pipeline::PublicColumn::Never, input, by_default);
         }
+        // shards do not take paired range lookups yet: the chosen shape without them
+        Ok(r) if sharding && r.0.shape.pairs => {
+            let unpaired = Shape { pairs: false, public_column: false, ..Shape::new(r.0.shape.width, r.0.shape.lookup_width) };
+            drop(r);
+            (pipeline::compile_sized(model, opts.clone(), Some(unpaired), objective, pipeline::PublicColumn::Never, sample.as_ref().map(|(p, d)| (*p, d.as_slice())))?, None)
+        }
         Ok(r) => (r, None),
         Err(e) if pipeline::is_too_large(&e) && sharding => {
             say!("{e:#}: counting its rows node by node to cut it into shards");
@@ -238,13 +252,14 @@ pub fn compile_into_with(model: &std::path::Path, wd: Workdir, opts: ImportOptio
         }
     }
     say!(
-        "compiled {}: {} nodes, {} rows, k = {}, {} columns ({} with lookups), {} public values{} -> {}",
+        "compiled {}: {} nodes, {} rows, k = {}, {} columns ({} with lookups{}), {} public values{} -> {}",
         s.model,
         s.graph.nodes.len(),
         s.rows,
         s.k,
         s.shape.width,
         s.shape.lookup_width,
+        if s.shape.pairs { ", checked in pairs" } else { "" },
         s.num_instances,
         if s.shape.public_column { " (their words in a committed column)" } else { "" },
         wd.settings().display()

@@ -279,6 +279,7 @@ pub fn settings_report(wd: &crate::files::Workdir, s: &crate::files::Settings) -
         "rows": s.rows,
         "width": s.shape.width,
         "lookup_width": s.shape.lookup_width,
+        "pair_lookups": s.shape.pairs,
         "num_instances": s.num_instances,
         "nodes": g.nodes.len(),
         "predicted_prove_seconds": s.cost.as_ref().map(|c| c.prove_seconds),
