@@ -13,6 +13,7 @@ use zkinfer_circuits::layout::{ctx::Shape, lay_out};
 use zkinfer_circuits::onnx::{import_file, ImportOptions};
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::plonk::{ProvingKey, VerifyingKey};
+use zkinfer_circuits::layout::circuit::range_rows;
 use zkinfer_prover::identity::{IdentityParts, ModelId};
 use zkinfer_prover::keys::KeyHeader;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
@@ -287,16 +288,17 @@ pub fn is_too_large(e: &anyhow::Error) -> bool {
 /// into shards: its rows are counted node by node
 /// ([`zkinfer_circuits::layout::count_rows`], memory bounded by the largest node) in each
 /// shape wide enough for the shards' link digests (or `shape`), and the fastest predicted is
-/// kept. The settings describe the single circuit (its `k` above what one circuit may have);
+/// kept (with `pairs`, also each shape with paired range lookups, whose shards need 2^17
+/// rows or more). The settings describe the single circuit (its `k` above what one circuit may have);
 /// also returns the count, for the shard plan.
-pub fn compile_counted(model: &Path, opts: ImportOptions, shape: Option<Shape>) -> Result<(Settings, zkinfer_circuits::layout::RowCount)> {
+pub fn compile_counted(model: &Path, opts: ImportOptions, shape: Option<Shape>, pairs: bool) -> Result<(Settings, zkinfer_circuits::layout::RowCount)> {
     let bytes = std::fs::read(model).with_context(|| format!("cannot read model {}", model.display()))?;
     let graph = import_file(model, &opts)?;
     let inputs = reference_inputs(&graph);
     let min_width = zkinfer_circuits::layout::poseidon::MIN_WIDTH;
     let shapes: Vec<Shape> = match shape {
         Some(s) => vec![Shape { width: s.width.max(min_width), ..s }],
-        // (the all-lookup shapes are there for pairs, which shards do not take yet)
+        // (without the all-lookup 6/6 and 8/8: counting a model this large takes minutes a shape)
         None => AUTO_SHAPES.iter().copied().filter(|s| s.width >= min_width && s.lookup_width <= 4).collect(),
     };
     // (one count per shape, as many at once as there are cores: each holds one node's rows)
@@ -318,10 +320,17 @@ pub fn compile_counted(model: &Path, opts: ImportOptions, shape: Option<Shape>) 
     let mut best: Option<(f64, u32, zkinfer_circuits::layout::RowCount, Cost)> = None;
     for n in counts {
         let n = n?;
-        let k = sizing::k_for_rows(n.total);
-        let c = Cost::of_counts(zkinfer_prover::cost::Counts::new(n.shape, k), graph.num_instances());
-        if best.as_ref().is_none_or(|b| c.prove_seconds < b.0) {
-            best = Some((c.prove_seconds, k, n, c));
+        // the same count with paired range lookups: only the range table's rows differ
+        let paired = (pairs && shape.is_none() && n.shape.lookup_width >= 2 && !n.shape.pairs).then(|| {
+            let table_rows = n.table_rows - range_rows(false) + range_rows(true);
+            zkinfer_circuits::layout::RowCount { shape: n.shape.paired(), node_rows: n.node_rows.clone(), total: n.total.max(table_rows), table_rows }
+        });
+        for n in std::iter::once(n).chain(paired) {
+            let k = sizing::k_for_rows(n.total);
+            let c = Cost::of_counts(zkinfer_prover::cost::Counts::new(n.shape, k), graph.num_instances());
+            if best.as_ref().is_none_or(|b| c.prove_seconds < b.0) {
+                best = Some((c.prove_seconds, k, n, c));
+            }
         }
     }
     let (_, k, n, cost) = best.context("no circuit shape to try")?;

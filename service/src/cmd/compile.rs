@@ -141,8 +141,8 @@ pub fn run(a: Args) -> Result<serde_json::Value> {
         zkinfer_prover::sizing::check_shape(sh)?;
     }
     let shape = shape.map(|sh| Shape { public_column: a.public_column == pipeline::PublicColumn::Always, ..sh });
-    if a.pair_lookups && (a.max_k.is_some() || a.shards.is_some()) {
-        anyhow::bail!("--pair-lookups: shards do not take paired range lookups yet; give it without --max-k/--shards");
+    if let Some(k) = a.max_k.filter(|&k| a.pair_lookups && k < pipeline::PAIRS_MIN_K) {
+        anyhow::bail!("--pair-lookups with --max-k {k}: the pair table needs shards of 2^{} rows or more", pipeline::PAIRS_MIN_K);
     }
     if a.public_column == pipeline::PublicColumn::Always && (a.max_k.is_some() || a.shards.is_some()) {
         anyhow::bail!("--public-column always: a sharded model's proof is an aggregation, whose public values are instances; give --public-column always without --max-k/--shards");
@@ -213,8 +213,8 @@ pub fn compile_into_with(model: &std::path::Path, wd: Workdir, opts: ImportOptio
             say!("the circuit needs 2^{k} rows, more than 2^{DEFAULT_MAX_K} (the default --max-k): cutting it into shards of at most 2^{DEFAULT_MAX_K} rows (--max-k {k} keeps one circuit)");
             return compile_into_with(model, wd, opts, shape, optimize, pipeline::PublicColumn::Never, input, by_default);
         }
-        // shards do not take paired range lookups yet: the chosen shape without them
-        Ok(r) if sharding && r.0.shape.pairs => {
+        // shards smaller than the pair table: the chosen shape without pairs
+        Ok(r) if sharding && r.0.shape.pairs && max_k.is_some_and(|k| k < pipeline::PAIRS_MIN_K) => {
             let unpaired = Shape { pairs: false, public_column: false, ..Shape::new(r.0.shape.width, r.0.shape.lookup_width) };
             drop(r);
             (pipeline::compile_sized(model, opts.clone(), Some(unpaired), objective, pipeline::PublicColumn::Never, sample.as_ref().map(|(p, d)| (*p, d.as_slice())))?, None)
@@ -222,7 +222,7 @@ pub fn compile_into_with(model: &std::path::Path, wd: Workdir, opts: ImportOptio
         Ok(r) => (r, None),
         Err(e) if pipeline::is_too_large(&e) && sharding => {
             say!("{e:#}: counting its rows node by node to cut it into shards");
-            let (s, n) = pipeline::compile_counted(model, opts, shape)?;
+            let (s, n) = pipeline::compile_counted(model, opts, shape, max_k.is_none_or(|k| k >= pipeline::PAIRS_MIN_K))?;
             ((s, Vec::new()), Some(n))
         }
         Err(e) if pipeline::is_too_large(&e) => {
