@@ -751,6 +751,13 @@ mod tests {
         Candidate { fits, prove_seconds, verify_gas }
     }
 
+    /// `PAIRS_MIN_K` is where the pair table first fits: pairs never raise `k`.
+    #[test]
+    fn pairs_min_k_is_where_the_pair_table_fits() {
+        assert_eq!(PAIRS_MIN_K, sizing::k_for_rows(range_rows(true)));
+        assert!(sizing::k_for_rows(range_rows(false)) < PAIRS_MIN_K);
+    }
+
     #[test]
     fn objectives_pick_by_time_gas_or_both() {
         // a small model: every shape proves within a second of the fastest

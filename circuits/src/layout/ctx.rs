@@ -164,12 +164,6 @@ impl Shape {
     pub const fn paired(self) -> Self {
         Shape { pairs: true, ..self }
     }
-
-    /// Range-lookup arguments of the shape's lookup columns (the function-table lookup, which
-    /// also checks the limbs of column 0, or of columns 0 and 1 with pairs, included).
-    pub fn range_lookups(&self) -> usize {
-        if self.pairs { self.lookup_width.div_ceil(2) } else { self.lookup_width }
-    }
 }
 
 /// A Poseidon digest to prove: of the values of `cells` (packed tensor elements, in order)

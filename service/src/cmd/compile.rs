@@ -215,7 +215,7 @@ pub fn compile_into_with(model: &std::path::Path, wd: Workdir, opts: ImportOptio
         }
         // shards smaller than the pair table: the chosen shape without pairs
         Ok(r) if sharding && r.0.shape.pairs && max_k.is_some_and(|k| k < pipeline::PAIRS_MIN_K) => {
-            let unpaired = Shape { pairs: false, public_column: false, ..Shape::new(r.0.shape.width, r.0.shape.lookup_width) };
+            let unpaired = Shape::new(r.0.shape.width, r.0.shape.lookup_width);
             drop(r);
             (pipeline::compile_sized(model, opts.clone(), Some(unpaired), objective, pipeline::PublicColumn::Never, sample.as_ref().map(|(p, d)| (*p, d.as_slice())))?, None)
         }
