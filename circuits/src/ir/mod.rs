@@ -251,6 +251,12 @@ impl Graph {
         self.inputs.iter().map(|i| i.visibility).chain(self.outputs.iter().map(|o| o.visibility)).chain(self.params.iter().map(|p| p.visibility)).any(|v| matches!(v, Visibility::Hashed | Visibility::Linked))
     }
 
+    /// Whether the circuit needs the dot-product gate term: witness weights, or a sum of
+    /// products of two activations ([`crate::ops::Mul`] with `group > 1`).
+    pub fn has_dot(&self) -> bool {
+        !self.params.is_empty() || self.nodes.iter().any(|n| matches!(&n.op, crate::ops::Op::Mul(m) if m.group > 1))
+    }
+
     /// Adds a weight tensor held as a witness, range `[lo, hi]`; every value must lie in it.
     pub fn add_param(&mut self, name: &str, shape: Vec<usize>, data: Vec<i64>, lo: i64, hi: i64, visibility: Visibility) -> Result<ValueId> {
         if data.len() != tensor::numel(&shape) {

@@ -50,6 +50,8 @@ pub fn max_parts(g: &Graph, node: &Node) -> usize {
         Op::Conv(c) => c.group,
         Op::Dense(d) => d.weight.shape[0],
         Op::MaxPool(_) | Op::SumPool(_) => out.get(1).copied().unwrap_or(1),
+        // a sum of products along the last axis: split along the others
+        Op::Mul(m) if m.group > 1 => out[..out.len() - 1].iter().copied().max().unwrap_or(1),
         Op::Rescale(_) | Op::Table(_) | Op::Interp(_) | Op::Sqrt(_) | Op::Mul(_) | Op::Div(_) => out.iter().copied().max().unwrap_or(1),
         Op::Reshape(_) | Op::Wire(_) => 1,
     }
@@ -157,6 +159,7 @@ fn continues(g: &Graph, v: ValueId, next: &Node, axis: usize) -> bool {
     let single = g.nodes.iter().filter(|n| n.op.inputs().contains(&v)).count() == 1 && !g.outputs.iter().any(|o| o.value == v) && !g.probes.iter().any(|p| p.value == v);
     single
         && match &next.op {
+            Op::Mul(m) if m.group > 1 => axis + 1 < g.info(v).shape.len() && next.op.inputs().contains(&v),
             Op::Rescale(_) | Op::Table(_) | Op::Interp(_) | Op::Sqrt(_) | Op::Mul(_) | Op::Div(_) => next.op.inputs().contains(&v),
             Op::MaxPool(p) => axis <= 1 && p.input == v,
             Op::SumPool(p) => axis <= 1 && p.input == v,
@@ -178,6 +181,10 @@ fn head_ranges(g: &Graph, node: &Node, parts: usize) -> (usize, Vec<Range<usize>
         }
         Op::Dense(d) => (shape.len() - 1, ranges(d.weight.shape[0], parts)),
         Op::MaxPool(_) | Op::SumPool(_) => (1, ranges(shape[1], parts)),
+        Op::Mul(m) if m.group > 1 && shape.len() > 1 => {
+            let axis = longest_axis(&shape[..shape.len() - 1]);
+            (axis, ranges(shape[axis], parts))
+        }
         _ => {
             let axis = longest_axis(shape);
             (axis, ranges(shape[axis], parts))
@@ -344,7 +351,7 @@ mod tests {
         let q2 = g.add_node("q2", rescale(dw, vec![2500], (0..6).map(|i| i * 1000).collect())).expect("q2");
         let relu = g.add_node("relu", Op::Table(Table { input: q2, func: "Relu".into(), lo: -128, values: (-128..=127).map(|v: i64| v.max(0)).collect() })).expect("relu");
         let mp = g.add_node("mp", Op::MaxPool(MaxPool { input: relu, window: win(2, 2, 0) })).expect("mp");
-        let sq = g.add_node("sq", Op::Mul(Mul { a: mp, b: mp, za: 0, zb: 0 })).expect("sq");
+        let sq = g.add_node("sq", Op::Mul(Mul { a: mp, b: mp, za: 0, zb: 0, group: 1 })).expect("sq");
         let sp = g.add_node("sp", Op::SumPool(SumPool { input: sq, window: win(4, 1, 0) })).expect("sp");
         let q3 = g.add_node("q3", rescale(sp, (1..=6).map(|i| 20 * i).collect(), (0..6).map(|i| 3000 * i - 9000).collect())).expect("q3");
         let flat = g.add_node("flat", Op::Reshape(crate::ops::Reshape { input: q3, shape: vec![1, 6] })).expect("flat");
@@ -400,6 +407,41 @@ mod tests {
             let whole = lay_out(&g, std::slice::from_ref(&x), Shape::default()).expect("layout");
             let (a, b) = (whole.node_rows.iter().sum::<usize>(), ctx.node_rows.iter().sum::<usize>());
             assert!(b <= a + a / 4 + 64, "the parts take about the node's rows: {b} against {a}");
+        }
+    }
+
+    /// Sums of products (a MatMul of two activations) split along their leading axes only: a
+    /// chain that a Rescale heads along the summed axis ends before the sum, one the sum heads
+    /// goes on into the Rescale after it; the values stay the same and the gates hold.
+    #[test]
+    fn product_sums_split_along_the_leading_axes() {
+        for rescaled in [true, false] {
+            let mut g = Graph::default();
+            let a = g.add_value("a", vec![2, 3, 9], -100, 100).expect("a");
+            g.inputs.push(InputSpec { name: "a".into(), value: a, shape: vec![2, 3, 9], scale: 1.0, zero_point: 0, lo: -100, hi: 100, saturates: false, visibility: Visibility::Public });
+            let x = if rescaled { g.add_node("r", rescale(a, vec![200], vec![5])).expect("r") } else { a };
+            let y = a;
+            let p = g.add_node("p", Op::Mul(Mul { a: x, b: y, za: 2, zb: -1, group: 4 })).expect("p");
+            assert_eq!(g.info(p).shape, [2, 3, 3]);
+            let q = g.add_node("q", rescale(p, vec![90], vec![])).expect("q");
+            g.outputs.push(OutputSpec { name: "q".into(), value: q, shape: vec![2, 3, 3], scale: 1.0, zero_point: 0, visibility: Visibility::Public });
+            let wanted: Vec<(usize, usize)> = (0..g.nodes.len()).map(|i| (i, 3)).collect();
+            let (s, done) = split_nodes(&g, &wanted).expect("split");
+            let made = |v: ValueId| s.nodes.iter().any(|n| n.output == v);
+            let p_node = g.nodes.iter().position(|n| n.output == p).expect("p");
+            assert!(done.contains(&(p_node, 3)), "the sum is split in 3 along its middle axis: {done:?}");
+            // a Rescale before the sum splits along the summed axis (9 long), where the sum cannot
+            // follow: the sum starts a chain of its own, which the last Rescale continues
+            assert!(!made(p), "the sum's value is made only in parts: {done:?}");
+            assert!(made(q));
+            for seed in 0..3 {
+                let x = random(vec![2, 3, 9], -100, 100, 40 + seed);
+                assert_eq!(exec::outputs(&s, std::slice::from_ref(&x)).expect("split"), exec::outputs(&g, std::slice::from_ref(&x)).expect("whole"));
+            }
+            let x = random(vec![2, 3, 9], -100, 100, 7);
+            for shape in [Shape::default(), Shape::new(2, 1)] {
+                lay_out(&s, std::slice::from_ref(&x), shape).expect("layout").check().expect("the split sums' gates hold");
+            }
         }
     }
 

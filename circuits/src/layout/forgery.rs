@@ -443,6 +443,8 @@ fn forgeries_are_rejected_and_every_constraint_kind_bites() {
     results.extend(maxpool_family());
     results.extend(table_family());
     results.extend(hashed_family());
+    // sums of products of two activations on dot-product rows (attention's MatMuls)
+    results.extend(product_sum_family());
     for kind in ConstraintKind::ALL {
         let caught: Vec<&str> = results.iter().filter(|(_, b)| b.contains(&kind)).map(|(n, _)| n.as_str()).collect();
         eprintln!("without {kind:?}: {} forgeries pass ({caught:?})", caught.len());
@@ -451,8 +453,9 @@ fn forgeries_are_rejected_and_every_constraint_kind_bites() {
     let solved: Vec<&str> = results.iter().filter(|(n, _)| n.ends_with("/solved")).map(|(n, _)| n.as_str()).collect();
     eprintln!("re-balanced forgeries: {solved:?}");
     // every family has a forgery that only the range checks stop: re-balanced, or a dishonest hint
-    // (but the pure function tables, whose outputs only the table fixes)
-    let families: HashSet<&str> = results.iter().map(|(n, _)| n.split('/').next().expect("name")).filter(|f| !["sigmoid_int8", "table"].contains(f)).collect();
+    // (but the pure function tables, whose outputs only the table fixes, and the sums of
+    // products, whose cells are all copies of their inputs: nothing in them is free to re-balance)
+    let families: HashSet<&str> = results.iter().map(|(n, _)| n.split('/').next().expect("name")).filter(|f| !["sigmoid_int8", "table", "product_sum", "product_sum_zp"].contains(f)).collect();
     for fam in families {
         let range_only = results.iter().filter(|(n, b)| n.starts_with(&format!("{fam}/")) && (n.ends_with("/solved") || n.contains("/hint-")) && b.contains(&ConstraintKind::Range)).count();
         assert!(range_only > 0, "{fam}: no forgery that only the range checks stop");
@@ -497,6 +500,20 @@ fn table_family() -> Vec<(String, Vec<ConstraintKind>)> {
     g.outputs.push(crate::ir::OutputSpec { name: "y".into(), value: y, shape: vec![1, 4], scale: 1.0, zero_point: 0, visibility: Default::default() });
     let x = Tensor::new(vec![1, 4], vec![-8, 3, 0, 7]).expect("x");
     run_suite("table", &g, &[x], Shape::default(), true)
+}
+
+/// A sum of products as a chain of dot-product rows ending in the output (no zero points),
+/// and one whose zero-point terms end it on a linear row: moving the output is stopped by the
+/// gate (the chain's last row), breaking its copy by the copy constraint.
+fn product_sum_family() -> Vec<(String, Vec<ConstraintKind>)> {
+    let mut res = Vec::new();
+    for (name, za, zb) in [("product_sum", 0, 0), ("product_sum_zp", 3, -2)] {
+        let (g, inputs) = super::tests::product_sum_graph(za, zb, 5);
+        let found = run_suite(name, &g, &inputs, Shape::new(4, 1), true);
+        assert!(found.iter().any(|(n, b)| n.ends_with("/gate") && b == &[ConstraintKind::Gate]), "{name}: the moved sum is stopped by the gate alone: {found:?}");
+        res.extend(found);
+    }
+    res
 }
 
 fn hashed_family() -> Vec<(String, Vec<ConstraintKind>)> {

@@ -56,7 +56,7 @@ pub fn lay_out_salted(g: &Graph, inputs: &[Tensor], shape: Shape, salt: u128) ->
     }
     let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_) | crate::ops::Op::Interp(_)));
     let hash = g.has_hashed();
-    let dot = !g.params.is_empty();
+    let dot = g.has_dot();
     if hash && shape.width < poseidon::MIN_WIDTH {
         return Err(CircuitError::Unsupported { op: "hashed visibility".into(), node: "-".into(), why: format!("hashing needs a circuit width of at least {}, the shape has {}", poseidon::MIN_WIDTH, shape.width) });
     }
@@ -144,7 +144,7 @@ pub struct RowCount {
 pub fn count_rows(g: &Graph, inputs: &[Tensor], shape: Shape) -> Result<RowCount> {
     let vals = crate::exec::run(g, inputs)?;
     let tables = g.nodes.iter().any(|n| matches!(n.op, crate::ops::Op::Table(_) | crate::ops::Op::Interp(_)));
-    let shape = Shape { tables, hash: g.has_hashed(), dot: !g.params.is_empty(), ..shape };
+    let shape = Shape { tables, hash: g.has_hashed(), dot: g.has_dot(), ..shape };
     let value = |v: crate::ir::ValueId| -> Result<&Tensor> { vals.get(v).ok_or_else(|| CircuitError::Internal(format!("value {v} has no value"))) };
     // what lies outside the nodes: the public values' frame, laid out on its own
     let mut frame = lay_out_salted(&Graph { nodes: vec![], outputs: vec![], ..g.clone() }, inputs, shape, 0)?;

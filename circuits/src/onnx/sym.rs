@@ -113,6 +113,9 @@ pub struct Lowering<'a> {
     pub opts: &'a ImportOptions,
     /// Float model inputs already quantized (an input may feed several nodes).
     pub quantized_inputs: std::collections::HashMap<String, QT>,
+    /// Values [`Self::plain`] already materialized, by their terms' values: a real value that
+    /// several wires read (the slices of a reduction, the outputs of a Split) is rescaled once.
+    pub plain_made: std::collections::HashMap<Vec<ValueId>, Vec<(Real, QT)>>,
 }
 
 impl Lowering<'_> {
@@ -180,13 +183,17 @@ impl Lowering<'_> {
     /// A quantized tensor with a single per-tensor scale: `r` itself when it already is one,
     /// else requantized to the float default.
     pub fn plain(&mut self, r: &Real, node: &str) -> Result<QT> {
-        match r.as_plain() {
-            Some(q) => Ok(q),
-            None => {
-                let t = self.float_target();
-                self.materialize(r, t, false, node)
-            }
+        if let Some(q) = r.as_plain() {
+            return Ok(q);
         }
+        let key: Vec<ValueId> = r.terms.iter().map(|t| t.id).collect();
+        if let Some((_, q)) = self.plain_made.get(&key).and_then(|v| v.iter().find(|(made, _)| made == r)) {
+            return Ok(q.clone());
+        }
+        let t = self.float_target();
+        let q = self.materialize(r, t, false, node)?;
+        self.plain_made.entry(key).or_default().push((r.clone(), q.clone()));
+        Ok(q)
     }
 
     /// Like [`Self::materialize`] with an explicit rounding rule.

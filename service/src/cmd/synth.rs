@@ -222,3 +222,47 @@ pub fn run(a: Args) -> Result<()> {
     say!("synthetic MLP {:?}: {macs} MACs -> {}", a.layers, a.out.join("model.onnx").display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkinfer_circuits::ops::Op;
+
+    /// A biased projection then LayerNormalization: [1, 4, d] -> MatMul -> Add (a bias per
+    /// channel, which keeps the sum from moving lazily through wires) -> LayerNormalization.
+    fn projected_layer_norm(d: usize) -> Vec<u8> {
+        let w = tensor("w", &[d, d], (0..d * d).map(|i| ((i * 7 % 13) as f32 - 6.0) / 20.0).collect());
+        let b = tensor("b", &[d], (0..d).map(|i| i as f32 / 10.0).collect());
+        let gamma = tensor("g", &[d], vec![1.0; d]);
+        let beta = tensor("be", &[d], vec![0.5; d]);
+        let nodes = vec![node("MatMul", "p", &["input", "w"], "p", vec![]), node("Add", "pb", &["p", "b"], "pb", vec![]), node("LayerNormalization", "ln", &["pb", "g", "be"], "output", vec![])];
+        model_bytes("ln", "test", nodes, vec![w, b, gamma, beta], value_info("input", &[1, 4, d]), value_info("output", &[1, 4, d]))
+    }
+
+    /// The projection's value, which the mean reads once per channel, is requantized once
+    /// whatever the normalized length (it used to be once per channel: 16 Rescales of the
+    /// whole tensor at d = 16), and the outputs still follow the definition.
+    #[test]
+    fn a_layer_norm_requantizes_its_input_once() {
+        let opts = zkinfer_circuits::onnx::ImportOptions::default();
+        let mut counts = Vec::new();
+        for d in [8, 16] {
+            let g = zkinfer_circuits::onnx::import_bytes(&projected_layer_norm(d), &opts).expect("import");
+            let dense = g.nodes.iter().find(|n| matches!(n.op, Op::Dense(_))).expect("the projection").output;
+            let reads = g.nodes.iter().filter(|n| matches!(&n.op, Op::Rescale(r) if r.terms.iter().any(|t| t.input == dense))).count();
+            counts.push(reads);
+            // the normalized rows: mean 0.5 (beta), spread 1 (gamma), within the fixed point
+            let x: Vec<f64> = (0..4 * d).map(|i| ((i * 5 % 11) as f64 - 5.0) / 4.0).collect();
+            let q = zkinfer_circuits::exec::quantize_input(&g.inputs[0], &x, true).expect("quantize");
+            let out = zkinfer_circuits::exec::outputs(&g, &[q]).expect("run");
+            let y = zkinfer_circuits::exec::dequantize(g.outputs[0].scale, g.outputs[0].zero_point, &out[0]);
+            for row in y.chunks(d) {
+                let mean = row.iter().sum::<f64>() / d as f64;
+                let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
+                assert!((mean - 0.5).abs() < 0.01 && (var - 1.0).abs() < 0.02, "d {d}: mean {mean}, variance {var}");
+            }
+        }
+        assert_eq!(counts[0], counts[1], "Rescales of the projection for d = 8 and 16: {counts:?}");
+        assert!(counts[0] <= 2, "{counts:?}");
+    }
+}

@@ -212,7 +212,7 @@ pub fn lower(graph: &GraphProto, opts: &ImportOptions) -> Result<Graph> {
     if opts.act_bits < 2 || opts.act_bits > 40 || opts.input_scale_bits > 32 || opts.param_scale_bits > 32 || opts.act_scale_bits > 32 {
         return Err(CircuitError::Internal(format!("fixed-point options out of range: {opts:?}")));
     }
-    let mut lw = Lowering { g: Graph::default(), opts, quantized_inputs: HashMap::new() };
+    let mut lw = Lowering { g: Graph::default(), opts, quantized_inputs: HashMap::new(), plain_made: HashMap::new() };
     let mut syms: HashMap<String, Sym> = HashMap::new();
     for t in &graph.initializer {
         syms.insert(t.name().to_string(), Sym::Const(consts::decode(t)?));

@@ -8,7 +8,7 @@
 
 use super::super::attrs::{self, node_name};
 use super::super::proto::NodeProto;
-use super::super::sym::{Lowering, QTarget, Real, Sym};
+use super::super::sym::{Lowering, QTarget, Real, Sym, QT};
 use super::math::{self, scale_real};
 use super::wiring::{apply, axis, const_ints, ravel, unravel, M};
 use super::{need, unsupported_use, Ins};
@@ -401,8 +401,22 @@ pub fn instance_norm(lw: &mut Lowering, n: &NodeProto, ins: &Ins) -> Result<Vec<
     Ok(vec![Sym::Real(math_mul_add(lw, n, &Sym::Real(y), &dims, &g, &b)?)])
 }
 
-/// MatMul of two activations (numpy semantics, batch dims broadcast): products with the
-/// Mul gadget, sums as lazy real values.
+/// How many products `(a - za)·(b - zb)` one output of a MatMul of `a` and `b` may sum, at
+/// most `k`, so that the sum stays within the graph's value bound; the runs are then evened
+/// out (35 products in runs of at most 16: three runs of 12, 12 and 11).
+fn product_run(lw: &Lowering, a: &QT, b: &QT, k: usize) -> usize {
+    let (ia, ib) = (lw.g.info(a.id), lw.g.info(b.id));
+    let ma = (ia.lo as i128 - a.zp as i128).abs().max((ia.hi as i128 - a.zp as i128).abs());
+    let mb = (ib.lo as i128 - b.zp as i128).abs().max((ib.hi as i128 - b.zp as i128).abs());
+    let limit = (1i128 << crate::ir::MAX_VALUE_BITS) - 1;
+    let most = (limit / (ma * mb).max(1)).clamp(1, k.max(1) as i128) as usize;
+    let runs = k.max(1).div_ceil(most);
+    k.max(1).div_ceil(runs)
+}
+
+/// MatMul of two activations (numpy semantics, batch dims broadcast): sums of products in
+/// runs ([`crate::ops::Mul`] with a group, on dot-product rows), the runs added as lazy real
+/// values.
 pub fn matmul_activations(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
     let name = node_name(n);
     let (mut sa, mut sb) = (lw.shape(a).unwrap_or_default(), lw.shape(b).unwrap_or_default());
@@ -441,11 +455,16 @@ pub fn matmul_activations(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) ->
     let qa = math::small_qt(lw, &ra, &format!("{name}/a"))?;
     let rb = lw.real(b, &name)?;
     let qb = if ra == rb { qa.clone() } else { math::small_qt(lw, &rb, &format!("{name}/b"))? };
+    // the products summed along `k` in runs as long as the value bound allows: each run is one
+    // dot-product chain (width/2 products a row), and the runs are added as lazy terms
+    let group = product_run(lw, &qa, &qb, k);
     let ea = apply(lw, &format!("{name}/ea"), &[&Sym::Q(qa)], full.clone(), (0..numel(&full)).map(map_a).collect())?;
     let eb = apply(lw, &format!("{name}/eb"), &[&Sym::Q(qb)], full.clone(), (0..numel(&full)).map(map_b).collect())?;
-    let prod = math::mul_tensors(lw, n, &ea, &eb)?;
+    let prod = math::mul_tensors_summed(lw, n, &ea, &eb, group)?;
+    let mut runs = full.clone();
+    runs[full.len() - 1] = k.div_ceil(group);
     let axes = vec![full.len() - 1];
-    let (parts, _) = slices(lw, &format!("{name}/k"), &Sym::Real(prod), &full, &axes, false)?;
+    let (parts, _) = slices(lw, &format!("{name}/k"), &Sym::Real(prod), &runs, &axes, false)?;
     let s = sum_syms(lw, n, &parts)?;
     let mut out: Vec<usize> = batch;
     if !a1 {
