@@ -135,9 +135,7 @@ fn const_qt(lw: &mut Lowering, name: &str, dims: &[usize], v: &[f64]) -> Result<
 
 /// The symbol of a product of two tensors.
 pub(crate) fn mul_tensors(lw: &mut Lowering, n: &NodeProto, a: &Sym, b: &Sym) -> Result<Real> {
-    let (qa, qb) = pair(lw, n, a, b)?;
-    let id = lw.g.add_node(&node_name(n), Op::Mul(Mul { a: qa.id, b: qb.id, za: qa.zp, zb: qb.zp, group: 1 }))?;
-    Ok(Real::of(id, 0, qa.scale * qb.scale))
+    mul_tensors_summed(lw, n, a, b, 1)
 }
 
 /// `Σ (a - za)·(b - zb)` over runs of `group` along the last axis of two tensors of one shape
