@@ -265,4 +265,20 @@ mod tests {
         assert_eq!(counts[0], counts[1], "Rescales of the projection for d = 8 and 16: {counts:?}");
         assert!(counts[0] <= 2, "{counts:?}");
     }
+
+    /// The mean of a layer norm is the row's exact sum, made once per row (unit multipliers,
+    /// shift 0), so the centered values are requantized from two or three terms rather than
+    /// from x and every slice of the row (d + 2 terms a value).
+    #[test]
+    fn a_layer_norm_centres_on_an_exact_row_sum() {
+        let opts = zkinfer_circuits::onnx::ImportOptions::default();
+        for d in [8, 16] {
+            let g = zkinfer_circuits::onnx::import_bytes(&projected_layer_norm(d), &opts).expect("import");
+            let rescales: Vec<_> = g.nodes.iter().filter_map(|n| if let Op::Rescale(r) = &n.op { Some((n.output, r)) } else { None }).collect();
+            let per_value = rescales.iter().filter(|(o, _)| g.info(*o).shape.iter().product::<usize>() == 4 * d).map(|(_, r)| r.terms.len()).max();
+            assert!(per_value.is_some_and(|t| t <= 3), "d {d}: most terms of a Rescale over the whole tensor: {per_value:?}");
+            let sums = rescales.iter().filter(|(o, r)| g.info(*o).shape.iter().product::<usize>() == 4 && r.terms.len() == d && r.shift == 0 && r.terms.iter().all(|t| t.mult == [1])).count();
+            assert_eq!(sums, 1, "d {d}: one exact row sum");
+        }
+    }
 }

@@ -46,6 +46,47 @@ fn sum_syms(lw: &mut Lowering, n: &NodeProto, parts: &[Sym]) -> Result<Real> {
     Ok(acc)
 }
 
+/// `Σ parts` as one new tensor, exactly: a Rescale with unit multipliers and shift 0 at the
+/// parts' own scale and zero point removed, its range the sum of theirs (so it never clamps).
+/// Only when every part is one plain tensor of the same scale and zero point and the sum
+/// stays within the graph's value bound; `None` otherwise (and for fewer than 3 parts, where
+/// it saves nothing).
+fn exact_sum(lw: &mut Lowering, name: &str, parts: &[Sym]) -> Result<Option<Real>> {
+    if parts.len() < 3 {
+        return Ok(None);
+    }
+    let mut qs: Vec<QT> = Vec::with_capacity(parts.len());
+    for p in parts {
+        match lw.real(p, name)?.as_plain() {
+            Some(q) => qs.push(q),
+            None => return Ok(None),
+        }
+    }
+    let (scale, zp) = (qs[0].scale, qs[0].zp);
+    if qs.iter().any(|q| q.scale != scale || q.zp != zp) {
+        return Ok(None);
+    }
+    let (mut lo, mut hi) = (0i128, 0i128);
+    for q in &qs {
+        let i = lw.g.info(q.id);
+        lo += i.lo as i128 - zp as i128;
+        hi += i.hi as i128 - zp as i128;
+    }
+    let limit = 1i128 << crate::ir::MAX_VALUE_BITS;
+    if lo <= -limit || hi >= limit {
+        return Ok(None);
+    }
+    let sum = Real {
+        terms: qs.iter().map(|q| super::super::sym::Term { id: q.id, zp, scale: vec![scale] }).collect(),
+        axis: 0,
+        offset: vec![],
+        clamp_lo: None,
+        clamp_hi: None,
+    };
+    let q = lw.materialize(&sum, QTarget { scale, zp: 0, lo: lo as i64, hi: hi as i64 }, false, name)?;
+    Ok(Some(Real::of(q.id, 0, scale)))
+}
+
 fn max_syms(lw: &mut Lowering, n: &NodeProto, parts: Vec<Sym>, is_max: bool) -> Result<Sym> {
     let mut level = parts;
     let mut round = 0;
@@ -355,7 +396,13 @@ fn normalize(lw: &mut Lowering, n: &NodeProto, x: &Sym, xs: &[usize], axes: &[us
     let name = node_name(n);
     let m: usize = axes.iter().map(|&a| xs[a]).product();
     let (parts, _) = slices(lw, &format!("{name}/mean"), x, xs, axes, true)?;
-    let mean = scale_real(&sum_syms(lw, n, &parts)?, 1.0 / m as f64);
+    // the sum once per normalized row, exactly, so that each centered value is requantized
+    // from two terms (x and the sum) instead of x and all m slices
+    let total = match exact_sum(lw, &format!("{name}/sum"), &parts)? {
+        Some(s) => s,
+        None => sum_syms(lw, n, &parts)?,
+    };
+    let mean = scale_real(&total, 1.0 / m as f64);
     let mb = super::wiring::broadcast_to(lw, &format!("{name}/bmean"), &Sym::Real(mean), xs)?;
     let d = super::elementwise::combine(lw, n, x, &mb, -1.0)?;
     let dq = lw.plain(&d, &format!("{name}/centered"))?;
