@@ -268,7 +268,7 @@ mod tests {
 
     /// The mean of a layer norm is the row's exact sum, made once per row (unit multipliers,
     /// shift 0), so the centered values are requantized from two or three terms rather than
-    /// from x and every slice of the row (d + 2 terms a value).
+    /// from x and every slice of the row (d + 1 terms a value).
     #[test]
     fn a_layer_norm_centres_on_an_exact_row_sum() {
         let opts = zkinfer_circuits::onnx::ImportOptions::default();
